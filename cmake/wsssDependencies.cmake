@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+# Finds wsss's dependencies; each failure names the Debian package that provides it.
+
+macro(wsss_need found what package)
+  if(NOT ${found})
+    message(FATAL_ERROR "wsss: ${what} not found. On Debian: apt-get install ${package}")
+  endif()
+endmacro()
+
+find_package(Eigen3 3.4 NO_MODULE QUIET)
+wsss_need(Eigen3_FOUND "Eigen 3.4" libeigen3-dev)
+find_package(OpenMP QUIET)
+wsss_need(OpenMP_CXX_FOUND "OpenMP for C++" "g++ (libgomp)")
+find_package(PNG QUIET)
+wsss_need(PNG_FOUND "libpng" libpng-dev)
+find_package(JPEG QUIET)
+wsss_need(JPEG_FOUND "libjpeg" libjpeg-dev)
+
+# Debian's Thrust 1.17 (OpenMP device system). Never mixed with CUDA's CCCL on one target.
+find_path(WSSS_THRUST_INCLUDE_DIR thrust/version.h PATHS /usr/include NO_DEFAULT_PATH)
+if(WSSS_THRUST_INCLUDE_DIR)
+  set(WSSS_HAVE_THRUST ON)
+else()
+  set(WSSS_HAVE_THRUST OFF)
+  message(STATUS "wsss: Thrust not found, thrust_omp backend off (apt-get install libthrust-dev)")
+endif()
+
+set(WSSS_HAVE_OPENCL OFF)
+if(NOT WSSS_WITH_OPENCL STREQUAL "OFF")
+  find_package(OpenCL QUIET)
+  find_package(Boost 1.74 QUIET)
+  if(OpenCL_FOUND AND Boost_FOUND AND EXISTS "${Boost_INCLUDE_DIRS}/boost/compute.hpp")
+    set(WSSS_HAVE_OPENCL ON)
+  elseif(WSSS_WITH_OPENCL STREQUAL "ON")
+    message(FATAL_ERROR "wsss: OpenCL/Boost.Compute not found. On Debian: apt-get install "
+                        "ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libboost-dev")
+  else()
+    message(STATUS "wsss: OpenCL backend off (apt-get install ocl-icd-opencl-dev opencl-headers "
+                   "pocl-opencl-icd libboost-dev)")
+  endif()
+endif()
+
+set(WSSS_HAVE_CUDA OFF)
+if(NOT WSSS_WITH_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)  # Hopper (H100/H200); override on the command line
+    endif()
+    enable_language(CUDA)
+    set(WSSS_HAVE_CUDA ON)
+  elseif(WSSS_WITH_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "wsss: nvcc not found (install the CUDA toolkit or set CMAKE_CUDA_COMPILER)")
+  else()
+    message(STATUS "wsss: CUDA targets off (nvcc not found)")
+  endif()
+endif()

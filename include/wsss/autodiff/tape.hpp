@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+// wsss/autodiff/tape.hpp — tensor-granular reverse-mode autodiff: a Wengert tape of nodes,
+// each with its value, its inputs and one type-erased backward closure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wsss/autodiff/parameter.hpp"
+#include "wsss/core/error.hpp"
+#include "wsss/core/tensor.hpp"
+
+namespace wsss::ad {
+
+class tape;
+
+/// Handle to a value recorded on a tape (a tape pointer plus an index). Cheap to copy; valid
+/// until the tape is cleared.
+class var {
+ public:
+  var() = default;
+  const tensor& value() const;
+  const wsss::shape& shape() const { return value().shape(); }
+  bool requires_grad() const;
+  tape& owner() const { return *t_; }
+  std::int32_t id() const noexcept { return id_; }
+  bool valid() const noexcept { return t_ != nullptr; }
+
+ private:
+  friend class tape;
+  var(tape* t, std::int32_t id) : t_(t), id_(id) {}
+  tape* t_ = nullptr;
+  std::int32_t id_ = -1;
+};
+
+namespace detail {
+
+/// The type-erased backward step of one node. It receives the node's output value and
+/// gradient, the input values, and one gradient slot per input (nullptr where that input
+/// needs no gradient); it ADDS its contribution into the non-null slots.
+struct backward_step {
+  virtual ~backward_step() = default;
+  virtual std::string_view name() const noexcept = 0;
+  virtual void run(const tensor& y, const tensor& gy, std::span<const tensor* const> x,
+                   std::span<tensor* const> gx) = 0;
+};
+
+struct node {
+  tensor value;                          // owned value (empty for parameter leaves)
+  parameter* param = nullptr;            // parameter leaf: value is param->value
+  tensor grad;                           // allocated lazily during backward
+  std::vector<std::int32_t> inputs;
+  std::unique_ptr<backward_step> step;   // null for leaves and no-grad records
+  bool needs_grad = false;
+  bool keep_grad = false;                // user-visible leaf gradient, kept after backward
+
+  const tensor& val() const noexcept { return param ? param->value : value; }
+};
+
+}  // namespace detail
+
+/// Records ops in execution order, which is already a topological order, so backward() is
+/// one reverse sweep. Clear it each iteration (it is an arena, not a graph).
+class tape {
+ public:
+  tape() = default;
+  tape(const tape&) = delete;
+  tape& operator=(const tape&) = delete;
+
+  /// A constant input, or a differentiable input whose gradient grad() returns after backward.
+  var leaf(tensor value, bool requires_grad = false) {
+    detail::node n;
+    n.value = std::move(value);
+    n.needs_grad = requires_grad && grad_enabled_;
+    n.keep_grad = n.needs_grad;
+    return push(std::move(n));
+  }
+
+  /// A layer's weight: read in place (no copy); backward() adds its gradient into p.grad.
+  var param(parameter& p) {
+    detail::node n;
+    n.param = &p;
+    n.needs_grad = p.trainable && grad_enabled_;
+    return push(std::move(n));
+  }
+
+  /// Records an op's result. `step` may be null (no gradient needed); it is dropped when no
+  /// input needs a gradient, so frozen parts of a network keep no saved state.
+  var record(tensor value, std::span<const var> inputs, std::unique_ptr<detail::backward_step> step) {
+    detail::node n;
+    n.value = std::move(value);
+    n.inputs.reserve(inputs.size());
+    for (const var& v : inputs) {
+      check_owner(v, "tape::record");
+      n.inputs.push_back(v.id());
+      n.needs_grad = n.needs_grad || nodes_[static_cast<std::size_t>(v.id())].needs_grad;
+    }
+    n.needs_grad = n.needs_grad && grad_enabled_ && step != nullptr;
+    if (n.needs_grad) n.step = std::move(step);
+    return push(std::move(n));
+  }
+
+  const tensor& value(const var& v) const {
+    check_owner(v, "tape::value");
+    return nodes_[static_cast<std::size_t>(v.id())].val();
+  }
+  bool requires_grad(const var& v) const {
+    check_owner(v, "tape::requires_grad");
+    return nodes_[static_cast<std::size_t>(v.id())].needs_grad;
+  }
+
+  /// Gradient of a leaf made with requires_grad after backward(); nullptr if none reached it.
+  const tensor* grad(const var& v) const {
+    check_owner(v, "tape::grad");
+    const auto& n = nodes_[static_cast<std::size_t>(v.id())];
+    return n.grad.empty() && n.val().numel() != 0 ? nullptr : &n.grad;
+  }
+
+  /// Backpropagates from a scalar (numel 1) loss with seed 1.
+  void backward(const var& loss) {
+    if (value(loss).numel() != 1)
+      throw_shape("ad::backward", "loss must hold one value, got shape ", value(loss).shape(),
+                  " (use backward(out, seed) for a non-scalar output)");
+    backward(loss, tensor(value(loss).shape(), 1.0f));
+  }
+
+  /// Backpropagates seed = dL/d(out). Each node's closure and intermediate gradient are freed
+  /// as soon as it has run; values stay until clear().
+  void backward(const var& out, tensor seed) {
+    check_owner(out, "ad::backward");
+    expect_shape(seed, value(out).shape(), "ad::backward", "seed");
+    auto& root = nodes_[static_cast<std::size_t>(out.id())];
+    if (!root.needs_grad) return;  // nothing trainable upstream
+    root.grad = std::move(seed);
+    std::vector<const tensor*> xs;
+    std::vector<tensor*> gxs;
+    for (std::int32_t i = out.id(); i >= 0; --i) {
+      auto& n = nodes_[static_cast<std::size_t>(i)];
+      if (!n.needs_grad || n.grad.empty()) continue;
+      if (n.step) {
+        xs.clear();
+        gxs.clear();
+        for (std::int32_t j : n.inputs) {
+          auto& in = nodes_[static_cast<std::size_t>(j)];
+          xs.push_back(&in.val());
+          if (in.needs_grad) {
+            if (in.grad.shape() != in.val().shape()) in.grad = tensor(in.val().shape());
+            gxs.push_back(&in.grad);
+          } else {
+            gxs.push_back(nullptr);
+          }
+        }
+        n.step->run(n.val(), n.grad, xs, gxs);
+        n.step.reset();
+      }
+      if (n.param) {
+        if (n.param->grad.shape() != n.param->value.shape()) n.param->grad = tensor(n.param->value.shape());
+        float* g = n.param->grad.data();
+        const float* d = n.grad.data();
+        for (index_t k = 0; k < n.grad.numel(); ++k) g[k] += d[k];
+      }
+      if (!n.keep_grad) n.grad = tensor();
+    }
+  }
+
+  /// Drops every node (values, gradients, closures); vars from before become invalid.
+  void clear() noexcept { nodes_.clear(); }
+  std::size_t size() const noexcept { return nodes_.size(); }
+
+  bool grad_enabled() const noexcept { return grad_enabled_; }
+  void set_grad_enabled(bool on) noexcept { grad_enabled_ = on; }
+
+ private:
+  var push(detail::node&& n) {
+    nodes_.push_back(std::move(n));
+    return var(this, static_cast<std::int32_t>(nodes_.size() - 1));
+  }
+  void check_owner(const var& v, std::string_view where) const {
+    if (v.t_ != this || v.id_ < 0 || static_cast<std::size_t>(v.id_) >= nodes_.size())
+      throw_value(where, "var ", v.id_, " does not belong to this tape (or the tape was cleared)");
+  }
+
+  std::vector<detail::node> nodes_;
+  bool grad_enabled_ = true;
+};
+
+inline const tensor& var::value() const {
+  if (!t_) throw_value("ad::var", "empty var has no value");
+  return t_->value(*this);
+}
+inline bool var::requires_grad() const { return t_ && t_->requires_grad(*this); }
+
+/// Scope in which ops are evaluated but not recorded for backward (inference).
+class no_grad {
+ public:
+  explicit no_grad(tape& t) : t_(t), prev_(t.grad_enabled()) { t_.set_grad_enabled(false); }
+  ~no_grad() { t_.set_grad_enabled(prev_); }
+  no_grad(const no_grad&) = delete;
+  no_grad& operator=(const no_grad&) = delete;
+
+ private:
+  tape& t_;
+  bool prev_;
+};
+
+}  // namespace wsss::ad

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+// wsss/backend/tags.hpp — backend tag types, passed first to every algorithm
+#pragma once
+
+#include <string_view>
+#include <type_traits>
+
+namespace wsss {
+
+/// Serial CPU. Every other host backend derives from it, so a component with only a serial
+/// implementation still accepts them (fallback by inheritance, as Thrust's policies do).
+struct cpu_t {
+  static constexpr std::string_view name = "cpu";
+};
+/// OpenMP threads on the CPU (`#pragma omp parallel for`).
+struct omp_t : cpu_t {
+  static constexpr std::string_view name = "omp";
+};
+/// Thrust with its OpenMP device system: the CUDA kernel bodies, run on the CPU.
+struct thrust_omp_t : omp_t {
+  static constexpr std::string_view name = "thrust_omp";
+};
+
+inline constexpr cpu_t cpu{};
+inline constexpr omp_t omp{};
+inline constexpr thrust_omp_t thrust_omp{};
+
+// cuda_t (carries a stream) lives in wsss/backend/cuda/launch.cuh and opencl_t (carries a
+// Boost.Compute command queue) in wsss/backend/opencl/launch.hpp, so that the CPU headers
+// never pull in either toolkit.
+
+/// Specialise to std::true_type for (component, backend) pairs that exist; algorithms
+/// static_assert on it so an unsupported pairing fails at compile time with a readable text.
+template <class Component, class Backend>
+struct supports : std::is_base_of<cpu_t, Backend> {};
+
+}  // namespace wsss

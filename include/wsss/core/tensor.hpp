@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+// wsss/core/tensor.hpp — the one dense tensor type: contiguous, row-major (NCHW), 64-byte
+// aligned, value semantics (copies are deep, moves are free).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+#include "wsss/core/error.hpp"
+#include "wsss/core/shape.hpp"
+
+namespace wsss {
+
+namespace detail {
+struct aligned_free {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+template <class T>
+T* aligned_alloc_n(index_t n) {
+  if (n == 0) return nullptr;
+  const std::size_t bytes = ((static_cast<std::size_t>(n) * sizeof(T) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  return static_cast<T*>(p);
+}
+}  // namespace detail
+
+/// Dense row-major tensor of arithmetic T. `tensor` (float) is used everywhere; `tensor64`
+/// serves float64 references and checks.
+template <class T>
+class basic_tensor {
+  static_assert(std::is_arithmetic_v<T>, "wsss::basic_tensor holds arithmetic values");
+
+ public:
+  using value_type = T;
+
+  /// An empty tensor: shape {0}, no storage (a rank-0 shape would mean one scalar).
+  basic_tensor() = default;
+  /// Zero-initialised tensor of the given shape.
+  explicit basic_tensor(const wsss::shape& s) : shape_(s), data_(detail::aligned_alloc_n<T>(s.numel())) {
+    fill(T(0));
+  }
+  basic_tensor(const wsss::shape& s, T value) : shape_(s), data_(detail::aligned_alloc_n<T>(s.numel())) {
+    fill(value);
+  }
+  basic_tensor(std::initializer_list<index_t> dims) : basic_tensor(wsss::shape(dims)) {}
+
+  /// Uninitialised storage; for kernels that overwrite every element.
+  static basic_tensor uninitialized(const wsss::shape& s) {
+    basic_tensor t;
+    t.shape_ = s;
+    t.data_.reset(detail::aligned_alloc_n<T>(s.numel()));
+    return t;
+  }
+  /// Copies n = s.numel() values from `src`.
+  static basic_tensor from(const wsss::shape& s, std::span<const T> src) {
+    if (static_cast<index_t>(src.size()) != s.numel())
+      throw_shape("tensor::from", "shape ", s, " needs ", s.numel(), " values, got ", src.size());
+    basic_tensor t = uninitialized(s);
+    if (!src.empty()) std::memcpy(t.data(), src.data(), src.size() * sizeof(T));
+    return t;
+  }
+
+  basic_tensor(const basic_tensor& o) : shape_(o.shape_), data_(detail::aligned_alloc_n<T>(o.numel())) {
+    if (o.numel()) std::memcpy(data(), o.data(), static_cast<std::size_t>(o.numel()) * sizeof(T));
+  }
+  basic_tensor& operator=(const basic_tensor& o) {
+    if (this != &o) {
+      if (numel() != o.numel()) data_.reset(detail::aligned_alloc_n<T>(o.numel()));
+      shape_ = o.shape_;
+      if (o.numel()) std::memcpy(data(), o.data(), static_cast<std::size_t>(o.numel()) * sizeof(T));
+    }
+    return *this;
+  }
+  basic_tensor(basic_tensor&& o) noexcept : shape_(o.shape_), data_(std::move(o.data_)) { o.shape_ = empty_shape(); }
+  basic_tensor& operator=(basic_tensor&& o) noexcept {
+    shape_ = o.shape_;
+    data_ = std::move(o.data_);
+    o.shape_ = empty_shape();
+    return *this;
+  }
+
+  const wsss::shape& shape() const noexcept { return shape_; }
+  int rank() const noexcept { return shape_.rank(); }
+  index_t dim(int i) const { return shape_.dim(i); }
+  index_t numel() const noexcept { return shape_.numel(); }
+  bool empty() const noexcept { return numel() == 0; }
+  T* data() noexcept { return data_.get(); }
+  const T* data() const noexcept { return data_.get(); }
+  T* begin() noexcept { return data(); }
+  T* end() noexcept { return data() + numel(); }
+  const T* begin() const noexcept { return data(); }
+  const T* end() const noexcept { return data() + numel(); }
+  std::span<T> span() noexcept { return {data(), static_cast<std::size_t>(numel())}; }
+  std::span<const T> span() const noexcept { return {data(), static_cast<std::size_t>(numel())}; }
+
+  T& operator[](index_t i) noexcept { return data_.get()[i]; }
+  const T& operator[](index_t i) const noexcept { return data_.get()[i]; }
+  /// Unchecked multi-index access (rank must match; checked only by WSSS_ASSERT).
+  template <class... I>
+  T& operator()(I... idx) noexcept { return data_.get()[offset(idx...)]; }
+  template <class... I>
+  const T& operator()(I... idx) const noexcept { return data_.get()[offset(idx...)]; }
+
+  void fill(T v) noexcept { std::fill(begin(), end(), v); }
+  /// Same storage, new shape of equal element count.
+  basic_tensor& reshape(const wsss::shape& s) {
+    if (s.numel() != numel()) throw_shape("tensor::reshape", "cannot view ", shape_, " as ", s);
+    shape_ = s;
+    return *this;
+  }
+  basic_tensor reshaped(const wsss::shape& s) const& { basic_tensor t(*this); t.reshape(s); return t; }
+  basic_tensor reshaped(const wsss::shape& s) && { reshape(s); return std::move(*this); }
+
+  /// Element-type conversion (e.g. to tensor64 for a float64 reference).
+  template <class U>
+  basic_tensor<U> cast() const {
+    auto t = basic_tensor<U>::uninitialized(shape_);
+    for (index_t i = 0; i < numel(); ++i) t[i] = static_cast<U>((*this)[i]);
+    return t;
+  }
+
+  bool all_finite() const noexcept {
+    if constexpr (std::is_floating_point_v<T>) {
+      for (T v : *this)
+        if (!std::isfinite(v)) return false;
+    }
+    return true;
+  }
+
+ private:
+  template <class... I>
+  index_t offset(I... idx) const noexcept {
+    const index_t ids[] = {static_cast<index_t>(idx)...};
+    index_t off = 0;
+    for (int k = 0; k < static_cast<int>(sizeof...(I)); ++k) off = off * shape_[k] + ids[k];
+    return off;
+  }
+
+  static wsss::shape empty_shape() { return wsss::shape{0}; }
+
+  wsss::shape shape_ = empty_shape();
+  std::unique_ptr<T[], detail::aligned_free> data_;
+};
+
+using tensor = basic_tensor<float>;
+using tensor64 = basic_tensor<double>;
+
+/// Throws shape_error unless t has exactly the expected shape.
+template <class T>
+void expect_shape(const basic_tensor<T>& t, const shape& expected, std::string_view component,
+                  std::string_view what) {
+  if (t.shape() != expected)
+    throw_shape(component, what, " must be ", expected, ", got ", t.shape());
+}
+
+/// Throws shape_error unless t has the expected rank.
+template <class T>
+void expect_rank(const basic_tensor<T>& t, int rank, std::string_view component, std::string_view what,
+                 std::string_view layout = {}) {
+  if (t.rank() != rank)
+    throw_shape(component, what, " must be rank ", rank, layout.empty() ? "" : " (", layout,
+                layout.empty() ? "" : ")", ", got rank ", t.rank(), " (", t.shape(), ")");
+}
+
+/// Throws value_error if any element is NaN or infinite.
+template <class T>
+void expect_finite(const basic_tensor<T>& t, std::string_view component, std::string_view what) {
+  if constexpr (std::is_floating_point_v<T>) {
+    for (index_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t[i]))
+        throw_value(component, what, " has a non-finite value ", t[i], " at flat index ", i, " (shape ", t.shape(), ")");
+  }
+}
+
+}  // namespace wsss
