@@ -12,6 +12,7 @@
 
 #include "wsss/autodiff/parameter.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/random.hpp"
 #include "wsss/core/tensor.hpp"
 
 namespace wsss::ad {
@@ -174,6 +175,13 @@ class tape {
   bool grad_enabled() const noexcept { return grad_enabled_; }
   void set_grad_enabled(bool on) noexcept { grad_enabled_ = on; }
 
+  /// The forward pass's mode, the one flag BN and dropout read: training (batch statistics,
+  /// random masks) or evaluation (running statistics, identity). Frozen BN ignores it.
+  bool training() const noexcept { return training_; }
+  void set_training(bool on) noexcept { training_ = on; }
+  /// Random stream for stochastic ops (dropout masks); reseed for reproducible runs.
+  wsss::rng& rng() noexcept { return rng_; }
+
  private:
   var push(detail::node&& n) {
     nodes_.push_back(std::move(n));
@@ -186,6 +194,8 @@ class tape {
 
   std::vector<detail::node> nodes_;
   bool grad_enabled_ = true;
+  bool training_ = true;
+  wsss::rng rng_{0x7a9e};
 };
 
 inline const tensor& var::value() const {
