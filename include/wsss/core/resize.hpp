@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+// wsss/core/resize.hpp — bilinear resampling of (..., H, W) tensors and its adjoint; the one
+// implementation behind the autodiff op, CAM upsampling and label-map downscaling
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "wsss/core/tensor.hpp"
+
+namespace wsss {
+
+/// How output pixel centres map to input coordinates.
+///  half_pixel (PyTorch align_corners=False, the reference nets' default):
+///     src = (dst + 0.5) * in / out - 0.5, clamped at 0;
+///  align_corners (PyTorch align_corners=True, Caffe's Interp layer):
+///     src = dst * (in - 1) / (out - 1).
+enum class resize_mode { half_pixel, align_corners };
+
+namespace detail {
+
+struct lerp_axis {
+  std::vector<index_t> i0, i1;
+  std::vector<float> w1;  // weight of i1; i0 gets 1 - w1
+};
+
+inline lerp_axis make_lerp_axis(index_t in, index_t out, resize_mode mode) {
+  lerp_axis a;
+  a.i0.resize(static_cast<std::size_t>(out));
+  a.i1.resize(static_cast<std::size_t>(out));
+  a.w1.resize(static_cast<std::size_t>(out));
+  for (index_t d = 0; d < out; ++d) {
+    double src;
+    if (mode == resize_mode::align_corners)
+      src = out > 1 ? static_cast<double>(d) * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
+    else
+      src = std::max(0.0, (static_cast<double>(d) + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5);
+    const index_t lo = std::min(static_cast<index_t>(std::floor(src)), in - 1);
+    const auto k = static_cast<std::size_t>(d);
+    a.i0[k] = lo;
+    a.i1[k] = std::min(lo + 1, in - 1);
+    a.w1[k] = static_cast<float>(src - static_cast<double>(lo));
+  }
+  return a;
+}
+
+inline void check_resize(const tensor& x, index_t out_h, index_t out_w, std::string_view component) {
+  if (x.rank() < 2) throw_shape(component, "input must have rank >= 2 (..., H, W), got ", x.shape());
+  if (out_h <= 0 || out_w <= 0) throw_value(component, "output size must be positive, got ", out_h, "x", out_w);
+  if (x.dim(-1) == 0 || x.dim(-2) == 0) throw_shape(component, "input has an empty spatial extent ", x.shape());
+}
+
+}  // namespace detail
+
+/// Bilinear resize of the two trailing axes: (..., H, W) -> (..., out_h, out_w).
+inline tensor resize_bilinear(const tensor& x, index_t out_h, index_t out_w,
+                              resize_mode mode = resize_mode::half_pixel) {
+  detail::check_resize(x, out_h, out_w, "resize_bilinear");
+  const index_t h = x.dim(-2), w = x.dim(-1), planes = x.numel() / (h * w);
+  const auto ay = detail::make_lerp_axis(h, out_h, mode), ax = detail::make_lerp_axis(w, out_w, mode);
+  shape s = x.shape();
+  s[s.rank() - 2] = out_h;
+  s[s.rank() - 1] = out_w;
+  tensor y = tensor::uninitialized(s);
+#pragma omp parallel for schedule(static) if (planes * out_h * out_w > 32768)
+  for (index_t p = 0; p < planes; ++p) {
+    const float* in = x.data() + p * h * w;
+    float* out = y.data() + p * out_h * out_w;
+    for (index_t oy = 0; oy < out_h; ++oy) {
+      const auto ky = static_cast<std::size_t>(oy);
+      const float* r0 = in + ay.i0[ky] * w;
+      const float* r1 = in + ay.i1[ky] * w;
+      const float wy = ay.w1[ky];
+      for (index_t ox = 0; ox < out_w; ++ox) {
+        const auto kx = static_cast<std::size_t>(ox);
+        const float wx = ax.w1[kx];
+        const float top = r0[ax.i0[kx]] + wx * (r0[ax.i1[kx]] - r0[ax.i0[kx]]);
+        const float bot = r1[ax.i0[kx]] + wx * (r1[ax.i1[kx]] - r1[ax.i0[kx]]);
+        out[oy * out_w + ox] = top + wy * (bot - top);
+      }
+    }
+  }
+  return y;
+}
+
+/// Adjoint of resize_bilinear: scatters g (..., out_h, out_w) back onto (..., in_h, in_w) and
+/// ADDS into gx. This is the exact transpose of the forward linear map (its gradient).
+inline void resize_bilinear_adjoint(const tensor& g, tensor& gx, resize_mode mode = resize_mode::half_pixel) {
+  detail::check_resize(gx, g.dim(-2), g.dim(-1), "resize_bilinear_adjoint");
+  const index_t h = gx.dim(-2), w = gx.dim(-1), out_h = g.dim(-2), out_w = g.dim(-1);
+  const index_t planes = gx.numel() / (h * w);
+  if (g.numel() != planes * out_h * out_w)
+    throw_shape("resize_bilinear_adjoint", "gradient ", g.shape(), " does not match input ", gx.shape());
+  const auto ay = detail::make_lerp_axis(h, out_h, mode), ax = detail::make_lerp_axis(w, out_w, mode);
+#pragma omp parallel for schedule(static) if (planes * out_h * out_w > 32768)
+  for (index_t p = 0; p < planes; ++p) {
+    const float* gin = g.data() + p * out_h * out_w;
+    float* out = gx.data() + p * h * w;
+    for (index_t oy = 0; oy < out_h; ++oy) {
+      const auto ky = static_cast<std::size_t>(oy);
+      const float wy = ay.w1[ky];
+      float* r0 = out + ay.i0[ky] * w;
+      float* r1 = out + ay.i1[ky] * w;
+      for (index_t ox = 0; ox < out_w; ++ox) {
+        const auto kx = static_cast<std::size_t>(ox);
+        const float wx = ax.w1[kx], v = gin[oy * out_w + ox];
+        r0[ax.i0[kx]] += (1 - wy) * (1 - wx) * v;
+        r0[ax.i1[kx]] += (1 - wy) * wx * v;
+        r1[ax.i0[kx]] += wy * (1 - wx) * v;
+        r1[ax.i1[kx]] += wy * wx * v;
+      }
+    }
+  }
+}
+
+}  // namespace wsss
