@@ -10,3 +10,4 @@
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/random.hpp"
+#include "wsss/core/resize.hpp"

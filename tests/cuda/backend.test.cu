@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// tests/cuda/backend.test.cu — the same IndexKernel body on the GPU and the CPU
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include <wsss/backend/for_each_index.hpp>
+#include <wsss/core/random.hpp>
+#include <wsss/cuda.hpp>
+
+namespace {
+struct affine_kernel {
+  float* y;
+  const float* x;
+  float a;
+  WSSS_HD void operator()(std::int64_t i) const { y[i] = a * x[i] + static_cast<float>(i % 7) * 0.25f; }
+};
+}  // namespace
+
+TEST_CASE("cuda launcher matches the serial CPU launcher bit for bit") {
+  int devices = 0;
+  REQUIRE_MESSAGE(cudaGetDeviceCount(&devices) == cudaSuccess, "no CUDA device: run this binary on a GPU host");
+  REQUIRE(devices > 0);
+  wsss::rng g(3);
+  const wsss::tensor x = wsss::random_uniform({1 << 20}, g, -2.0, 2.0);
+  std::vector<float> ref(static_cast<std::size_t>(x.numel()));
+  wsss::backend::for_each_index(wsss::cpu, x.numel(), affine_kernel{ref.data(), x.data(), 1.5f});
+
+  auto dx = wsss::backend::to_device(x.span());
+  wsss::backend::device_buffer<float> dy(ref.size());
+  wsss::backend::for_each_index(wsss::cuda, x.numel(), affine_kernel{dy.data(), dx.data(), 1.5f});
+  CHECK(wsss::backend::to_host(dy) == ref);
+}
+
+TEST_CASE("cuda launcher accepts an empty range and reports errors as backend_error") {
+  wsss::backend::for_each_index(wsss::cuda, 0, affine_kernel{nullptr, nullptr, 1.0f});
+  CHECK_THROWS_AS(wsss::backend::check_cuda(cudaErrorInvalidValue, "test"), wsss::backend_error);
+}
