@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// wsss/backend/opencl/launch.hpp — the OpenCL fallback backend through Boost.Compute: a tag
+// carrying the command queue, a program cache keyed by source hash, and a 1-D launcher.
+// OpenCL C cannot share the C++ functor, so each kernel is OpenCL C source kept beside its
+// component (<component>/opencl/*.hpp) and held to the CPU result by parity tests.
+#pragma once
+
+#ifndef BOOST_COMPUTE_MAX_CL_VERSION
+#define BOOST_COMPUTE_MAX_CL_VERSION 102
+#endif
+
+#include <boost/compute/core.hpp>
+#include <boost/compute/utility/program_cache.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "wsss/core/error.hpp"
+
+namespace wsss {
+
+/// OpenCL backend tag: work is queued on `queue` (explicit, as Boost.Compute's API is).
+struct opencl_t {
+  static constexpr std::string_view name = "opencl";
+  boost::compute::command_queue* queue = nullptr;
+};
+
+namespace backend::opencl {
+
+/// The system's default device, context and queue (PoCL on the CPU here). Throws
+/// backend_error when no OpenCL platform is installed.
+inline opencl_t default_queue() {
+  try {
+    static boost::compute::command_queue q = boost::compute::system::default_queue();
+    return opencl_t{&q};
+  } catch (const std::exception& e) {
+    throw backend_error(wsss::detail::cat("[wsss.backend] opencl: no usable OpenCL device (", e.what(),
+                                          "); install an ICD such as pocl-opencl-icd"));
+  }
+}
+
+/// Builds `source` once per context (cached under "wsss.<hash>") and returns `kernel_name`.
+/// A build failure raises backend_error carrying the compiler's build log.
+inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view source, const std::string& kernel_name,
+                                         const std::string& options = {}) {
+  if (!tag.queue) throw backend_error("[wsss.backend] opencl: the tag carries no command queue");
+  const auto ctx = tag.queue->get_context();
+  const std::string key = "wsss." + std::to_string(std::hash<std::string_view>{}(source));
+  auto cache = boost::compute::program_cache::get_global_cache(ctx);
+  try {
+    auto program = cache->get_or_build(key, options, std::string(source), ctx);
+    return program.create_kernel(kernel_name);
+  } catch (const boost::compute::program_build_failure& e) {
+    throw backend_error(wsss::detail::cat("[wsss.backend] opencl: building ", kernel_name, " failed: ", e.what()),
+                        e.build_log());
+  } catch (const boost::compute::opencl_error& e) {
+    throw backend_error(wsss::detail::cat("[wsss.backend] opencl: ", kernel_name, ": ", e.what()));
+  }
+}
+
+/// Enqueues a 1-D range of n work items over `k` (arguments already set) and waits.
+inline void launch(const opencl_t& tag, boost::compute::kernel& k, std::size_t n) {
+  if (n == 0) return;
+  try {
+    tag.queue->enqueue_1d_range_kernel(k, 0, n, 0);
+    tag.queue->finish();
+  } catch (const boost::compute::opencl_error& e) {
+    throw backend_error(wsss::detail::cat("[wsss.backend] opencl: launch failed: ", e.what()));
+  }
+}
+
+}  // namespace backend::opencl
+}  // namespace wsss

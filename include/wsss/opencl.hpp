@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: MIT
+// wsss/opencl.hpp — opt-in OpenCL (Boost.Compute) backend umbrella; link wsss::opencl
+#pragma once
+
+#include "wsss/backend/opencl/launch.hpp"
