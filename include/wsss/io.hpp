@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: MIT
+// wsss/io.hpp — umbrella for file I/O (link wsss::io: libpng, libjpeg, zlib)
+#pragma once
+
+#include "wsss/io/atomic_file.hpp"
+#include "wsss/io/safetensors.hpp"
