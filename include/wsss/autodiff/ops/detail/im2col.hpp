@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+// wsss/autodiff/ops/detail/im2col.hpp — im2col / col2im over a column range, and the reusable
+// per-thread workspace the convolution kernels unfold into (Chellapilla et al. 2006 lowering).
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/shape.hpp"
+#include "wsss/core/tensor.hpp"
+
+namespace wsss::ad::detail {
+
+/// Geometry of one lowering: an image of c x h x w is read by a kh x kw kernel with stride,
+/// zero padding and dilation, on an oh x ow output grid. Row r = (ci * kh + i) * kw + j of the
+/// column matrix holds, for every output position p = oy * ow + ox, the input value at
+/// (ci, oy * sh - ph + i * dh, ox * sw - pw + j * dw), or 0 outside the image.
+struct conv_geometry {
+  index_t c = 0, h = 0, w = 0;
+  index_t kh = 1, kw = 1;
+  index_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  index_t oh = 0, ow = 0;
+
+  index_t rows() const noexcept { return c * kh * kw; }
+  index_t cols() const noexcept { return oh * ow; }
+  index_t image_size() const noexcept { return h * w; }
+  /// True when the column matrix is the image itself (1x1, stride 1, no padding, same grid).
+  bool is_pointwise() const noexcept {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == h && ow == w;
+  }
+};
+
+inline index_t floor_div(index_t a, index_t b) noexcept { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline index_t ceil_div(index_t a, index_t b) noexcept { return -floor_div(-a, b); }
+
+/// Walks the columns [p0, p1) of one kernel row (ci, i, j) output-row by output-row and calls
+/// seg(col_offset, ox0, ox1, lo, hi, src_row) for every segment: columns [ox0, lo) and [hi, ox1)
+/// fall in the padding, columns [lo, hi) read image row src_row (nullptr: the whole segment is
+/// padding) at x = ox * sw - pw + j * dw.
+template <class Seg>
+inline void walk_row(const conv_geometry& g, index_t i, index_t j, index_t p0, index_t p1, const Seg& seg) {
+  // Valid ox for this kernel column: 0 <= ox * sw - pw + j * dw < w.
+  const index_t off = j * g.dw - g.pw;
+  const index_t vlo = std::max<index_t>(0, ceil_div(-off, g.sw));
+  const index_t vhi = std::min<index_t>(g.ow, ceil_div(g.w - off, g.sw));
+  index_t p = p0;
+  while (p < p1) {
+    const index_t oy = p / g.ow;
+    const index_t ox0 = p - oy * g.ow;
+    const index_t ox1 = std::min<index_t>(g.ow, ox0 + (p1 - p));
+    const index_t iy = oy * g.sh - g.ph + i * g.dh;
+    const bool row_in = iy >= 0 && iy < g.h;
+    const index_t lo = row_in ? std::clamp(vlo, ox0, ox1) : ox1;
+    const index_t hi = row_in ? std::clamp(vhi, lo, ox1) : ox1;
+    seg(p - p0, ox0, ox1, lo, hi, row_in ? iy : index_t{-1}, off);
+    p += ox1 - ox0;
+  }
+}
+
+/// Writes columns [p0, p1) of the lowered image into col (rows() x (p1 - p0), row-major).
+/// Rows are independent, so they run in parallel.
+struct im2col_kernel {
+  conv_geometry g;
+  const float* img;
+  float* col;
+  index_t p0, p1;
+  void operator()(std::int64_t r) const {
+    const index_t pc = p1 - p0;
+    const index_t ci = r / (g.kh * g.kw);
+    const index_t i = (r / g.kw) % g.kh;
+    const index_t j = r % g.kw;
+    const float* src = img + ci * g.h * g.w;
+    float* dst = col + r * pc;
+    walk_row(g, i, j, p0, p1, [&](index_t o, index_t ox0, index_t ox1, index_t lo, index_t hi, index_t iy, index_t off) {
+      float* d = dst + o;
+      std::fill(d, d + (lo - ox0), 0.0f);
+      d += lo - ox0;
+      if (hi > lo) {
+        const float* s = src + iy * g.w + lo * g.sw + off;
+        if (g.sw == 1) {
+          std::memcpy(d, s, static_cast<std::size_t>(hi - lo) * sizeof(float));
+        } else {
+          for (index_t k = 0; k < hi - lo; ++k) d[k] = s[k * g.sw];
+        }
+        d += hi - lo;
+      }
+      std::fill(d, d + (ox1 - hi), 0.0f);
+    });
+  }
+};
+
+/// Adds columns [p0, p1) of col back into the image (the adjoint of im2col). One channel per
+/// index, so that no two threads write the same pixel.
+struct col2im_kernel {
+  conv_geometry g;
+  const float* col;
+  float* img;
+  index_t p0, p1;
+  void operator()(std::int64_t ci) const {
+    const index_t pc = p1 - p0;
+    float* dst_img = img + ci * g.h * g.w;
+    for (index_t i = 0; i < g.kh; ++i)
+      for (index_t j = 0; j < g.kw; ++j) {
+        const float* src = col + ((ci * g.kh + i) * g.kw + j) * pc;
+        walk_row(g, i, j, p0, p1, [&](index_t o, index_t ox0, index_t, index_t lo, index_t hi, index_t iy, index_t off) {
+          if (hi <= lo) return;
+          const float* s = src + o + (lo - ox0);
+          float* d = dst_img + iy * g.w + lo * g.sw + off;
+          if (g.sw == 1) {
+            for (index_t k = 0; k < hi - lo; ++k) d[k] += s[k];
+          } else {
+            for (index_t k = 0; k < hi - lo; ++k) d[k * g.sw] += s[k];
+          }
+        });
+      }
+  }
+};
+
+/// Lowers columns [p0, p1) of img into col.
+inline void im2col(const conv_geometry& g, const float* img, float* col, index_t p0, index_t p1) {
+  backend::for_each_index(wsss::omp, g.rows(), im2col_kernel{g, img, col, p0, p1});
+}
+/// img += the adjoint lowering of columns [p0, p1) held in col.
+inline void col2im_add(const conv_geometry& g, const float* col, float* img, index_t p0, index_t p1) {
+  backend::for_each_index(wsss::omp, g.c, col2im_kernel{g, col, img, p0, p1});
+}
+
+/// A grow-only per-thread scratch buffer: the lowering reuses it on every call, so a training
+/// loop allocates only while the largest layer has not yet been seen.
+inline float* conv_workspace(index_t n) {
+  thread_local std::unique_ptr<float[], wsss::detail::aligned_free> buf;
+  thread_local index_t cap = 0;
+  if (n > cap) {
+    buf.reset(wsss::detail::aligned_alloc_n<float>(n));
+    cap = n;
+  }
+  return buf.get();
+}
+
+}  // namespace wsss::ad::detail

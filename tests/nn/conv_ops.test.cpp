@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+// tests/nn/conv_ops.test.cpp — conv2d and conv_transpose2d against naive loops, plus
+// finite-difference gradients for x, w and b.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "wsss/autodiff/grad_check.hpp"
+#include "wsss/autodiff/ops/conv.hpp"
+#include "wsss/autodiff/ops/deconv.hpp"
+#include "wsss/core/random.hpp"
+
+using namespace wsss;
+
+namespace {
+
+struct conv_case {
+  index_t n, c, h, w, o, kh, kw;
+  ad::conv2d_config cfg;
+  bool bias;
+};
+
+std::string describe(const conv_case& k) {
+  std::ostringstream os;
+  os << k.n << "x" << k.c << "x" << k.h << "x" << k.w << " -> " << k.o << " k" << k.kh << "x" << k.kw << " s"
+     << k.cfg.stride_h << "x" << k.cfg.stride_w << " p" << k.cfg.pad_h << "x" << k.cfg.pad_w << " d" << k.cfg.dilation_h
+     << "x" << k.cfg.dilation_w << (k.bias ? " bias" : " no-bias");
+  return os.str();
+}
+
+// The definition written out: 7 nested loops, double accumulation.
+tensor64 naive_conv(const tensor& x, const tensor& w, const tensor* b, const ad::conv2d_config& c) {
+  const index_t n = x.dim(0), ci = x.dim(1), h = x.dim(2), wd = x.dim(3);
+  const index_t o = w.dim(0), kh = w.dim(2), kw = w.dim(3);
+  const index_t oh = (h + 2 * c.pad_h - c.dilation_h * (kh - 1) - 1) / c.stride_h + 1;
+  const index_t ow = (wd + 2 * c.pad_w - c.dilation_w * (kw - 1) - 1) / c.stride_w + 1;
+  tensor64 y({n, o, oh, ow});
+  for (index_t in = 0; in < n; ++in)
+    for (index_t oc = 0; oc < o; ++oc)
+      for (index_t yy = 0; yy < oh; ++yy)
+        for (index_t xx = 0; xx < ow; ++xx) {
+          double s = b ? (*b)[oc] : 0.0;
+          for (index_t ic = 0; ic < ci; ++ic)
+            for (index_t i = 0; i < kh; ++i)
+              for (index_t j = 0; j < kw; ++j) {
+                const index_t iy = yy * c.stride_h - c.pad_h + i * c.dilation_h;
+                const index_t ix = xx * c.stride_w - c.pad_w + j * c.dilation_w;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                s += static_cast<double>(x(in, ic, iy, ix)) * w(oc, ic, i, j);
+              }
+          y(in, oc, yy, xx) = s;
+        }
+  return y;
+}
+
+// Transposed convolution as scatter: every input pixel adds its kernel-weighted copy.
+tensor64 naive_deconv(const tensor& x, const tensor& w, const tensor* b, const ad::conv_transpose2d_config& c) {
+  const index_t n = x.dim(0), ci = x.dim(1), h = x.dim(2), wd = x.dim(3);
+  const index_t o = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+  const index_t oh = (h - 1) * c.stride_h - 2 * c.pad_h + c.dilation_h * (kh - 1) + c.output_padding_h + 1;
+  const index_t ow = (wd - 1) * c.stride_w - 2 * c.pad_w + c.dilation_w * (kw - 1) + c.output_padding_w + 1;
+  tensor64 y({n, o, oh, ow});
+  for (index_t in = 0; in < n; ++in)
+    for (index_t oc = 0; oc < o; ++oc)
+      for (index_t yy = 0; yy < oh; ++yy)
+        for (index_t xx = 0; xx < ow; ++xx) y(in, oc, yy, xx) = b ? (*b)[oc] : 0.0;
+  for (index_t in = 0; in < n; ++in)
+    for (index_t ic = 0; ic < ci; ++ic)
+      for (index_t iy = 0; iy < h; ++iy)
+        for (index_t ix = 0; ix < wd; ++ix)
+          for (index_t oc = 0; oc < o; ++oc)
+            for (index_t i = 0; i < kh; ++i)
+              for (index_t j = 0; j < kw; ++j) {
+                const index_t yy = iy * c.stride_h - c.pad_h + i * c.dilation_h;
+                const index_t xx = ix * c.stride_w - c.pad_w + j * c.dilation_w;
+                if (yy < 0 || yy >= oh || xx < 0 || xx >= ow) continue;
+                y(in, oc, yy, xx) += static_cast<double>(x(in, ic, iy, ix)) * w(ic, oc, i, j);
+              }
+  return y;
+}
+
+double max_abs_diff(const tensor& a, const tensor64& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0;
+  for (index_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+const conv_case conv_cases[] = {
+    {1, 3, 7, 7, 4, 3, 3, ad::conv2d_config::square(1, 1), true},
+    {2, 3, 9, 8, 5, 3, 3, ad::conv2d_config::square(2, 1), false},
+    {2, 4, 11, 10, 3, 3, 3, ad::conv2d_config::square(1, 2, 2), true},
+    {1, 2, 13, 9, 3, 3, 3, ad::conv2d_config{1, 1, 12, 12, 12, 12}, true},  // fc6-like: pad = dilation 12
+    {2, 5, 6, 7, 4, 1, 1, ad::conv2d_config{}, true},                      // pointwise GEMM path
+    {1, 3, 8, 9, 2, 1, 1, ad::conv2d_config::square(2, 0), false},          // strided 1x1 goes through im2col
+    {3, 2, 8, 10, 3, 3, 2, ad::conv2d_config{2, 1, 0, 1, 1, 3}, true},      // non-square everything
+    {1, 3, 5, 5, 2, 5, 5, ad::conv2d_config::square(1, 0), false},          // valid conv, 1x1 output
+    {2, 1, 10, 12, 2, 4, 3, ad::conv2d_config{3, 2, 1, 2, 2, 1}, true},
+    {1, 2, 7, 7, 2, 2, 2, ad::conv2d_config{1, 1, 1, 0, 1, 1}, false},       // pad only on one axis
+};
+
+}  // namespace
+
+TEST_CASE("conv2d matches the naive 7-loop definition") {
+  rng g(11);
+  for (const conv_case& k : conv_cases) {
+    INFO(describe(k));
+    const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
+    const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g);
+    const tensor b = random_normal({k.o}, g);
+    const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
+    CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+  }
+}
+
+TEST_CASE("conv2d spanning several column chunks matches the naive definition") {
+  // 64 x 3 x 3 = 576 lowered rows, 48 x 50 = 2400 columns: more than one chunk, chunks that
+  // start mid-row, both for the forward and for both gradients.
+  rng g(5);
+  const tensor x = random_normal({1, 64, 48, 50}, g);
+  const tensor w = random_normal({3, 64, 3, 3}, g, 0.0, 0.1);
+  const auto cfg = ad::conv2d_config::square(1, 1);
+  REQUIRE(ad::detail::conv_chunk_cols(576, 2400) < 2400);
+  CHECK(max_abs_diff(ad::conv2d_forward(x, w, nullptr, cfg), naive_conv(x, w, nullptr, cfg)) < 1e-4);
+
+  // Gradients through the tape against the same naive definition: with L = sum(gy * y),
+  // dL/dw[o,c,i,j] = sum gy[o,p] x[c, p+ij] and dL/dx = the scatter, checked on probes.
+  ad::tape t;
+  const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
+  const ad::var y = ad::conv2d(xv, wv, ad::var{}, cfg);
+  const tensor gy = random_normal(y.shape(), g);
+  t.backward(y, gy);
+  const tensor& gx = *t.grad(xv);
+  const tensor& gw = *t.grad(wv);
+  // dL/dw by the definition.
+  double max_err_w = 0;
+  for (index_t o = 0; o < 3; ++o)
+    for (index_t c = 0; c < 64; c += 9)
+      for (index_t i = 0; i < 3; ++i)
+        for (index_t j = 0; j < 3; ++j) {
+          double s = 0;
+          for (index_t yy = 0; yy < 48; ++yy)
+            for (index_t xx = 0; xx < 50; ++xx) {
+              const index_t iy = yy - 1 + i, ix = xx - 1 + j;
+              if (iy < 0 || iy >= 48 || ix < 0 || ix >= 50) continue;
+              s += static_cast<double>(gy(0, o, yy, xx)) * x(0, c, iy, ix);
+            }
+          max_err_w = std::max(max_err_w, std::abs(s - gw(o, c, i, j)) / (1 + std::abs(s)));
+        }
+  CHECK(max_err_w < 1e-4);
+  // dL/dx by the definition (the transposed convolution), compared everywhere.
+  ad::conv_transpose2d_config tc = ad::conv_transpose2d_config::square(1, 1);
+  CHECK(max_abs_diff(gx, naive_deconv(gy, w.reshaped({3, 64, 3, 3}), nullptr, tc)) < 1e-3);
+}
+
+TEST_CASE("conv2d gradients pass the finite-difference check for x, w and b") {
+  rng g(3);
+  for (const conv_case& k : conv_cases) {
+    INFO(describe(k));
+    std::vector<tensor> in{random_normal({k.n, k.c, k.h, k.w}, g), random_normal({k.o, k.c, k.kh, k.kw}, g)};
+    if (k.bias) in.push_back(random_normal({k.o}, g));
+    const auto cfg = k.cfg;
+    const auto r = ad::grad_check(
+        [cfg](ad::tape&, std::span<const ad::var> v) {
+          return ad::conv2d(v[0], v[1], v.size() > 2 ? v[2] : ad::var{}, cfg);
+        },
+        in);
+    CHECK_MESSAGE(r.ok, r.log);
+  }
+}
+
+TEST_CASE("conv2d rejects inconsistent shapes and settings") {
+  const tensor x({1, 3, 8, 8}), w({4, 2, 3, 3}), w3({4, 3, 3, 3}), b({5});
+  CHECK_THROWS_WITH_AS(ad::conv2d_forward(x, w, nullptr), doctest::Contains("[wsss.shape] ad::conv2d: weight expects 2 input channels"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(ad::conv2d_forward(x, w3, &b), doctest::Contains("[wsss.shape] ad::conv2d: bias must be 4"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(ad::conv2d_forward(tensor({3, 8, 8}), w3, nullptr), doctest::Contains("[wsss.shape] ad::conv2d: input must be rank 4"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(ad::conv2d_forward(x, w3, nullptr, ad::conv2d_config::square(0, 1)),
+                       doctest::Contains("[wsss.value] ad::conv2d: stride and dilation must be >= 1"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(ad::conv2d_forward(x, w3, nullptr, ad::conv2d_config::square(1, 0, 5)),
+                       doctest::Contains("[wsss.shape] ad::conv2d: the dilated 3x3 kernel"), wsss::shape_error);
+}
+
+namespace {
+
+struct deconv_case {
+  index_t n, c, h, w, o, kh, kw;
+  ad::conv_transpose2d_config cfg;
+  bool bias;
+};
+
+const deconv_case deconv_cases[] = {
+    {1, 3, 4, 4, 2, 3, 3, ad::conv_transpose2d_config::square(2, 1, 1), true},   // the usual x2 upsampler
+    {2, 2, 5, 3, 3, 4, 4, ad::conv_transpose2d_config::square(2, 1), false},
+    {1, 4, 3, 4, 2, 1, 1, ad::conv_transpose2d_config{}, true},                  // pointwise path
+    {2, 2, 4, 5, 3, 3, 2, ad::conv_transpose2d_config{3, 2, 1, 0, 2, 1, 1, 2}, true},
+    {1, 2, 3, 3, 2, 3, 3, ad::conv_transpose2d_config{1, 1, 0, 0, 1, 1, 2, 2}, false},  // output_padding from dilation
+    {1, 3, 6, 6, 2, 16, 16, ad::conv_transpose2d_config::square(8, 4), false},  // FCN-style x8
+};
+
+}  // namespace
+
+TEST_CASE("conv_transpose2d matches the naive scatter definition") {
+  rng g(17);
+  for (const deconv_case& k : deconv_cases) {
+    INFO("case in " << k.n << "x" << k.c << "x" << k.h << "x" << k.w << " k" << k.kh << "x" << k.kw);
+    const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
+    const tensor w = random_normal({k.c, k.o, k.kh, k.kw}, g);
+    const tensor b = random_normal({k.o}, g);
+    const tensor y = ad::conv_transpose2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
+    CHECK(max_abs_diff(y, naive_deconv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+  }
+}
+
+TEST_CASE("conv_transpose2d gradients pass the finite-difference check for x, w and b") {
+  rng g(23);
+  for (const deconv_case& k : deconv_cases) {
+    INFO("case in " << k.n << "x" << k.c << "x" << k.h << "x" << k.w << " k" << k.kh << "x" << k.kw);
+    std::vector<tensor> in{random_normal({k.n, k.c, k.h, k.w}, g), random_normal({k.c, k.o, k.kh, k.kw}, g)};
+    if (k.bias) in.push_back(random_normal({k.o}, g));
+    const auto cfg = k.cfg;
+    const auto r = ad::grad_check(
+        [cfg](ad::tape&, std::span<const ad::var> v) {
+          return ad::conv_transpose2d(v[0], v[1], v.size() > 2 ? v[2] : ad::var{}, cfg);
+        },
+        in);
+    CHECK_MESSAGE(r.ok, r.log);
+  }
+}
+
+TEST_CASE("conv_transpose2d is the adjoint of conv2d in x") {
+  // <conv(x), y> = <x, conv_transpose(y)> for the same weights and settings.
+  rng g(29);
+  const tensor x = random_normal({2, 3, 9, 8}, g), w = random_normal({4, 3, 3, 3}, g);
+  const ad::conv2d_config c{2, 2, 1, 1, 2, 1};
+  const tensor y = ad::conv2d_forward(x, w, nullptr, c);
+  const tensor r = random_normal(y.shape(), g);
+  // output_padding recovers the 9 x 8 input size lost to the floor in conv's output size.
+  const index_t oph = 9 - ((y.dim(2) - 1) * 2 - 2 + 2 * 2 + 1), opw = 8 - ((y.dim(3) - 1) * 2 - 2 + 1 * 2 + 1);
+  const tensor xt = ad::conv_transpose2d_forward(r, w, nullptr, {2, 2, 1, 1, oph, opw, 2, 1});
+  REQUIRE(xt.shape() == x.shape());
+  double lhs = 0, rhs = 0;
+  for (index_t i = 0; i < y.numel(); ++i) lhs += static_cast<double>(y[i]) * r[i];
+  for (index_t i = 0; i < x.numel(); ++i) rhs += static_cast<double>(x[i]) * xt[i];
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+}
+
+TEST_CASE("conv_transpose2d rejects inconsistent shapes and settings") {
+  const tensor x({1, 3, 4, 4}), w({2, 3, 3, 3}), w3({3, 2, 3, 3}), b({3});
+  CHECK_THROWS_WITH_AS(ad::conv_transpose2d_forward(x, w, nullptr),
+                       doctest::Contains("[wsss.shape] ad::conv_transpose2d: weight expects 2 input channels"), wsss::shape_error);
+  CHECK_THROWS_WITH_AS(ad::conv_transpose2d_forward(x, w3, &b), doctest::Contains("[wsss.shape] ad::conv_transpose2d: bias must be 2"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(ad::conv_transpose2d_forward(x, w3, nullptr, ad::conv_transpose2d_config::square(2, 0, 2)),
+                       doctest::Contains("[wsss.value] ad::conv_transpose2d: output_padding 2x2 must be smaller"), wsss::value_error);
+}
