@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+// wsss/autodiff/ops/batch_norm.hpp — batch normalisation over the channel axis (Ioffe &
+// Szegedy 2015, Alg. 1 and 2), with PyTorch's running-statistics update
+#pragma once
+
+#include <cmath>
+#include <span>
+#include <vector>
+
+#include "wsss/autodiff/ops/common.hpp"
+
+namespace wsss::ad {
+
+namespace detail {
+
+/// y = gamma[c] (x - mu[c]) / sqrt(var[c] + eps) + beta[c] for x of shape N x C x ...
+/// With batch statistics, mu/var are the biased moments over N and the spatial axes and the
+/// running buffers move by momentum (running = (1 - m) running + m stat, the variance
+/// unbiased, as in PyTorch); otherwise the running buffers are read (eval or frozen BN).
+struct batch_norm_op {
+  static constexpr std::string_view name = "batch_norm";
+  tensor* running_mean = nullptr;
+  tensor* running_var = nullptr;
+  bool use_batch_stats = true;
+  float momentum = 0.1f;
+  float eps = 1e-5f;
+  struct saved {
+    std::vector<float> mean, invstd;
+  };
+
+  tensor forward(saved& s, const tensor& x, const tensor& gamma, const tensor& beta) const {
+    constexpr std::string_view comp = "ad::batch_norm";
+    if (x.rank() < 2) throw_shape(comp, "x must be N x C x ..., got ", x.shape());
+    const index_t n = x.dim(0), c = x.dim(1), inner = x.numel() / std::max<index_t>(n * c, 1);
+    expect_shape(gamma, shape{c}, comp, "gamma");
+    expect_shape(beta, shape{c}, comp, "beta");
+    expect_shape(*running_mean, shape{c}, comp, "running_mean");
+    expect_shape(*running_var, shape{c}, comp, "running_var");
+    if (!(eps > 0.0f)) throw_value(comp, "eps must be > 0, got ", eps);
+    const index_t m = n * inner;
+    if (use_batch_stats && m < 2)
+      throw_value(comp, "batch statistics need more than one value per channel, got input ", x.shape());
+    s.mean.assign(static_cast<std::size_t>(c), 0.0f);
+    s.invstd.assign(static_cast<std::size_t>(c), 0.0f);
+    tensor y = tensor::uninitialized(x.shape());
+#pragma omp parallel for schedule(static) if (x.numel() > parallel_grain)
+    for (index_t k = 0; k < c; ++k) {
+      const auto u = static_cast<std::size_t>(k);
+      float mu, var;
+      if (use_batch_stats) {
+        double s1 = 0;
+        for (index_t b = 0; b < n; ++b) {
+          const float* in = x.data() + (b * c + k) * inner;
+          for (index_t i = 0; i < inner; ++i) s1 += in[i];
+        }
+        const double md = s1 / static_cast<double>(m);
+        double s2 = 0;
+        for (index_t b = 0; b < n; ++b) {
+          const float* in = x.data() + (b * c + k) * inner;
+          for (index_t i = 0; i < inner; ++i) s2 += (in[i] - md) * (in[i] - md);
+        }
+        mu = static_cast<float>(md);
+        var = static_cast<float>(s2 / static_cast<double>(m));
+        (*running_mean)[k] = (1.0f - momentum) * (*running_mean)[k] + momentum * mu;
+        (*running_var)[k] = (1.0f - momentum) * (*running_var)[k] +
+                            momentum * static_cast<float>(s2 / static_cast<double>(m - 1));
+      } else {
+        mu = (*running_mean)[k];
+        var = (*running_var)[k];
+      }
+      const float is = 1.0f / std::sqrt(var + eps);
+      s.mean[u] = mu;
+      s.invstd[u] = is;
+      const float a = gamma[k] * is, b0 = beta[k] - mu * a;
+      for (index_t b = 0; b < n; ++b) {
+        const float* in = x.data() + (b * c + k) * inner;
+        float* out = y.data() + (b * c + k) * inner;
+        for (index_t i = 0; i < inner; ++i) out[i] = a * in[i] + b0;
+      }
+    }
+    return y;
+  }
+
+  // With batch statistics (Ioffe & Szegedy, sec. 3):
+  //   dx = gamma invstd (gy - mean(gy) - xhat mean(gy xhat));  otherwise dx = gamma invstd gy.
+  //   dgamma = sum gy xhat, dbeta = sum gy.
+  void backward(const saved& s, const tensor&, const tensor& gy, std::span<const tensor* const> xs,
+                std::span<tensor* const> gx) const {
+    const tensor& x = *xs[0];
+    const tensor& gamma = *xs[1];
+    const index_t n = x.dim(0), c = x.dim(1), inner = x.numel() / std::max<index_t>(n * c, 1);
+    const float inv_m = 1.0f / static_cast<float>(n * inner);
+#pragma omp parallel for schedule(static) if (x.numel() > parallel_grain)
+    for (index_t k = 0; k < c; ++k) {
+      const auto u = static_cast<std::size_t>(k);
+      const float mu = s.mean[u], is = s.invstd[u];
+      double sg = 0, sgx = 0;
+      for (index_t b = 0; b < n; ++b) {
+        const float* in = x.data() + (b * c + k) * inner;
+        const float* g = gy.data() + (b * c + k) * inner;
+        for (index_t i = 0; i < inner; ++i) {
+          sg += g[i];
+          sgx += g[i] * (in[i] - mu) * is;
+        }
+      }
+      if (gx[1]) (*gx[1])[k] += static_cast<float>(sgx);
+      if (gx[2]) (*gx[2])[k] += static_cast<float>(sg);
+      if (!gx[0]) continue;
+      const float a = gamma[k] * is;
+      const float mg = use_batch_stats ? static_cast<float>(sg) * inv_m : 0.0f;
+      const float mgx = use_batch_stats ? static_cast<float>(sgx) * inv_m : 0.0f;
+      for (index_t b = 0; b < n; ++b) {
+        const float* in = x.data() + (b * c + k) * inner;
+        const float* g = gy.data() + (b * c + k) * inner;
+        float* d = gx[0]->data() + (b * c + k) * inner;
+        for (index_t i = 0; i < inner; ++i) d[i] += a * (g[i] - mg - (in[i] - mu) * is * mgx);
+      }
+    }
+  }
+};
+static_assert(Op<batch_norm_op>);
+
+}  // namespace detail
+
+/// Batch norm of x (N x C x ...) with per-channel gamma, beta (C). use_batch_stats: normalise
+/// by this batch's moments and update the running buffers (training); otherwise normalise
+/// by the running buffers, which stay untouched (evaluation, frozen BN).
+inline var batch_norm(var x, var gamma, var beta, tensor& running_mean, tensor& running_var, bool use_batch_stats,
+                      float momentum, float eps) {
+  tape& t = detail::tape_of(x, gamma, "ad::batch_norm");
+  detail::tape_of(x, beta, "ad::batch_norm");
+  return apply(t, detail::batch_norm_op{&running_mean, &running_var, use_batch_stats, momentum, eps}, x, gamma, beta);
+}
+
+}  // namespace wsss::ad
