@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+// wsss/pool.hpp — umbrella for the global poolers (GAP, GMP, GWRP, LSE, FCL) and superpixel pooling
+#pragma once
+
+#include "wsss/pool/concepts.hpp"
+#include "wsss/pool/gap.hpp"
+#include "wsss/pool/gmp.hpp"
+#include "wsss/pool/gwrp.hpp"
+#include "wsss/pool/lse.hpp"
+#include "wsss/pool/fcl.hpp"
+#include "wsss/pool/op.hpp"

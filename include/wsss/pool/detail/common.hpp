@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// wsss/pool/detail/common.hpp — shared checks and the size-gated parallel launch of the poolers
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/error.hpp"
+#include "wsss/core/tensor.hpp"
+
+namespace wsss::pool::detail {
+
+/// Below this many input elements a pooler runs serially: an OpenMP region costs a few
+/// microseconds, more than GAP over a 21 x 41 x 41 map takes.
+inline constexpr index_t parallel_threshold = index_t{1} << 16;
+
+/// Runs kernel(i) for i in [0, items): OpenMP when the total work is large, else serially.
+template <class K>
+void launch(index_t items, index_t work, const K& kernel) {
+  if (work >= parallel_threshold && items > 1)
+    backend::for_each_index(wsss::omp, items, kernel);
+  else
+    backend::for_each_index(wsss::cpu, items, kernel);
+}
+
+/// Throws unless s is a non-empty N x C x H x W score map.
+inline void check_scores(const tensor& s, std::string_view component) {
+  expect_rank(s, 4, component, "scores", "N x C x H x W");
+  if (s.numel() == 0) throw_shape(component, "scores must be non-empty, got ", s.shape());
+}
+
+/// Throws unless g is N x C for the cached input shape in (N x C x H x W).
+inline void check_grad(const tensor& g, const shape& in, std::string_view component) {
+  if (in.rank() != 4) throw_value(component, "backward called before forward (empty cache)");
+  expect_shape(g, shape{in[0], in[1]}, component, "gradient");
+}
+
+/// Reshapes t to s unless it already has that shape (keeps storage when it can).
+inline void ensure_shape(tensor& t, const shape& s) {
+  if (t.shape() != s) {
+    if (t.numel() == s.numel() && t.numel() != 0) t.reshape(s);
+    else t = tensor::uninitialized(s);
+  }
+}
+
+}  // namespace wsss::pool::detail

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// wsss/pool/gap.hpp — global average pooling (CAM, Zhou et al. 2016; SEC eq. 3 at d = 1)
+#pragma once
+
+#include <string_view>
+
+#include "wsss/core/config.hpp"
+#include "wsss/pool/concepts.hpp"
+#include "wsss/pool/detail/common.hpp"
+
+namespace wsss::pool {
+
+/// out[n,c] = (1/HW) sum_i s[n,c,i]; backward: g_in[n,c,i] = g[n,c] / HW.
+class gap {
+ public:
+  static constexpr std::string_view name = "pool::gap";
+  struct config {};
+  struct cache {
+    wsss::shape in;
+  };
+
+  gap() = default;
+  explicit gap(const config& c) : cfg_(c) {}
+  const config& cfg() const noexcept { return cfg_; }
+
+  void forward(const tensor& s, tensor& out, cache& c) const {
+    detail::check_scores(s, name);
+    const index_t nc = s.dim(0) * s.dim(1), hw = s.dim(2) * s.dim(3);
+    detail::ensure_shape(out, shape{s.dim(0), s.dim(1)});
+    c.in = s.shape();
+    detail::launch(nc, s.numel(), mean_kernel{s.data(), out.data(), hw});
+  }
+
+  void backward(const tensor& g, const cache& c, tensor& g_in) const {
+    detail::check_grad(g, c.in, name);
+    const index_t nc = c.in[0] * c.in[1], hw = c.in[2] * c.in[3];
+    detail::ensure_shape(g_in, c.in);
+    detail::launch(nc, c.in.numel(), spread_kernel{g.data(), g_in.data(), hw});
+  }
+
+ private:
+  struct mean_kernel {
+    const float* s;
+    float* out;
+    index_t hw;
+    WSSS_HD void operator()(index_t k) const {
+      const float* p = s + k * hw;
+      double acc = 0;  // float64 accumulation: 10^5 terms per plane at 321 x 321
+      for (index_t i = 0; i < hw; ++i) acc += p[i];
+      out[k] = static_cast<float>(acc / static_cast<double>(hw));
+    }
+  };
+  struct spread_kernel {
+    const float* g;
+    float* g_in;
+    index_t hw;
+    WSSS_HD void operator()(index_t k) const {
+      const float v = g[k] / static_cast<float>(hw);
+      float* p = g_in + k * hw;
+      for (index_t i = 0; i < hw; ++i) p[i] = v;
+    }
+  };
+  config cfg_{};
+};
+static_assert(Pooler<gap>);
+
+}  // namespace wsss::pool
