@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// wsss/crf/detail/lattice_table.hpp — open-addressing table from permutohedral lattice keys
+// (the first d coordinates, int16, packed four to a 64-bit word) to vertex ids
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "wsss/core/shape.hpp"
+
+namespace wsss::crf::detail {
+
+/// A lattice key packed into W words: coordinate i lives in bits 16·(i mod 4) of word i / 4.
+template <int W>
+struct packed_key {
+  std::array<std::uint64_t, W> w{};
+  friend bool operator==(const packed_key&, const packed_key&) = default;
+
+  static packed_key pack(const std::int32_t* c, int d) noexcept {
+    packed_key k;
+    for (int i = 0; i < d; ++i)
+      k.w[static_cast<std::size_t>(i / 4)] |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(c[i])) << (16 * (i % 4));
+    return k;
+  }
+  void unpack(std::int32_t* c, int d) const noexcept {
+    for (int i = 0; i < d; ++i)
+      c[i] = static_cast<std::int16_t>(static_cast<std::uint16_t>(w[static_cast<std::size_t>(i / 4)] >> (16 * (i % 4))));
+  }
+  std::uint64_t hash() const noexcept {
+    std::uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (std::uint64_t x : w) {
+      h ^= x;
+      h *= 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    }
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+  }
+};
+
+/// Linear-probing table; vertex ids start at 1 (0 marks an empty slot and is the lattice's
+/// zero vertex). Capacity stays a power of two at most half full.
+template <int W>
+class lattice_table {
+ public:
+  explicit lattice_table(index_t expected) {
+    std::size_t cap = 64;
+    while (cap < static_cast<std::size_t>(expected) * 2) cap *= 2;
+    slots_.assign(cap, 0);
+    keys_.reserve(static_cast<std::size_t>(expected) + 1);
+    keys_.emplace_back();  // id 0: the zero vertex
+  }
+
+  std::int32_t find_or_insert(const packed_key<W>& k) {
+    std::size_t mask = slots_.size() - 1, s = k.hash() & mask;
+    while (true) {
+      const std::int32_t id = slots_[s];
+      if (id == 0) break;
+      if (keys_[static_cast<std::size_t>(id)] == k) return id;
+      s = (s + 1) & mask;
+    }
+    const auto id = static_cast<std::int32_t>(keys_.size());
+    keys_.push_back(k);
+    slots_[s] = id;
+    if (keys_.size() * 2 > slots_.size()) grow();
+    return id;
+  }
+
+  /// The id of k, or 0 when k is not a vertex.
+  std::int32_t find(const packed_key<W>& k) const noexcept {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t s = k.hash() & mask;
+    while (true) {
+      const std::int32_t id = slots_[s];
+      if (id == 0 || keys_[static_cast<std::size_t>(id)] == k) return id;
+      s = (s + 1) & mask;
+    }
+  }
+
+  const packed_key<W>& key(std::int32_t id) const noexcept { return keys_[static_cast<std::size_t>(id)]; }
+  /// Number of vertices (the zero vertex excluded).
+  index_t size() const noexcept { return static_cast<index_t>(keys_.size()) - 1; }
+
+ private:
+  void grow() {
+    std::vector<std::int32_t> next(slots_.size() * 2, 0);
+    const std::size_t mask = next.size() - 1;
+    for (std::size_t id = 1; id < keys_.size(); ++id) {
+      std::size_t s = keys_[id].hash() & mask;
+      while (next[s] != 0) s = (s + 1) & mask;
+      next[s] = static_cast<std::int32_t>(id);
+    }
+    slots_.swap(next);
+  }
+
+  std::vector<std::int32_t> slots_;
+  std::vector<packed_key<W>> keys_;
+};
+
+}  // namespace wsss::crf::detail

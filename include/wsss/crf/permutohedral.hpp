@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: MIT
+// wsss/crf/permutohedral.hpp — permutohedral-lattice Gaussian filter (Adams, Baek & Davis 2010),
+// computing what pydensecrf's lattice computes (reference-semantics §8), with its normalisations
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/error.hpp"
+#include "wsss/core/tensor.hpp"
+#include "wsss/crf/concepts.hpp"
+#include "wsss/crf/detail/channel_block.hpp"
+#include "wsss/crf/detail/filter_common.hpp"
+#include "wsss/crf/detail/lattice_table.hpp"
+#include "wsss/crf/kernels.hpp"
+
+namespace wsss::crf {
+
+namespace detail {
+
+/// Splat by gathering: vertex v sums weight · pre[p] · in[p] over its pixels in pixel order
+/// (the order the reference's scatter adds them), so any thread count gives the same bits.
+struct splat_kernel {
+  const std::int32_t* start;  // M + 1 offsets into pix / w
+  const std::int32_t* pix;
+  const float* w;
+  const float* pre;           // per-pixel input scale, or null
+  const float* in;            // N x ld interleaved
+  float* val;                 // (M + 1) x ld, row 0 stays zero
+  index_t ld;
+  WSSS_HD void operator()(std::int64_t i) const {
+    float* dst = val + (i + 1) * ld;
+    const std::int32_t b = start[i], e = start[i + 1];
+    for_chunks(ld, [&]<int W>(index_t c0) {
+      float acc[W] = {};
+      for (std::int32_t k = b; k < e; ++k) {
+        const std::int32_t p = pix[k];
+        const float s = w[k], g = pre ? pre[p] : 1.0f;
+        const float* x = in + p * ld + c0;
+        for (int c = 0; c < W; ++c) acc[c] += s * (g * x[c]);
+      }
+      for (int c = 0; c < W; ++c) dst[c0 + c] = acc[c];
+    });
+  }
+};
+
+/// One blur pass along one lattice axis: new = old + (n1 + n2) / 2 (missing neighbour = row 0).
+struct blur_kernel {
+  const std::int32_t* nb;  // 2 per vertex
+  const float* src;
+  float* dst;
+  index_t ld;
+  WSSS_HD void operator()(std::int64_t i) const {
+    const float* o = src + (i + 1) * ld;
+    const float* a = src + nb[2 * i] * ld;
+    const float* b = src + nb[2 * i + 1] * ld;
+    float* d = dst + (i + 1) * ld;
+    for (index_t c = 0; c < ld; ++c) d[c] = o[c] + 0.5f * (a[c] + b[c]);
+  }
+};
+
+/// Slice: out[p] += scale · post[p] · Σ_r (bary_r · alpha) · val[vertex_r].
+struct slice_kernel {
+  const std::int32_t* vert;  // N x (d + 1)
+  const float* sw;           // N x (d + 1), barycentric weight times alpha
+  const float* post;         // per-pixel output scale, or null
+  const float* val;
+  float* out;
+  float scale;
+  int dp1;
+  index_t ld;
+  WSSS_HD void operator()(std::int64_t p) const {
+    const std::int32_t* vp = vert + p * dp1;
+    const float* wp = sw + p * dp1;
+    const float g = post ? post[p] : 1.0f;
+    for_chunks(ld, [&]<int W>(index_t c0) {
+      float acc[W] = {};
+      for (int r = 0; r < dp1; ++r) {
+        const float s = wp[r];
+        const float* x = val + vp[r] * ld + c0;
+        for (int c = 0; c < W; ++c) acc[c] += s * x[c];
+      }
+      float* o = out + p * ld + c0;
+      for (int c = 0; c < W; ++c) o[c] += scale * (g * acc[c]);
+    });
+  }
+};
+
+}  // namespace detail
+
+/// Permutohedral-lattice approximation of the Gaussian filter exp(-|f_i - f_j|² / 2) over
+/// D x N features (reference-semantics §8: scale factors, elevation, rank, barycentric
+/// weights, blur [1/2, 1, 1/2] along the d + 1 axes, alpha = 1 / (1 + 2^-d), self term kept).
+/// The plan is built once per image; apply_add() never allocates once reserve(ld) was called.
+/// One plan must not be applied from two threads at once (it owns its blur buffers).
+class permutohedral {
+ public:
+  static constexpr std::string_view name = "crf::permutohedral";
+  /// Lattice keys are int16 and packed four to a word; more dimensions than this are refused.
+  static constexpr int max_dims = 16;
+
+  permutohedral() = default;
+  explicit permutohedral(const tensor& features, normalization norm = normalization::symmetric) {
+    init(features, norm);
+  }
+
+  /// Builds the lattice for features D x N (feature-major) and the normaliser n = K·1.
+  void init(const tensor& features, normalization norm = normalization::symmetric) {
+    expect_rank(features, 2, "crf::permutohedral", "features", "D x N");
+    const index_t d = features.dim(0), n = features.dim(1);
+    if (d < 1 || d > max_dims)
+      throw_shape("crf::permutohedral", "feature dimension must be in [1, ", max_dims, "], got ", d);
+    if (n < 1) throw_shape("crf::permutohedral", "features must cover at least one pixel, got ", features.shape());
+    if (n > (index_t{1} << 30) / (d + 1))
+      throw_shape("crf::permutohedral", "too many pixels for 32-bit lattice indices: ", n);
+    expect_finite(features, "crf::permutohedral", "features");
+    d_ = static_cast<int>(d);
+    n_ = n;
+    norm_ = norm;
+    switch ((d_ + 3) / 4) {
+      case 1: build<1>(features); break;
+      case 2: build<2>(features); break;
+      case 3: build<3>(features); break;
+      default: build<4>(features); break;
+    }
+    compute_normaliser();
+  }
+
+  index_t pixels() const noexcept { return n_; }
+  int dims() const noexcept { return d_; }
+  index_t vertices() const noexcept { return m_; }
+  normalization norm() const noexcept { return norm_; }
+  /// n = K·1 per pixel (the raw lattice response to ones, self term included).
+  const std::vector<float>& response_to_ones() const noexcept { return ones_response_; }
+
+  /// Makes apply_add() allocation-free for rows of up to ld channels.
+  void reserve(index_t ld) {
+    if (ld > buf_ld_) {
+      a_ = tensor::uninitialized({(m_ + 1) * ld});
+      b_ = tensor::uninitialized({(m_ + 1) * ld});
+      buf_ld_ = ld;
+    }
+  }
+
+  /// out += scale · F in (or F^T in), in/out N x ld interleaved, ld a multiple of 8.
+  void apply_add(const float* in, float* out, index_t ld, float scale, bool transpose = false) {
+    WSSS_ASSERT(ld % detail::lane == 0);
+    reserve(ld);
+    const float* pre = pre_.empty() ? nullptr : pre_.data();
+    const float* post = post_.empty() ? nullptr : post_.data();
+    if (transpose) std::swap(pre, post);
+    float* src = a_.data();
+    float* dst = b_.data();
+    std::fill(src, src + ld, 0.0f);
+    std::fill(dst, dst + ld, 0.0f);
+    backend::for_each_index(wsss::omp, m_,
+                            detail::splat_kernel{start_.data(), pix_.data(), w_.data(), pre, in, src, ld});
+    for (int k = 0; k <= d_; ++k) {
+      const int j = transpose ? d_ - k : k;
+      backend::for_each_index(wsss::omp, m_,
+                              detail::blur_kernel{nb_.data() + 2 * m_ * j, src, dst, ld});
+      std::swap(src, dst);
+    }
+    backend::for_each_index(wsss::omp, n_,
+                            detail::slice_kernel{vert_.data(), sw_.data(), post, src, out, scale, d_ + 1, ld});
+  }
+
+  /// F in for in L x N (channel-major); allocates (convenience path).
+  tensor apply(const tensor& in) { return detail::apply_channel_major(*this, in, false, name); }
+  /// F^T in: the same splat and slice with the blur axes in reverse order and the
+  /// normalisers swapped.
+  tensor apply_transpose(const tensor& in) { return detail::apply_channel_major(*this, in, true, name); }
+
+  /// Bytes held by the plan (lattice, normalisers and blur buffers).
+  std::size_t bytes() const noexcept {
+    return vert_.capacity() * 4 + sw_.capacity() * 4 + start_.capacity() * 4 + pix_.capacity() * 4 +
+           w_.capacity() * 4 + nb_.capacity() * 4 + pre_.capacity() * 4 + post_.capacity() * 4 +
+           ones_response_.capacity() * 4 + static_cast<std::size_t>(a_.numel() + b_.numel()) * 4;
+  }
+
+ private:
+  template <int W>
+  void build(const tensor& f) {
+    const int d = d_, dp1 = d + 1;
+    const index_t n = n_;
+    // Scale factors and constants in the reference's precision.
+    std::vector<float> scale(static_cast<std::size_t>(d));
+    const double inv_std = std::sqrt(2.0 / 3.0) * dp1;
+    for (int i = 0; i < d; ++i) scale[static_cast<std::size_t>(i)] = static_cast<float>(1.0 / std::sqrt(double((i + 2) * (i + 1))) * inv_std);
+    const float down = 1.0f / static_cast<float>(dp1);
+    const float alpha = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
+
+    // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights.
+    std::vector<std::int32_t> rem(static_cast<std::size_t>(n * dp1));
+    std::vector<std::int8_t> rank(static_cast<std::size_t>(n * dp1));
+    sw_.assign(static_cast<std::size_t>(n * dp1), 0.0f);
+    std::atomic<bool> overflow{false};
+    const float* fp = f.data();
+#pragma omp parallel for schedule(static)
+    for (index_t p = 0; p < n; ++p) {
+      float el[max_dims + 1], bary[max_dims + 2] = {};
+      std::int32_t r0[max_dims + 1], rk[max_dims + 1] = {};
+      float sm = 0;
+      for (int j = d; j > 0; --j) {
+        const float cf = fp[(j - 1) * n + p] * scale[static_cast<std::size_t>(j - 1)];
+        el[j] = sm - static_cast<float>(j) * cf;
+        sm += cf;
+      }
+      el[0] = sm;
+      std::int32_t sum = 0;
+      for (int i = 0; i <= d; ++i) {
+        const float v = down * el[i];
+        const float up = std::ceil(v) * static_cast<float>(dp1);
+        const float dn = std::floor(v) * static_cast<float>(dp1);
+        r0[i] = static_cast<std::int32_t>(up - el[i] < el[i] - dn ? up : dn);
+        sum += r0[i];
+      }
+      sum /= dp1;
+      for (int i = 0; i < d; ++i) {
+        const float di = el[i] - static_cast<float>(r0[i]);
+        for (int j = i + 1; j <= d; ++j) {
+          if (di < el[j] - static_cast<float>(r0[j])) ++rk[i];
+          else ++rk[j];
+        }
+      }
+      for (int i = 0; i <= d; ++i) {
+        rk[i] += sum;
+        if (rk[i] < 0) {
+          rk[i] += dp1;
+          r0[i] += dp1;
+        } else if (rk[i] > d) {
+          rk[i] -= dp1;
+          r0[i] -= dp1;
+        }
+        if (r0[i] < -32768 + dp1 || r0[i] > 32767 - dp1) overflow.store(true, std::memory_order_relaxed);
+      }
+      for (int i = 0; i <= d; ++i) {
+        const float v = (el[i] - static_cast<float>(r0[i])) * down;
+        bary[d - rk[i]] += v;
+        bary[d - rk[i] + 1] -= v;
+      }
+      bary[0] += 1.0f + bary[d + 1];
+      for (int i = 0; i <= d; ++i) {
+        rem[static_cast<std::size_t>(p * dp1 + i)] = r0[i];
+        rank[static_cast<std::size_t>(p * dp1 + i)] = static_cast<std::int8_t>(rk[i]);
+        sw_[static_cast<std::size_t>(p * dp1 + i)] = bary[i];
+      }
+    }
+    if (overflow.load())
+      throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
+
+    // Pass 2 (serial): vertex ids in the reference's insertion order (pixel, then r).
+    detail::lattice_table<W> table(n);
+    vert_.resize(static_cast<std::size_t>(n * dp1));
+    for (index_t p = 0; p < n; ++p) {
+      const std::int32_t* r0 = rem.data() + p * dp1;
+      const std::int8_t* rk = rank.data() + p * dp1;
+      std::int32_t key[max_dims];
+      for (int r = 0; r <= d; ++r) {
+        for (int i = 0; i < d; ++i) key[i] = r0[i] + (rk[i] <= d - r ? r : r - dp1);
+        vert_[static_cast<std::size_t>(p * dp1 + r)] = table.find_or_insert(detail::packed_key<W>::pack(key, d));
+      }
+    }
+    m_ = table.size();
+    std::vector<std::int32_t>().swap(rem);
+    std::vector<std::int8_t>().swap(rank);
+
+    // Gather lists: each vertex's (pixel, weight) entries in pixel order (counting sort).
+    start_.assign(static_cast<std::size_t>(m_ + 1), 0);
+    for (std::int32_t v : vert_) ++start_[static_cast<std::size_t>(v)];
+    std::int32_t acc = 0;
+    for (index_t v = 1; v <= m_; ++v) {
+      const std::int32_t c = start_[static_cast<std::size_t>(v)];
+      start_[static_cast<std::size_t>(v - 1)] = acc;
+      acc += c;
+    }
+    start_[static_cast<std::size_t>(m_)] = acc;
+    pix_.resize(static_cast<std::size_t>(acc));
+    w_.resize(static_cast<std::size_t>(acc));
+    {
+      std::vector<std::int32_t> fill(start_.begin(), start_.end() - 1);
+      for (index_t p = 0; p < n; ++p)
+        for (int r = 0; r <= d; ++r) {
+          const std::size_t e = static_cast<std::size_t>(p * dp1 + r);
+          const std::int32_t slot = fill[static_cast<std::size_t>(vert_[e] - 1)]++;
+          pix_[static_cast<std::size_t>(slot)] = static_cast<std::int32_t>(p);
+          w_[static_cast<std::size_t>(slot)] = sw_[e];
+        }
+    }
+    for (float& s : sw_) s *= alpha;
+
+    // Blur neighbours along each axis j: key -1 everywhere except +d at j, and the reverse.
+    nb_.assign(static_cast<std::size_t>(2 * m_ * dp1), 0);
+    const index_t m = m_;
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < m; ++i) {
+      std::int32_t key[max_dims], n1[max_dims], n2[max_dims];
+      table.key(static_cast<std::int32_t>(i + 1)).unpack(key, d);
+      for (int j = 0; j <= d; ++j) {
+        for (int k = 0; k < d; ++k) {
+          n1[k] = key[k] - 1;
+          n2[k] = key[k] + 1;
+        }
+        if (j < d) {
+          n1[j] = key[j] + d;
+          n2[j] = key[j] - d;
+        }
+        nb_[static_cast<std::size_t>(2 * (m * j + i))] = table.find(detail::packed_key<W>::pack(n1, d));
+        nb_[static_cast<std::size_t>(2 * (m * j + i) + 1)] = table.find(detail::packed_key<W>::pack(n2, d));
+      }
+    }
+  }
+
+  void compute_normaliser() {
+    pre_.clear();
+    post_.clear();
+    const index_t ld = detail::lane;
+    tensor ones({n_ * ld}), resp({n_ * ld});
+    for (index_t p = 0; p < n_; ++p) ones[p * ld] = 1.0f;
+    apply_add(ones.data(), resp.data(), ld, 1.0f);
+    ones_response_.resize(static_cast<std::size_t>(n_));
+    for (index_t p = 0; p < n_; ++p) ones_response_[static_cast<std::size_t>(p)] = resp[p * ld];
+    detail::set_normalisers(norm_, ones_response_, pre_, post_);
+  }
+
+  int d_ = 0;
+  index_t n_ = 0, m_ = 0, buf_ld_ = 0;
+  normalization norm_ = normalization::symmetric;
+  std::vector<std::int32_t> vert_;   // N x (d+1) vertex ids (1-based)
+  std::vector<float> sw_;            // N x (d+1) slice weights (barycentric · alpha)
+  std::vector<std::int32_t> start_;  // gather offsets, M + 1
+  std::vector<std::int32_t> pix_;    // gather pixels
+  std::vector<float> w_;             // gather weights (barycentric)
+  std::vector<std::int32_t> nb_;     // (d+1) x M x 2 blur neighbours
+  std::vector<float> pre_, post_, ones_response_;
+  tensor a_, b_;
+};
+
+static_assert(GaussianFilter<permutohedral>);
+
+}  // namespace wsss::crf
