@@ -4,3 +4,7 @@
 
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/io/safetensors.hpp"
+#include "wsss/io/png.hpp"
+#include "wsss/io/jpeg.hpp"
+#include "wsss/io/image.hpp"
+#include "wsss/io/label_png.hpp"

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+// wsss/io/jpeg.hpp — JPEG read (gray, YCbCr -> RGB) and write via libjpeg; libjpeg's
+// error_exit longjmps back and becomes io_error naming the path
+#pragma once
+
+#include <csetjmp>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "wsss/core/error.hpp"
+#include "wsss/core/image.hpp"
+#include "wsss/io/atomic_file.hpp"
+#include "wsss/io/detail/file.hpp"
+
+namespace wsss::io {
+
+namespace detail {
+
+inline constexpr std::string_view jpeg_component = "io::jpeg";
+
+inline bool is_jpeg(std::span<const unsigned char> bytes) noexcept {
+  return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+}
+
+// libjpeg's error manager first (libjpeg hands callbacks a jpeg_error_mgr*), then our state.
+struct jpeg_ctx {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jmp;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;
+};
+
+[[noreturn]] inline void jpeg_on_error(j_common_ptr cinfo) {
+  auto* ctx = reinterpret_cast<jpeg_ctx*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, ctx->message);
+  std::longjmp(ctx->jmp, 1);
+}
+// Warnings are ignored except a premature end of data, which libjpeg would pad silently.
+inline void jpeg_on_message(j_common_ptr cinfo, int level) {
+  auto* ctx = reinterpret_cast<jpeg_ctx*>(cinfo->err);
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    ctx->truncated = true;
+    (*cinfo->err->format_message)(cinfo, ctx->message);
+  }
+}
+
+inline void jpeg_init_ctx(jpeg_ctx& ctx) {
+  jpeg_std_error(&ctx.mgr);
+  ctx.mgr.error_exit = jpeg_on_error;
+  ctx.mgr.emit_message = jpeg_on_message;
+  ctx.message[0] = '\0';
+  ctx.truncated = false;
+}
+
+inline bool jpeg_decode_header(jpeg_decompress_struct& cinfo, jpeg_ctx& ctx, const unsigned char* data,
+                               std::size_t size) {
+  if (setjmp(ctx.jmp)) return false;
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  return true;
+}
+
+inline bool jpeg_decode_rows(jpeg_decompress_struct& cinfo, jpeg_ctx& ctx, std::uint8_t* out) {
+  if (setjmp(ctx.jmp)) return false;
+  const std::size_t stride = static_cast<std::size_t>(cinfo.output_width) * 3;
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out + static_cast<std::size_t>(cinfo.output_scanline) * stride;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  return true;
+}
+
+inline bool jpeg_encode_phase(jpeg_compress_struct& cinfo, jpeg_ctx& ctx, std::FILE* out, const std::uint8_t* pixels,
+                              index_t height, index_t width, int quality) {
+  if (setjmp(ctx.jmp)) return false;
+  jpeg_create_compress(&cinfo);
+  jpeg_stdio_dest(&cinfo, out);
+  cinfo.image_width = static_cast<JDIMENSION>(width);
+  cinfo.image_height = static_cast<JDIMENSION>(height);
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  const std::size_t stride = static_cast<std::size_t>(width) * 3;
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<std::uint8_t*>(pixels) + static_cast<std::size_t>(cinfo.next_scanline) * stride;
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  return true;
+}
+
+}  // namespace detail
+
+/// Decodes JPEG bytes (grayscale or YCbCr; baseline or progressive) to 8-bit RGB. A stream
+/// that ends early is an error (libjpeg alone would pad it with gray). `path` names the source
+/// in errors.
+inline rgb_image decode_jpeg(std::span<const unsigned char> bytes, const std::filesystem::path& path = "<memory>") {
+  if (!detail::is_jpeg(bytes)) throw_io(detail::jpeg_component, path, "not a JPEG file (no SOI marker)");
+  detail::jpeg_ctx ctx;
+  detail::jpeg_init_ctx(ctx);
+  jpeg_decompress_struct cinfo{};
+  cinfo.err = &ctx.mgr;
+  // jpeg_destroy_* is a no-op on a zeroed struct, so the guard is safe before creation.
+  struct guard {
+    jpeg_decompress_struct* c;
+    ~guard() { jpeg_destroy_decompress(c); }
+  } g{&cinfo};
+  if (!detail::jpeg_decode_header(cinfo, ctx, bytes.data(), bytes.size()))
+    throw_io(detail::jpeg_component, path, ctx.message);
+  if (cinfo.output_components != 3)
+    throw_io(detail::jpeg_component, path, "decoder produced ", cinfo.output_components, " components, not RGB");
+  rgb_image img(static_cast<index_t>(cinfo.output_height), static_cast<index_t>(cinfo.output_width));
+  if (!detail::jpeg_decode_rows(cinfo, ctx, img.data())) throw_io(detail::jpeg_component, path, ctx.message);
+  if (ctx.truncated) throw_io(detail::jpeg_component, path, "truncated JPEG: ", ctx.message);
+  return img;
+}
+
+/// Reads a JPEG file as 8-bit RGB (see decode_jpeg).
+inline rgb_image read_jpeg(const std::filesystem::path& path) {
+  return decode_jpeg(detail::read_bytes(path, detail::jpeg_component), path);
+}
+
+/// Writes an RGB JPEG (baseline, 4:2:0, libjpeg's default tables scaled to `quality` 1..100),
+/// atomically. The bytes depend only on the pixels and the quality.
+inline void write_jpeg(const std::filesystem::path& path, const rgb_image& img, int quality = 95) {
+  if (quality < 1 || quality > 100) throw_value("io::write_jpeg", "quality must be in 1..100, got ", quality);
+  if (img.empty()) throw_io(detail::jpeg_component, path, "cannot write an empty ", img.height(), "x", img.width(), " image");
+  atomic_file file(path);
+  detail::jpeg_ctx ctx;
+  detail::jpeg_init_ctx(ctx);
+  jpeg_compress_struct cinfo{};
+  cinfo.err = &ctx.mgr;
+  struct guard {
+    jpeg_compress_struct* c;
+    ~guard() { jpeg_destroy_compress(c); }
+  } g{&cinfo};
+  if (!detail::jpeg_encode_phase(cinfo, ctx, file.stream(), img.data(), img.height(), img.width(), quality))
+    throw_io(detail::jpeg_component, path, ctx.message);
+  file.commit();
+}
+
+}  // namespace wsss::io
