@@ -8,3 +8,4 @@
 #include "wsss/io/jpeg.hpp"
 #include "wsss/io/image.hpp"
 #include "wsss/io/label_png.hpp"
+#include "wsss/io/voc.hpp"

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// wsss/io/voc.hpp — a PASCAL-VOC-layout folder (JPEGImages/, SegmentationClass/,
+// ImageSets/Segmentation/<split>.txt) with image-level labels from the masks or a labels file
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wsss/core/error.hpp"
+#include "wsss/core/image.hpp"
+#include "wsss/core/label_map.hpp"
+#include "wsss/core/tensor.hpp"
+#include "wsss/io/atomic_file.hpp"
+#include "wsss/io/image.hpp"
+#include "wsss/io/label_png.hpp"
+
+namespace wsss::io {
+
+/// Options of voc_dataset.
+struct voc_options {
+  /// Classes including background 0 (21 for PASCAL VOC); labels must be < num_classes or 255.
+  int num_classes = 21;
+  /// Optional image-level labels file (relative paths are taken from the root). Empty: the tags
+  /// are derived from the masks, which must then exist for every listed image.
+  std::filesystem::path labels_file = {};
+};
+
+namespace detail {
+
+inline constexpr std::string_view voc_component = "io::voc";
+
+/// Non-empty, whitespace-separated tokens of each line; blank lines and '#' comments skipped.
+inline std::vector<std::vector<std::string>> read_token_lines(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw_io(voc_component, path, "file not found");
+  std::ifstream in(path);
+  if (!in) throw_io(voc_component, path, "cannot open");
+  std::vector<std::vector<std::string>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    std::istringstream ls(line);
+    std::vector<std::string> tokens;
+    for (std::string t; ls >> t;) tokens.push_back(t);
+    if (!tokens.empty()) out.push_back(std::move(tokens));
+  }
+  if (in.bad()) throw_io(voc_component, path, "read failed");
+  return out;
+}
+
+}  // namespace detail
+
+/// Reads an image-level labels file. Format, one image per line:
+///   <id> <class> <class> ...      e.g. "2007_000032 1 15"
+/// Class ids are foreground classes 1 .. num_classes-1 (background 0 and 255 are not tags); an
+/// image with no foreground object has a line with its id alone. '#' starts a comment. A class
+/// outside 1 .. num_classes-1, a non-integer token or a repeated id is an io_error naming the line.
+inline std::map<std::string, std::vector<int>> read_voc_labels(const std::filesystem::path& path, int num_classes) {
+  std::map<std::string, std::vector<int>> out;
+  std::size_t line_no = 0;
+  for (const auto& tokens : detail::read_token_lines(path)) {
+    ++line_no;
+    std::vector<int> tags;
+    for (std::size_t k = 1; k < tokens.size(); ++k) {
+      int c = -1;
+      std::size_t used = 0;
+      try {
+        c = std::stoi(tokens[k], &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != tokens[k].size())
+        throw_io(detail::voc_component, path, "entry ", line_no, " (", tokens[0], "): '", tokens[k],
+                 "' is not a class id");
+      if (c < 1 || c >= num_classes)
+        throw_io(detail::voc_component, path, "entry ", line_no, " (", tokens[0], "): class ", c,
+                 " outside 1..", num_classes - 1, " (num_classes ", num_classes, ")");
+      tags.push_back(c);
+    }
+    std::sort(tags.begin(), tags.end());
+    tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+    if (!out.emplace(tokens[0], std::move(tags)).second)
+      throw_io(detail::voc_component, path, "image id ", tokens[0], " is listed twice");
+  }
+  return out;
+}
+
+/// Writes a labels file in read_voc_labels' format (ids in the given order), atomically.
+inline void write_voc_labels(const std::filesystem::path& path,
+                             const std::vector<std::pair<std::string, std::vector<int>>>& labels) {
+  std::string text;
+  for (const auto& [id, tags] : labels) {
+    text += id;
+    for (int c : tags) text += ' ' + std::to_string(c);
+    text += '\n';
+  }
+  write_file_atomic(path, text);
+}
+
+/// Writes a split list (one id per line) atomically.
+inline void write_voc_split(const std::filesystem::path& path, const std::vector<std::string>& ids) {
+  std::string text;
+  for (const auto& id : ids) text += id + '\n';
+  write_file_atomic(path, text);
+}
+
+/// The sorted foreground classes of a mask (0 and 255 excluded); a label that is neither 255
+/// nor below num_classes is an io_error naming the file and the value.
+inline std::vector<int> mask_tags(const label_map& mask, int num_classes, const std::filesystem::path& path) {
+  std::vector<int> tags;
+  for (int c : mask.present()) {
+    if (c >= num_classes)
+      throw_io(detail::voc_component, path, "label ", c, " >= num_classes ", num_classes);
+    if (c != 0) tags.push_back(c);
+  }
+  return tags;
+}
+
+/// One split of a VOC-layout folder:
+///   <root>/ImageSets/Segmentation/<split>.txt   image ids, one per line
+///   <root>/JPEGImages/<id>.jpg                   images (PNG content is accepted too)
+///   <root>/SegmentationClass/<id>.png            palette (or 8-bit gray) label PNGs
+/// Every listed image must exist at construction. The tags (image-level labels) of image i are
+/// read from options.labels_file when given, else derived from its mask (which costs one PNG
+/// decode per image here). Missing files are io_errors naming the path.
+class voc_dataset {
+ public:
+  voc_dataset(std::filesystem::path root, std::string split, voc_options options = {})
+      : root_(std::move(root)), split_(std::move(split)), opt_(std::move(options)) {
+    if (opt_.num_classes < 2 || opt_.num_classes > 255)
+      throw_value(detail::voc_component, "num_classes must be in 2..255, got ", opt_.num_classes);
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root_, ec)) throw_io(detail::voc_component, root_, "dataset root not found");
+    const auto list = root_ / "ImageSets" / "Segmentation" / (split_ + ".txt");
+    for (const auto& tokens : detail::read_token_lines(list)) {
+      if (tokens.size() != 1)
+        throw_io(detail::voc_component, list, "expected one image id per line, got '", tokens[0], " ", tokens[1], "'");
+      ids_.push_back(tokens[0]);
+    }
+    if (ids_.empty()) throw_io(detail::voc_component, list, "split '", split_, "' lists no images");
+    for (const auto& id : ids_)
+      if (!std::filesystem::is_regular_file(image_path_of(id), ec))
+        throw_io(detail::voc_component, image_path_of(id), "image of '", id, "' not found");
+
+    tags_.reserve(ids_.size());
+    if (!opt_.labels_file.empty()) {
+      const auto file = opt_.labels_file.is_absolute() ? opt_.labels_file : root_ / opt_.labels_file;
+      auto labels = read_voc_labels(file, opt_.num_classes);
+      for (const auto& id : ids_) {
+        auto it = labels.find(id);
+        if (it == labels.end()) throw_io(detail::voc_component, file, "no labels for image '", id, "'");
+        tags_.push_back(std::move(it->second));
+      }
+    } else {
+      for (std::size_t i = 0; i < ids_.size(); ++i) tags_.push_back(mask_tags(mask(i), opt_.num_classes, mask_path(i)));
+    }
+  }
+
+  std::size_t size() const noexcept { return ids_.size(); }
+  int num_classes() const noexcept { return opt_.num_classes; }
+  const std::filesystem::path& root() const noexcept { return root_; }
+  const std::string& split() const noexcept { return split_; }
+  const std::vector<std::string>& ids() const noexcept { return ids_; }
+  const std::string& id(std::size_t i) const { return ids_.at(i); }
+
+  std::filesystem::path image_path(std::size_t i) const { return image_path_of(id(i)); }
+  std::filesystem::path mask_path(std::size_t i) const { return root_ / "SegmentationClass" / (id(i) + ".png"); }
+
+  /// Image i as RGB.
+  rgb_image image(std::size_t i) const { return read_image(image_path(i)); }
+  /// Pixel labels of image i; values are checked against num_classes (255 = ignore allowed).
+  label_map mask(std::size_t i) const {
+    const auto p = mask_path(i);
+    label_map m = read_label_png(p);
+    mask_tags(m, opt_.num_classes, p);
+    return m;
+  }
+  /// Sorted foreground classes of image i (1 .. num_classes-1).
+  const std::vector<int>& tags(std::size_t i) const { return tags_.at(i); }
+  /// Tags of image i as a multi-hot vector over the foreground classes: entry c-1 is 1 for
+  /// every tag c (shape {num_classes - 1}), the target of the image-level classifiers.
+  tensor multi_hot(std::size_t i) const {
+    tensor t({static_cast<index_t>(opt_.num_classes - 1)});
+    for (int c : tags(i)) t[c - 1] = 1.0f;
+    return t;
+  }
+
+ private:
+  std::filesystem::path image_path_of(const std::string& id) const { return root_ / "JPEGImages" / (id + ".jpg"); }
+
+  std::filesystem::path root_;
+  std::string split_;
+  voc_options opt_;
+  std::vector<std::string> ids_;
+  std::vector<std::vector<int>> tags_;
+};
+
+}  // namespace wsss::io
