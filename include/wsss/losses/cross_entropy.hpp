@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// wsss/losses/cross_entropy.hpp — pixel-wise softmax cross-entropy with an ignore label: the
+// segmentation loss of DeepLab (Chen et al. 2016) and the M-step of EM (Papandreou et al. 2015)
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "wsss/autodiff/op.hpp"
+#include "wsss/autodiff/ops/common.hpp"
+#include "wsss/core/label_map.hpp"
+
+namespace wsss::losses {
+
+namespace detail {
+
+/// L = -(1 / |P|) sum_{(n, i) in P} log softmax(x[n, :, i])[l(n, i)], P = pixels whose label
+/// is not `ignore`. dL/dx[n, k, i] = (softmax_k - [k = l]) / |P| on P, 0 elsewhere. With no
+/// labelled pixel (P empty) the loss and its gradient are 0 (PyTorch returns NaN there).
+struct softmax_cross_entropy_op {
+  static constexpr std::string_view name = "softmax_cross_entropy";
+  std::shared_ptr<const std::vector<std::uint8_t>> labels;  // N x H x W, row-major
+  std::uint8_t ignore = ignore_label;
+  struct saved {
+    index_t count = 0;
+  };
+
+  static void geometry(const tensor& x, index_t& n, index_t& c, index_t& hw) {
+    n = x.dim(0);
+    c = x.dim(1);
+    hw = x.numel() / std::max<index_t>(n * c, 1);
+  }
+
+  tensor forward(saved& s, const tensor& x) const {
+    index_t n, c, hw;
+    geometry(x, n, c, hw);
+    const std::uint8_t* lab = labels->data();
+    const std::uint8_t ign = ignore;
+    double total = 0;
+    index_t count = 0, bad = -1;
+#pragma omp parallel for reduction(+ : total, count) schedule(static) if (x.numel() > ad::detail::parallel_grain)
+    for (index_t p = 0; p < n * hw; ++p) {
+      const index_t b = p / hw, i = p % hw;
+      const std::uint8_t l = lab[p];
+      if (l == ign) continue;
+      if (l >= c) {
+#pragma omp critical(wsss_ce_bad)
+        bad = p;
+        continue;
+      }
+      const float* xs = x.data() + b * c * hw + i;
+      float m = xs[0];
+      for (index_t k = 1; k < c; ++k) m = std::max(m, xs[k * hw]);
+      double se = 0;
+      for (index_t k = 0; k < c; ++k) se += std::exp(static_cast<double>(xs[k * hw] - m));
+      total += std::log(se) + m - xs[static_cast<index_t>(l) * hw];
+      ++count;
+    }
+    if (bad >= 0)
+      throw_value("losses::softmax_cross_entropy", "label ", static_cast<int>(lab[bad]), " at flat pixel ", bad,
+                  " is >= the number of classes ", c, " (and is not the ignore label ", static_cast<int>(ign), ")");
+    s.count = count;
+    return tensor(shape{1}, count ? static_cast<float>(total / static_cast<double>(count)) : 0.0f);
+  }
+
+  void backward(const saved& s, const tensor&, const tensor& gy, std::span<const tensor* const> xs,
+                std::span<tensor* const> gx) const {
+    if (!gx[0] || s.count == 0) return;
+    const tensor& x = *xs[0];
+    index_t n, c, hw;
+    geometry(x, n, c, hw);
+    const float scale = gy[0] / static_cast<float>(s.count);
+    const std::uint8_t* lab = labels->data();
+#pragma omp parallel for schedule(static) if (x.numel() > ad::detail::parallel_grain)
+    for (index_t p = 0; p < n * hw; ++p) {
+      const index_t b = p / hw, i = p % hw;
+      const std::uint8_t l = lab[p];
+      if (l == ignore) continue;
+      const float* in = x.data() + b * c * hw + i;
+      float* d = gx[0]->data() + b * c * hw + i;
+      float m = in[0];
+      for (index_t k = 1; k < c; ++k) m = std::max(m, in[k * hw]);
+      float se = 0;
+      for (index_t k = 0; k < c; ++k) se += std::exp(in[k * hw] - m);
+      const float inv = 1.0f / se;
+      for (index_t k = 0; k < c; ++k) d[k * hw] += scale * std::exp(in[k * hw] - m) * inv;
+      d[static_cast<index_t>(l) * hw] -= scale;
+    }
+  }
+};
+static_assert(ad::Op<softmax_cross_entropy_op>);
+
+}  // namespace detail
+
+/// Mean softmax cross-entropy of logits (N x C x H x W, or N x C with 1 x 1 label maps) against
+/// one label map per image (H x W, ignore_label = skipped). Returns a {1} var; 0 with a zero
+/// gradient when every pixel is ignored. Labels >= C other than `ignore` throw value_error.
+inline ad::var softmax_cross_entropy(ad::var logits, std::span<const label_map> labels,
+                                     std::uint8_t ignore = ignore_label) {
+  constexpr std::string_view comp = "losses::softmax_cross_entropy";
+  ad::tape& t = ad::detail::tape_of(logits, comp);
+  const tensor& x = logits.value();
+  if (x.rank() != 4 && x.rank() != 2) throw_shape(comp, "logits must be N x C x H x W or N x C, got ", x.shape());
+  const index_t n = x.dim(0), h = x.rank() == 4 ? x.dim(2) : 1, w = x.rank() == 4 ? x.dim(3) : 1;
+  if (static_cast<index_t>(labels.size()) != n)
+    throw_shape(comp, "got ", labels.size(), " label maps for a batch of ", n, " (logits ", x.shape(), ")");
+  if (x.dim(1) == 0) throw_shape(comp, "logits have no class channel: ", x.shape());
+  auto flat = std::make_shared<std::vector<std::uint8_t>>();
+  flat->reserve(static_cast<std::size_t>(n * h * w));
+  for (index_t b = 0; b < n; ++b) {
+    const label_map& l = labels[static_cast<std::size_t>(b)];
+    if (l.height() != h || l.width() != w)
+      throw_shape(comp, "label map ", b, " is ", l.height(), "x", l.width(), ", logits are ", h, "x", w);
+    flat->insert(flat->end(), l.data(), l.data() + l.pixels());
+  }
+  return ad::apply(t, detail::softmax_cross_entropy_op{std::move(flat), ignore}, logits);
+}
+
+/// Single-image form: logits 1 x C x H x W against one H x W label map.
+inline ad::var softmax_cross_entropy(ad::var logits, const label_map& labels, std::uint8_t ignore = ignore_label) {
+  return softmax_cross_entropy(logits, std::span<const label_map>(&labels, 1), ignore);
+}
+
+}  // namespace wsss::losses
