@@ -23,7 +23,7 @@ namespace wsss::pool {
     |G_truncated - G| <= T(m) * max_j |f_j| <= tail_tol * max_j |f_j|. With the default
     tail_tol = 2^-24 (float epsilon / 2) the difference is below float rounding of G itself;
     tail_tol = 0 keeps every rank. At 41 x 41 nothing is dropped for d = 0.996 / 0.999; at
-    321 x 321, m = 4157 for 0.996 and 16628 for 0.999 out of 103041.
+    321 x 321, m = 4151 for 0.996 and 16628 for 0.999 out of 103041.
     Backward: dG/df_(j) = d^j / Z, routed through the sort. Ties: the forward value does not
     depend on how equal scores are ordered; the gradient gives equal scores consecutive ranks
     in increasing flat (row-major) position, i.e. a stable descending sort, so at d = 0 the
