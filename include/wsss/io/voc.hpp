@@ -30,6 +30,8 @@ struct voc_options {
   /// Optional image-level labels file (relative paths are taken from the root). Empty: the tags
   /// are derived from the masks, which must then exist for every listed image.
   std::filesystem::path labels_file = {};
+  /// false: skip the tags entirely (evaluation needs only the masks); tags() then throws.
+  bool load_tags = true;
 };
 
 namespace detail {
@@ -149,6 +151,7 @@ class voc_dataset {
       if (!std::filesystem::is_regular_file(image_path_of(id), ec))
         throw_io(detail::voc_component, image_path_of(id), "image of '", id, "' not found");
 
+    if (!opt_.load_tags) return;
     tags_.reserve(ids_.size());
     if (!opt_.labels_file.empty()) {
       const auto file = opt_.labels_file.is_absolute() ? opt_.labels_file : root_ / opt_.labels_file;
@@ -183,7 +186,10 @@ class voc_dataset {
     return m;
   }
   /// Sorted foreground classes of image i (1 .. num_classes-1).
-  const std::vector<int>& tags(std::size_t i) const { return tags_.at(i); }
+  const std::vector<int>& tags(std::size_t i) const {
+    if (!opt_.load_tags) throw_value(detail::voc_component, "tags were not loaded (voc_options::load_tags is false)");
+    return tags_.at(i);
+  }
   /// Tags of image i as a multi-hot vector over the foreground classes: entry c-1 is 1 for
   /// every tag c (shape {num_classes - 1}), the target of the image-level classifiers.
   tensor multi_hot(std::size_t i) const {
