@@ -8,4 +8,5 @@
 #include "wsss/pool/gwrp.hpp"
 #include "wsss/pool/lse.hpp"
 #include "wsss/pool/fcl.hpp"
+#include "wsss/pool/superpixel.hpp"
 #include "wsss/pool/op.hpp"
