@@ -7,6 +7,7 @@
 #include <span>
 #include <string_view>
 
+#include "wsss/autodiff/tape.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/kernels.hpp"
@@ -65,9 +66,14 @@ concept CrfEngine = requires(E& e, const tensor& u, std::span<const rgb_image> i
 };
 
 /*  DifferentiableCrf contract
-    A CrfEngine that also records itself on a tape: infer_var(tape, U, mu, w, guides) returns
-    Q as a var whose backward gives dL/dU, dL/dmu and dL/dw through all T iterations.       */
+    A CrfEngine that also records itself on a tape: record(tape, x, mu, w, images) returns
+    Q_T as a var whose backward ADDS dL/dx (unaries), dL/dmu (K x K compatibility) and dL/dw
+    (kernel weights) through all T iterations; the images receive no gradient.              */
 template <class E>
-concept DifferentiableCrf = CrfEngine<E> && requires { typename E::op; };
+concept DifferentiableCrf =
+    CrfEngine<E> && requires(const E& e, ad::tape& t, const ad::var& v, std::span<const rgb_image> imgs) {
+      typename E::op;
+      { e.record(t, v, v, v, imgs) } -> std::same_as<ad::var>;
+    };
 
 }  // namespace wsss::crf

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+// wsss/crf/mean_field.hpp — mean-field inference of the fully connected CRF (Krähenbühl &
+// Koltun 2011, Alg. 1) as pydensecrf runs it: Q0 = softmax(-U), T parallel updates
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "wsss/core/error.hpp"
+#include "wsss/core/image.hpp"
+#include "wsss/core/label_map.hpp"
+#include "wsss/core/tensor.hpp"
+#include "wsss/crf/compatibility.hpp"
+#include "wsss/crf/concepts.hpp"
+#include "wsss/crf/detail/channel_block.hpp"
+#include "wsss/crf/kernels.hpp"
+#include "wsss/crf/permutohedral.hpp"
+
+namespace wsss::crf {
+
+/// Mean-field settings: the kernels (reference defaults) and T (reference: 10).
+struct mean_field_config {
+  kernel_config kernels{};
+  int iterations = 10;
+};
+
+/// The two filter plans of one image (smoothness on position, appearance on position and
+/// guide features), built once and reused by every iteration.
+template <GaussianFilter Filter>
+struct image_plan {
+  index_t height = 0, width = 0;
+  Filter smoothness, appearance;
+
+  image_plan() = default;
+  /// guide: F x H x W per-pixel features (RGB 0..255 for the reference).
+  image_plan(const tensor& guide, const kernel_config& kc) { build(guide, kc); }
+
+  void build(const tensor& guide, const kernel_config& kc) {
+    kc.validate("crf::image_plan");
+    if (guide.rank() != 3 && !(guide.rank() == 4 && guide.dim(0) == 1))
+      throw_shape("crf::image_plan", "guide must be F x H x W, got ", guide.shape());
+    height = guide.dim(-2);
+    width = guide.dim(-1);
+    smoothness.init(position_features(height, width, kc.smoothness.sxy / kc.spatial_scale), kc.norm);
+    appearance.init(appearance_features(guide, kc.appearance.sxy / kc.spatial_scale, kc.appearance.sfeat), kc.norm);
+  }
+  index_t pixels() const noexcept { return height * width; }
+};
+
+/// Unary energies from class probabilities: U = -log(clamp(p, clip, 1)) (pydensecrf's
+/// unary_from_softmax, clip 1e-5 by default).
+inline tensor unary_from_probabilities(const tensor& p, float clip = 1e-5f) {
+  require(clip > 0 && clip <= 1, "crf::unary_from_probabilities", "clip must be in (0, 1], got ", clip);
+  expect_finite(p, "crf::unary_from_probabilities", "probabilities");
+  tensor u = tensor::uninitialized(p.shape());
+  for (index_t i = 0; i < p.numel(); ++i) u[i] = -std::log(std::clamp(p[i], clip, 1.0f));
+  return u;
+}
+
+/// Unary energies from logits: U = -z, so that Q0 = softmax(z) (SEC's CRF layer).
+inline tensor unary_from_logits(const tensor& z) {
+  expect_finite(z, "crf::unary_from_logits", "logits");
+  tensor u = tensor::uninitialized(z.shape());
+  for (index_t i = 0; i < z.numel(); ++i) u[i] = -z[i];
+  return u;
+}
+
+namespace detail {
+
+/// Checks unaries N x K x H x W against n_images guides of size h x w, and the clamp maps.
+inline void check_unary(std::string_view component, const tensor& unary, index_t n_images,
+                        std::span<const label_map> clamps) {
+  expect_rank(unary, 4, component, "unary", "N x K x H x W");
+  if (unary.dim(1) < 1) throw_value(component, "unary has zero labels (shape ", unary.shape(), ")");
+  if (unary.dim(0) != n_images)
+    throw_shape(component, "unary batch is ", unary.dim(0), " but ", n_images, " images were given");
+  expect_finite(unary, component, "unary");
+  if (!clamps.empty() && static_cast<index_t>(clamps.size()) != n_images)
+    throw_shape(component, clamps.size(), " clamp maps for a batch of ", n_images);
+  for (const label_map& c : clamps) {
+    if (c.height() != unary.dim(2) || c.width() != unary.dim(3))
+      throw_shape(component, "clamp map is ", c.height(), "x", c.width(), " but the unary is ", unary.dim(2), "x",
+                  unary.dim(3));
+    for (index_t i = 0; i < c.pixels(); ++i)
+      if (c[i] != ignore_label && c[i] >= unary.dim(1))
+        throw_value(component, "clamp label ", int(c[i]), " at pixel ", i, " is not < K = ", unary.dim(1));
+  }
+}
+
+template <class Plan>
+void check_plan(std::string_view component, const Plan& plan, const tensor& unary) {
+  if (plan.height != unary.dim(2) || plan.width != unary.dim(3))
+    throw_shape(component, "image is ", plan.height, "x", plan.width, " but the unary is ", unary.dim(2), "x",
+                unary.dim(3));
+}
+
+/// dst (N x ld) = sign · src (K x N), padding channels zero.
+inline void interleave(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign) {
+#pragma omp parallel for schedule(static)
+  for (index_t p = 0; p < n; ++p) {
+    float* d = dst + p * ld;
+    for (index_t c = 0; c < k; ++c) d[c] = sign * src[c * n + p];
+    for (index_t c = k; c < ld; ++c) d[c] = 0.0f;
+  }
+}
+
+/// dst (K x N) = src (N x ld).
+inline void deinterleave(const float* src, float* dst, index_t k, index_t n, index_t ld) {
+  for (index_t c = 0; c < k; ++c)
+    for (index_t p = 0; p < n; ++p) dst[c * n + p] = src[p * ld + c];
+}
+
+/// q[p] = softmax(a[p]) over the first k channels, or one-hot where the clamp map fixes p.
+inline void softmax_rows(const float* a, float* q, const std::uint8_t* clamp, index_t k, index_t n, index_t ld) {
+#pragma omp parallel for schedule(static)
+  for (index_t p = 0; p < n; ++p) {
+    float* qp = q + p * ld;
+    if (clamp && clamp[p] != ignore_label) {
+      for (index_t c = 0; c < k; ++c) qp[c] = c == clamp[p] ? 1.0f : 0.0f;
+    } else {
+      softmax_row(a + p * ld, qp, k);
+    }
+  }
+}
+
+/// T parallel mean-field updates on one image, interleaved N x ld buffers. On entry q holds
+/// Q0; msg and a are scratch. After update t, on_step(t) sees q = Q_t and, for a
+/// compatibility without the Potts fold, msg = m_t = Σ_k w_k F_k Q_{t-1}.
+template <class Filter, class Compat, class OnStep>
+void iterate(image_plan<Filter>& plan, const Compat& compat, const float* negu, const std::uint8_t* clamp,
+             index_t k, index_t ld, int iterations, float ws, float wa, float* q, float* msg, float* a,
+             OnStep&& on_step) {
+  const index_t n = plan.pixels();
+  for (int t = 1; t <= iterations; ++t) {
+    if constexpr (requires { Compat::adds_message; }) {
+      // tmp = -U, then += w_s m_s, += w_a m_a: the reference's order of sums.
+      std::copy(negu, negu + n * ld, msg);
+      plan.smoothness.apply_add(q, msg, ld, ws);
+      plan.appearance.apply_add(q, msg, ld, wa);
+      softmax_rows(msg, q, clamp, k, n, ld);
+    } else {
+      std::fill(msg, msg + n * ld, 0.0f);
+      plan.smoothness.apply_add(q, msg, ld, ws);
+      plan.appearance.apply_add(q, msg, ld, wa);
+      std::copy(negu, negu + n * ld, a);
+      compat.subtract(msg, a, n, ld, k);
+      softmax_rows(a, q, clamp, k, n, ld);
+    }
+    on_step(t);
+  }
+}
+
+/// E(Q) = Σ_p <Q_p, U_p> + ½ Σ_p <Q_p, mu m_p> + Σ_p <Q_p, log Q_p>, m = Σ_k w_k F_k Q (self
+/// term included, as the filters apply it). msg is scratch.
+template <class Filter, class Compat>
+double energy(image_plan<Filter>& plan, const Compat& compat, const float* negu, const float* q, index_t k,
+              index_t ld, float ws, float wa, float* msg) {
+  const index_t n = plan.pixels();
+  std::fill(msg, msg + n * ld, 0.0f);
+  plan.smoothness.apply_add(q, msg, ld, ws);
+  plan.appearance.apply_add(q, msg, ld, wa);
+  const tensor mu = compat.matrix(k);
+  double e = 0;
+  for (index_t p = 0; p < n; ++p) {
+    const float* qp = q + p * ld;
+    const float* mp = msg + p * ld;
+    for (index_t l = 0; l < k; ++l) {
+      double pair = 0;
+      for (index_t j = 0; j < k; ++j) pair += static_cast<double>(mu[l * k + j]) * mp[j];
+      const double ql = qp[l];
+      e += ql * (-static_cast<double>(negu[p * ld + l]) + 0.5 * pair + (ql > 0 ? std::log(ql) : 0.0));
+    }
+  }
+  return e;
+}
+
+}  // namespace detail
+
+/// Mean-field inference over a batch: Q0 = softmax(-U), then T times
+/// Q = softmax(-U - mu Σ_k w_k F_k Q) with both kernels reading the same Q (parallel update);
+/// pixels fixed by a clamp map keep a one-hot Q. With the permutohedral filter, symmetric
+/// normalisation and Potts this is pydensecrf's DenseCRF2D inference (reference-semantics §8).
+template <GaussianFilter Filter = permutohedral, Compatibility Compat = potts>
+class mean_field {
+ public:
+  static constexpr std::string_view name = "crf::mean_field";
+  using config = mean_field_config;
+  using plan = image_plan<Filter>;
+
+  mean_field() = default;
+  explicit mean_field(config c, Compat compat = {}) : cfg_(std::move(c)), compat_(std::move(compat)) {
+    cfg_.kernels.validate(name);
+    require(cfg_.iterations >= 0, name, "iterations must be >= 0, got ", cfg_.iterations);
+  }
+
+  const config& settings() const noexcept { return cfg_; }
+  const Compat& compatibility() const noexcept { return compat_; }
+
+  /// One plan per image (RGB guides, raw 0..255).
+  std::vector<plan> make_plans(std::span<const rgb_image> images) const {
+    std::vector<plan> plans(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i) plans[i].build(rgb_guide(images[i]), cfg_.kernels);
+    return plans;
+  }
+  /// One plan per batch item from guides N x F x H x W (any feature dimension F).
+  std::vector<plan> make_plans(const tensor& guides) const {
+    expect_rank(guides, 4, name, "guides", "N x F x H x W");
+    std::vector<plan> plans(static_cast<std::size_t>(guides.dim(0)));
+    const index_t per = guides.numel() / std::max<index_t>(guides.dim(0), 1);
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      plans[i].build(tensor::from({guides.dim(1), guides.dim(2), guides.dim(3)},
+                                  std::span<const float>(guides.data() + static_cast<index_t>(i) * per, static_cast<std::size_t>(per))),
+                     cfg_.kernels);
+    return plans;
+  }
+
+  /// Q (N x K x H x W) from unary energies N x K x H x W and one RGB image per item.
+  tensor infer(const tensor& unary, std::span<const rgb_image> images, std::span<const label_map> clamps = {}) {
+    detail::check_unary(name, unary, static_cast<index_t>(images.size()), clamps);
+    for (const rgb_image& im : images)
+      if (im.height() != unary.dim(2) || im.width() != unary.dim(3))
+        throw_shape(name, "image is ", im.height(), "x", im.width(), " but the unary is ", unary.dim(2), "x", unary.dim(3));
+    std::vector<plan> plans = make_plans(images);
+    return infer(unary, std::span<plan>(plans), clamps);
+  }
+
+  /// Q from prebuilt plans (reuse them across calls on the same images). When `energies` is
+  /// given it receives E(Q_T) per image (detail::energy).
+  tensor infer(const tensor& unary, std::span<plan> plans, std::span<const label_map> clamps = {},
+               std::vector<double>* energies = nullptr) {
+    detail::check_unary(name, unary, static_cast<index_t>(plans.size()), clamps);
+    const index_t b = unary.dim(0), k = unary.dim(1), n = unary.dim(2) * unary.dim(3), ld = detail::padded(k);
+    for (const plan& p : plans) detail::check_plan(name, p, unary);
+    tensor q_out(unary.shape());
+    tensor negu = tensor::uninitialized({n * ld}), q = tensor::uninitialized({n * ld}),
+           msg = tensor::uninitialized({n * ld}), a({n * ld});
+    if (energies) energies->assign(static_cast<std::size_t>(b), 0.0);
+    const float ws = cfg_.kernels.smoothness.weight, wa = cfg_.kernels.appearance.weight;
+    for (index_t i = 0; i < b; ++i) {
+      plan& pl = plans[static_cast<std::size_t>(i)];
+      pl.smoothness.reserve(ld);
+      pl.appearance.reserve(ld);
+      const std::uint8_t* clamp = clamps.empty() ? nullptr : clamps[static_cast<std::size_t>(i)].data();
+      detail::interleave(unary.data() + i * k * n, negu.data(), k, n, ld, -1.0f);
+      std::fill(q.begin(), q.end(), 0.0f);
+      detail::softmax_rows(negu.data(), q.data(), clamp, k, n, ld);
+      detail::iterate(pl, compat_, negu.data(), clamp, k, ld, cfg_.iterations, ws, wa, q.data(), msg.data(), a.data(),
+                      [](int) {});
+      if (energies)
+        (*energies)[static_cast<std::size_t>(i)] =
+            detail::energy(pl, compat_, negu.data(), q.data(), k, ld, ws, wa, msg.data());
+      detail::deinterleave(q.data(), q_out.data() + i * k * n, k, n, ld);
+    }
+    return q_out;
+  }
+
+ private:
+  config cfg_{};
+  Compat compat_{};
+};
+
+static_assert(CrfEngine<mean_field<>>);
+
+}  // namespace wsss::crf

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// tests/crf/mean_field.test.cpp — mean field: lattice vs exact, energy descent, T = 0, clamps,
+// batches, compatibility policies and input errors
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "support.hpp"
+#include "wsss/crf.hpp"
+
+using namespace wsss;
+using crf_test::disc_image;
+using crf_test::random_unary;
+
+namespace {
+
+// Unaries that favour the disc (label 1) inside and background (0) outside, with noise.
+tensor disc_unary(const rgb_image& img, index_t k, std::uint64_t seed) {
+  rng g(seed);
+  const index_t h = img.height(), w = img.width();
+  tensor u({1, k, h, w});
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x) {
+      const int truth = img(y, x, 0) > 120 ? 1 : 0;
+      for (index_t c = 0; c < k; ++c) u(0, c, y, x) = static_cast<float>((c == truth ? 0.6 : 1.0) + 0.8 * g.uniform());
+    }
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("mean_field: permutohedral agrees with the exact filter on small images") {
+  // Stated tolerance: labels agree on >= 99% of pixels, max |dQ| < 0.08 (the lattice is an
+  // approximation of the Gaussian; its row-normalised error is about 1-3%, filter.test.cpp).
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    INFO("seed " << seed);
+    const rgb_image img = disc_image(24, 30, seed);
+    const tensor u = disc_unary(img, 3, seed + 10);
+    crf::mean_field_config cfg;
+    cfg.kernels.spatial_scale = 8.0f;  // keep the appearance kernel inside the tiny image
+    crf::mean_field<crf::permutohedral> lat(cfg);
+    crf::mean_field<crf::exact_filter> ex(cfg);
+    const tensor qa = lat.infer(u, std::span<const rgb_image>(&img, 1));
+    const tensor qb = ex.infer(u, std::span<const rgb_image>(&img, 1));
+    double worst = 0;
+    for (index_t i = 0; i < qa.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(qa[i] - qb[i])));
+    const label_map la = argmax_labels(qa), lb = argmax_labels(qb);
+    index_t same = 0;
+    for (index_t i = 0; i < la.pixels(); ++i) same += la[i] == lb[i];
+    MESSAGE("max |dQ| " << worst << ", label agreement " << double(same) / la.pixels());
+    CHECK(worst < 0.08);
+    CHECK(double(same) / la.pixels() >= 0.99);
+  }
+}
+
+TEST_CASE("mean_field: sequential update with the exact filter and Potts never increases the energy") {
+  const rgb_image img = disc_image(9, 11, 4, 25.0);
+  const tensor u = random_unary(1, 3, 9, 11, 5, 3.0);
+  for (auto nm : {crf::normalization::symmetric, crf::normalization::none}) {
+    INFO(crf::to_string(nm));
+    crf::kernel_config kc;
+    kc.spatial_scale = 10.0f;
+    kc.norm = nm;
+    const crf::image_plan<crf::exact_filter> plan(crf::rgb_guide(img), kc);
+    const float scale = nm == crf::normalization::none ? 0.3f : 1.0f;  // raw K sums are larger
+    const auto r = crf::mean_field_sequential(plan, u, 3.0f * scale, 10.0f * scale, 3);
+    REQUIRE(r.energy.size() == 3 * 99 + 1);
+    double worst_rise = 0;
+    for (std::size_t i = 1; i < r.energy.size(); ++i) worst_rise = std::max(worst_rise, r.energy[i] - r.energy[i - 1]);
+    MESSAGE("E0 " << r.energy.front() << " -> " << r.energy.back() << ", largest single rise " << worst_rise);
+    CHECK(worst_rise <= 1e-5 * std::abs(r.energy.front()));
+    CHECK(r.energy.back() < r.energy.front() - 1.0);
+  }
+}
+
+TEST_CASE("mean_field: T = 0 returns softmax(-U); parallel energy is reported per image") {
+  const rgb_image img = disc_image(8, 10, 6);
+  const tensor u = random_unary(1, 4, 8, 10, 7);
+  crf::mean_field_config cfg;
+  cfg.iterations = 0;
+  crf::mean_field<> mf(cfg);
+  const tensor q = mf.infer(u, std::span<const rgb_image>(&img, 1));
+  const index_t n = 80;
+  for (index_t p = 0; p < n; ++p) {
+    double z = 0;
+    for (index_t c = 0; c < 4; ++c) z += std::exp(-static_cast<double>(u[c * n + p]));
+    for (index_t c = 0; c < 4; ++c) CHECK(q[c * n + p] == doctest::Approx(std::exp(-u[c * n + p]) / z).epsilon(1e-5));
+  }
+  // Energy: the explicit formula against the engine's report, on the exact filter.
+  cfg.iterations = 3;
+  crf::mean_field<crf::exact_filter> ex(cfg);
+  std::vector<rgb_image> imgs{img};
+  auto plans = ex.make_plans(imgs);
+  std::vector<double> e;
+  const tensor q3 = ex.infer(u, std::span(plans), {}, &e);
+  REQUIRE(e.size() == 1);
+  double ref = 0;
+  for (index_t p = 0; p < n; ++p)
+    for (index_t c = 0; c < 4; ++c) {
+      double m = 0;
+      for (index_t j = 0; j < n; ++j)
+        m += 3.0 * plans[0].smoothness.weight(p, j) * q3[c * n + j] + 10.0 * plans[0].appearance.weight(p, j) * q3[c * n + j];
+      const double qc = q3[c * n + p];
+      ref += qc * (u[c * n + p] - 0.5 * m + std::log(qc));
+    }
+  CHECK(e[0] == doctest::Approx(ref).epsilon(1e-4));
+}
+
+TEST_CASE("mean_field: a batch equals its images run one by one; learned(-I) equals Potts") {
+  std::vector<rgb_image> imgs{disc_image(12, 10, 1), disc_image(12, 10, 2)};
+  const tensor u = random_unary(2, 5, 12, 10, 3);
+  crf::mean_field<> mf;
+  const tensor q = mf.infer(u, imgs);
+  for (index_t b = 0; b < 2; ++b) {
+    const index_t per = 5 * 120;
+    const tensor ub = tensor::from({1, 5, 12, 10}, std::span<const float>(u.data() + b * per, per));
+    const tensor qb = mf.infer(ub, std::span<const rgb_image>(&imgs[static_cast<std::size_t>(b)], 1));
+    for (index_t i = 0; i < per; ++i) CHECK(q[b * per + i] == doctest::Approx(qb[i]).epsilon(1e-6));
+  }
+  crf::mean_field<crf::permutohedral, crf::learned> ml({}, crf::learned::potts_init(5));
+  const tensor q2 = ml.infer(u, imgs);
+  double worst = 0;
+  for (index_t i = 0; i < q.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - q2[i])));
+  CHECK(worst < 1e-5);
+}
+
+TEST_CASE("mean_field: clamped pixels keep their labels (Bbox-Seg)") {
+  const rgb_image img = disc_image(30, 30, 9, 5.0);
+  const std::vector<crf::box> boxes{{6, 6, 24, 24, 1}};
+  const label_map clamp = crf::clamp_from_boxes(30, 30, boxes, 0.2f);
+  // Outside the box background, centre (sqrt(0.2) of each side) the box label, rest free.
+  CHECK(int(clamp(0, 0)) == 0);
+  CHECK(int(clamp(15, 15)) == 1);
+  CHECK(int(clamp(7, 7)) == int(ignore_label));
+  index_t centre = 0;
+  for (index_t i = 0; i < clamp.pixels(); ++i) centre += clamp[i] == 1;
+  CHECK(std::abs(double(centre) / (18 * 18) - 0.2) < 0.05);
+  const label_map seg = crf::bbox_seg(img, boxes, 2, 0.2f);
+  for (index_t i = 0; i < clamp.pixels(); ++i)
+    if (clamp[i] != ignore_label) CHECK(seg[i] == clamp[i]);
+  // Inside the box the disc (bright) goes to the box label, the dark corners to background.
+  CHECK(int(seg(15, 9)) == 1);
+  CHECK(int(seg(7, 7)) == 0);
+}
+
+TEST_CASE("mean_field: named errors for wrong shapes, sizes, values and labels") {
+  const rgb_image img = disc_image(6, 7, 1);
+  crf::mean_field<> mf;
+  const std::span<const rgb_image> one(&img, 1);
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({2, 6, 7}), one), doctest::Contains("[wsss.shape] crf::mean_field: unary must be rank 4"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({1, 2, 6, 8}), one), doctest::Contains("[wsss.shape] crf::mean_field: image is 6x7"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({2, 2, 6, 7}), one), doctest::Contains("[wsss.shape] crf::mean_field: unary batch is 2"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({1, 0, 6, 7}), one), doctest::Contains("[wsss.value] crf::mean_field: unary has zero labels"),
+                       wsss::value_error);
+  tensor bad({1, 2, 6, 7});
+  bad[5] = std::nanf("");
+  CHECK_THROWS_WITH_AS(mf.infer(bad, one), doctest::Contains("[wsss.value] crf::mean_field: unary has a non-finite value"),
+                       wsss::value_error);
+  label_map cl(6, 7, ignore_label);
+  cl[3] = 4;
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({1, 2, 6, 7}), one, std::span<const label_map>(&cl, 1)),
+                       doctest::Contains("[wsss.value] crf::mean_field: clamp label 4"), wsss::value_error);
+  crf::mean_field_config c;
+  c.kernels.appearance.sfeat = 0;
+  CHECK_THROWS_WITH_AS(crf::mean_field<>{c}, doctest::Contains("[wsss.value] crf::mean_field: kernel deviations"),
+                       wsss::value_error);
+  CHECK_THROWS_WITH_AS(crf::permutohedral(tensor({3, 0})), doctest::Contains("[wsss.shape] crf::permutohedral"), wsss::shape_error);
+  CHECK_THROWS_WITH_AS(crf::exact_filter(tensor({2, 5000})), doctest::Contains("[wsss.shape] crf::exact_filter: the O(N^2)"),
+                       wsss::shape_error);
+  crf::permutohedral lat(crf::position_features(6, 7, 3.0f));
+  CHECK_THROWS_WITH_AS(lat.apply(tensor({2, 41})), doctest::Contains("[wsss.shape] crf::permutohedral: input has 41 pixels"),
+                       wsss::shape_error);
+  CHECK_THROWS_WITH_AS(crf::learned(tensor({2, 3})), doctest::Contains("[wsss.shape] crf::learned: mu must be square"),
+                       wsss::shape_error);
+  crf::mean_field<crf::permutohedral, crf::learned> ml({}, crf::learned::potts_init(3));
+  CHECK_THROWS_WITH_AS(ml.infer(tensor({1, 2, 6, 7}), one), doctest::Contains("[wsss.shape] crf::learned: compatibility is 3x3"),
+                       wsss::shape_error);
+}
