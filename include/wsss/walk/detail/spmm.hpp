@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+// wsss/walk/detail/spmm.hpp — row kernels of the sparse walk (one WSSS_HD body for cpu, omp, thrust)
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/config.hpp"
+#include "wsss/core/tensor.hpp"
+#include "wsss/walk/transition.hpp"
+
+namespace wsss::walk::detail {
+
+/// Score channels packed node-major: x[i * ld + k] = cam[channels[k]][i], ld = channel count
+/// rounded up to 8 (zero pad), so that one edge moves one contiguous vector of channels.
+/// All-zero channels are left out: S^t 0 = 0 exactly.
+struct packed_cams {
+  tensor x;
+  index_t ld = 0;
+  std::vector<index_t> channels;
+};
+
+inline packed_cams pack(const tensor& cam, index_t n) {
+  packed_cams p;
+  const index_t c = cam.dim(0);
+  for (index_t k = 0; k < c; ++k) {
+    const float* src = cam.data() + k * n;
+    for (index_t i = 0; i < n; ++i)
+      if (src[i] != 0.0f) {
+        p.channels.push_back(k);
+        break;
+      }
+  }
+  p.ld = (static_cast<index_t>(p.channels.size()) + 7) / 8 * 8;
+  p.x = tensor({n, p.ld});
+  for (std::size_t k = 0; k < p.channels.size(); ++k) {
+    const float* src = cam.data() + p.channels[k] * n;
+    for (index_t i = 0; i < n; ++i) p.x[i * p.ld + static_cast<index_t>(k)] = src[i];
+  }
+  return p;
+}
+
+/// Writes packed rows back into a zero-initialised tensor shaped like cam.
+inline tensor unpack(const packed_cams& p, const tensor& x, const tensor& cam, index_t n) {
+  tensor out(cam.shape());
+  for (std::size_t k = 0; k < p.channels.size(); ++k) {
+    float* dst = out.data() + p.channels[k] * n;
+    for (index_t i = 0; i < n; ++i) dst[i] = x[i * p.ld + static_cast<index_t>(k)];
+  }
+  return out;
+}
+
+/// y_i = sum_j S_ij x_j for the B channels starting at `off` (B a multiple of 8, fixed at
+/// compile time so the accumulator lives in vector registers).
+template <int B>
+struct spmm_kernel {
+  const index_t* row_ptr;
+  const std::int32_t* col;
+  const float* val;
+  const float* x;
+  float* y;
+  std::int64_t ld, off;
+  WSSS_HD void operator()(std::int64_t i) const {
+    float acc[B] = {};
+    for (index_t k = row_ptr[i]; k < row_ptr[i + 1]; ++k) {
+      const float a = val[k];
+      const float* xr = x + col[k] * ld + off;
+      for (int c = 0; c < B; ++c) acc[c] += a * xr[c];
+    }
+    float* yr = y + i * ld + off;
+    for (int c = 0; c < B; ++c) yr[c] = acc[c];
+  }
+};
+
+/// One Chebyshev step on the shifted operator U = (2S - (1 + a) I) / (1 - a):
+/// y_{k+1} = 2 U y_k - y_{k-1} (written over y_{k-1}), out += coef * y_{k+1}.
+template <int B>
+struct chebyshev_kernel {
+  const index_t* row_ptr;
+  const std::int32_t* col;
+  const float* val;
+  const float* yk;
+  float* yprev;
+  float* out;
+  float u_scale, u_shift, coef;  // U y = u_scale * (S y) - u_shift * y
+  std::int64_t ld, off;
+  WSSS_HD void operator()(std::int64_t i) const {
+    float acc[B] = {};
+    for (index_t k = row_ptr[i]; k < row_ptr[i + 1]; ++k) {
+      const float a = val[k];
+      const float* xr = yk + col[k] * ld + off;
+      for (int c = 0; c < B; ++c) acc[c] += a * xr[c];
+    }
+    const float* yi = yk + i * ld + off;
+    float* pi = yprev + i * ld + off;
+    float* oi = out + i * ld + off;
+    for (int c = 0; c < B; ++c) {
+      const float next = 2.0f * (u_scale * acc[c] - u_shift * yi[c]) - pi[c];
+      pi[c] = next;
+      oi[c] += coef * next;
+    }
+  }
+};
+
+/// Runs one walk step's row kernel on the backend, or serially when the step is too small
+/// (< 64k multiply-adds) to pay for a parallel region: walks do hundreds of steps, and an
+/// OpenMP fork/join per step costs more than such a step, badly so on a loaded machine.
+template <class Backend, class K>
+void launch(Backend tag, const transition& T, index_t ld, index_t n, const K& kernel) {
+  if (T.nonzeros() * ld < (index_t{1} << 16)) backend::for_each_index(cpu, n, kernel);
+  else backend::for_each_index(tag, n, kernel);
+}
+
+/// Calls f(std::integral_constant<int, B>{}, off) for channel blocks covering [0, ld):
+/// blocks of 32, the last one 8, 16, 24 or 32 wide.
+template <class F>
+void for_each_block(index_t ld, F&& f) {
+  for (index_t off = 0; off < ld; off += 32) {
+    switch (std::min<index_t>(32, ld - off)) {
+      case 8: f(std::integral_constant<int, 8>{}, off); break;
+      case 16: f(std::integral_constant<int, 16>{}, off); break;
+      case 24: f(std::integral_constant<int, 24>{}, off); break;
+      default: f(std::integral_constant<int, 32>{}, off); break;
+    }
+  }
+}
+
+}  // namespace wsss::walk::detail
+
+namespace wsss::walk::detail {
+
+/// Keeps the walk's conserved quantity exact in float: l^T x_c = l^T v_c for every packed
+/// channel, with l = d (average: d^T P = d^T) or l = 1 (diffuse: 1^T Q = 1^T). Rounding in
+/// the stored step operator (row or column sums 1 +- 1e-7) otherwise compounds to t * 1e-7
+/// drift along the stationary direction. The correction adds (target - l^T x) r to x, r the
+/// Perron right vector scaled so that l^T r = 1 (r = 1 / sum d for average, d / sum d for
+/// diffuse): it moves only the stationary component, so it is a no-op in exact arithmetic.
+struct mass_keeper {
+  std::vector<double> left, right, target;
+
+  mass_keeper(const transition& T, const packed_cams& p) {
+    const index_t n = T.nodes();
+    double sd = 0;
+    for (double d : T.degree) sd += d;
+    left.resize(static_cast<std::size_t>(n));
+    right.resize(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) {
+      const double d = T.degree[static_cast<std::size_t>(i)];
+      left[static_cast<std::size_t>(i)] = T.cfg.mode == orientation::average ? d : 1.0;
+      right[static_cast<std::size_t>(i)] = T.cfg.mode == orientation::average ? 1.0 / sd : d / sd;
+    }
+    target = measure(p.x.data(), p.ld, static_cast<index_t>(p.channels.size()));
+  }
+
+  std::vector<double> measure(const float* x, index_t ld, index_t channels) const {
+    std::vector<double> m(static_cast<std::size_t>(channels), 0.0);
+    for (std::size_t i = 0; i < left.size(); ++i)
+      for (index_t k = 0; k < channels; ++k) m[static_cast<std::size_t>(k)] += left[i] * x[static_cast<index_t>(i) * ld + k];
+    return m;
+  }
+
+  /// x <- x + (target - l^T x) r, channel by channel.
+  void restore(float* x, index_t ld) const {
+    const index_t c = static_cast<index_t>(target.size());
+    const std::vector<double> m = measure(x, ld, c);
+    for (std::size_t i = 0; i < right.size(); ++i)
+      for (index_t k = 0; k < c; ++k)
+        x[static_cast<index_t>(i) * ld + k] += static_cast<float>((target[static_cast<std::size_t>(k)] - m[static_cast<std::size_t>(k)]) * right[i]);
+  }
+};
+
+}  // namespace wsss::walk::detail
