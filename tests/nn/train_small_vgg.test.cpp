@@ -80,6 +80,7 @@ TEST_CASE("a small VGG-style net fits a tiny segmentation set with SGD + momentu
       nn::max_pool2d({2, 2, 0, false}), conv_layer("features.5", 8, 16, 3, g), nn::relu{},
       conv_layer("classifier", 16, 3, 1, g));
   CHECK(nn::count_params(net) == (3 * 8 * 9 + 8) + (8 * 8 * 9 + 8) + (8 * 16 * 9 + 16) + (16 * 3 + 3));
+  // example-begin train-loop
   const auto params = nn::collect_params(net);
   nn::optim::assign_group(params, [](const std::string& n) { return n.starts_with("classifier"); }, {10.0f, 1.0f});
   nn::optim::sgd opt(params, {.lr = 0.02f, .momentum = 0.9f, .weight_decay = 1e-4f});
@@ -98,6 +99,7 @@ TEST_CASE("a small VGG-style net fits a tiny segmentation set with SGD + momentu
     if (it == 0) first = loss.value()[0];
     last = loss.value()[0];
   }
+  // example-end train-loop
   INFO("loss ", first, " -> ", last);
   CHECK(first > 0.5f);
   CHECK(last < 0.25f * first);
