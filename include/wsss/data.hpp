@@ -4,3 +4,4 @@
 
 #include "wsss/data/idx.hpp"
 #include "wsss/data/scenes.hpp"
+#include "wsss/data/baseline.hpp"

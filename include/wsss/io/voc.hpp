@@ -34,6 +34,15 @@ struct voc_options {
   bool load_tags = true;
 };
 
+/// The 21 PASCAL VOC class names, index = class id (0 = background).
+inline const std::vector<std::string>& voc_class_names() {
+  static const std::vector<std::string> names = {
+      "background", "aeroplane", "bicycle", "bird",  "boat",        "bottle", "bus",
+      "car",        "cat",       "chair",   "cow",   "diningtable", "dog",    "horse",
+      "motorbike",  "person",    "pottedplant", "sheep", "sofa",   "train",  "tvmonitor"};
+  return names;
+}
+
 namespace detail {
 
 inline constexpr std::string_view voc_component = "io::voc";
