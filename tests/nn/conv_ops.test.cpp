@@ -121,7 +121,7 @@ TEST_CASE("conv2d spanning several column chunks matches the naive definition") 
   const tensor x = random_normal({1, 64, 48, 50}, g);
   const tensor w = random_normal({3, 64, 3, 3}, g, 0.0, 0.1);
   const auto cfg = ad::conv2d_config::square(1, 1);
-  REQUIRE(ad::detail::conv_chunk_cols(576, 2400) < 2400);
+  REQUIRE(ad::detail::conv_chunk_cols(576, 2400, 2400, 1) < 2400);
   CHECK(max_abs_diff(ad::conv2d_forward(x, w, nullptr, cfg), naive_conv(x, w, nullptr, cfg)) < 1e-4);
 
   // Gradients through the tape against the same naive definition: with L = sum(gy * y),

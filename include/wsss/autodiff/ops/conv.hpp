@@ -60,8 +60,7 @@ inline tensor conv2d_forward(const tensor& x, const tensor& w, const tensor* b, 
   const detail::conv_geometry g = detail::conv2d_geometry(x, w, b, cfg, "ad::conv2d");
   const index_t n = x.dim(0), o = w.dim(0), p = g.cols();
   tensor y({n, o, g.oh, g.ow});
-  for (index_t i = 0; i < n; ++i)
-    detail::conv_forward_image(g, w.data(), o, x.data() + i * g.c * g.image_size(), y.data() + i * o * p);
+  detail::conv_forward(g, w.data(), o, x.data(), n, y.data());
   if (b && !b->empty()) detail::add_channel_bias(y.data(), b->data(), n, o, p);
   return y;
 }
@@ -82,12 +81,10 @@ struct conv2d_op {
     const tensor& x = *xs[0];
     const tensor& w = *xs[1];
     const detail::conv_geometry g = detail::conv2d_geometry(x, w, nullptr, cfg, "ad::conv2d");
-    const index_t n = x.dim(0), o = w.dim(0), p = g.cols(), img = g.c * g.image_size();
-    if (gxs.size() > 2 && gxs[2]) detail::sum_channel_grad(gy.data(), gxs[2]->data(), n, o, p);
-    for (index_t i = 0; i < n; ++i) {
-      if (gxs[1]) detail::conv_backward_weight_image(g, x.data() + i * img, gy.data() + i * o * p, o, gxs[1]->data());
-      if (gxs[0]) detail::conv_backward_data_image(g, w.data(), o, gy.data() + i * o * p, gxs[0]->data() + i * img);
-    }
+    const index_t n = x.dim(0), o = w.dim(0);
+    if (gxs.size() > 2 && gxs[2]) detail::sum_channel_grad(gy.data(), gxs[2]->data(), n, o, g.cols());
+    if (gxs[1]) detail::conv_backward_weight(g, x.data(), gy.data(), n, o, gxs[1]->data());
+    if (gxs[0]) detail::conv_backward_data(g, w.data(), o, gy.data(), n, gxs[0]->data());
   }
 };
 static_assert(Op<conv2d_op>);

@@ -67,10 +67,9 @@ inline conv_geometry deconv2d_geometry(const tensor& x, const tensor& w, const t
 inline tensor conv_transpose2d_forward(const tensor& x, const tensor& w, const tensor* b,
                                        const conv_transpose2d_config& cfg = {}) {
   const detail::conv_geometry g = detail::deconv2d_geometry(x, w, b, cfg, "ad::conv_transpose2d");
-  const index_t n = x.dim(0), cin = x.dim(1), p = g.cols(), out = g.c * g.image_size();
+  const index_t n = x.dim(0), cin = x.dim(1);
   tensor y({n, g.c, g.h, g.w});
-  for (index_t i = 0; i < n; ++i)
-    detail::conv_backward_data_image(g, w.data(), cin, x.data() + i * cin * p, y.data() + i * out);
+  detail::conv_backward_data(g, w.data(), cin, x.data(), n, y.data());
   if (b && !b->empty()) detail::add_channel_bias(y.data(), b->data(), n, g.c, g.image_size());
   return y;
 }
@@ -90,14 +89,12 @@ struct conv_transpose2d_op {
     const tensor& x = *xs[0];
     const tensor& w = *xs[1];
     const detail::conv_geometry g = detail::deconv2d_geometry(x, w, nullptr, cfg, "ad::conv_transpose2d");
-    const index_t n = x.dim(0), cin = x.dim(1), p = g.cols(), out = g.c * g.image_size();
+    const index_t n = x.dim(0), cin = x.dim(1);
     if (gxs.size() > 2 && gxs[2]) detail::sum_channel_grad(gy.data(), gxs[2]->data(), n, g.c, g.image_size());
-    for (index_t i = 0; i < n; ++i) {
-      // The data gradient of a transposed convolution is the forward convolution of gy, and
-      // its weight gradient is conv2d's weight gradient with the roles of x and gy swapped.
-      if (gxs[0]) detail::conv_forward_image(g, w.data(), cin, gy.data() + i * out, gxs[0]->data() + i * cin * p);
-      if (gxs[1]) detail::conv_backward_weight_image(g, gy.data() + i * out, x.data() + i * cin * p, cin, gxs[1]->data());
-    }
+    // The data gradient of a transposed convolution is the forward convolution of gy, and its
+    // weight gradient is conv2d's weight gradient with the roles of x and gy swapped.
+    if (gxs[0]) detail::conv_forward(g, w.data(), cin, gy.data(), n, gxs[0]->data());
+    if (gxs[1]) detail::conv_backward_weight(g, gy.data(), x.data(), n, cin, gxs[1]->data());
   }
 };
 static_assert(Op<conv_transpose2d_op>);

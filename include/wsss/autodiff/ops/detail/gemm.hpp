@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// wsss/autodiff/ops/detail/gemm.hpp — the three convolution products on one image, as im2col +
-// Eigen GEMM over column chunks (1x1 convolutions skip the lowering): forward, data and weight
-// gradients. Convolution and deconvolution are both written with these three.
+// wsss/autodiff/ops/detail/gemm.hpp — the three convolution products of a batch (forward, data
+// and weight gradients) as im2col + Eigen GEMM over cache-sized blocks (1x1 convolutions skip the
+// lowering), one parallel loop each. Convolution and deconvolution are both written with these.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "wsss/autodiff/ops/detail/im2col.hpp"
+#include "wsss/backend/for_each_index.hpp"
 
 namespace wsss::ad::detail {
 
@@ -16,65 +17,121 @@ using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::R
 using const_strided = Eigen::Map<const row_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 using strided = Eigen::Map<row_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-/// Floats of lowered columns unfolded at a time. A chunk of about 4 MiB keeps the lowered block
-/// in the last-level cache while the GEMM streams it, instead of writing the whole unfolded
-/// image (237 MiB for VGG16 conv1_2 at 321x321) to memory and reading it back.
+/// Floats of one lowered block. About 4 MiB keeps the block in cache while the GEMM streams it,
+/// instead of writing the whole unfolded image (237 MiB for VGG16 conv1_2 at 321x321) to memory
+/// and reading it back.
 inline constexpr index_t conv_chunk_floats = index_t{1} << 20;
 
-/// Columns per chunk for a lowering with `rows` rows over `cols` columns (multiple of 16).
-inline index_t conv_chunk_cols(index_t rows, index_t cols) {
-  const index_t c = std::max<index_t>(256, (conv_chunk_floats / std::max<index_t>(rows, 1)) / 16 * 16);
+/// Work units per thread for the dynamic schedule: enough that a thread slowed by another
+/// process does not hold the others back, few enough that each GEMM stays large.
+inline constexpr index_t conv_units_per_thread = 4;
+
+/// Below this many multiply-adds a convolution runs on the calling thread only.
+inline constexpr double conv_parallel_macs = 2e6;
+
+inline index_t conv_threads(double macs) {
+  return macs < conv_parallel_macs ? 1 : std::max<index_t>(1, backend::max_threads());
+}
+
+/// Columns per lowered block of `rows` rows: at most conv_chunk_floats floats and at most
+/// cols / (units * threads) columns, at least 128, a multiple of 16, never more than cols.
+inline index_t conv_chunk_cols(index_t rows, index_t cols, index_t total_cols, index_t threads) {
+  index_t c = conv_chunk_floats / std::max<index_t>(rows, 1);
+  c = std::min(c, (total_cols + conv_units_per_thread * threads - 1) / (conv_units_per_thread * threads));
+  c = std::max<index_t>(128, (c + 15) / 16 * 16);
   return std::min(c, cols);
 }
 
-/// y (o x cols) += w (o x rows) * lower(img).
-inline void conv_forward_image(const conv_geometry& g, const float* w, index_t o, const float* img, float* y) {
-  const index_t r = g.rows(), p = g.cols();
+/// The serial GEMM update dst (m x n, leading dimension ld_dst) += a * b, or = a * b when
+/// `assign`; Eigen runs single-threaded inside the callers' parallel loops.
+template <class A, class B>
+inline void gemm_into(float* dst, index_t m, index_t n, index_t ld_dst, const A& a, const B& b, bool assign = false) {
+  strided d(dst, m, n, Eigen::OuterStride<>(ld_dst));
+  if (assign) d.noalias() = a * b;
+  else d.noalias() += a * b;
+}
+
+/// y[i] (o x cols) += w (o x rows) * lower(x[i]) for the `batch` images of x. Units are column
+/// blocks, each lowered into its thread's workspace and multiplied independently.
+inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
+  const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
+  const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  const index_t pc = g.is_pointwise() ? std::min(p, std::max<index_t>(128, (p * batch + 4 * threads - 1) / (4 * threads)))
+                                      : conv_chunk_cols(r, p, p * batch, threads);
+  const index_t per_img = (p + pc - 1) / pc;
+  const std::int64_t units = batch * per_img;
   const const_strided wm(w, o, r, Eigen::OuterStride<>(r));
-  if (g.is_pointwise()) {
-    strided(y, o, p, Eigen::OuterStride<>(p)).noalias() += wm * const_strided(img, r, p, Eigen::OuterStride<>(p));
-    return;
-  }
-  const index_t pc = conv_chunk_cols(r, p);
-  float* col = conv_workspace(r * pc);
-  for (index_t p0 = 0; p0 < p; p0 += pc) {
-    const index_t n = std::min(pc, p - p0);
-    im2col(g, img, col, p0, p0 + n);
-    strided(y + p0, o, n, Eigen::OuterStride<>(p)).noalias() += wm * const_strided(col, r, n, Eigen::OuterStride<>(n));
+  // Dynamic schedule: a unit is a whole GEMM, and a core shared with another process must not
+  // stall the team (static halves ran up to 3x slower under load on our 2-core machine).
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
+  for (std::int64_t u = 0; u < units; ++u) {
+    const index_t i = u / per_img, p0 = (u % per_img) * pc, n = std::min(pc, p - p0);
+    float* yi = y + i * o * p + p0;
+    if (g.is_pointwise()) {
+      gemm_into(yi, o, n, p, wm, const_strided(x + i * img + p0, r, n, Eigen::OuterStride<>(p)));
+    } else {
+      float* col = conv_workspace(r * pc);
+      im2col(g, x + i * img, col, 0, r, p0, p0 + n);
+      gemm_into(yi, o, n, p, wm, const_strided(col, r, n, Eigen::OuterStride<>(n)));
+    }
   }
 }
 
-/// gimg += lower^T(w^T * gy), with w (o x rows) and gy (o x cols).
-inline void conv_backward_data_image(const conv_geometry& g, const float* w, index_t o, const float* gy, float* gimg) {
-  const index_t r = g.rows(), p = g.cols();
+/// gx[i] += lower^T(w^T * gy[i]) with w (o x rows), gy[i] (o x cols). Units are channel groups:
+/// a channel's lowered rows all scatter into that channel only, so units never write the same
+/// pixel.
+inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o, const float* gy, index_t batch, float* gx) {
+  const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size(), kk = g.kh * g.kw;
+  const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  const index_t units = std::min<index_t>(g.c, conv_units_per_thread * threads);
   const const_strided wm(w, o, r, Eigen::OuterStride<>(r));
-  if (g.is_pointwise()) {
-    strided(gimg, r, p, Eigen::OuterStride<>(p)).noalias() += wm.transpose() * const_strided(gy, o, p, Eigen::OuterStride<>(p));
-    return;
-  }
-  const index_t pc = conv_chunk_cols(r, p);
-  float* col = conv_workspace(r * pc);
-  for (index_t p0 = 0; p0 < p; p0 += pc) {
-    const index_t n = std::min(pc, p - p0);
-    strided(col, r, n, Eigen::OuterStride<>(n)).noalias() = wm.transpose() * const_strided(gy + p0, o, n, Eigen::OuterStride<>(p));
-    col2im_add(g, col, gimg, p0, p0 + n);
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
+  for (std::int64_t u = 0; u < units; ++u) {
+    const index_t c0 = g.c * u / units, c1 = g.c * (u + 1) / units, r0 = c0 * kk, rt = (c1 - c0) * kk;
+    if (rt == 0) continue;
+    const auto wt = wm.middleCols(r0, rt).transpose();
+    if (g.is_pointwise()) {
+      for (index_t i = 0; i < batch; ++i)
+        gemm_into(gx + i * img + r0 * p, rt, p, p, wt, const_strided(gy + i * o * p, o, p, Eigen::OuterStride<>(p)));
+      continue;
+    }
+    const index_t pc = conv_chunk_cols(rt, p, p, 1);
+    float* col = conv_workspace(rt * pc);
+    for (index_t i = 0; i < batch; ++i)
+      for (index_t p0 = 0; p0 < p; p0 += pc) {
+        const index_t n = std::min(pc, p - p0);
+        gemm_into(col, rt, n, n, wt, const_strided(gy + i * o * p + p0, o, n, Eigen::OuterStride<>(p)), true);
+        col2im_add(g, col, gx + i * img, c0, c1, p0, p0 + n);
+      }
   }
 }
 
-/// gw (o x rows) += gy (o x cols) * lower(img)^T.
-inline void conv_backward_weight_image(const conv_geometry& g, const float* img, const float* gy, index_t o, float* gw) {
-  const index_t r = g.rows(), p = g.cols();
-  strided gwm(gw, o, r, Eigen::OuterStride<>(r));
-  if (g.is_pointwise()) {
-    gwm.noalias() += const_strided(gy, o, p, Eigen::OuterStride<>(p)) * const_strided(img, r, p, Eigen::OuterStride<>(p)).transpose();
-    return;
-  }
-  const index_t pc = conv_chunk_cols(r, p);
-  float* col = conv_workspace(r * pc);
-  for (index_t p0 = 0; p0 < p; p0 += pc) {
-    const index_t n = std::min(pc, p - p0);
-    im2col(g, img, col, p0, p0 + n);
-    gwm.noalias() += const_strided(gy + p0, o, n, Eigen::OuterStride<>(p)) * const_strided(col, r, n, Eigen::OuterStride<>(n)).transpose();
+/// gw (o x rows) += sum_i gy[i] (o x cols) * lower(x[i])^T. Units are groups of lowered rows,
+/// i.e. column blocks of gw: each lowers only its own rows and owns its block of gw, so there
+/// is no reduction across threads.
+inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
+  const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
+  const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  const index_t units = std::min<index_t>(r, conv_units_per_thread * threads);
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
+  for (std::int64_t u = 0; u < units; ++u) {
+    const index_t r0 = r * u / units, rt = r * (u + 1) / units - r0;
+    if (rt == 0) continue;
+    if (g.is_pointwise()) {
+      for (index_t i = 0; i < batch; ++i)
+        gemm_into(gw + r0, o, rt, r, const_strided(gy + i * o * p, o, p, Eigen::OuterStride<>(p)),
+                  const_strided(x + i * img + r0 * p, rt, p, Eigen::OuterStride<>(p)).transpose());
+      continue;
+    }
+    const index_t pc = conv_chunk_cols(rt, p, p, 1);
+    float* col = conv_workspace(rt * pc);
+    for (index_t i = 0; i < batch; ++i)
+      for (index_t p0 = 0; p0 < p; p0 += pc) {
+        const index_t n = std::min(pc, p - p0);
+        im2col(g, x + i * img, col, r0, r0 + rt, p0, p0 + n);
+        gemm_into(gw + r0, o, rt, r, const_strided(gy + i * o * p + p0, o, n, Eigen::OuterStride<>(p)),
+                  const_strided(col, rt, n, Eigen::OuterStride<>(n)).transpose());
+      }
   }
 }
 

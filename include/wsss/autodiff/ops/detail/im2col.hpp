@@ -7,7 +7,6 @@
 #include <cstring>
 #include <memory>
 
-#include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/shape.hpp"
 #include "wsss/core/tensor.hpp"
 
@@ -59,20 +58,20 @@ inline void walk_row(const conv_geometry& g, index_t i, index_t j, index_t p0, i
   }
 }
 
-/// Writes columns [p0, p1) of the lowered image into col (rows() x (p1 - p0), row-major).
-/// Rows are independent, so they run in parallel.
+/// Writes columns [p0, p1) of lowered row r into col + (r - r0) * (p1 - p0): one row of the
+/// column matrix, so any set of rows can be lowered independently (and in parallel).
 struct im2col_kernel {
   conv_geometry g;
   const float* img;
   float* col;
-  index_t p0, p1;
+  index_t p0, p1, r0;
   void operator()(std::int64_t r) const {
     const index_t pc = p1 - p0;
     const index_t ci = r / (g.kh * g.kw);
     const index_t i = (r / g.kw) % g.kh;
     const index_t j = r % g.kw;
     const float* src = img + ci * g.h * g.w;
-    float* dst = col + r * pc;
+    float* dst = col + (r - r0) * pc;
     walk_row(g, i, j, p0, p1, [&](index_t o, index_t ox0, index_t ox1, index_t lo, index_t hi, index_t iy, index_t off) {
       float* d = dst + o;
       std::fill(d, d + (lo - ox0), 0.0f);
@@ -91,19 +90,20 @@ struct im2col_kernel {
   }
 };
 
-/// Adds columns [p0, p1) of col back into the image (the adjoint of im2col). One channel per
-/// index, so that no two threads write the same pixel.
+/// Adds columns [p0, p1) of the rows of channel ci, held in col from channel c0 on, back into
+/// the image (the adjoint of im2col). A channel's rows all touch the same pixels, so a channel
+/// is the unit of work no two threads may share.
 struct col2im_kernel {
   conv_geometry g;
   const float* col;
   float* img;
-  index_t p0, p1;
+  index_t p0, p1, c0;
   void operator()(std::int64_t ci) const {
     const index_t pc = p1 - p0;
     float* dst_img = img + ci * g.h * g.w;
     for (index_t i = 0; i < g.kh; ++i)
       for (index_t j = 0; j < g.kw; ++j) {
-        const float* src = col + ((ci * g.kh + i) * g.kw + j) * pc;
+        const float* src = col + (((ci - c0) * g.kh + i) * g.kw + j) * pc;
         walk_row(g, i, j, p0, p1, [&](index_t o, index_t ox0, index_t, index_t lo, index_t hi, index_t iy, index_t off) {
           if (hi <= lo) return;
           const float* s = src + o + (lo - ox0);
@@ -118,13 +118,16 @@ struct col2im_kernel {
   }
 };
 
-/// Lowers columns [p0, p1) of img into col.
-inline void im2col(const conv_geometry& g, const float* img, float* col, index_t p0, index_t p1) {
-  backend::for_each_index(wsss::omp, g.rows(), im2col_kernel{g, img, col, p0, p1});
+/// Lowers rows [r0, r1) and columns [p0, p1) of img into col ((r1 - r0) x (p1 - p0)), serially:
+/// the callers parallelise over larger units.
+inline void im2col(const conv_geometry& g, const float* img, float* col, index_t r0, index_t r1, index_t p0, index_t p1) {
+  const im2col_kernel k{g, img, col, p0, p1, r0};
+  for (index_t r = r0; r < r1; ++r) k(r);
 }
-/// img += the adjoint lowering of columns [p0, p1) held in col.
-inline void col2im_add(const conv_geometry& g, const float* col, float* img, index_t p0, index_t p1) {
-  backend::for_each_index(wsss::omp, g.c, col2im_kernel{g, col, img, p0, p1});
+/// img += the adjoint lowering of channels [c0, c1), columns [p0, p1), held in col.
+inline void col2im_add(const conv_geometry& g, const float* col, float* img, index_t c0, index_t c1, index_t p0, index_t p1) {
+  const col2im_kernel k{g, col, img, p0, p1, c0};
+  for (index_t c = c0; c < c1; ++c) k(c);
 }
 
 /// A grow-only per-thread scratch buffer: the lowering reuses it on every call, so a training
