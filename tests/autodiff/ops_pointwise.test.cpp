@@ -68,12 +68,25 @@ TEST_CASE("sigmoid and elu stay finite at extreme inputs") {
   CHECK(t.grad(x)->all_finite());
 }
 
+TEST_CASE("sqrt accepts 0 (sqrt after ReLU) with a finite zero gradient there") {
+  ad::tape t;
+  const ad::var x = t.leaf(tensor::from({3}, std::vector<float>{-1, 0, 4}), true);
+  const ad::var y = ad::sqrt(ad::relu(x));
+  CHECK(y.value()[1] == 0.0f);
+  CHECK(y.value()[2] == 2.0f);
+  t.backward(ad::sum(y));
+  CHECK((*t.grad(x))[1] == 0.0f);
+  CHECK((*t.grad(x))[2] == doctest::Approx(0.25));
+}
+
 TEST_CASE("log, sqrt and fractional pow reject inputs outside their domain") {
   ad::tape t;
   const ad::var x = t.leaf(tensor::from({3}, std::vector<float>{1, 0, 2}));
   CHECK_THROWS_WITH_AS(ad::log(x), doctest::Contains("[wsss.value] ad::log: input must be > 0, got 0 at flat index 1"),
                        value_error);
-  CHECK_THROWS_WITH_AS(ad::sqrt(x), doctest::Contains("[wsss.value] ad::sqrt"), value_error);
+  const ad::var negative = t.leaf(tensor::from({2}, std::vector<float>{4, -1}));
+  CHECK_THROWS_WITH_AS(ad::sqrt(negative), doctest::Contains("[wsss.value] ad::sqrt: input must be >= 0, got -1"),
+                       value_error);
   const ad::var neg = t.leaf(tensor::from({2}, std::vector<float>{1, -1}));
   CHECK_THROWS_WITH_AS(ad::pow(neg, 0.5f), doctest::Contains("[wsss.value] ad::pow"), value_error);
   CHECK(ad::pow(neg, 2.0f).value()[1] == 1.0f);

@@ -13,3 +13,5 @@
 #include "wsss/autodiff/ops/dropout.hpp"
 #include "wsss/autodiff/ops/linear.hpp"
 #include "wsss/autodiff/ops/resize.hpp"
+#include "wsss/autodiff/ops/conv.hpp"
+#include "wsss/autodiff/ops/deconv.hpp"

@@ -85,7 +85,9 @@ struct log_fn {
 struct sqrt_fn {
   static constexpr std::string_view name = "sqrt";
   float f(float x) const noexcept { return std::sqrt(x); }
-  float df(float, float y) const noexcept { return 0.5f / y; }
+  // The derivative is unbounded at 0; there (sqrt after ReLU in VGG's CAM head) it is taken
+  // as 0 so that gradients stay finite.
+  float df(float, float y) const noexcept { return y > 0.0f ? 0.5f / y : 0.0f; }
 };
 struct pow_fn {
   static constexpr std::string_view name = "pow";
@@ -136,9 +138,9 @@ inline var log(var x) {
   detail::require_domain(x, [](float v) { return v > 0.0f; }, "ad::log", "> 0");
   return detail::pointwise(x, detail::log_fn{}, "ad::log");
 }
-/// y = sqrt(x); every element must be > 0 (the derivative is unbounded at 0).
+/// y = sqrt(x); every element must be >= 0 (dy/dx at 0 is taken as 0).
 inline var sqrt(var x) {
-  detail::require_domain(x, [](float v) { return v > 0.0f; }, "ad::sqrt", "> 0");
+  detail::require_domain(x, [](float v) { return v >= 0.0f; }, "ad::sqrt", ">= 0");
   return detail::pointwise(x, detail::sqrt_fn{}, "ad::sqrt");
 }
 /// y = x^p; for non-integer p every element must be >= 0.
