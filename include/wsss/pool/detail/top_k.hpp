@@ -23,12 +23,15 @@ inline std::uint32_t descending_key(float f) noexcept {
 /// Reusable buffers of one thread.
 struct top_k_scratch {
   std::vector<std::uint64_t> a, b;
-  std::array<std::uint32_t, 2048> h0{}, h1{}, h2{};
+  std::array<std::array<std::uint32_t, 2049>, 4> sel{};  // 4 copies; slot 2048 = not counted
+  std::array<std::array<std::uint32_t, 256>, 4> digit{};
 };
 
 /// Writes into idx[0..k) the positions of the k largest of x[0..n), largest first; equal values
 /// are ordered by increasing position (a stable descending sort). 1 <= k <= n < 2^31.
-/// Cost: O(n) selection passes when k < n, then an O(M) radix sort of the M >= k survivors.
+/// Cost: when k < n, three O(n) passes over x (a two-level radix selection on the top 22 key
+/// bits keeps the M >= k elements whose prefix is at or before the k-th one's); then an LSD
+/// radix sort of the M survivors, packed as (key << 32 | position), in four 8-bit digits.
 inline void top_k_descending(const float* x, index_t n, index_t k, std::int32_t* idx, top_k_scratch& s) {
   auto& a = s.a;
   auto& b = s.b;
@@ -36,53 +39,60 @@ inline void top_k_descending(const float* x, index_t n, index_t k, std::int32_t*
     a.resize(static_cast<std::size_t>(n));
     b.resize(static_cast<std::size_t>(n));
   }
-  // Packed (key << 32 | position): sorting on the key bits keeps positions ascending among ties.
-  for (index_t i = 0; i < n; ++i)
-    a[static_cast<std::size_t>(i)] = (std::uint64_t{descending_key(x[i])} << 32) | static_cast<std::uint64_t>(i);
-  index_t m = n;
+  index_t m = 0;
   if (k < n) {
-    // Two-level radix selection on the top 22 key bits: keep every element whose prefix is at
-    // or before the prefix of the k-th element (at least k survive, in position order).
-    s.h0.fill(0);
-    for (index_t i = 0; i < n; ++i) ++s.h0[a[static_cast<std::size_t>(i)] >> 53];
+    // Scores cluster in few top-bit bins (probabilities share exponents): counting into four
+    // interleaved histograms keeps consecutive increments off the same counter.
+    auto count = [&](auto bin_of) {
+      for (auto& h : s.sel) h.fill(0);
+      index_t i = 0;
+      for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; ++u) {
+          const std::uint32_t key = descending_key(x[i + u]);
+          s.sel[static_cast<std::size_t>(u)][bin_of(key)] += 1;
+        }
+      for (; i < n; ++i) s.sel[0][bin_of(descending_key(x[i]))] += 1;
+    };
+    auto find = [&](std::uint64_t& before) {
+      std::uint32_t bin = 0;
+      for (;; ++bin) {
+        const std::uint64_t c = std::uint64_t{s.sel[0][bin]} + s.sel[1][bin] + s.sel[2][bin] + s.sel[3][bin];
+        if (before + c >= static_cast<std::uint64_t>(k)) return bin;
+        before += c;
+      }
+    };
     std::uint64_t before = 0;
-    std::uint32_t b0 = 0;
-    while (before + s.h0[b0] < static_cast<std::uint64_t>(k)) before += s.h0[b0++];
-    s.h1.fill(0);
+    count([](std::uint32_t key) { return key >> 21; });
+    const std::uint32_t b0 = find(before);
+    // Second level: the next 11 bits of the keys in bin b0; other keys go to the unused slot.
+    count([b0](std::uint32_t key) { return (key >> 21) == b0 ? ((key >> 10) & 2047u) : 2048u; });
+    std::uint32_t b1 = find(before);
+    const std::uint32_t limit = (b0 << 11) | b1;
     for (index_t i = 0; i < n; ++i) {
-      const std::uint64_t v = a[static_cast<std::size_t>(i)];
-      if ((v >> 53) == b0) ++s.h1[(v >> 42) & 2047u];
+      const std::uint32_t key = descending_key(x[i]);
+      a[static_cast<std::size_t>(m)] = (std::uint64_t{key} << 32) | static_cast<std::uint64_t>(i);
+      m += (key >> 10) <= limit;
     }
-    std::uint32_t b1 = 0;
-    while (before + s.h1[b1] < static_cast<std::uint64_t>(k)) before += s.h1[b1++];
-    const std::uint64_t limit = (std::uint64_t{b0} << 11 | b1);
-    m = 0;
-    for (index_t i = 0; i < n; ++i) {
-      const std::uint64_t v = a[static_cast<std::size_t>(i)];
-      a[static_cast<std::size_t>(m)] = v;
-      m += (v >> 42) <= limit;
-    }
+  } else {
+    for (index_t i = 0; i < n; ++i)
+      a[static_cast<std::size_t>(i)] = (std::uint64_t{descending_key(x[i])} << 32) | static_cast<std::uint64_t>(i);
+    m = n;
   }
-  // Stable LSD radix sort of a[0..m) on key bits 32..63 in three digits (11, 11, 10 bits); a
-  // digit on which all elements agree is skipped.
-  s.h0.fill(0);
-  s.h1.fill(0);
-  s.h2.fill(0);
+  // Stable LSD radix sort on key bits 32..63; a digit on which all survivors agree is skipped.
+  for (auto& h : s.digit) h.fill(0);
   for (index_t i = 0; i < m; ++i) {
     const std::uint64_t v = a[static_cast<std::size_t>(i)];
-    ++s.h0[(v >> 32) & 2047u];
-    ++s.h1[(v >> 43) & 2047u];
-    ++s.h2[v >> 54];
+    ++s.digit[0][(v >> 32) & 255u];
+    ++s.digit[1][(v >> 40) & 255u];
+    ++s.digit[2][(v >> 48) & 255u];
+    ++s.digit[3][v >> 56];
   }
   std::uint64_t* src = a.data();
   std::uint64_t* dst = b.data();
-  const int shifts[3] = {32, 43, 54};
-  std::array<std::uint32_t, 2048>* hists[3] = {&s.h0, &s.h1, &s.h2};
-  for (int p = 0; p < 3; ++p) {
-    auto& h = *hists[p];
-    const int shift = shifts[p];
-    const std::uint32_t digit0 = static_cast<std::uint32_t>((src[0] >> shift) & 2047u);
-    if (h[digit0] == static_cast<std::uint32_t>(m)) continue;
+  for (int p = 0; p < 4; ++p) {
+    auto& h = s.digit[static_cast<std::size_t>(p)];
+    const int shift = 32 + 8 * p;
+    if (h[(src[0] >> shift) & 255u] == static_cast<std::uint32_t>(m)) continue;
     std::uint32_t sum = 0;
     for (auto& c : h) {
       const std::uint32_t t = c;
@@ -91,7 +101,7 @@ inline void top_k_descending(const float* x, index_t n, index_t k, std::int32_t*
     }
     for (index_t i = 0; i < m; ++i) {
       const std::uint64_t v = src[i];
-      dst[h[(v >> shift) & 2047u]++] = v;
+      dst[h[(v >> shift) & 255u]++] = v;
     }
     std::swap(src, dst);
   }
