@@ -26,6 +26,7 @@ struct softmax_cross_entropy_op {
   std::uint8_t ignore = ignore_label;
   struct saved {
     index_t count = 0;
+    tensor lse;  // per pixel log-sum-exp over classes (N x H x W flattened)
   };
 
   static void geometry(const tensor& x, index_t& n, index_t& c, index_t& hw) {
@@ -39,25 +40,39 @@ struct softmax_cross_entropy_op {
     geometry(x, n, c, hw);
     const std::uint8_t* lab = labels->data();
     const std::uint8_t ign = ignore;
+    s.lse = tensor::uninitialized({n * hw});
+    float* lse = s.lse.data();
     double total = 0;
     index_t count = 0, bad = -1;
+    // Blocks of pixels of one image: the class loops run unit-stride over a block's pixels.
+    constexpr index_t block = 256;
+    const index_t blocks_per_image = (hw + block - 1) / block;
 #pragma omp parallel for reduction(+ : total, count) schedule(static) if (x.numel() > ad::detail::parallel_grain)
-    for (index_t p = 0; p < n * hw; ++p) {
-      const index_t b = p / hw, i = p % hw;
-      const std::uint8_t l = lab[p];
-      if (l == ign) continue;
-      if (l >= c) {
-#pragma omp critical(wsss_ce_bad)
-        bad = p;
-        continue;
+    for (index_t q = 0; q < n * blocks_per_image; ++q) {
+      const index_t b = q / blocks_per_image, i0 = (q % blocks_per_image) * block, len = std::min(block, hw - i0);
+      const float* xs = x.data() + b * c * hw + i0;
+      float* ls = lse + b * hw + i0;
+      float m[block], se[block];
+      for (index_t i = 0; i < len; ++i) {
+        m[i] = xs[i];
+        se[i] = 0.0f;
       }
-      const float* xs = x.data() + b * c * hw + i;
-      float m = xs[0];
-      for (index_t k = 1; k < c; ++k) m = std::max(m, xs[k * hw]);
-      double se = 0;
-      for (index_t k = 0; k < c; ++k) se += std::exp(static_cast<double>(xs[k * hw] - m));
-      total += std::log(se) + m - xs[static_cast<index_t>(l) * hw];
-      ++count;
+      for (index_t k = 1; k < c; ++k)
+        for (index_t i = 0; i < len; ++i) m[i] = std::max(m[i], xs[k * hw + i]);
+      for (index_t k = 0; k < c; ++k)
+        for (index_t i = 0; i < len; ++i) se[i] += std::exp(xs[k * hw + i] - m[i]);
+      const std::uint8_t* l = lab + b * hw + i0;
+      for (index_t i = 0; i < len; ++i) {
+        ls[i] = m[i] + std::log(se[i]);
+        if (l[i] == ign) continue;
+        if (l[i] >= c) {
+#pragma omp critical(wsss_ce_bad)
+          bad = b * hw + i0 + i;
+          continue;
+        }
+        total += static_cast<double>(ls[i] - xs[static_cast<index_t>(l[i]) * hw + i]);
+        ++count;
+      }
     }
     if (bad >= 0)
       throw_value("losses::softmax_cross_entropy", "label ", static_cast<int>(lab[bad]), " at flat pixel ", bad,
@@ -74,20 +89,19 @@ struct softmax_cross_entropy_op {
     geometry(x, n, c, hw);
     const float scale = gy[0] / static_cast<float>(s.count);
     const std::uint8_t* lab = labels->data();
+    const float* lse = s.lse.data();
+    // Class-major sweep: for each (image, class) plane, one exp per labelled pixel.
 #pragma omp parallel for schedule(static) if (x.numel() > ad::detail::parallel_grain)
-    for (index_t p = 0; p < n * hw; ++p) {
-      const index_t b = p / hw, i = p % hw;
-      const std::uint8_t l = lab[p];
-      if (l == ignore) continue;
-      const float* in = x.data() + b * c * hw + i;
-      float* d = gx[0]->data() + b * c * hw + i;
-      float m = in[0];
-      for (index_t k = 1; k < c; ++k) m = std::max(m, in[k * hw]);
-      float se = 0;
-      for (index_t k = 0; k < c; ++k) se += std::exp(in[k * hw] - m);
-      const float inv = 1.0f / se;
-      for (index_t k = 0; k < c; ++k) d[k * hw] += scale * std::exp(in[k * hw] - m) * inv;
-      d[static_cast<index_t>(l) * hw] -= scale;
+    for (index_t q = 0; q < n * c; ++q) {
+      const index_t b = q / c, k = q % c;
+      const float* in = x.data() + q * hw;
+      float* d = gx[0]->data() + q * hw;
+      const std::uint8_t* l = lab + b * hw;
+      const float* ls = lse + b * hw;
+      for (index_t i = 0; i < hw; ++i) {
+        if (l[i] == ignore) continue;
+        d[i] += scale * (std::exp(in[i] - ls[i]) - (l[i] == k ? 1.0f : 0.0f));
+      }
     }
   }
 };
