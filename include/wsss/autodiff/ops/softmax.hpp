@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <span>
-#include <vector>
 
 #include "wsss/autodiff/ops/common.hpp"
 
@@ -15,13 +13,25 @@ namespace wsss::ad {
 
 namespace detail {
 
-/// y = softmax or log-softmax of x along `axis`, x viewed as outer x C x inner. Each outer
-/// slice keeps its inner positions contiguous, so the loops over C stream whole rows.
+/// y = softmax or log-softmax of x along `axis`, x viewed as outer x C x inner. Work is cut
+/// into blocks of up to 256 inner positions of one outer slice: a block's C x 256 values stay
+/// in L1/L2 across the passes (max, exp-sum, scale), and the class loops run unit-stride.
 struct softmax_op {
   static constexpr std::string_view name = "softmax";
+  static constexpr index_t block = 256;
   int axis = 1;
   bool log = false;
   struct saved {};
+
+  template <class F>
+  static void for_each_block(const axis_split& sp, index_t numel, F&& f) {
+    const index_t per = (sp.inner + block - 1) / block;
+#pragma omp parallel for schedule(static) if (numel > parallel_grain)
+    for (index_t q = 0; q < sp.outer * per; ++q) {
+      const index_t o = q / per, i0 = (q % per) * block;
+      f(o * sp.mid * sp.inner + i0, std::min(block, sp.inner - i0));
+    }
+  }
 
   tensor forward(saved&, const tensor& x) const {
     const int ax = normalize_axis(axis, x.rank(), log ? "ad::log_softmax" : "ad::softmax");
@@ -29,34 +39,33 @@ struct softmax_op {
     tensor y = tensor::uninitialized(x.shape());
     const index_t c = sp.mid, inner = sp.inner;
     if (x.numel() == 0) return y;
-#pragma omp parallel if (x.numel() > parallel_grain)
-    {
-      std::vector<float> m(static_cast<std::size_t>(inner)), s(static_cast<std::size_t>(inner));
-#pragma omp for schedule(static)
-      for (index_t o = 0; o < sp.outer; ++o) {
-        const float* in = x.data() + o * c * inner;
-        float* out = y.data() + o * c * inner;
-        std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
-        std::fill(s.begin(), s.end(), 0.0f);
-        for (index_t k = 0; k < c; ++k)
-          for (index_t i = 0; i < inner; ++i) m[static_cast<std::size_t>(i)] = std::max(m[static_cast<std::size_t>(i)], in[k * inner + i]);
-        for (index_t k = 0; k < c; ++k)
-          for (index_t i = 0; i < inner; ++i) {
-            const float e = std::exp(in[k * inner + i] - m[static_cast<std::size_t>(i)]);
-            s[static_cast<std::size_t>(i)] += e;
-            out[k * inner + i] = e;
-          }
-        if (log) {
-          for (index_t i = 0; i < inner; ++i) s[static_cast<std::size_t>(i)] = m[static_cast<std::size_t>(i)] + std::log(s[static_cast<std::size_t>(i)]);
-          for (index_t k = 0; k < c; ++k)
-            for (index_t i = 0; i < inner; ++i) out[k * inner + i] = in[k * inner + i] - s[static_cast<std::size_t>(i)];
-        } else {
-          for (index_t i = 0; i < inner; ++i) s[static_cast<std::size_t>(i)] = 1.0f / s[static_cast<std::size_t>(i)];
-          for (index_t k = 0; k < c; ++k)
-            for (index_t i = 0; i < inner; ++i) out[k * inner + i] *= s[static_cast<std::size_t>(i)];
-        }
+    const bool lg = log;
+    for_each_block(sp, x.numel(), [&](index_t off, index_t len) {
+      const float* in = x.data() + off;
+      float* out = y.data() + off;
+      float m[block], s[block];
+      for (index_t i = 0; i < len; ++i) {
+        m[i] = in[i];
+        s[i] = 0.0f;
       }
-    }
+      for (index_t k = 1; k < c; ++k)
+        for (index_t i = 0; i < len; ++i) m[i] = std::max(m[i], in[k * inner + i]);
+      for (index_t k = 0; k < c; ++k)
+        for (index_t i = 0; i < len; ++i) {
+          const float e = std::exp(in[k * inner + i] - m[i]);
+          s[i] += e;
+          if (!lg) out[k * inner + i] = e;
+        }
+      if (lg) {
+        for (index_t i = 0; i < len; ++i) s[i] = m[i] + std::log(s[i]);
+        for (index_t k = 0; k < c; ++k)
+          for (index_t i = 0; i < len; ++i) out[k * inner + i] = in[k * inner + i] - s[i];
+      } else {
+        for (index_t i = 0; i < len; ++i) s[i] = 1.0f / s[i];
+        for (index_t k = 0; k < c; ++k)
+          for (index_t i = 0; i < len; ++i) out[k * inner + i] *= s[i];
+      }
+    });
     return y;
   }
 
@@ -69,28 +78,25 @@ struct softmax_op {
     const axis_split sp = split_at(y.shape(), ax);
     const index_t c = sp.mid, inner = sp.inner;
     if (y.numel() == 0) return;
-#pragma omp parallel if (y.numel() > parallel_grain)
-    {
-      std::vector<float> s(static_cast<std::size_t>(inner));
-#pragma omp for schedule(static)
-      for (index_t o = 0; o < sp.outer; ++o) {
-        const float* yy = y.data() + o * c * inner;
-        const float* g = gy.data() + o * c * inner;
-        float* d = gx[0]->data() + o * c * inner;
-        std::fill(s.begin(), s.end(), 0.0f);
-        if (log) {
-          for (index_t k = 0; k < c; ++k)
-            for (index_t i = 0; i < inner; ++i) s[static_cast<std::size_t>(i)] += g[k * inner + i];
-          for (index_t k = 0; k < c; ++k)
-            for (index_t i = 0; i < inner; ++i) d[k * inner + i] += g[k * inner + i] - std::exp(yy[k * inner + i]) * s[static_cast<std::size_t>(i)];
-        } else {
-          for (index_t k = 0; k < c; ++k)
-            for (index_t i = 0; i < inner; ++i) s[static_cast<std::size_t>(i)] += g[k * inner + i] * yy[k * inner + i];
-          for (index_t k = 0; k < c; ++k)
-            for (index_t i = 0; i < inner; ++i) d[k * inner + i] += yy[k * inner + i] * (g[k * inner + i] - s[static_cast<std::size_t>(i)]);
-        }
+    const bool lg = log;
+    for_each_block(sp, y.numel(), [&](index_t off, index_t len) {
+      const float* yy = y.data() + off;
+      const float* g = gy.data() + off;
+      float* d = gx[0]->data() + off;
+      float s[block];
+      for (index_t i = 0; i < len; ++i) s[i] = 0.0f;
+      if (lg) {
+        for (index_t k = 0; k < c; ++k)
+          for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i];
+        for (index_t k = 0; k < c; ++k)
+          for (index_t i = 0; i < len; ++i) d[k * inner + i] += g[k * inner + i] - std::exp(yy[k * inner + i]) * s[i];
+      } else {
+        for (index_t k = 0; k < c; ++k)
+          for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i] * yy[k * inner + i];
+        for (index_t k = 0; k < c; ++k)
+          for (index_t i = 0; i < len; ++i) d[k * inner + i] += yy[k * inner + i] * (g[k * inner + i] - s[i]);
       }
-    }
+    });
   }
 };
 static_assert(Op<softmax_op>);
