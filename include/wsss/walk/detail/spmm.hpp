@@ -2,6 +2,7 @@
 // wsss/walk/detail/spmm.hpp — row kernels of the sparse walk (one WSSS_HD body for cpu, omp, thrust)
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
