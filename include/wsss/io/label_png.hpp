@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <span>
+#include <vector>
 
 #include "wsss/core/label_map.hpp"
 #include "wsss/io/png.hpp"
@@ -43,16 +45,20 @@ inline void write_label_png(const std::filesystem::path& path, const label_map& 
   detail::png_encode(path, labels.data(), labels.height(), labels.width(), PNG_COLOR_TYPE_PALETTE, palette);
 }
 
-/// Reads a label PNG: palette PNGs give their palette indices (any palette; the colours are
+/// Decodes a label PNG: palette PNGs give their palette indices (any palette; the colours are
 /// not consulted), 8-bit gray PNGs give their gray values. Any other PNG is an io_error, since
 /// its pixel values are colours, not class ids.
-inline label_map read_label_png(const std::filesystem::path& path) {
-  const auto bytes = detail::read_bytes(path, detail::png_component);
+inline label_map decode_label_png(std::span<const unsigned char> bytes, const std::filesystem::path& path = "<memory>") {
   std::vector<std::uint8_t> px;
   const auto [h, w] = detail::png_decode(bytes, path, detail::png_target::label, px);
   label_map out(h, w);
   if (!px.empty()) std::memcpy(out.data(), px.data(), px.size());
   return out;
+}
+
+/// Reads a label PNG file (see decode_label_png).
+inline label_map read_label_png(const std::filesystem::path& path) {
+  return decode_label_png(detail::read_bytes(path, detail::png_component), path);
 }
 
 }  // namespace wsss::io

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,7 +105,7 @@ inline std::uint64_t st_nonneg_int(const json_value& v, const std::filesystem::p
 }
 
 /// Parses and validates the header: every check that does not need the tensor bytes.
-inline st_header parse_st_header(const std::vector<unsigned char>& bytes, const std::filesystem::path& path) {
+inline st_header parse_st_header(std::span<const unsigned char> bytes, const std::filesystem::path& path) {
   if (bytes.size() < 8)
     throw_io(st_component, path, "file has ", bytes.size(), " bytes, too short for the 8-byte header length");
   const std::uint64_t n = load_le(bytes.data(), 8);
@@ -247,6 +248,16 @@ inline tensor st_decode(const st_entry& e, const unsigned char* p, const std::fi
 
 }  // namespace detail
 
+/// Decodes safetensors bytes (see load_safetensors); `path` only names the source in errors.
+inline std::map<std::string, tensor> decode_safetensors(std::span<const unsigned char> bytes,
+                                                        const std::filesystem::path& path = "<memory>") {
+  const auto h = detail::parse_st_header(bytes, path);
+  std::map<std::string, tensor> out;
+  for (const auto& e : h.entries)
+    out.emplace(e.name, detail::st_decode(e, bytes.data() + h.data_start + e.begin, path));
+  return out;
+}
+
 /// Reads every tensor of a safetensors file, converted to float:
 /// F32 as is; F64 rounded (finite values beyond float range are an error); F16 and BF16
 /// exactly; integer and BOOL dtypes exactly when |value| <= 2^24, else an error; F8 refused.
@@ -254,12 +265,7 @@ inline tensor st_decode(const st_entry& e, const unsigned char* p, const std::fi
 /// overlapping or leaving holes, byte counts that disagree with the shape) raises io_error
 /// "[wsss.io] io::safetensors: <what> (<path>)".
 inline std::map<std::string, tensor> load_safetensors(const std::filesystem::path& path) {
-  const auto bytes = detail::read_bytes(path, detail::st_component);
-  const auto h = detail::parse_st_header(bytes, path);
-  std::map<std::string, tensor> out;
-  for (const auto& e : h.entries)
-    out.emplace(e.name, detail::st_decode(e, bytes.data() + h.data_start + e.begin, path));
-  return out;
+  return decode_safetensors(detail::read_bytes(path, detail::st_component), path);
 }
 
 /// The header's "__metadata__" string map (empty when absent); validates the whole header.
