@@ -24,7 +24,7 @@ struct softmax_op {
   struct saved {};
 
   template <class F>
-  static void for_each_block(const axis_split& sp, index_t numel, F&& f) {
+  static void for_each_block(const axis_split& sp, [[maybe_unused]] index_t numel, F&& f) {
     const index_t per = (sp.inner + block - 1) / block;
 #pragma omp parallel for schedule(static) if (numel > parallel_grain)
     for (index_t q = 0; q < sp.outer * per; ++q) {
