@@ -9,7 +9,7 @@
 #include <Eigen/Core>
 
 #include "wsss/autodiff/ops/detail/im2col.hpp"
-#include "wsss/backend/for_each_index.hpp"
+#include "wsss/backend/for_each_index.hpp"  // backend::max_threads
 
 namespace wsss::ad::detail {
 
@@ -135,25 +135,32 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
   }
 }
 
+/// Below this many values a per-channel pass runs on the calling thread: a parallel region
+/// costs more than it saves, and far more when the cores are shared.
+inline constexpr index_t channel_pass_parallel_values = index_t{1} << 17;
+
 /// Adds b[k] to every value of channel k of an n x c x (hw) tensor.
 inline void add_channel_bias(float* y, const float* b, index_t n, index_t c, index_t hw) {
-  backend::for_each_index(wsss::omp, n * c, [=](std::int64_t nc) {
+  const std::int64_t rows = n * c;
+#pragma omp parallel for schedule(static) if (rows * hw >= channel_pass_parallel_values)
+  for (std::int64_t nc = 0; nc < rows; ++nc) {
     const float v = b[nc % c];
     float* row = y + nc * hw;
     for (index_t k = 0; k < hw; ++k) row[k] += v;
-  });
+  }
 }
 
 /// gb[k] += sum of channel k of an n x c x (hw) tensor (summed in double).
 inline void sum_channel_grad(const float* gy, float* gb, index_t n, index_t c, index_t hw) {
-  backend::for_each_index(wsss::omp, c, [=](std::int64_t k) {
+#pragma omp parallel for schedule(static) if (n * c * hw >= channel_pass_parallel_values)
+  for (std::int64_t k = 0; k < c; ++k) {
     double s = 0;
     for (index_t i = 0; i < n; ++i) {
       const float* row = gy + (i * c + k) * hw;
       for (index_t q = 0; q < hw; ++q) s += row[q];
     }
     gb[k] += static_cast<float>(s);
-  });
+  }
 }
 
 }  // namespace wsss::ad::detail
