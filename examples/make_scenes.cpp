@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// make_scenes — writes a scenes dataset (VOC layout) with chosen sizes, or regenerates the
+// embedded Fashion-MNIST subset in examples/data from Debian's full data.
+//
+//   make_scenes OUT_DIR [--train N] [--val N] [--size S] [--seed S] [--objects MIN MAX] [--full]
+//   make_scenes --make-subset PER_CLASS OUT_DATA_DIR
+//
+// The embedded subset was made with `make_scenes --make-subset 150 examples/data` (the first 150
+// items of each class of Debian's train-*-ubyte.gz).
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "wsss/data/idx.hpp"
+#include "wsss/data/scenes.hpp"
+
+namespace {
+
+constexpr const char* usage =
+    "usage: make_scenes OUT_DIR [--train N] [--val N] [--size S] [--seed S] [--objects MIN MAX] [--full]\n"
+    "       make_scenes --make-subset PER_CLASS OUT_DATA_DIR\n";
+
+struct usage_error {
+  std::string what;
+};
+
+long long parse_int(std::string_view flag, std::string_view s, long long lo, long long hi) {
+  long long v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
+    throw usage_error{std::string(flag) + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
+                      ", got '" + std::string(s) + "'"};
+  return v;
+}
+
+int run(int argc, char** argv) {
+  namespace wd = wsss::data;
+  if (argc == 4 && std::string_view(argv[1]) == "--make-subset") {
+    const auto per_class = static_cast<std::size_t>(parse_int("--make-subset", argv[2], 1, 6000));
+    const auto src = wd::debian_fashion_mnist("train");
+    const auto sub = wd::fashion_subset(wd::read_fashion_items(src.images, src.labels), per_class);
+    std::filesystem::create_directories(argv[3]);
+    const auto dst = wd::embedded_fashion_subset(argv[3]);
+    wd::write_fashion_items(sub, dst.images, dst.labels);
+    std::printf("wrote %zu items to %s and %s\n", sub.size(), dst.images.string().c_str(), dst.labels.string().c_str());
+    return 0;
+  }
+  wd::scenes_options opt;
+  opt.items = wd::embedded_fashion_subset(std::filesystem::path(WSSS_EXAMPLES_DIR) / "data");
+  std::filesystem::path root;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) throw usage_error{std::string(a) + " needs a value"};
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (a == "--train") {
+      opt.train_images = static_cast<int>(parse_int(a, value(), 1, 1000000));
+    } else if (a == "--val") {
+      opt.val_images = static_cast<int>(parse_int(a, value(), 1, 1000000));
+    } else if (a == "--size") {
+      opt.scene.size = static_cast<int>(parse_int(a, value(), 32, 4096));
+    } else if (a == "--seed") {
+      opt.seed = static_cast<std::uint64_t>(parse_int(a, value(), 0, 1LL << 62));
+    } else if (a == "--objects") {
+      opt.scene.min_objects = static_cast<int>(parse_int(a, value(), 1, 20));
+      opt.scene.max_objects = static_cast<int>(parse_int(a, value(), opt.scene.min_objects, 20));
+    } else if (a == "--full") {
+      opt.items = wd::debian_fashion_mnist("train");
+    } else if (!a.empty() && a[0] != '-' && root.empty()) {
+      root = a;
+    } else {
+      throw usage_error{"unexpected argument '" + std::string(a) + "'"};
+    }
+  }
+  if (root.empty()) throw usage_error{"expected OUT_DIR"};
+  const auto sum = wd::make_scenes(root, opt);
+  std::printf("wrote %zu train + %zu val scenes of %dx%d to %s\n", sum.train_images, sum.val_images, opt.scene.size,
+              opt.scene.size, root.string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "make_scenes: %s\n%s", e.what.c_str(), usage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "make_scenes: error: %s\n", e.what());
+    return 1;
+  }
+}
