@@ -311,3 +311,23 @@ TEST_CASE("poolers reject bad shapes and parameters with tagged errors") {
   CHECK_THROWS_WITH_AS(pool::gmp{}.backward(tensor({3, 2}), mc, gin), doctest::Contains("[wsss.shape] pool::gmp: gradient must be 2x3"),
                        wsss::shape_error);
 }
+
+TEST_CASE("vectorisable reductions: exp for x <= 0, blocked sums and the first arg max") {
+  double worst = 0;
+  for (int i = 0; i <= 100000; ++i) {
+    const float x = -87.0f * static_cast<float>(i) / 100000.0f;
+    const double ref = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(pool::detail::exp_nonpositive(x) - ref) / ref);
+  }
+  CHECK(worst < 1e-6);
+  CHECK(pool::detail::exp_nonpositive(-100.0f) == 0.0f);
+  CHECK(pool::detail::exp_nonpositive(0.0f) == 1.0f);
+  wsss::rng g(1);
+  const tensor v = wsss::random_uniform({100003}, g);
+  double ref = 0;
+  for (float f : v) ref += f;
+  CHECK(pool::detail::sum(v.data(), v.numel()) == doctest::Approx(ref).epsilon(1e-6));
+  const float row[7] = {1.0f, 3.0f, -2.0f, 3.0f, 0.5f, 3.0f, 2.0f};
+  CHECK(pool::detail::first_argmax(row, 7) == 1);
+  CHECK(pool::detail::max_of(row, 7) == 3.0f);
+}

@@ -12,6 +12,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/reduce.hpp"
 
 namespace wsss::pool {
 
@@ -29,9 +30,7 @@ struct fcl_forward_kernel {
     const index_t c = k % C;
     const float* xp = x + k * hw;
     const float* wp = w + c * hw;
-    double acc = b[c];
-    for (index_t i = 0; i < hw; ++i) acc += static_cast<double>(wp[i]) * xp[i];
-    const float z = static_cast<float>(acc);
+    const float z = static_cast<float>(b[c] + detail::dot(wp, xp, hw));
     y[k] = sigmoid ? 1.0f / (1.0f + std::exp(-z)) : z;
   }
 };

@@ -7,6 +7,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/reduce.hpp"
 
 namespace wsss::pool {
 
@@ -44,10 +45,7 @@ class gap {
     float* out;
     index_t hw;
     WSSS_HD void operator()(index_t k) const {
-      const float* p = s + k * hw;
-      double acc = 0;  // float64 accumulation: 10^5 terms per plane at 321 x 321
-      for (index_t i = 0; i < hw; ++i) acc += p[i];
-      out[k] = static_cast<float>(acc / static_cast<double>(hw));
+      out[k] = static_cast<float>(detail::sum(s + k * hw, hw) / static_cast<double>(hw));
     }
   };
   struct spread_kernel {

@@ -9,6 +9,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/reduce.hpp"
 
 namespace wsss::pool {
 
@@ -50,15 +51,8 @@ class gmp {
     std::int32_t* arg;
     index_t hw;
     WSSS_HD void operator()(index_t k) const {
-      const float* p = s + k * hw;
-      float best = p[0];
-      index_t at = 0;
-      for (index_t i = 1; i < hw; ++i)
-        if (p[i] > best) {
-          best = p[i];
-          at = i;
-        }
-      out[k] = best;
+      const index_t at = detail::first_argmax(s + k * hw, hw);
+      out[k] = s[k * hw + at];
       arg[k] = static_cast<std::int32_t>(at);
     }
   };

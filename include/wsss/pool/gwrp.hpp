@@ -11,6 +11,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/reduce.hpp"
 #include "wsss/pool/detail/top_k.hpp"
 
 namespace wsss::pool {
@@ -165,17 +166,13 @@ class gwrp {
       const float* x = s + k * hw;
       const weight_table& wt = c->tables[static_cast<std::size_t>(c->table[static_cast<std::size_t>(k)])];
       if (wt.uniform) {
-        double acc = 0;
-        for (index_t i = 0; i < hw; ++i) acc += x[i];
-        out[k] = static_cast<float>(acc / static_cast<double>(hw));
+        out[k] = static_cast<float>(detail::sum(x, hw) / static_cast<double>(hw));
         return;
       }
       std::int32_t* idx = c->order.data() + c->offset[static_cast<std::size_t>(k)];
       const index_t m = static_cast<index_t>(wt.w.size());
       if (m == 1) {
-        index_t at = 0;
-        for (index_t i = 1; i < hw; ++i) at = x[i] > x[at] ? i : at;
-        idx[0] = static_cast<std::int32_t>(at);
+        idx[0] = static_cast<std::int32_t>(detail::first_argmax(x, hw));
       } else {
         thread_local detail::top_k_scratch scratch;
         detail::top_k_descending(x, hw, m, idx, scratch);

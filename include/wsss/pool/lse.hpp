@@ -9,6 +9,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/reduce.hpp"
 
 namespace wsss::pool {
 
@@ -58,13 +59,10 @@ class lse {
     WSSS_HD void operator()(index_t k) const {
       const float* x = s + k * hw;
       float* p = w + k * hw;
-      float m = x[0];
-      for (index_t i = 1; i < hw; ++i) m = x[i] > m ? x[i] : m;
-      double sum = 0.0;  // every term is in (0, 1] and the largest is 1: sum in [1, HW]
-      for (index_t i = 0; i < hw; ++i) {
-        p[i] = std::exp(r * (x[i] - m));
-        sum += p[i];
-      }
+      const float m = detail::max_of(x, hw);
+#pragma omp simd  // p (the cache) never aliases x (the input)
+      for (index_t i = 0; i < hw; ++i) p[i] = detail::exp_nonpositive(r * (x[i] - m));
+      const double sum = detail::sum(p, hw);  // terms in [0, 1], the largest 1: sum in [1, HW]
       const float inv = static_cast<float>(1.0 / sum);
       for (index_t i = 0; i < hw; ++i) p[i] *= inv;
       out[k] = m + static_cast<float>(std::log(sum / static_cast<double>(hw))) / r;

@@ -14,6 +14,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/reduce.hpp"
 #include "wsss/superpixel/segmentation.hpp"
 
 namespace wsss::pool {
@@ -199,10 +200,7 @@ class sp_layer {
     c.plans = plans;
     detail::launch(N * C, x.numel(), [&, C, hw](index_t k) {
       const float* a = plans[static_cast<std::size_t>(k / C)].column_weights().data();
-      const float* p = x.data() + k * hw;
-      double acc = 0;
-      for (index_t j = 0; j < hw; ++j) acc += static_cast<double>(a[j]) * p[j];
-      out[k] = static_cast<float>(acc);
+      out[k] = static_cast<float>(detail::dot(a, x.data() + k * hw, hw));
     });
   }
 
