@@ -86,6 +86,23 @@ TEST_CASE("reference_pairs reproduces psa's 34 x 2496 training layout") {
                        wsss::shape_error);
 }
 
+TEST_CASE("psa's inference graph (border quirk) is a subgraph of the radius graph missing the border pairs") {
+  const index_t h = 12, w = 14;
+  const auto quirk = graph::from_pairs(graph::both_orientations(graph::reference_pairs(h, w)));
+  const auto full = graph::radius{}.build(h, w);
+  CHECK(quirk.symmetric());
+  const edge_set q = edges(quirk), f = edges(full);
+  for (const auto& e : q) CHECK(f.count(e) == 1);
+  // A pair is missing exactly when neither end can be psa's "from" pixel for it: the
+  // upper (or left, same row) end must lie in rows [0, h - 4), columns [4, w - 4).
+  for (const auto& [i, j] : f) {
+    const index_t a = std::min(i, j);
+    const bool from_ok = a / w < h - 4 && a % w >= 4 && a % w < w - 4;
+    CHECK(q.count({i, j}) == (from_ok ? 1u : 0u));
+  }
+  CHECK(quirk.degree((h - 1) * w + w / 2) < full.degree((h - 1) * w + w / 2));
+}
+
 TEST_CASE("half_plane_pairs hold every unordered radius pair exactly once") {
   const auto p = graph::half_plane_pairs(9, 8, 3.0);
   const auto g = graph::radius{{3.0}}.build(9, 8);

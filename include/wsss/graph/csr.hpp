@@ -130,6 +130,16 @@ inline csr_graph from_pairs(const pair_list& p) {
   return g;
 }
 
+/// The pairs followed by their reverses (to -> from): an undirected graph from a half-plane
+/// pair list. from_pairs(both_orientations(reference_pairs(h, w))) is psa's inference graph,
+/// border quirk included (docs/graph.md).
+inline pair_list both_orientations(pair_list p) {
+  const std::size_t m = p.from.size();
+  p.from.insert(p.from.end(), p.to.begin(), p.to.begin() + static_cast<std::ptrdiff_t>(m));
+  p.to.insert(p.to.end(), p.from.begin(), p.from.begin() + static_cast<std::ptrdiff_t>(m));
+  return p;
+}
+
 /// The graph's edges as a pair list in CSR order (row-major), so that an op's per-pair output
 /// is directly the graph's weight array.
 inline pair_list edges_of(const csr_graph& g) {
