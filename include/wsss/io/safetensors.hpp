@@ -7,10 +7,12 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -104,16 +106,26 @@ inline std::uint64_t st_nonneg_int(const json_value& v, const std::filesystem::p
   return static_cast<std::uint64_t>(v.integer);
 }
 
-/// Parses and validates the header: every check that does not need the tensor bytes.
-inline st_header parse_st_header(std::span<const unsigned char> bytes, const std::filesystem::path& path) {
-  if (bytes.size() < 8)
-    throw_io(st_component, path, "file has ", bytes.size(), " bytes, too short for the 8-byte header length");
-  const std::uint64_t n = load_le(bytes.data(), 8);
-  if (n > bytes.size() - 8)
-    throw_io(st_component, path, "header length ", n, " exceeds the ", bytes.size() - 8,
+/// The header length field of a file of `file_size` bytes whose first bytes are `prefix`.
+inline std::uint64_t st_header_length(std::span<const unsigned char> prefix, std::uint64_t file_size,
+                                      const std::filesystem::path& path) {
+  if (file_size < 8 || prefix.size() < 8)
+    throw_io(st_component, path, "file has ", file_size, " bytes, too short for the 8-byte header length");
+  const std::uint64_t n = load_le(prefix.data(), 8);
+  if (n > file_size - 8)
+    throw_io(st_component, path, "header length ", n, " exceeds the ", file_size - 8,
              " bytes after the length field (truncated file?)");
-  if (n == 0 || bytes[8] != '{') throw_io(st_component, path, "header does not start with '{'");
-  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), static_cast<std::size_t>(n));
+  return n;
+}
+
+/// Parses and validates the header: every check that does not need the tensor bytes.
+/// `prefix` holds at least the file's first 8 + header-length bytes; the file has `file_size`.
+inline st_header parse_st_header(std::span<const unsigned char> prefix, std::uint64_t file_size,
+                                 const std::filesystem::path& path) {
+  const std::uint64_t n = st_header_length(prefix, file_size, path);
+  if (prefix.size() < 8 + n) throw_io(st_component, path, "header incomplete in memory");
+  if (n == 0 || prefix[8] != '{') throw_io(st_component, path, "header does not start with '{'");
+  const std::string_view text(reinterpret_cast<const char*>(prefix.data() + 8), static_cast<std::size_t>(n));
 
   json_value root;
   try {
@@ -125,7 +137,7 @@ inline st_header parse_st_header(std::span<const unsigned char> bytes, const std
 
   st_header h;
   h.data_start = static_cast<std::size_t>(8 + n);
-  const std::uint64_t buffer = bytes.size() - h.data_start;
+  const std::uint64_t buffer = file_size - h.data_start;
   for (const auto& [name, v] : root.members) {
     if (name == "__metadata__") {
       if (v.type != json_value::kind::object)
@@ -251,27 +263,64 @@ inline tensor st_decode(const st_entry& e, const unsigned char* p, const std::fi
 /// Decodes safetensors bytes (see load_safetensors); `path` only names the source in errors.
 inline std::map<std::string, tensor> decode_safetensors(std::span<const unsigned char> bytes,
                                                         const std::filesystem::path& path = "<memory>") {
-  const auto h = detail::parse_st_header(bytes, path);
+  const auto h = detail::parse_st_header(bytes, bytes.size(), path);
   std::map<std::string, tensor> out;
   for (const auto& e : h.entries)
     out.emplace(e.name, detail::st_decode(e, bytes.data() + h.data_start + e.begin, path));
   return out;
 }
 
+namespace detail {
+
+/// Reads the header of an open file: its first 8 + n bytes, validated against the file size.
+inline st_header read_st_header(std::FILE* f, std::uint64_t file_size, const std::filesystem::path& path) {
+  std::vector<unsigned char> prefix(static_cast<std::size_t>(std::min<std::uint64_t>(file_size, 8)));
+  if (std::fread(prefix.data(), 1, prefix.size(), f) != prefix.size()) throw_io(st_component, path, "read failed");
+  const std::uint64_t n = st_header_length(prefix, file_size, path);
+  prefix.resize(static_cast<std::size_t>(8 + n));
+  if (std::fread(prefix.data() + 8, 1, static_cast<std::size_t>(n), f) != n) throw_io(st_component, path, "read failed");
+  return parse_st_header(prefix, file_size, path);
+}
+
+}  // namespace detail
+
 /// Reads every tensor of a safetensors file, converted to float:
 /// F32 as is; F64 rounded (finite values beyond float range are an error); F16 and BF16
 /// exactly; integer and BOOL dtypes exactly when |value| <= 2^24, else an error; F8 refused.
 /// A malformed file (short or truncated header, bad JSON, unknown dtype, offsets out of range,
 /// overlapping or leaving holes, byte counts that disagree with the shape) raises io_error
-/// "[wsss.io] io::safetensors: <what> (<path>)".
+/// "[wsss.io] io::safetensors: <what> (<path>)". The whole header is validated before any
+/// tensor is read; F32 data is read straight into the tensors.
 inline std::map<std::string, tensor> load_safetensors(const std::filesystem::path& path) {
-  return decode_safetensors(detail::read_bytes(path, detail::st_component), path);
+  std::unique_ptr<std::FILE, detail::file_closer> f(detail::open_for_reading(path, detail::st_component));
+  const std::uint64_t size = detail::file_size(f.get(), path, detail::st_component);
+  const auto h = detail::read_st_header(f.get(), size, path);
+  std::map<std::string, tensor> out;
+  std::vector<unsigned char> raw;
+  for (const auto& e : h.entries) {
+    const auto bytes = static_cast<std::size_t>(e.end - e.begin);
+    if (std::fseek(f.get(), static_cast<long>(h.data_start + e.begin), SEEK_SET) != 0)
+      throw_io(detail::st_component, path, "seek failed");
+    if (e.dtype->name == "F32" && std::endian::native == std::endian::little) {
+      tensor t = tensor::uninitialized(e.shape);
+      if (bytes && std::fread(t.data(), 1, bytes, f.get()) != bytes)
+        throw_io(detail::st_component, path, "tensor '", e.name, "': read failed (file changed while reading?)");
+      out.emplace(e.name, std::move(t));
+    } else {
+      raw.resize(bytes);
+      if (bytes && std::fread(raw.data(), 1, bytes, f.get()) != bytes)
+        throw_io(detail::st_component, path, "tensor '", e.name, "': read failed (file changed while reading?)");
+      out.emplace(e.name, detail::st_decode(e, raw.data(), path));
+    }
+  }
+  return out;
 }
 
 /// The header's "__metadata__" string map (empty when absent); validates the whole header.
 inline std::map<std::string, std::string> load_safetensors_metadata(const std::filesystem::path& path) {
-  const auto bytes = detail::read_bytes(path, detail::st_component);
-  return detail::parse_st_header(bytes, path).metadata;
+  std::unique_ptr<std::FILE, detail::file_closer> f(detail::open_for_reading(path, detail::st_component));
+  const std::uint64_t size = detail::file_size(f.get(), path, detail::st_component);
+  return detail::read_st_header(f.get(), size, path).metadata;
 }
 
 /// Writes `tensors` as F32 (little-endian) in key order, with optional string metadata, padding

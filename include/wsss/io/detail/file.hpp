@@ -3,12 +3,15 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string_view>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include "wsss/core/error.hpp"
 
@@ -31,19 +34,19 @@ inline std::FILE* open_for_reading(const std::filesystem::path& path, std::strin
   return f;
 }
 
-/// The whole content of `path`.
+/// Size in bytes of an open regular file.
+inline std::uint64_t file_size(std::FILE* f, const std::filesystem::path& path, std::string_view component) {
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) != 0) throw_io(component, path, "cannot stat: ", std::strerror(errno));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+/// The whole content of `path`, read in one pass into a buffer of the file's size.
 inline std::vector<unsigned char> read_bytes(const std::filesystem::path& path, std::string_view component) {
   std::unique_ptr<std::FILE, file_closer> f(open_for_reading(path, component));
-  std::vector<unsigned char> out;
-  unsigned char buf[1 << 16];
-  for (;;) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, f.get());
-    out.insert(out.end(), buf, buf + n);
-    if (n < sizeof buf) {
-      if (std::ferror(f.get())) throw_io(component, path, "read failed");
-      break;
-    }
-  }
+  std::vector<unsigned char> out(static_cast<std::size_t>(file_size(f.get(), path, component)));
+  const std::size_t n = out.empty() ? 0 : std::fread(out.data(), 1, out.size(), f.get());
+  if (n != out.size()) throw_io(component, path, "read failed: got ", n, " of ", out.size(), " bytes");
   return out;
 }
 
