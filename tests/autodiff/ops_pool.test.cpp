@@ -16,12 +16,12 @@ using namespace wsss;
 
 namespace {
 
-// Distinct values 0.05 apart in random order: no ties, and a finite-difference step of 1e-3
+// Distinct nonzero values 0.05 apart in random order: no ties, and a finite-difference step of 1e-3
 // never changes which element of a window is the maximum.
 tensor distinct(const shape& s, rng& g) {
   tensor t(s);
   std::vector<float> v(static_cast<std::size_t>(t.numel()));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.05f * static_cast<float>(i) - 1.0f;
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.05f * static_cast<float>(i) - 0.9871f;  // never exactly 0
   for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[g.below(i)]);
   std::copy(v.begin(), v.end(), t.begin());
   return t;
