@@ -99,15 +99,18 @@ void check_plan(std::string_view component, const Plan& plan, const tensor& unar
                 unary.dim(3));
 }
 
-/// dst (N x ld) = sign · src (K x N), padding channels zero.
-inline void interleave(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign) {
+/// dst (N x ld) = sign · src (K x N), padding channels set to `pad`.
+inline void interleave(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign, float pad = 0.0f) {
 #pragma omp parallel for schedule(static)
   for (index_t p = 0; p < n; ++p) {
     float* d = dst + p * ld;
     for (index_t c = 0; c < k; ++c) d[c] = sign * src[c * n + p];
-    for (index_t c = k; c < ld; ++c) d[c] = 0.0f;
+    for (index_t c = k; c < ld; ++c) d[c] = pad;
   }
 }
+
+/// Padding value of -U rows: -inf, so a padded softmax gives those channels exactly 0.
+inline constexpr float negu_pad = -std::numeric_limits<float>::infinity();
 
 /// dst (K x N) = src (N x ld).
 inline void deinterleave(const float* src, float* dst, index_t k, index_t n, index_t ld) {
@@ -115,28 +118,110 @@ inline void deinterleave(const float* src, float* dst, index_t k, index_t n, ind
     for (index_t p = 0; p < n; ++p) dst[c * n + p] = src[p * ld + c];
 }
 
-/// q[p] = softmax(a[p]) over the first k channels, or one-hot where the clamp map fixes p.
+/// q[p] = softmax(a[p]) over the first k channels (padding of a is -inf, of q 0), or one-hot
+/// where the clamp map fixes p.
 inline void softmax_rows(const float* a, float* q, const std::uint8_t* clamp, index_t k, index_t n, index_t ld) {
+  auto run = [&]<int LD>() {
+#pragma omp parallel for schedule(static)
+    for (index_t p = 0; p < n; ++p) {
+      float* qp = q + p * ld;
+      if (clamp && clamp[p] != ignore_label) {
+        for (index_t c = 0; c < ld; ++c) qp[c] = c == clamp[p] ? 1.0f : 0.0f;
+      } else if constexpr (LD > 0) {
+        softmax_row_padded<LD>(a + p * ld, qp);
+      } else {
+        softmax_row(a + p * ld, qp, k);
+        for (index_t c = k; c < ld; ++c) qp[c] = 0.0f;
+      }
+    }
+  };
+  switch (ld) {
+    case 8: run.template operator()<8>(); break;
+    case 16: run.template operator()<16>(); break;
+    case 24: run.template operator()<24>(); break;
+    case 32: run.template operator()<32>(); break;
+    default: run.template operator()<0>(); break;
+  }
+}
+
+/// Whether the Potts update can be fused with the filter's slice, pixel by pixel.
+template <class Filter, class Compat>
+inline constexpr bool fused_update =
+    requires { Compat::adds_message; } && requires(Filter& f, const float* in, index_t ld, float* row) {
+      f.splat_blur(in, ld, 1.0f).row(index_t{0}, row);
+      f.splat_blur(in, ld, 1.0f).template row_fixed<8, 3>(index_t{0}, row);
+      { f.dims() } -> std::convertible_to<int>;
+    };
+
+/// Largest padded row the fused update keeps on the stack.
+inline constexpr index_t fused_max_ld = 256;
+
+/// One fused Potts update: for each pixel, row = -U + w_s m_s + w_a m_a (the reference's order
+/// of sums), then q = softmax(row); q is read only by the splats, before any row is written.
+/// LD > 0 fixes the row width; DS, DA > 0 fix the two lattices' d + 1 (0: read at run time).
+template <int LD, int DS, int DA, class Filter>
+void fused_step(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld, float ws,
+                float wa, float* q) {
+  const index_t n = plan.pixels();
+  const auto ks = plan.smoothness.splat_blur(q, ld, ws);
+  const auto ka = plan.appearance.splat_blur(q, ld, wa);
 #pragma omp parallel for schedule(static)
   for (index_t p = 0; p < n; ++p) {
     float* qp = q + p * ld;
-    if (clamp && clamp[p] != ignore_label) {
-      for (index_t c = 0; c < k; ++c) qp[c] = c == clamp[p] ? 1.0f : 0.0f;
+    if (clamp && clamp[p] != ignore_label) continue;  // stays one-hot
+    alignas(64) float row[LD > 0 ? LD : fused_max_ld];
+    std::copy(negu + p * ld, negu + (p + 1) * ld, row);
+    if constexpr (LD > 0) {
+      ks.template row_fixed<LD, DS>(p, row);
+      ka.template row_fixed<LD, DA>(p, row);
+      softmax_row_padded<LD>(row, qp);
     } else {
-      softmax_row(a + p * ld, qp, k);
+      ks.row(p, row);
+      ka.row(p, row);
+      float mx = row[0];
+      for (index_t c = 1; c < ld; ++c) mx = row[c] > mx ? row[c] : mx;
+      float s = 0;
+      for (index_t c = 0; c < ld; ++c) s += (qp[c] = exp_nonpositive(row[c] - mx));
+      for (index_t c = 0; c < ld; ++c) qp[c] /= s;
     }
   }
 }
 
+/// Dispatches fused_step to the common shapes: RGB appearance (d = 5) with position smoothness
+/// (d = 2) and 8 to 32 padded labels get fully unrolled kernels.
+template <class Filter>
+void fused_dispatch(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld, float ws,
+                    float wa, float* q) {
+  const bool rgb = plan.smoothness.dims() == 2 && plan.appearance.dims() == 5;
+  auto go = [&]<int LD>() {
+    if (rgb) fused_step<LD, 3, 6>(plan, negu, clamp, ld, ws, wa, q);
+    else fused_step<LD, 0, 0>(plan, negu, clamp, ld, ws, wa, q);
+  };
+  switch (ld) {
+    case 8: go.template operator()<8>(); break;
+    case 16: go.template operator()<16>(); break;
+    case 24: go.template operator()<24>(); break;
+    case 32: go.template operator()<32>(); break;
+    default: fused_step<0, 0, 0>(plan, negu, clamp, ld, ws, wa, q); break;
+  }
+}
+
 /// T parallel mean-field updates on one image, interleaved N x ld buffers. On entry q holds
-/// Q0; msg and a are scratch. After update t, on_step(t) sees q = Q_t and, for a
-/// compatibility without the Potts fold, msg = m_t = Σ_k w_k F_k Q_{t-1}.
+/// Q0; msg and a are scratch (unused by the fused Potts path). After update t, on_step(t) sees
+/// q = Q_t and, for a compatibility without the Potts fold, msg = m_t = Σ_k w_k F_k Q_{t-1}.
 template <class Filter, class Compat, class OnStep>
 void iterate(image_plan<Filter>& plan, const Compat& compat, const float* negu, const std::uint8_t* clamp,
              index_t k, index_t ld, int iterations, float ws, float wa, float* q, float* msg, float* a,
              OnStep&& on_step) {
   const index_t n = plan.pixels();
   for (int t = 1; t <= iterations; ++t) {
+    if constexpr (fused_update<Filter, Compat>) {
+      if (ld <= fused_max_ld) {
+        fused_dispatch(plan, negu, clamp, ld, ws, wa, q);
+        on_step(t);
+        continue;
+      }
+    }
     if constexpr (requires { Compat::adds_message; }) {
       // tmp = -U, then += w_s m_s, += w_a m_a: the reference's order of sums.
       std::copy(negu, negu + n * ld, msg);
@@ -237,8 +322,12 @@ class mean_field {
     const index_t b = unary.dim(0), k = unary.dim(1), n = unary.dim(2) * unary.dim(3), ld = detail::padded(k);
     for (const plan& p : plans) detail::check_plan(name, p, unary);
     tensor q_out(unary.shape());
-    tensor negu = tensor::uninitialized({n * ld}), q = tensor::uninitialized({n * ld}),
-           msg = tensor::uninitialized({n * ld}), a({n * ld});
+    constexpr bool fused = detail::fused_update<Filter, Compat>;
+    const bool fold = fused && ld <= detail::fused_max_ld;
+    const bool learned_form = !requires { Compat::adds_message; };
+    tensor negu = tensor::uninitialized({n * ld}), q = tensor::uninitialized({n * ld});
+    tensor msg = !fold || energies ? tensor::uninitialized({n * ld}) : tensor();
+    tensor a = learned_form ? tensor::uninitialized({n * ld}) : tensor();
     if (energies) energies->assign(static_cast<std::size_t>(b), 0.0);
     const float ws = cfg_.kernels.smoothness.weight, wa = cfg_.kernels.appearance.weight;
     for (index_t i = 0; i < b; ++i) {
@@ -246,8 +335,7 @@ class mean_field {
       pl.smoothness.reserve(ld);
       pl.appearance.reserve(ld);
       const std::uint8_t* clamp = clamps.empty() ? nullptr : clamps[static_cast<std::size_t>(i)].data();
-      detail::interleave(unary.data() + i * k * n, negu.data(), k, n, ld, -1.0f);
-      std::fill(q.begin(), q.end(), 0.0f);
+      detail::interleave(unary.data() + i * k * n, negu.data(), k, n, ld, -1.0f, detail::negu_pad);
       detail::softmax_rows(negu.data(), q.data(), clamp, k, n, ld);
       detail::iterate(pl, compat_, negu.data(), clamp, k, ld, cfg_.iterations, ws, wa, q.data(), msg.data(), a.data(),
                       [](int) {});

@@ -23,31 +23,20 @@ namespace wsss::crf {
 
 namespace detail {
 
-/// Splat by gathering: vertex v sums weight · pre[p] · in[p] over its pixels in pixel order
-/// (the order the reference's scatter adds them), so any thread count gives the same bits.
-struct splat_kernel {
-  const std::int32_t* start;  // M + 1 offsets into pix / w
-  const std::int32_t* pix;
-  const float* w;
-  const float* pre;           // per-pixel input scale, or null
-  const float* in;            // N x ld interleaved
-  float* val;                 // (M + 1) x ld, row 0 stays zero
-  index_t ld;
-  WSSS_HD void operator()(std::int64_t i) const {
-    float* dst = val + (i + 1) * ld;
-    const std::int32_t b = start[i], e = start[i + 1];
-    for_chunks(ld, [&]<int W>(index_t c0) {
-      float acc[W] = {};
-      for (std::int32_t k = b; k < e; ++k) {
-        const std::int32_t p = pix[k];
-        const float s = w[k], g = pre ? pre[p] : 1.0f;
-        const float* x = in + p * ld + c0;
-        for (int c = 0; c < W; ++c) acc[c] += s * (g * x[c]);
-      }
-      for (int c = 0; c < W; ++c) dst[c0 + c] = acc[c];
-    });
+/// Splat of pixels [p0, p1) by scattering: val[vertex] += bary · (pre[p] · in[p]), in pixel
+/// order (the reference's order); the vertex rows stay cache-resident while pixels stream.
+inline void splat_range(const std::int32_t* vert, const float* bary, const float* pre, const float* in, float* val,
+                        int dp1, index_t ld, index_t p0, index_t p1) {
+  for (index_t p = p0; p < p1; ++p) {
+    const float g = pre ? pre[p] : 1.0f;
+    const float* x = in + p * ld;
+    for (int r = 0; r < dp1; ++r) {
+      const float s = bary[p * dp1 + r];
+      float* d = val + vert[p * dp1 + r] * ld;
+      for (index_t c = 0; c < ld; ++c) d[c] += s * (g * x[c]);
+    }
   }
-};
+}
 
 /// One blur pass along one lattice axis: new = old + (n1 + n2) / 2 (missing neighbour = row 0).
 struct blur_kernel {
@@ -67,25 +56,44 @@ struct blur_kernel {
 /// Slice: out[p] += scale · post[p] · Σ_r (bary_r · alpha) · val[vertex_r].
 struct slice_kernel {
   const std::int32_t* vert;  // N x (d + 1)
-  const float* sw;           // N x (d + 1), barycentric weight times alpha
+  const float* bary;         // N x (d + 1)
+  float alpha;
   const float* post;         // per-pixel output scale, or null
   const float* val;
   float* out;
   float scale;
   int dp1;
   index_t ld;
-  WSSS_HD void operator()(std::int64_t p) const {
+  WSSS_HD void operator()(std::int64_t p) const { row(p, out + p * ld); }
+  /// Adds pixel p's filtered row into o[0, ld).
+  /// row() for a compile-time row width LD and, when DP1 > 0, lattice dimension DP1 - 1
+  /// (the whole row in registers, the vertex loop unrolled).
+  template <int LD, int DP1 = 0>
+  WSSS_CRF_INLINE WSSS_HD void row_fixed(std::int64_t p, float* o) const {
+    const int n_r = DP1 > 0 ? DP1 : dp1;
+    const std::int32_t* vp = vert + p * n_r;
+    const float* wp = bary + p * n_r;
+    const float g = post ? post[p] : 1.0f;
+    float acc[LD] = {};
+    for (int r = 0; r < n_r; ++r) {
+      const float s = wp[r] * alpha;
+      const float* x = val + vp[r] * LD;
+      for (int c = 0; c < LD; ++c) acc[c] += s * x[c];
+    }
+    for (int c = 0; c < LD; ++c) o[c] += scale * (g * acc[c]);
+  }
+  WSSS_CRF_INLINE WSSS_HD void row(std::int64_t p, float* o_row) const {
     const std::int32_t* vp = vert + p * dp1;
-    const float* wp = sw + p * dp1;
+    const float* wp = bary + p * dp1;
     const float g = post ? post[p] : 1.0f;
     for_chunks(ld, [&]<int W>(index_t c0) {
       float acc[W] = {};
       for (int r = 0; r < dp1; ++r) {
-        const float s = wp[r];
+        const float s = wp[r] * alpha;
         const float* x = val + vp[r] * ld + c0;
         for (int c = 0; c < W; ++c) acc[c] += s * x[c];
       }
-      float* o = out + p * ld + c0;
+      float* o = o_row + c0;
       for (int c = 0; c < W; ++c) o[c] += scale * (g * acc[c]);
     });
   }
@@ -140,15 +148,27 @@ class permutohedral {
 
   /// Makes apply_add() allocation-free for rows of up to ld channels.
   void reserve(index_t ld) {
-    if (ld > buf_ld_) {
+    const int threads = backend::max_threads();
+    if (ld > buf_ld_ || threads != buf_threads_) {
       a_ = tensor::uninitialized({(m_ + 1) * ld});
       b_ = tensor::uninitialized({(m_ + 1) * ld});
+      // Per-thread splat targets beyond the first (which is a_ itself).
+      priv_ = threads > 1 ? tensor::uninitialized({(threads - 1) * (m_ + 1) * ld}) : tensor();
       buf_ld_ = ld;
+      buf_threads_ = threads;
     }
   }
 
   /// out += scale · F in (or F^T in), in/out N x ld interleaved, ld a multiple of 8.
   void apply_add(const float* in, float* out, index_t ld, float scale, bool transpose = false) {
+    backend::for_each_index(wsss::omp, n_, splat_blur(in, ld, scale, transpose, out));
+  }
+
+  /// The first two stages of apply_add (splat, blur) on in (N x ld); returns the slice kernel
+  /// whose row(p, o) adds scale · (F in)[p] (or F^T) into o, and whose operator()(p) adds it
+  /// into out[p]. Valid until the next call on this plan. Lets mean field fuse slicing with
+  /// its update, pixel by pixel.
+  detail::slice_kernel splat_blur(const float* in, index_t ld, float scale, bool transpose = false, float* out = nullptr) {
     WSSS_ASSERT(ld % detail::lane == 0);
     reserve(ld);
     const float* pre = pre_.empty() ? nullptr : pre_.data();
@@ -156,18 +176,15 @@ class permutohedral {
     if (transpose) std::swap(pre, post);
     float* src = a_.data();
     float* dst = b_.data();
-    std::fill(src, src + ld, 0.0f);
+    splat(pre, in, src, ld);
     std::fill(dst, dst + ld, 0.0f);
-    backend::for_each_index(wsss::omp, m_,
-                            detail::splat_kernel{start_.data(), pix_.data(), w_.data(), pre, in, src, ld});
     for (int k = 0; k <= d_; ++k) {
       const int j = transpose ? d_ - k : k;
       backend::for_each_index(wsss::omp, m_,
                               detail::blur_kernel{nb_.data() + 2 * m_ * j, src, dst, ld});
       std::swap(src, dst);
     }
-    backend::for_each_index(wsss::omp, n_,
-                            detail::slice_kernel{vert_.data(), sw_.data(), post, src, out, scale, d_ + 1, ld});
+    return detail::slice_kernel{vert_.data(), bary_.data(), alpha_, post, src, out, scale, d_ + 1, ld};
   }
 
   /// F in for in L x N (channel-major); allocates (convenience path).
@@ -178,12 +195,45 @@ class permutohedral {
 
   /// Bytes held by the plan (lattice, normalisers and blur buffers).
   std::size_t bytes() const noexcept {
-    return vert_.capacity() * 4 + sw_.capacity() * 4 + start_.capacity() * 4 + pix_.capacity() * 4 +
-           w_.capacity() * 4 + nb_.capacity() * 4 + pre_.capacity() * 4 + post_.capacity() * 4 +
-           ones_response_.capacity() * 4 + static_cast<std::size_t>(a_.numel() + b_.numel()) * 4;
+    return vert_.capacity() * 4 + bary_.capacity() * 4 + nb_.capacity() * 4 + pre_.capacity() * 4 +
+           post_.capacity() * 4 + ones_response_.capacity() * 4 +
+           static_cast<std::size_t>(a_.numel() + b_.numel() + priv_.numel()) * 4;
   }
 
  private:
+  /// Splat into val (rows 0..M, row 0 zero). With several threads each takes a contiguous
+  /// pixel range into its own buffer and the buffers are summed in thread order, so a given
+  /// thread count always gives the same bits.
+  void splat(const float* pre, const float* in, float* val, index_t ld) {
+    const index_t rows = (m_ + 1) * ld;
+    const int threads = buf_threads_;
+    if (threads <= 1) {
+      std::fill(val, val + rows, 0.0f);
+      detail::splat_range(vert_.data(), bary_.data(), pre, in, val, d_ + 1, ld, 0, n_);
+      return;
+    }
+    float* priv = priv_.data();
+#pragma omp parallel num_threads(threads)
+    {
+      int t = 0;
+#if defined(_OPENMP)
+      t = omp_get_thread_num();
+#endif
+      float* mine = t == 0 ? val : priv + (t - 1) * rows;
+      std::fill(mine, mine + rows, 0.0f);
+      const index_t chunk = (n_ + threads - 1) / threads;
+      detail::splat_range(vert_.data(), bary_.data(), pre, in, mine, d_ + 1, ld, std::min(n_, t * chunk),
+                          std::min(n_, (t + 1) * chunk));
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (index_t e = ld; e < rows; ++e) {
+        float acc = val[e];
+        for (int u = 1; u < threads; ++u) acc += priv[(u - 1) * rows + e];
+        val[e] = acc;
+      }
+    }
+  }
+
   template <int W>
   void build(const tensor& f) {
     const int d = d_, dp1 = d + 1;
@@ -193,12 +243,12 @@ class permutohedral {
     const double inv_std = std::sqrt(2.0 / 3.0) * dp1;
     for (int i = 0; i < d; ++i) scale[static_cast<std::size_t>(i)] = static_cast<float>(1.0 / std::sqrt(double((i + 2) * (i + 1))) * inv_std);
     const float down = 1.0f / static_cast<float>(dp1);
-    const float alpha = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
+    alpha_ = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
 
     // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights.
     std::vector<std::int32_t> rem(static_cast<std::size_t>(n * dp1));
     std::vector<std::int8_t> rank(static_cast<std::size_t>(n * dp1));
-    sw_.assign(static_cast<std::size_t>(n * dp1), 0.0f);
+    bary_.assign(static_cast<std::size_t>(n * dp1), 0.0f);
     std::atomic<bool> overflow{false};
     const float* fp = f.data();
 #pragma omp parallel for schedule(static)
@@ -248,7 +298,7 @@ class permutohedral {
       for (int i = 0; i <= d; ++i) {
         rem[static_cast<std::size_t>(p * dp1 + i)] = r0[i];
         rank[static_cast<std::size_t>(p * dp1 + i)] = static_cast<std::int8_t>(rk[i]);
-        sw_[static_cast<std::size_t>(p * dp1 + i)] = bary[i];
+        bary_[static_cast<std::size_t>(p * dp1 + i)] = bary[i];
       }
     }
     if (overflow.load())
@@ -269,30 +319,6 @@ class permutohedral {
     m_ = table.size();
     std::vector<std::int32_t>().swap(rem);
     std::vector<std::int8_t>().swap(rank);
-
-    // Gather lists: each vertex's (pixel, weight) entries in pixel order (counting sort).
-    start_.assign(static_cast<std::size_t>(m_ + 1), 0);
-    for (std::int32_t v : vert_) ++start_[static_cast<std::size_t>(v)];
-    std::int32_t acc = 0;
-    for (index_t v = 1; v <= m_; ++v) {
-      const std::int32_t c = start_[static_cast<std::size_t>(v)];
-      start_[static_cast<std::size_t>(v - 1)] = acc;
-      acc += c;
-    }
-    start_[static_cast<std::size_t>(m_)] = acc;
-    pix_.resize(static_cast<std::size_t>(acc));
-    w_.resize(static_cast<std::size_t>(acc));
-    {
-      std::vector<std::int32_t> fill(start_.begin(), start_.end() - 1);
-      for (index_t p = 0; p < n; ++p)
-        for (int r = 0; r <= d; ++r) {
-          const std::size_t e = static_cast<std::size_t>(p * dp1 + r);
-          const std::int32_t slot = fill[static_cast<std::size_t>(vert_[e] - 1)]++;
-          pix_[static_cast<std::size_t>(slot)] = static_cast<std::int32_t>(p);
-          w_[static_cast<std::size_t>(slot)] = sw_[e];
-        }
-    }
-    for (float& s : sw_) s *= alpha;
 
     // Blur neighbours along each axis j: key -1 everywhere except +d at j, and the reverse.
     nb_.assign(static_cast<std::size_t>(2 * m_ * dp1), 0);
@@ -330,15 +356,14 @@ class permutohedral {
 
   int d_ = 0;
   index_t n_ = 0, m_ = 0, buf_ld_ = 0;
+  int buf_threads_ = 0;
   normalization norm_ = normalization::symmetric;
   std::vector<std::int32_t> vert_;   // N x (d+1) vertex ids (1-based)
-  std::vector<float> sw_;            // N x (d+1) slice weights (barycentric · alpha)
-  std::vector<std::int32_t> start_;  // gather offsets, M + 1
-  std::vector<std::int32_t> pix_;    // gather pixels
-  std::vector<float> w_;             // gather weights (barycentric)
+  std::vector<float> bary_;          // N x (d+1) barycentric weights
+  float alpha_ = 1.0f;               // 1 / (1 + 2^-d)
   std::vector<std::int32_t> nb_;     // (d+1) x M x 2 blur neighbours
   std::vector<float> pre_, post_, ones_response_;
-  tensor a_, b_;
+  tensor a_, b_, priv_;
 };
 
 static_assert(GaussianFilter<permutohedral>);

@@ -13,6 +13,13 @@
 
 namespace wsss::crf::detail {
 
+/// Forces inlining of the per-pixel lattice kernels into their loops (GCC and Clang).
+#if defined(__GNUC__) && !defined(__CUDACC__)
+#define WSSS_CRF_INLINE [[gnu::always_inline]] inline
+#else
+#define WSSS_CRF_INLINE inline
+#endif
+
 /// Channel rows are padded to a multiple of this width (one AVX2 register of floats).
 inline constexpr index_t lane = 8;
 inline constexpr index_t padded(index_t k) noexcept { return (k + lane - 1) / lane * lane; }
@@ -20,7 +27,7 @@ inline constexpr index_t padded(index_t k) noexcept { return (k + lane - 1) / la
 /// Calls f.template operator()<W>(offset) over the row [0, ld) in chunks of W = 32, 24, 16 or 8
 /// channels, so that per-chunk accumulators have a compile-time width and stay in registers.
 template <class F>
-WSSS_HD inline void for_chunks(index_t ld, F&& f) {
+WSSS_CRF_INLINE WSSS_HD void for_chunks(index_t ld, F&& f) {
   index_t c = 0;
   for (; ld - c >= 32; c += 32) f.template operator()<32>(c);
   const index_t rest = ld - c;
@@ -29,13 +36,16 @@ WSSS_HD inline void for_chunks(index_t ld, F&& f) {
   else if (rest == 8) f.template operator()<8>(c);
 }
 
-/// exp(x) for x <= 0 with about 1 ulp error (Cephes' expf polynomial), written branch-free so
-/// the compiler vectorises a loop over channels; returns exactly 0 below -87.
+/// exp(x) for x <= 0 with about 1 ulp error (Cephes' expf polynomial), written branch-free
+/// with a rounding constant instead of floor so that loops over channels vectorise; returns
+/// exactly 0 below -87.
 WSSS_HD inline float exp_nonpositive(float x) noexcept {
-  const bool under = x < -87.0f;
-  x = x < -87.0f ? -87.0f : x;
-  const float fx = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
-  float r = x - fx * 0.693359375f;
+  constexpr float magic = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
+  const float xc = x < -87.0f ? -87.0f : x;
+  const float kf = xc * 1.44269504088896341f + magic;
+  const float fx = kf - magic;
+  const std::int32_t ki = std::bit_cast<std::int32_t>(kf) - std::bit_cast<std::int32_t>(magic);
+  float r = xc - fx * 0.693359375f;
   r = r + fx * 2.12194440e-4f;
   const float r2 = r * r;
   float p = 1.9875691500e-4f;
@@ -45,13 +55,12 @@ WSSS_HD inline float exp_nonpositive(float x) noexcept {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r2 + r + 1.0f;
-  const std::int32_t e = (static_cast<std::int32_t>(fx) + 127) << 23;
-  const float scale = std::bit_cast<float>(e);
-  return under ? 0.0f : p * scale;
+  const float v = p * std::bit_cast<float>((ki + 127) << 23);
+  return x < -87.0f ? 0.0f : v;
 }
 
-/// In-place softmax of one pixel's row a[0, k): subtract the max, exponentiate, divide by the
-/// sum (the reference's expAndNormalize). Writes q[0, k).
+/// Softmax of one pixel's row a[0, k) into q[0, k): subtract the max, exponentiate, divide
+/// by the sum (the reference's expAndNormalize).
 inline void softmax_row(const float* a, float* q, index_t k) noexcept {
   float mx = a[0];
   for (index_t c = 1; c < k; ++c) mx = a[c] > mx ? a[c] : mx;
@@ -62,6 +71,23 @@ inline void softmax_row(const float* a, float* q, index_t k) noexcept {
     s += e;
   }
   for (index_t c = 0; c < k; ++c) q[c] /= s;
+}
+
+/// The same over a whole padded row of compile-time width LD whose padding holds -inf (so
+/// that it contributes exp = 0); fully unrolled and vectorised.
+template <int LD>
+inline void softmax_row_padded(const float* a, float* q) noexcept {
+  static_assert(LD % lane == 0);
+  float e[LD], m[lane];
+  for (int c = 0; c < lane; ++c) m[c] = a[c];
+  for (int b = lane; b < LD; b += lane)
+    for (int c = 0; c < lane; ++c) m[c] = a[b + c] > m[c] ? a[b + c] : m[c];
+  float mx = m[0];
+  for (int c = 1; c < lane; ++c) mx = m[c] > mx ? m[c] : mx;
+  for (int c = 0; c < LD; ++c) e[c] = exp_nonpositive(a[c] - mx);
+  float s = 0;
+  for (int c = 0; c < LD; ++c) s += e[c];
+  for (int c = 0; c < LD; ++c) q[c] = e[c] / s;
 }
 
 }  // namespace wsss::crf::detail

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+// bench/crf.bench.cpp — dense CRF at 500x375, 21 labels, 10 iterations, reference parameters:
+// lattice build, per-iteration and end-to-end times, plan memory and peak-RSS delta, 1 and 2
+// threads; exact vs lattice filter on a small image. Also a CLI (--run) that
+// bench/crf_vs_pydensecrf.py drives on the same inputs as pydensecrf.
+#include <benchmark/benchmark.h>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/random.hpp"
+#include "wsss/crf.hpp"
+#include "wsss/io/png.hpp"
+
+using namespace wsss;
+
+namespace {
+
+constexpr index_t kH = 375, kW = 500, kLabels = 21;
+
+/// A 500x375 crop of scikit-image's astronaut.png when present, else a synthetic scene.
+rgb_image bench_image() {
+  const std::filesystem::path photo = "/usr/lib/python3/dist-packages/skimage/data/astronaut.png";
+  rgb_image out(kH, kW);
+  if (std::filesystem::exists(photo)) {
+    const rgb_image src = io::read_png(photo);
+    if (src.height() >= kH && src.width() >= kW) {
+      for (index_t y = 0; y < kH; ++y)
+        for (index_t x = 0; x < kW; ++x)
+          for (int c = 0; c < 3; ++c) out(y, x, c) = src(y, x, c);
+      return out;
+    }
+  }
+  rng g(1);
+  for (index_t y = 0; y < kH; ++y)
+    for (index_t x = 0; x < kW; ++x)
+      for (int c = 0; c < 3; ++c)
+        out(y, x, c) = static_cast<std::uint8_t>(std::clamp(128.0 + 90.0 * std::sin(0.02 * x * (c + 1) + 0.03 * y) + 10.0 * g.normal(), 0.0, 255.0));
+  return out;
+}
+
+/// Smooth random class probabilities 1 x K x H x W: three Gaussian blobs per class, softmax.
+tensor bench_probabilities(index_t h, index_t w, index_t k) {
+  rng g(7);
+  tensor s({1, k, h, w});
+  for (index_t c = 0; c < k; ++c)
+    for (int b = 0; b < 3; ++b) {
+      const double cy = g.uniform(0, h), cx = g.uniform(0, w), r = g.uniform(30, 120), a = g.uniform(1, 4);
+      for (index_t y = 0; y < h; ++y)
+        for (index_t x = 0; x < w; ++x)
+          s(0, c, y, x) += static_cast<float>(a * std::exp(-((y - cy) * (y - cy) + (x - cx) * (x - cx)) / (2 * r * r)));
+    }
+  const index_t n = h * w;
+  for (index_t i = 0; i < n; ++i) {
+    double z = 0;
+    for (index_t c = 0; c < k; ++c) z += std::exp(s[c * n + i] + 0.5 * g.normal());
+    for (index_t c = 0; c < k; ++c) s[c * n + i] = static_cast<float>(std::exp(s[c * n + i]) / z);
+  }
+  return s;
+}
+
+struct inputs {
+  rgb_image image = bench_image();
+  tensor unary = crf::unary_from_probabilities(bench_probabilities(kH, kW, kLabels));
+};
+const inputs& data() {
+  static const inputs d;
+  return d;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// End to end as pydensecrf is called: build both lattices, Q0, 10 iterations, copy out.
+// Registered first so that its peak-RSS delta is not hidden by an earlier benchmark's peak.
+void bm_dense_crf(benchmark::State& st) {
+  backend::set_num_threads(static_cast<int>(st.range(0)));
+  const inputs& d = data();
+  crf::mean_field<> mf;
+  const double rss0 = peak_rss_mb();
+  for (auto _ : st) benchmark::DoNotOptimize(mf.infer(d.unary, std::span<const rgb_image>(&d.image, 1)));
+  st.counters["peak_rss_delta_MB"] = peak_rss_mb() - rss0;
+  st.counters["threads"] = static_cast<double>(st.range(0));
+}
+
+void bm_lattice_build(benchmark::State& st) {
+  backend::set_num_threads(static_cast<int>(st.range(0)));
+  const inputs& d = data();
+  const tensor guide = crf::rgb_guide(d.image);
+  crf::image_plan<crf::permutohedral> plan;
+  for (auto _ : st) {
+    plan.build(guide, crf::kernel_config{});
+    benchmark::DoNotOptimize(plan.smoothness.vertices());
+  }
+  plan.smoothness.reserve(crf::detail::padded(kLabels));
+  plan.appearance.reserve(crf::detail::padded(kLabels));
+  st.counters["plan_MB"] = static_cast<double>(plan.smoothness.bytes() + plan.appearance.bytes()) / (1 << 20);
+  st.counters["vertices_smooth"] = static_cast<double>(plan.smoothness.vertices());
+  st.counters["vertices_appear"] = static_cast<double>(plan.appearance.vertices());
+}
+
+void bm_iteration(benchmark::State& st) {
+  backend::set_num_threads(static_cast<int>(st.range(0)));
+  const inputs& d = data();
+  crf::image_plan<crf::permutohedral> plan(crf::rgb_guide(d.image), crf::kernel_config{});
+  const index_t n = kH * kW, ld = crf::detail::padded(kLabels);
+  plan.smoothness.reserve(ld);
+  plan.appearance.reserve(ld);
+  tensor negu({n * ld}), q({n * ld}), msg({n * ld});
+  crf::detail::interleave(d.unary.data(), negu.data(), kLabels, n, ld, -1.0f, crf::detail::negu_pad);
+  crf::detail::softmax_rows(negu.data(), q.data(), nullptr, kLabels, n, ld);
+  for (auto _ : st)
+    crf::detail::iterate(plan, crf::potts{}, negu.data(), nullptr, kLabels, ld, 1, 3.0f, 10.0f, q.data(), msg.data(),
+                         nullptr, [](int) {});
+  st.counters["workspace_MB"] = 3.0 * static_cast<double>(n * ld) * 4 / (1 << 20);
+}
+
+template <class Filter>
+void bm_filter(benchmark::State& st) {
+  backend::set_num_threads(1);
+  const index_t h = 48, w = 64, n = h * w;
+  rgb_image img(h, w);
+  const rgb_image& big = data().image;
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) img(y, x, c) = big(y * 4, x * 4, c);
+  Filter f(crf::appearance_features(crf::rgb_guide(img), 20.0f, 13.0f));
+  const index_t ld = crf::detail::padded(kLabels);
+  tensor in({n * ld}, 0.5f), out({n * ld});
+  f.reserve(ld);
+  for (auto _ : st) f.apply_add(in.data(), out.data(), ld, 1.0f);
+  st.SetItemsProcessed(st.iterations() * n);
+}
+
+}  // namespace
+
+BENCHMARK(bm_dense_crf)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_lattice_build)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_iteration)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(bm_filter, crf::permutohedral)->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(bm_filter, crf::exact_filter)->Unit(benchmark::kMicrosecond);
+
+namespace {
+
+template <class T>
+std::vector<T> read_raw(const char* path, std::size_t count) {
+  std::vector<T> v(count);
+  std::ifstream f(path, std::ios::binary);
+  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(count * sizeof(T)));
+  if (!f) throw std::runtime_error(std::string("cannot read ") + path);
+  return v;
+}
+
+// --dump DIR: writes the benchmark's inputs (image.u8 H x W x 3, probs.f32 K x H x W).
+// --run IMAGE.u8 H W PROBS.f32 K T OUT.f32 REPEATS THREADS: pydensecrf's psa call on those
+// inputs (unary -log(clip(p, 1e-5)), reference kernels), printing one "ms <t>" per repeat
+// (lattices + inference, I/O excluded) and writing Q (K x H x W float32) of the last run.
+int cli(int argc, char** argv) {
+  if (std::strcmp(argv[1], "--dump") == 0 && argc == 3) {
+    const inputs& d = data();
+    const std::filesystem::path dir = argv[2];
+    std::ofstream(dir / "image.u8", std::ios::binary)
+        .write(reinterpret_cast<const char*>(d.image.data()), static_cast<std::streamsize>(kH * kW * 3));
+    const tensor p = bench_probabilities(kH, kW, kLabels);
+    std::ofstream(dir / "probs.f32", std::ios::binary)
+        .write(reinterpret_cast<const char*>(p.data()), static_cast<std::streamsize>(p.numel() * 4));
+    std::printf("%ld %ld %ld\n", static_cast<long>(kH), static_cast<long>(kW), static_cast<long>(kLabels));
+    return 0;
+  }
+  if (std::strcmp(argv[1], "--run") != 0 || argc != 11) {
+    std::fprintf(stderr, "usage: %s --dump DIR | --run IMAGE.u8 H W PROBS.f32 K T OUT.f32 REPEATS THREADS\n", argv[0]);
+    return 2;
+  }
+  const index_t h = std::atol(argv[3]), w = std::atol(argv[4]), k = std::atol(argv[6]);
+  const int t = std::atoi(argv[7]), repeats = std::atoi(argv[9]);
+  backend::set_num_threads(std::atoi(argv[10]));
+  rgb_image img(h, w);
+  const auto px = read_raw<std::uint8_t>(argv[2], static_cast<std::size_t>(h * w * 3));
+  std::memcpy(img.data(), px.data(), px.size());
+  const auto pv = read_raw<float>(argv[5], static_cast<std::size_t>(k * h * w));
+  const tensor probs = tensor::from({1, k, h, w}, std::span<const float>(pv));
+  crf::mean_field_config cfg;
+  cfg.iterations = t;
+  crf::mean_field<> mf(cfg);
+  tensor q;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    q = mf.infer(crf::unary_from_probabilities(probs), std::span<const rgb_image>(&img, 1));
+    const auto t1 = std::chrono::steady_clock::now();
+    std::printf("ms %.3f\n", std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::ofstream(argv[8], std::ios::binary).write(reinterpret_cast<const char*>(q.data()), static_cast<std::streamsize>(q.numel() * 4));
+  std::printf("peak_rss_MB %.1f\n", peak_rss_mb());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && (std::strcmp(argv[1], "--run") == 0 || std::strcmp(argv[1], "--dump") == 0)) return cli(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
