@@ -127,10 +127,13 @@ TEST_CASE("data::make_scenes writes a VOC tree whose tags match its masks, byte-
     CAPTURE(rel.string());
     ++files;
     CHECK(wsss_test::read_bytes(e.path()) == wsss_test::read_bytes(b.path() / rel));
-    if (wsss_test::read_bytes(e.path()) != wsss_test::read_bytes(c.path() / rel)) ++differ;
+    const auto folder = rel.begin()->string();
+    if ((folder == "JPEGImages" || folder == "SegmentationClass") &&
+        wsss_test::read_bytes(e.path()) != wsss_test::read_bytes(c.path() / rel))
+      ++differ;
   }
   CHECK(files == 6 * 2 + 5);  // images + masks, 2 splits, labels, classes, notice
-  CHECK(differ >= 12);         // another seed changes every image and mask
+  CHECK(differ == 12);         // another seed changes every image and mask
 
   for (const char* split : {"train", "val"}) {
     CAPTURE(split);
