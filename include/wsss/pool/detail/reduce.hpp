@@ -11,10 +11,10 @@
 
 namespace wsss::pool::detail {
 
-inline constexpr int lanes = 16;
+inline constexpr int lanes = 64;  ///< independent accumulators: 4 AVX-512 / 8 AVX2 registers
 inline constexpr index_t block = 4096;  ///< float partial sums are flushed to float64 per block
 
-/// sum_i a[i] (b == nullptr) or sum_i a[i] b[i]: 16 float lanes per 4096-element block, blocks
+/// sum_i a[i] (b == nullptr) or sum_i a[i] b[i]: 64 float lanes per 4096-element block, blocks
 /// added in float64 (relative error ~ 1e-7 sqrt(n / 4096) instead of n * 6e-8 sequentially).
 WSSS_HD inline double dot_or_sum(const float* a, const float* b, index_t n) {
   double total = 0;
@@ -39,27 +39,49 @@ WSSS_HD inline double dot_or_sum(const float* a, const float* b, index_t n) {
 WSSS_HD inline double sum(const float* a, index_t n) { return dot_or_sum(a, nullptr, n); }
 WSSS_HD inline double dot(const float* a, const float* b, index_t n) { return dot_or_sum(a, b, n); }
 
-/// max_i a[i] (n >= 1; NaNs are skipped unless a[0] is NaN).
+/// max_i a[i] (n >= 1; NaNs are skipped unless a[0] is NaN). Four quarters are reduced side
+/// by side so that four vector max chains overlap (one chain is latency bound).
 WSSS_HD inline float max_of(const float* a, index_t n) {
-  float m = a[0];
-#pragma omp simd reduction(max : m)
-  for (index_t i = 0; i < n; ++i) m = a[i] > m ? a[i] : m;
-  return m;
+  float m0 = a[0], m1 = a[0], m2 = a[0], m3 = a[0];
+  const index_t q = n / 4;
+  const float *b = a + q, *c = a + 2 * q, *d = a + 3 * q;
+#pragma omp simd reduction(max : m0, m1, m2, m3)
+  for (index_t i = 0; i < q; ++i) {
+    m0 = a[i] > m0 ? a[i] : m0;
+    m1 = b[i] > m1 ? b[i] : m1;
+    m2 = c[i] > m2 ? c[i] : m2;
+    m3 = d[i] > m3 ? d[i] : m3;
+  }
+  for (index_t i = 4 * q; i < n; ++i) m0 = a[i] > m0 ? a[i] : m0;
+  m0 = m1 > m0 ? m1 : m0;
+  m2 = m3 > m2 ? m3 : m2;
+  return m2 > m0 ? m2 : m0;
 }
 
-/// The first position holding the maximum (0 if no element equals it, e.g. all NaN): the max
-/// by a vector reduction, then a scan for it in vector-wide chunks.
+/// The first position holding the maximum (0 if no element exceeds a[0], e.g. all NaN), in
+/// one pass over memory: maxima of 1024-element blocks (vector reductions), the first block
+/// whose max beats every earlier one, then a scan of that block (still in L1) for the value.
+/// Equal values compare equal however they were reduced, so the scan always finds `best`.
 WSSS_HD inline index_t first_argmax(const float* a, index_t n) {
-  const float m = max_of(a, n);
-  index_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+  constexpr index_t span = 1024;
+  float best = a[0];
+  index_t from = 0;
+  for (index_t s = 0; s < n; s += span) {
+    const float m = max_of(a + s, s + span < n ? span : n - s);
+    if (m > best) {
+      best = m;
+      from = s;
+    }
+  }
+  index_t i = from;
+  for (; i + lanes <= n; i += lanes) {  // skip chunks without the value, a vector test each
     int hit = 0;
 #pragma omp simd reduction(| : hit)
-    for (int u = 0; u < 4 * lanes; ++u) hit |= a[i + u] == m ? 1 : 0;
+    for (int u = 0; u < lanes; ++u) hit |= a[i + u] == best ? 1 : 0;
     if (hit) break;
   }
   for (; i < n; ++i)
-    if (a[i] == m) return i;
+    if (a[i] == best) return i;
   return 0;
 }
 
