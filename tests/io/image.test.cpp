@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <zlib.h>
+
 #include "io/temp_dir.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/io/image.hpp"
@@ -144,6 +146,39 @@ TEST_CASE("io: truncated and corrupt images raise io_error naming the path") {
   CHECK_THROWS_WITH_AS(wsss::io::read_image(dir / "missing.png"), doctest::Contains("file not found"), wsss::io_error);
   CHECK_THROWS_WITH_AS(wsss::io::write_png(dir / "nope" / "x.png", big), doctest::Contains("does not exist"),
                        wsss::io_error);
+}
+
+TEST_CASE("io: a header claiming far more pixels than the file can hold is refused before allocation") {
+  temp_dir dir;
+  // rgb8.png with IHDR width and height set to 30000 (CRC recomputed): 2.7 GB from 116 bytes.
+  auto png = wsss_test::read_bytes(fixtures / "rgb8.png");
+  for (int k = 0; k < 2; ++k) {
+    png[16 + 4 * k + 2] = 0x75;  // 30000 = 0x7530
+    png[16 + 4 * k + 3] = 0x30;
+  }
+  const auto crc = crc32(0, png.data() + 12, 17);
+  for (int i = 0; i < 4; ++i) png[29 + i] = static_cast<unsigned char>(crc >> (24 - 8 * i));
+  wsss_test::write_bytes(dir / "bomb.png", png);
+  CHECK_THROWS_WITH_AS(wsss::io::read_image(dir / "bomb.png"),
+                       doctest::Contains("header claims 30000x30000 pixels, impossible for a"), wsss::io_error);
+
+  // A JPEG whose SOF0 frame header claims 60000 x 60000.
+  wsss::io::write_jpeg(dir / "small.jpg", random_image(16, 16, 9));
+  auto jpg = wsss_test::read_bytes(dir / "small.jpg");
+  std::size_t sof = 0;
+  for (std::size_t i = 2; i + 9 < jpg.size(); ++i)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
+      sof = i;
+      break;
+    }
+  REQUIRE(sof > 0);
+  for (int k = 0; k < 2; ++k) {
+    jpg[sof + 5 + 2 * static_cast<std::size_t>(k)] = 0xEA;  // 60000 = 0xEA60
+    jpg[sof + 6 + 2 * static_cast<std::size_t>(k)] = 0x60;
+  }
+  wsss_test::write_bytes(dir / "bomb.jpg", jpg);
+  CHECK_THROWS_WITH_AS(wsss::io::read_image(dir / "bomb.jpg"),
+                       doctest::Contains("header claims 60000x60000 pixels, impossible for a"), wsss::io_error);
 }
 
 TEST_CASE("io::voc_colormap matches the PASCAL VOC palette") {

@@ -25,6 +25,10 @@ namespace detail {
 
 inline constexpr std::string_view jpeg_component = "io::jpeg";
 
+// Even a flat image costs a few bits per 8x8 block, so a JPEG decodes to at most a few hundred
+// times its size; a header claiming more is rejected before the image is allocated.
+inline constexpr double jpeg_max_expansion = 2000.0;
+
 inline bool is_jpeg(std::span<const unsigned char> bytes) noexcept {
   return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
 }
@@ -120,6 +124,10 @@ inline rgb_image decode_jpeg(std::span<const unsigned char> bytes, const std::fi
   } g{&cinfo};
   if (!detail::jpeg_decode_header(cinfo, ctx, bytes.data(), bytes.size()))
     throw_io(detail::jpeg_component, path, ctx.message);
+  const double out_bytes = 3.0 * cinfo.output_width * cinfo.output_height;
+  if (out_bytes > detail::jpeg_max_expansion * static_cast<double>(bytes.size()) + (1 << 20))
+    throw_io(detail::jpeg_component, path, "header claims ", cinfo.output_width, "x", cinfo.output_height,
+             " pixels, impossible for a ", bytes.size(), "-byte file (truncated or corrupt)");
   if (cinfo.output_components != 3)
     throw_io(detail::jpeg_component, path, "decoder produced ", cinfo.output_components, " components, not RGB");
   rgb_image img(static_cast<index_t>(cinfo.output_height), static_cast<index_t>(cinfo.output_width));

@@ -58,8 +58,13 @@ enum class png_target { rgb, label };
 struct png_header {
   png_uint_32 width, height;
   int color_type, bit_depth;
-  std::size_t rowbytes;
+  std::size_t raw_rowbytes;  // as stored, before the transforms
+  std::size_t rowbytes;      // after the transforms
 };
+
+// Deflate expands at most about 1032:1, so a header whose pixel data could not fit in the file
+// is rejected before its rows are allocated (a few bytes must not claim gigabytes).
+inline constexpr double png_max_inflate_ratio = 1100.0;
 
 // Phase 1: signature, header chunks, transforms. Only trivially destructible locals between
 // setjmp and any libpng call, as the C++ rules for longjmp require.
@@ -72,6 +77,7 @@ inline bool png_decode_header(png_structp png, png_infop info, png_ctx& ctx, png
   h.height = png_get_image_height(png, info);
   h.color_type = png_get_color_type(png, info);
   h.bit_depth = png_get_bit_depth(png, info);
+  h.raw_rowbytes = png_get_rowbytes(png, info);
   if (target == png_target::rgb) {
     if (h.color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (h.color_type == PNG_COLOR_TYPE_GRAY && h.bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -115,6 +121,9 @@ inline std::pair<index_t, index_t> png_decode(std::span<const unsigned char> byt
   if (!g.info) throw_io(png_component, path, "png_create_info_struct failed");
   png_header h{};
   if (!png_decode_header(g.png, g.info, ctx, target, h)) throw_io(png_component, path, ctx.message);
+  if (static_cast<double>(h.raw_rowbytes + 1) * h.height > png_max_inflate_ratio * static_cast<double>(bytes.size()) + 4096)
+    throw_io(png_component, path, "header claims ", h.width, "x", h.height, " pixels, impossible for a ", bytes.size(),
+             "-byte file (truncated or corrupt)");
   if (target == png_target::label) {
     const bool palette = h.color_type == PNG_COLOR_TYPE_PALETTE;
     const bool gray8 = h.color_type == PNG_COLOR_TYPE_GRAY && h.bit_depth == 8;
