@@ -13,6 +13,8 @@ find_package(OpenMP QUIET)
 wsss_need(OpenMP_CXX_FOUND "OpenMP for C++" "g++ (libgomp)")
 find_package(PNG QUIET)
 wsss_need(PNG_FOUND "libpng" libpng-dev)
+find_package(ZLIB QUIET)
+wsss_need(ZLIB_FOUND "zlib" zlib1g-dev)
 find_package(JPEG QUIET)
 wsss_need(JPEG_FOUND "libjpeg" libjpeg-dev)
 
