@@ -281,6 +281,17 @@ TEST_CASE("chebyshev coefficients reproduce x^t and shrink the step count") {
   CHECK(r.bound <= 1e-5);
 }
 
+TEST_CASE("a graph whose affinities vanish leaves the CAMs unchanged (S = I)") {
+  rng g(13);
+  auto gr = graph::radius{{2.0}}.build(6, 7);
+  gr.weight.assign(gr.col.size(), 0.0f);
+  const auto T = walk::make_transition(gr);
+  const tensor cam = random_cams(3, 6, 7, g);
+  CHECK(max_abs_diff(walk::sparse_power{}.propagate(cpu, T, cam), cam) < 1e-6);
+  CHECK(max_abs_diff(walk::chebyshev{}.propagate(cpu, T, cam), cam) < 1e-5);
+  CHECK(max_abs_diff(walk::dense_power{}.propagate(cpu, T, cam), cam) < 1e-6);
+}
+
 TEST_CASE("bad walk input raises named exceptions") {
   rng g(12);
   const auto gr = random_graph(4, 5, 2.0, g);

@@ -52,8 +52,8 @@ inline std::vector<double> chebyshev_power_coefficients(index_t t, double a) {
 }
 
 /// vec(M_c*) ~= p_K(S) vec(M_c), p_K the degree-K truncation of x^t's Chebyshev expansion on
-/// an interval [a, 1] holding S's spectrum (Gershgorin: a = 2 / max_i d_i - 1, the unit
-/// diagonal of eq. 11 keeps S away from -1). K is the least degree whose a-priori bound
+/// an interval [a, 1] holding S's spectrum (Gershgorin: a = min(0, 2 / max_i d_i - 1), the
+/// unit diagonal of eq. 11 keeps S away from -1). K is the least degree whose a-priori bound
 ///   max-norm error <= tau(K) * sqrt(sum_i d_i v_i^2 / min_i d_i)       (average)
 ///   max-norm error <= tau(K) * sqrt(max_i d_i * sum_i v_i^2 / d_i)     (diffuse)
 /// with tau(K) = sum_{k>K} |c_k| is <= tol for every channel (derivation in docs/walk.md).
@@ -88,8 +88,10 @@ struct chebyshev {
     if (p.channels.empty() || cfg.t == 0) return {cam, 0, 0.0};
 
     const auto [dmin, dmax] = std::minmax_element(T.degree.begin(), T.degree.end());
-    // The closed-form coefficients used above t = 4096 are those of [-1, 1].
-    const double a = cfg.t > 4096 ? -1.0 : std::max(-1.0, 2.0 / *dmax - 1.0 - 1e-6);
+    // The closed-form coefficients used above t = 4096 are those of [-1, 1]. a is capped at 0:
+    // a widened interval stays valid, while a -> 1 (nearly edgeless graphs, S ~ I) would make
+    // U = (2S - (1 + a) I) / (1 - a) amplify rounding without bound.
+    const double a = cfg.t > 4096 ? -1.0 : std::clamp(2.0 / *dmax - 1.0 - 1e-6, -1.0, 0.0);
     const std::vector<double> c = chebyshev_power_coefficients(cfg.t, a);
     double norm = 0;  // the largest channel factor of the bound
     for (std::size_t k = 0; k < p.channels.size(); ++k) {
