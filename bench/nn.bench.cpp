@@ -12,6 +12,9 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <vector>
+
+#include <Eigen/Core>
 
 #include "wsss/autodiff/ops/conv.hpp"
 #include "wsss/autodiff/ops/pointwise.hpp"
@@ -136,6 +139,69 @@ void bm_wsss_dilated(benchmark::State& state) {
   run_wsss(state, net, {1, 1024, 41, 41}, "dilated conv 1024 d12 41", state.range(0) != 0);
 }
 
+// Single convolutions of the nets above (bias, padding = dilation): cin, cout, size, kernel,
+// dilation, backward. The input needs a gradient except for the first layer's.
+std::string conv_case(const benchmark::State& s) {
+  return "conv " + std::to_string(s.range(0)) + "->" + std::to_string(s.range(1)) + " " + std::to_string(s.range(2)) +
+         " k" + std::to_string(s.range(3)) + " d" + std::to_string(s.range(4)) + (s.range(5) ? " fwd+bwd" : " fwd");
+}
+
+void conv_args(benchmark::internal::Benchmark* b) {
+  for (int bwd = 0; bwd < 2; ++bwd)
+    for (const auto& a : std::vector<std::vector<std::int64_t>>{{3, 64, 321, 3, 1},
+                                                                 {64, 64, 321, 3, 1},
+                                                                 {128, 128, 161, 3, 1},
+                                                                 {256, 256, 81, 3, 1},
+                                                                 {512, 512, 41, 3, 1},
+                                                                 {512, 512, 41, 3, 2},
+                                                                 {1024, 1024, 41, 1, 1}}) {
+      auto args = a;
+      args.push_back(bwd);
+      b->Args(args);
+    }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void bm_wsss_conv(benchmark::State& state) {
+  backend::set_num_threads(bench_threads());
+  const index_t cin = state.range(0), cout = state.range(1), hw = state.range(2), k = state.range(3), d = state.range(4);
+  rng g(5);
+  nn::conv2d c("c", nn::conv_config(cin, cout, k, 1, k == 1 ? 0 : d, d, true, nn::conv_init::kaiming_fan_in), g);
+  const tensor x = random_input({1, cin, hw, hw});
+  ad::tape t;
+  const bool backward = state.range(5) != 0;
+  timed_loop(state, conv_case(state), "wsss", [&] {
+    t.clear();
+    if (!backward) {
+      ad::no_grad ng(t);
+      benchmark::DoNotOptimize(c(t, t.leaf(x)).value().data());
+      return;
+    }
+    const ad::var y = c(t, t.leaf(x, cin != 3));
+    t.backward(y, tensor(y.shape(), 1.0f));
+  });
+}
+BENCHMARK(bm_wsss_conv)->Apply(conv_args);
+
+// The GEMM under every convolution, alone: m x k times k x n in row-major float, the shapes of
+// VGG16's 64->64 layer (k = 576) and of a 512->512 layer (k = 4608) on one column block.
+void gemm_args(benchmark::internal::Benchmark* b) {
+  b->Args({64, 576, 1820})->Args({64, 576, 12880})->Args({512, 4608, 1681})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+std::string gemm_case(const benchmark::State& s) {
+  return "gemm " + std::to_string(s.range(0)) + "x" + std::to_string(s.range(1)) + "x" + std::to_string(s.range(2));
+}
+void bm_eigen_gemm(benchmark::State& state) {
+  using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  backend::set_num_threads(bench_threads());
+  const mat a = mat::Random(state.range(0), state.range(1)), b = mat::Random(state.range(1), state.range(2));
+  mat c(state.range(0), state.range(2));
+  timed_loop(state, gemm_case(state), "wsss", [&] { c.noalias() = a * b; });
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * state.range(0) * state.range(1) * state.range(2),
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(bm_eigen_gemm)->Apply(gemm_args);
+
 BENCHMARK(bm_wsss_vgg16)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wsss_deeplab)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wsss_wide_block)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -229,6 +295,34 @@ void bm_torch_wide_block(benchmark::State& state) {
 void bm_torch_dilated(benchmark::State& state) {
   run_torch(state, torch_dilated(), {1, 1024, 41, 41}, "dilated conv 1024 d12 41", false);
 }
+
+void bm_torch_conv(benchmark::State& state) {
+  torch::set_num_threads(bench_threads());
+  const std::int64_t cin = state.range(0), cout = state.range(1), hw = state.range(2), k = state.range(3), d = state.range(4);
+  tn::Conv2d c(tn::Conv2dOptions(cin, cout, k).padding(k == 1 ? 0 : d).dilation(d));
+  torch::manual_seed(42);
+  const torch::Tensor x = torch::randn({1, cin, hw, hw}).set_requires_grad(cin != 3);
+  const bool backward = state.range(5) != 0;
+  timed_loop(state, conv_case(state), "libtorch", [&] {
+    if (!backward) {
+      torch::NoGradGuard ng;
+      benchmark::DoNotOptimize(c->forward(x).data_ptr());
+      return;
+    }
+    const torch::Tensor y = c->forward(x);
+    y.backward(torch::ones_like(y));
+  });
+}
+BENCHMARK(bm_torch_conv)->Apply(conv_args);
+
+void bm_torch_mm(benchmark::State& state) {
+  torch::set_num_threads(bench_threads());
+  const torch::Tensor a = torch::randn({state.range(0), state.range(1)}), b = torch::randn({state.range(1), state.range(2)});
+  timed_loop(state, gemm_case(state), "libtorch", [&] { benchmark::DoNotOptimize(torch::mm(a, b).data_ptr()); });
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * state.range(0) * state.range(1) * state.range(2),
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(bm_torch_mm)->Apply(gemm_args);
 
 BENCHMARK(bm_torch_vgg16)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_torch_deeplab)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();

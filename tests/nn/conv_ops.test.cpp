@@ -149,9 +149,60 @@ TEST_CASE("conv2d spanning several column chunks matches the naive definition") 
           max_err_w = std::max(max_err_w, std::abs(s - gw(o, c, i, j)) / (1 + std::abs(s)));
         }
   CHECK(max_err_w < 1e-4);
-  // dL/dx by the definition (the transposed convolution), compared everywhere.
+  // dL/dx by the definition (the transposed convolution, conv weights read as Cin x Cout), everywhere.
   ad::conv_transpose2d_config tc = ad::conv_transpose2d_config::square(1, 1);
-  CHECK(max_abs_diff(gx, naive_deconv(gy, w.reshaped({3, 64, 3, 3}), nullptr, tc)) < 1e-3);
+  CHECK(max_abs_diff(gx, naive_deconv(gy, w, nullptr, tc)) < 1e-3);
+}
+
+TEST_CASE("conv2d's parallel paths (batch 2, thin and wide weight gradients) match the definition") {
+  // Large enough to run on every thread: the first-layer shape (27 lowered rows: the weight
+  // gradient is split by columns and reduced) and a 1x1 conv (pointwise GEMMs).
+  rng g(31);
+  struct big_case {
+    index_t c, o, h, w, k, pad;
+  };
+  for (const big_case& k : {big_case{3, 16, 80, 72, 3, 1}, big_case{40, 24, 40, 44, 1, 0}, big_case{24, 32, 36, 30, 3, 2}}) {
+    INFO("c " << k.c << " o " << k.o << " k " << k.k);
+    const tensor x = random_normal({2, k.c, k.h, k.w}, g), w = random_normal({k.o, k.c, k.k, k.k}, g, 0.0, 0.2),
+                 b = random_normal({k.o}, g);
+    const auto cfg = ad::conv2d_config::square(1, k.pad, k.pad == 2 ? 2 : 1);
+    REQUIRE(static_cast<double>(k.o) * k.c * k.k * k.k * k.h * k.w * 2 > ad::detail::conv_parallel_macs);
+    ad::tape t;
+    const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true), bv = t.leaf(b, true);
+    const ad::var y = ad::conv2d(xv, wv, bv, cfg);
+    CHECK(max_abs_diff(y.value(), naive_conv(x, w, &b, cfg)) < 1e-3);
+    const tensor gy = random_normal(y.shape(), g);
+    t.backward(y, gy);
+    // dL/dx: the transposed convolution of gy (stride 1, so no output_padding).
+    ad::conv_transpose2d_config tc{1, 1, cfg.pad_h, cfg.pad_w, 0, 0, cfg.dilation_h, cfg.dilation_w};
+    CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
+    // dL/dw and dL/db by the definition.
+    const tensor& gw = *t.grad(wv);
+    double err = 0;
+    for (index_t o = 0; o < k.o; ++o)
+      for (index_t c = 0; c < k.c; ++c)
+        for (index_t i = 0; i < k.k; ++i)
+          for (index_t j = 0; j < k.k; ++j) {
+            double s = 0;
+            for (index_t n = 0; n < 2; ++n)
+              for (index_t yy = 0; yy < y.shape()[2]; ++yy)
+                for (index_t xx = 0; xx < y.shape()[3]; ++xx) {
+                  const index_t iy = yy - cfg.pad_h + i * cfg.dilation_h, ix = xx - cfg.pad_w + j * cfg.dilation_w;
+                  if (iy < 0 || iy >= k.h || ix < 0 || ix >= k.w) continue;
+                  s += static_cast<double>(gy(n, o, yy, xx)) * x(n, c, iy, ix);
+                }
+            err = std::max(err, std::abs(s - gw(o, c, i, j)) / (1 + std::abs(s)));
+          }
+    // float sums of up to 2 x 40 x 44 products: worst-case rounding ~ n * 6e-8 = 2e-4.
+    CHECK(err < 1e-3);
+    const tensor& gb = *t.grad(bv);
+    for (index_t o = 0; o < k.o; ++o) {
+      double s = 0;
+      for (index_t n = 0; n < 2; ++n)
+        for (index_t q = 0; q < y.shape()[2] * y.shape()[3]; ++q) s += gy[(n * k.o + o) * y.shape()[2] * y.shape()[3] + q];
+      CHECK(gb[o] == doctest::Approx(s).epsilon(1e-4));
+    }
+  }
 }
 
 TEST_CASE("conv2d gradients pass the finite-difference check for x, w and b") {

@@ -26,6 +26,10 @@ inline constexpr index_t conv_chunk_floats = index_t{1} << 20;
 /// process does not hold the others back, few enough that each GEMM stays large.
 inline constexpr index_t conv_units_per_thread = 4;
 
+/// Fewest lowered rows per unit for splitting a weight gradient by rows (a thinner gw block
+/// makes a GEMM too narrow to run at speed).
+inline constexpr index_t conv_min_rows_per_unit = 64;
+
 /// Below this many multiply-adds a convolution runs on the calling thread only.
 inline constexpr double conv_parallel_macs = 2e6;
 
@@ -106,13 +110,40 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
   }
 }
 
-/// gw (o x rows) += sum_i gy[i] (o x cols) * lower(x[i])^T. Units are groups of lowered rows,
-/// i.e. column blocks of gw: each lowers only its own rows and owns its block of gw, so there
-/// is no reduction across threads.
+/// gw (o x rows) += sum_i gy[i] (o x cols) * lower(x[i])^T. With enough lowered rows, units are
+/// row groups, i.e. column blocks of gw: each lowers only its own rows and owns its block of gw,
+/// so nothing is reduced across threads. With few rows (the first layer: 27) those blocks would
+/// be too thin for an efficient GEMM, so units are column blocks of the lowering instead, each
+/// summing into its own copy of gw, and the copies are added at the end.
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
-  const index_t units = std::min<index_t>(r, conv_units_per_thread * threads);
+  const index_t units = conv_units_per_thread * threads;
+  if (threads > 1 && r < conv_min_rows_per_unit * units) {
+    const index_t pc = g.is_pointwise() ? std::min(p, std::max<index_t>(128, (p * batch + units - 1) / units))
+                                        : conv_chunk_cols(r, p, p * batch, threads);
+    const index_t per_img = (p + pc - 1) / pc;
+    const std::int64_t blocks = batch * per_img;
+    const index_t slots = std::min<index_t>(blocks, units);
+    float* partial = conv_workspace(slots * o * r, 1);
+    std::fill(partial, partial + slots * o * r, 0.0f);
+#pragma omp parallel for schedule(static, 1)
+    for (std::int64_t s = 0; s < slots; ++s)
+      for (std::int64_t b = s; b < blocks; b += slots) {
+        const index_t i = b / per_img, p0 = (b % per_img) * pc, n = std::min(pc, p - p0);
+        const const_strided gyb(gy + i * o * p + p0, o, n, Eigen::OuterStride<>(p));
+        if (g.is_pointwise()) {
+          gemm_into(partial + s * o * r, o, r, r, gyb, const_strided(x + i * img + p0, r, n, Eigen::OuterStride<>(p)).transpose());
+        } else {
+          float* col = conv_workspace(r * pc);
+          im2col(g, x + i * img, col, 0, r, p0, p0 + n);
+          gemm_into(partial + s * o * r, o, r, r, gyb, const_strided(col, r, n, Eigen::OuterStride<>(n)).transpose());
+        }
+      }
+    for (index_t s = 0; s < slots; ++s)
+      for (index_t k = 0; k < o * r; ++k) gw[k] += partial[s * o * r + k];
+    return;
+  }
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
   for (std::int64_t u = 0; u < units; ++u) {
     const index_t r0 = r * u / units, rt = r * (u + 1) / units - r0;
