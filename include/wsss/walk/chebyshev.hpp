@@ -80,6 +80,8 @@ struct chebyshev {
 
   template <class Backend>
   result propagate_with_bound(Backend tag, const transition& T, const tensor& cam) const {
+    static_assert(supports<chebyshev, Backend>::value,
+                  "walk::chebyshev runs on host backends (cpu, omp, thrust_omp): its buffers are host tensors");
     detail::check_cam(T, cam, name);
     if (cfg.t < 0) throw_value(name, "t must be >= 0, got ", cfg.t);
     if (!(cfg.tol > 0)) throw_value(name, "tol must be > 0, got ", cfg.tol);

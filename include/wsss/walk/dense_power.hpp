@@ -29,6 +29,7 @@ struct dense_power {
 
   template <class Backend>
   tensor propagate(Backend, const transition& T, const tensor& cam) const {
+    static_assert(supports<dense_power, Backend>::value, "walk::dense_power runs on host backends (Eigen GEMM)");
     const index_t c = detail::check_cam(T, cam, name);
     if (cfg.t < 1 || (cfg.t & (cfg.t - 1)) != 0)
       throw_value(name, "t must be a power of two (log2 t squarings), got ", cfg.t);

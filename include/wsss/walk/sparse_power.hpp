@@ -27,6 +27,8 @@ struct sparse_power {
 
   template <class Backend>
   tensor propagate(Backend tag, const transition& T, const tensor& cam) const {
+    static_assert(supports<sparse_power, Backend>::value,
+                  "walk::sparse_power runs on host backends (cpu, omp, thrust_omp): its buffers are host tensors");
     detail::check_cam(T, cam, name);
     if (cfg.t < 0) throw_value(name, "t must be >= 0, got ", cfg.t);
     const index_t n = T.nodes();
