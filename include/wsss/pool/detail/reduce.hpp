@@ -59,11 +59,11 @@ WSSS_HD inline float max_of(const float* a, index_t n) {
 }
 
 /// The first position holding the maximum (0 if no element exceeds a[0], e.g. all NaN), in
-/// one pass over memory: maxima of 1024-element blocks (vector reductions), the first block
+/// one pass over memory: maxima of 8192-element blocks (vector reductions), the first block
 /// whose max beats every earlier one, then a scan of that block (still in L1) for the value.
 /// Equal values compare equal however they were reduced, so the scan always finds `best`.
 WSSS_HD inline index_t first_argmax(const float* a, index_t n) {
-  constexpr index_t span = 1024;
+  constexpr index_t span = 8192;  // 32 KB: the rescanned block is still in L1
   float best = a[0];
   index_t from = 0;
   for (index_t s = 0; s < n; s += span) {
