@@ -5,8 +5,18 @@
 #include <vector>
 
 #include <wsss/backend/for_each_index.hpp>
-#include <wsss/backend/thrust/for_each_index.hpp>
 #include <wsss/core/random.hpp>
+
+namespace {
+// A component template defined BEFORE the Thrust launcher header is included, as a library
+// header included ahead of it would be: the launcher must still be found at instantiation.
+template <class Tag, class K>
+void component_launch(Tag tag, std::int64_t n, const K& k) {
+  wsss::backend::for_each_index(tag, n, k);
+}
+}  // namespace
+
+#include <wsss/backend/thrust/for_each_index.hpp>
 
 namespace {
 
@@ -51,4 +61,13 @@ TEST_CASE("host backends fall back by inheritance") {
   static_assert(wsss::supports<int, wsss::omp_t>::value);
   static_assert(wsss::backend::Backend<wsss::thrust_omp_t>);
   CHECK(wsss::backend::max_threads() >= 1);
+}
+
+TEST_CASE("a launcher is chosen at instantiation, whatever the include order") {
+  wsss::rng g(4);
+  const wsss::tensor x = wsss::random_uniform({1000}, g);
+  std::vector<float> y(1000, -1.0f);
+  component_launch(wsss::thrust_omp, x.numel(), saxpy_sin_kernel{y.data(), x.data(), 1.5f});
+  CHECK(y == run(wsss::cpu, x));
+  static_assert(std::is_empty_v<wsss::backend::launcher<wsss::thrust_omp_t>>);
 }

@@ -13,17 +13,40 @@
 
 namespace wsss::backend {
 
+/// The launcher of one backend tag: a class template specialised per tag, so a launcher
+/// declared in a header included later (Thrust, CUDA) is still found when a component's
+/// template is instantiated. Unqualified overloads would bind at the component's definition
+/// and silently fall back to the base tag's launcher.
+template <class Tag>
+struct launcher {
+  static_assert(sizeof(Tag) == 0,
+                "wsss: no launcher for this backend tag: include wsss/backend/thrust/for_each_index.hpp "
+                "for thrust_omp, or wsss/cuda.hpp (nvcc) for cuda");
+};
+
 /// Serial loop.
-template <IndexKernel K>
-void for_each_index(cpu_t, std::int64_t n, const K& k) {
-  for (std::int64_t i = 0; i < n; ++i) k(i);
-}
+template <>
+struct launcher<cpu_t> {
+  template <IndexKernel K>
+  static void run(cpu_t, std::int64_t n, const K& k) {
+    for (std::int64_t i = 0; i < n; ++i) k(i);
+  }
+};
 
 /// OpenMP parallel loop (static schedule). Without -fopenmp it runs serially.
-template <IndexKernel K>
-void for_each_index(omp_t, std::int64_t n, const K& k) {
+template <>
+struct launcher<omp_t> {
+  template <IndexKernel K>
+  static void run(omp_t, std::int64_t n, const K& k) {
 #pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) k(i);
+    for (std::int64_t i = 0; i < n; ++i) k(i);
+  }
+};
+
+/// Runs k(i) for every i in [0, n) on the backend named by the tag.
+template <class Tag, IndexKernel K>
+void for_each_index(const Tag& tag, std::int64_t n, const K& k) {
+  launcher<Tag>::run(tag, n, k);
 }
 
 /// Threads an OpenMP region would use (1 without OpenMP).

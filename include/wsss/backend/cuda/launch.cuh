@@ -13,6 +13,7 @@
 #include <string>
 
 #include "wsss/backend/concepts.hpp"
+#include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/config.hpp"
 #include "wsss/core/error.hpp"
 
@@ -48,17 +49,20 @@ __global__ void grid_stride_kernel(std::int64_t n, K k) {
 
 /// Launches k over [0, n) on the tag's stream; block size from the occupancy API, the grid
 /// capped at what the device keeps resident (more blocks only add scheduling cost).
-template <IndexKernel K>
-void for_each_index(cuda_t tag, std::int64_t n, const K& k) {
-  if (n <= 0) return;
-  int min_grid = 0, block = 0;
-  check_cuda(cudaOccupancyMaxPotentialBlockSize(&min_grid, &block, detail::grid_stride_kernel<K>, 0, 0),
-             "cudaOccupancyMaxPotentialBlockSize");
-  const std::int64_t needed = (n + block - 1) / block;
-  const int grid = static_cast<int>(needed < min_grid ? needed : min_grid);
-  detail::grid_stride_kernel<K><<<grid, block, 0, tag.stream>>>(n, k);
-  check_cuda(cudaGetLastError(), "kernel launch");
-}
+template <>
+struct launcher<cuda_t> {
+  template <IndexKernel K>
+  static void run(cuda_t tag, std::int64_t n, const K& k) {
+    if (n <= 0) return;
+    int min_grid = 0, block = 0;
+    check_cuda(cudaOccupancyMaxPotentialBlockSize(&min_grid, &block, detail::grid_stride_kernel<K>, 0, 0),
+               "cudaOccupancyMaxPotentialBlockSize");
+    const std::int64_t needed = (n + block - 1) / block;
+    const int grid = static_cast<int>(needed < min_grid ? needed : min_grid);
+    detail::grid_stride_kernel<K><<<grid, block, 0, tag.stream>>>(n, k);
+    check_cuda(cudaGetLastError(), "kernel launch");
+  }
+};
 
 }  // namespace backend
 }  // namespace wsss

@@ -11,6 +11,7 @@
 #include <thrust/system/omp/execution_policy.h>
 
 #include "wsss/backend/concepts.hpp"
+#include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/config.hpp"
 #include "wsss/backend/tags.hpp"
 
@@ -25,10 +26,13 @@ struct thrust_adaptor {
 };
 }  // namespace detail
 
-template <IndexKernel K>
-void for_each_index(thrust_omp_t, std::int64_t n, const K& k) {
-  thrust::for_each_n(thrust::omp::par, thrust::counting_iterator<std::int64_t>(0), n,
-                     detail::thrust_adaptor<K>{k});
-}
+template <>
+struct launcher<thrust_omp_t> {
+  template <IndexKernel K>
+  static void run(thrust_omp_t, std::int64_t n, const K& k) {
+    thrust::for_each_n(thrust::omp::par, thrust::counting_iterator<std::int64_t>(0), n,
+                       detail::thrust_adaptor<K>{k});
+  }
+};
 
 }  // namespace wsss::backend
