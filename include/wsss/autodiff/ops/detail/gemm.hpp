@@ -55,13 +55,27 @@ inline void gemm_into(float* dst, index_t m, index_t n, index_t ld_dst, const A&
   else d.noalias() += a * b;
 }
 
+/// Fewest columns per forward unit: each unit's GEMM repacks the whole weight matrix, so a unit
+/// must do at least 2 x 512 flops per weight it packs (fc6's 1024 x 9216 weights are 38 MB).
+inline constexpr index_t conv_min_unit_cols = 512;
+
+/// Columns per forward unit: cache-sized (conv_chunk_floats) but at least conv_min_unit_cols,
+/// and, when there are few units, spread so that every thread gets the same number.
+inline index_t conv_forward_cols(index_t rows, index_t cols, index_t batch, index_t threads) {
+  const index_t want = std::max(conv_chunk_floats / std::max<index_t>(rows, 1), conv_min_unit_cols);
+  index_t units = (cols * batch + want - 1) / want;
+  if (units < conv_units_per_thread * threads) units = (units + threads - 1) / threads * threads;
+  const index_t per_img = std::max<index_t>(1, (units + batch - 1) / batch);
+  const index_t pc = ((cols + per_img - 1) / per_img + 15) / 16 * 16;
+  return std::min(pc, cols);
+}
+
 /// y[i] (o x cols) += w (o x rows) * lower(x[i]) for the `batch` images of x. Units are column
 /// blocks, each lowered into its thread's workspace and multiplied independently.
 inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
-  const index_t pc = g.is_pointwise() ? std::min(p, std::max<index_t>(128, (p * batch + 4 * threads - 1) / (4 * threads)))
-                                      : conv_chunk_cols(r, p, p * batch, threads);
+  const index_t pc = conv_forward_cols(r, p, batch, threads);
   const index_t per_img = (p + pc - 1) / pc;
   const std::int64_t units = batch * per_img;
   const const_strided wm(w, o, r, Eigen::OuterStride<>(r));
