@@ -25,30 +25,55 @@ namespace detail {
 
 /// Splat of pixels [p0, p1) by scattering: val[vertex] += bary · (pre[p] · in[p]), in pixel
 /// order (the reference's order); the vertex rows stay cache-resident while pixels stream.
-inline void splat_range(const std::int32_t* vert, const float* bary, const float* pre, const float* in, float* val,
-                        int dp1, index_t ld, index_t p0, index_t p1) {
+/// LD > 0 and DP1 > 0 fix the row width and d + 1 at compile time (0: run time).
+template <int LD, int DP1>
+void splat_range(const std::int32_t* __restrict vert, const float* __restrict bary, const float* __restrict pre,
+                 const float* __restrict in, float* __restrict val, int dp1_rt, index_t ld_rt, index_t p0, index_t p1) {
+  const int dp1 = DP1 > 0 ? DP1 : dp1_rt;
+  const index_t ld = LD > 0 ? LD : ld_rt;
   for (index_t p = p0; p < p1; ++p) {
     const float g = pre ? pre[p] : 1.0f;
-    const float* x = in + p * ld;
+    float x[LD > 0 ? LD : 1];
+    const float* xs = in + p * ld;
+#if defined(WSSS_CRF_VECTOR_EXT)
+    if constexpr (LD > 0) {
+      v8f xv[LD / 8];
+      for (int b = 0; b < LD / 8; ++b) xv[b] = g * load8(xs + 8 * b);
+      for (int r = 0; r < dp1; ++r) {
+        const float s = bary[p * dp1 + r];
+        float* d = val + vert[p * dp1 + r] * ld;
+        for (int b = 0; b < LD / 8; ++b) store8(d + 8 * b, load8(d + 8 * b) + s * xv[b]);
+      }
+      continue;
+    }
+#endif
+    if constexpr (LD > 0)
+      for (int c = 0; c < LD; ++c) x[c] = g * xs[c];
     for (int r = 0; r < dp1; ++r) {
       const float s = bary[p * dp1 + r];
       float* d = val + vert[p * dp1 + r] * ld;
-      for (index_t c = 0; c < ld; ++c) d[c] += s * (g * x[c]);
+      if constexpr (LD > 0) {
+        for (int c = 0; c < LD; ++c) d[c] += s * x[c];
+      } else {
+        for (index_t c = 0; c < ld; ++c) d[c] += s * (g * xs[c]);
+      }
     }
   }
 }
 
 /// One blur pass along one lattice axis: new = old + (n1 + n2) / 2 (missing neighbour = row 0).
+template <int LD>
 struct blur_kernel {
   const std::int32_t* nb;  // 2 per vertex
   const float* src;
   float* dst;
-  index_t ld;
+  index_t ld_rt;
   WSSS_HD void operator()(std::int64_t i) const {
-    const float* o = src + (i + 1) * ld;
-    const float* a = src + nb[2 * i] * ld;
-    const float* b = src + nb[2 * i + 1] * ld;
-    float* d = dst + (i + 1) * ld;
+    const index_t ld = LD > 0 ? LD : ld_rt;
+    const float* __restrict o = src + (i + 1) * ld;
+    const float* __restrict a = src + nb[2 * i] * ld;
+    const float* __restrict b = src + nb[2 * i + 1] * ld;
+    float* __restrict d = dst + (i + 1) * ld;
     for (index_t c = 0; c < ld; ++c) d[c] = o[c] + 0.5f * (a[c] + b[c]);
   }
 };
@@ -74,6 +99,15 @@ struct slice_kernel {
     const std::int32_t* vp = vert + p * n_r;
     const float* wp = bary + p * n_r;
     const float g = post ? post[p] : 1.0f;
+#if defined(WSSS_CRF_VECTOR_EXT)
+    v8f acc[LD / 8] = {};
+    for (int r = 0; r < n_r; ++r) {
+      const float s = wp[r] * alpha;
+      const float* x = val + vp[r] * LD;
+      for (int b = 0; b < LD / 8; ++b) acc[b] += s * load8(x + 8 * b);
+    }
+    for (int b = 0; b < LD / 8; ++b) store8(o + 8 * b, load8(o + 8 * b) + scale * (g * acc[b]));
+#else
     float acc[LD] = {};
     for (int r = 0; r < n_r; ++r) {
       const float s = wp[r] * alpha;
@@ -81,6 +115,7 @@ struct slice_kernel {
       for (int c = 0; c < LD; ++c) acc[c] += s * x[c];
     }
     for (int c = 0; c < LD; ++c) o[c] += scale * (g * acc[c]);
+#endif
   }
   WSSS_CRF_INLINE WSSS_HD void row(std::int64_t p, float* o_row) const {
     const std::int32_t* vp = vert + p * dp1;
@@ -176,13 +211,23 @@ class permutohedral {
     if (transpose) std::swap(pre, post);
     float* src = a_.data();
     float* dst = b_.data();
-    splat(pre, in, src, ld);
-    std::fill(dst, dst + ld, 0.0f);
-    for (int k = 0; k <= d_; ++k) {
-      const int j = transpose ? d_ - k : k;
-      backend::for_each_index(wsss::omp, m_,
-                              detail::blur_kernel{nb_.data() + 2 * m_ * j, src, dst, ld});
-      std::swap(src, dst);
+    auto run = [&]<int LD>() {
+      if (d_ == 5) splat<LD, 6>(pre, in, src, ld);
+      else if (d_ == 2) splat<LD, 3>(pre, in, src, ld);
+      else splat<LD, 0>(pre, in, src, ld);
+      std::fill(dst, dst + ld, 0.0f);
+      for (int k = 0; k <= d_; ++k) {
+        const int j = transpose ? d_ - k : k;
+        backend::for_each_index(wsss::omp, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
+        std::swap(src, dst);
+      }
+    };
+    switch (ld) {
+      case 8: run.template operator()<8>(); break;
+      case 16: run.template operator()<16>(); break;
+      case 24: run.template operator()<24>(); break;
+      case 32: run.template operator()<32>(); break;
+      default: run.template operator()<0>(); break;
     }
     return detail::slice_kernel{vert_.data(), bary_.data(), alpha_, post, src, out, scale, d_ + 1, ld};
   }
@@ -204,12 +249,13 @@ class permutohedral {
   /// Splat into val (rows 0..M, row 0 zero). With several threads each takes a contiguous
   /// pixel range into its own buffer and the buffers are summed in thread order, so a given
   /// thread count always gives the same bits.
+  template <int LD, int DP1>
   void splat(const float* pre, const float* in, float* val, index_t ld) {
     const index_t rows = (m_ + 1) * ld;
     const int threads = buf_threads_;
     if (threads <= 1) {
       std::fill(val, val + rows, 0.0f);
-      detail::splat_range(vert_.data(), bary_.data(), pre, in, val, d_ + 1, ld, 0, n_);
+      detail::splat_range<LD, DP1>(vert_.data(), bary_.data(), pre, in, val, d_ + 1, ld, 0, n_);
       return;
     }
     float* priv = priv_.data();
@@ -222,7 +268,7 @@ class permutohedral {
       float* mine = t == 0 ? val : priv + (t - 1) * rows;
       std::fill(mine, mine + rows, 0.0f);
       const index_t chunk = (n_ + threads - 1) / threads;
-      detail::splat_range(vert_.data(), bary_.data(), pre, in, mine, d_ + 1, ld, std::min(n_, t * chunk),
+      detail::splat_range<LD, DP1>(vert_.data(), bary_.data(), pre, in, mine, d_ + 1, ld, std::min(n_, t * chunk),
                           std::min(n_, (t + 1) * chunk));
 #pragma omp barrier
 #pragma omp for schedule(static)
@@ -305,11 +351,17 @@ class permutohedral {
       throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
 
     // Pass 2 (serial): vertex ids in the reference's insertion order (pixel, then r).
-    detail::lattice_table<W> table(n);
+    detail::lattice_table<W> table;
     vert_.resize(static_cast<std::size_t>(n * dp1));
     for (index_t p = 0; p < n; ++p) {
       const std::int32_t* r0 = rem.data() + p * dp1;
       const std::int8_t* rk = rank.data() + p * dp1;
+      // Neighbouring pixels usually share their simplex: same remainder-0 point and ranks
+      // give the same d + 1 vertices, already numbered.
+      if (p > 0 && std::equal(r0, r0 + dp1, r0 - dp1) && std::equal(rk, rk + dp1, rk - dp1)) {
+        std::copy(vert_.begin() + (p - 1) * dp1, vert_.begin() + p * dp1, vert_.begin() + p * dp1);
+        continue;
+      }
       std::int32_t key[max_dims];
       for (int r = 0; r <= d; ++r) {
         for (int i = 0; i < d; ++i) key[i] = r0[i] + (rk[i] <= d - r ? r : r - dp1);

@@ -20,6 +20,19 @@ namespace wsss::crf::detail {
 #define WSSS_CRF_INLINE inline
 #endif
 
+#if defined(__GNUC__) && !defined(__CUDACC__)
+/// Host builds use GCC/Clang vector extensions for the lattice's row kernels: left alone, the
+/// compilers vectorise the short vertex loop with gathers instead of the channel loop.
+#define WSSS_CRF_VECTOR_EXT 1
+using v8f = float __attribute__((vector_size(32)));
+inline v8f load8(const float* p) noexcept {
+  v8f v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8f v) noexcept { __builtin_memcpy(p, &v, sizeof v); }
+#endif
+
 /// Channel rows are padded to a multiple of this width (one AVX2 register of floats).
 inline constexpr index_t lane = 8;
 inline constexpr index_t padded(index_t k) noexcept { return (k + lane - 1) / lane * lane; }

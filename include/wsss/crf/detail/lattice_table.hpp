@@ -15,7 +15,11 @@ namespace wsss::crf::detail {
 template <int W>
 struct packed_key {
   std::array<std::uint64_t, W> w{};
-  friend bool operator==(const packed_key&, const packed_key&) = default;
+  friend bool operator==(const packed_key& a, const packed_key& b) noexcept {
+    bool same = true;
+    for (int i = 0; i < W; ++i) same &= a.w[static_cast<std::size_t>(i)] == b.w[static_cast<std::size_t>(i)];
+    return same;
+  }
 
   static packed_key pack(const std::int32_t* c, int d) noexcept {
     packed_key k;
@@ -40,29 +44,26 @@ struct packed_key {
 };
 
 /// Linear-probing table; vertex ids start at 1 (0 marks an empty slot and is the lattice's
-/// zero vertex). Capacity stays a power of two at most half full.
+/// zero vertex). Slots hold the key beside the id so that a probe touches one cache line; the
+/// capacity (a power of two) starts small and doubles at half load, so the table stays
+/// cache-resident for the usual few tens of thousands of vertices.
 template <int W>
 class lattice_table {
  public:
-  explicit lattice_table(index_t expected) {
-    std::size_t cap = 64;
-    while (cap < static_cast<std::size_t>(expected) * 2) cap *= 2;
-    slots_.assign(cap, 0);
-    keys_.reserve(static_cast<std::size_t>(expected) + 1);
-    keys_.emplace_back();  // id 0: the zero vertex
-  }
+  lattice_table() : slots_(4096) { keys_.emplace_back(); }  // id 0: the zero vertex
 
   std::int32_t find_or_insert(const packed_key<W>& k) {
-    std::size_t mask = slots_.size() - 1, s = k.hash() & mask;
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t s = k.hash() & mask;
     while (true) {
-      const std::int32_t id = slots_[s];
-      if (id == 0) break;
-      if (keys_[static_cast<std::size_t>(id)] == k) return id;
+      const slot& sl = slots_[s];
+      if (sl.id == 0) break;
+      if (sl.key == k) return sl.id;
       s = (s + 1) & mask;
     }
     const auto id = static_cast<std::int32_t>(keys_.size());
     keys_.push_back(k);
-    slots_[s] = id;
+    slots_[s] = slot{k, id};
     if (keys_.size() * 2 > slots_.size()) grow();
     return id;
   }
@@ -72,8 +73,8 @@ class lattice_table {
     const std::size_t mask = slots_.size() - 1;
     std::size_t s = k.hash() & mask;
     while (true) {
-      const std::int32_t id = slots_[s];
-      if (id == 0 || keys_[static_cast<std::size_t>(id)] == k) return id;
+      const slot& sl = slots_[s];
+      if (sl.id == 0 || sl.key == k) return sl.id;
       s = (s + 1) & mask;
     }
   }
@@ -83,18 +84,23 @@ class lattice_table {
   index_t size() const noexcept { return static_cast<index_t>(keys_.size()) - 1; }
 
  private:
+  struct slot {
+    packed_key<W> key{};
+    std::int32_t id = 0;
+  };
+
   void grow() {
-    std::vector<std::int32_t> next(slots_.size() * 2, 0);
+    std::vector<slot> next(slots_.size() * 2);
     const std::size_t mask = next.size() - 1;
     for (std::size_t id = 1; id < keys_.size(); ++id) {
       std::size_t s = keys_[id].hash() & mask;
-      while (next[s] != 0) s = (s + 1) & mask;
-      next[s] = static_cast<std::int32_t>(id);
+      while (next[s].id != 0) s = (s + 1) & mask;
+      next[s] = slot{keys_[id], static_cast<std::int32_t>(id)};
     }
     slots_.swap(next);
   }
 
-  std::vector<std::int32_t> slots_;
+  std::vector<slot> slots_;
   std::vector<packed_key<W>> keys_;
 };
 
