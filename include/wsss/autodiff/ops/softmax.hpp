@@ -8,6 +8,7 @@
 #include <span>
 
 #include "wsss/autodiff/ops/common.hpp"
+#include "wsss/crf/detail/channel_block.hpp"  // exp_nonpositive: the library's vectorisable expf
 
 namespace wsss::ad {
 
@@ -16,6 +17,9 @@ namespace detail {
 /// y = softmax or log-softmax of x along `axis`, x viewed as outer x C x inner. Work is cut
 /// into blocks of up to 256 inner positions of one outer slice: a block's C x 256 values stay
 /// in L1/L2 across the passes (max, exp-sum, scale), and the class loops run unit-stride.
+/// Every exponent is <= 0 (shifted by the max, or a log-probability), so the branch-free
+/// polynomial exp_nonpositive (about 1 ulp) lets the loops vectorise: 1.8x faster forward
+/// than std::exp at 1 x 21 x 321 x 321 (bench below in docs/autodiff.md).
 struct softmax_op {
   static constexpr std::string_view name = "softmax";
   static constexpr index_t block = 256;
@@ -52,7 +56,7 @@ struct softmax_op {
         for (index_t i = 0; i < len; ++i) m[i] = std::max(m[i], in[k * inner + i]);
       for (index_t k = 0; k < c; ++k)
         for (index_t i = 0; i < len; ++i) {
-          const float e = std::exp(in[k * inner + i] - m[i]);
+          const float e = crf::detail::exp_nonpositive(in[k * inner + i] - m[i]);
           s[i] += e;
           if (!lg) out[k * inner + i] = e;
         }
@@ -89,7 +93,7 @@ struct softmax_op {
         for (index_t k = 0; k < c; ++k)
           for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i];
         for (index_t k = 0; k < c; ++k)
-          for (index_t i = 0; i < len; ++i) d[k * inner + i] += g[k * inner + i] - std::exp(yy[k * inner + i]) * s[i];
+          for (index_t i = 0; i < len; ++i) d[k * inner + i] += g[k * inner + i] - crf::detail::exp_nonpositive(yy[k * inner + i]) * s[i];
       } else {
         for (index_t k = 0; k < c; ++k)
           for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i] * yy[k * inner + i];
