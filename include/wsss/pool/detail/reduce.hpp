@@ -29,9 +29,10 @@ WSSS_HD inline double dot_or_sum(const float* a, const float* b, index_t n) {
       for (; i + lanes <= e; i += lanes)
         for (int u = 0; u < lanes; ++u) acc[u] += a[i + u];
     }
-    float tail = 0;
+    for (int w = lanes / 2; w >= 1; w /= 2)  // pairwise: each level is one vector add
+      for (int u = 0; u < w; ++u) acc[u] += acc[u + w];
+    float tail = acc[0];
     for (; i < e; ++i) tail += b ? a[i] * b[i] : a[i];
-    for (int u = 0; u < lanes; ++u) tail += acc[u];
     total += tail;
   }
   return total;
@@ -39,23 +40,19 @@ WSSS_HD inline double dot_or_sum(const float* a, const float* b, index_t n) {
 WSSS_HD inline double sum(const float* a, index_t n) { return dot_or_sum(a, nullptr, n); }
 WSSS_HD inline double dot(const float* a, const float* b, index_t n) { return dot_or_sum(a, b, n); }
 
-/// max_i a[i] (n >= 1; NaNs are skipped unless a[0] is NaN). Four quarters are reduced side
-/// by side so that four vector max chains overlap (one chain is latency bound).
+/// max_i a[i] (n >= 1; NaNs are skipped unless a[0] is NaN): 64 independent lanes (several
+/// vector max chains in flight), folded pairwise.
 WSSS_HD inline float max_of(const float* a, index_t n) {
-  float m0 = a[0], m1 = a[0], m2 = a[0], m3 = a[0];
-  const index_t q = n / 4;
-  const float *b = a + q, *c = a + 2 * q, *d = a + 3 * q;
-#pragma omp simd reduction(max : m0, m1, m2, m3)
-  for (index_t i = 0; i < q; ++i) {
-    m0 = a[i] > m0 ? a[i] : m0;
-    m1 = b[i] > m1 ? b[i] : m1;
-    m2 = c[i] > m2 ? c[i] : m2;
-    m3 = d[i] > m3 ? d[i] : m3;
-  }
-  for (index_t i = 4 * q; i < n; ++i) m0 = a[i] > m0 ? a[i] : m0;
-  m0 = m1 > m0 ? m1 : m0;
-  m2 = m3 > m2 ? m3 : m2;
-  return m2 > m0 ? m2 : m0;
+  float m[lanes];
+  for (int u = 0; u < lanes; ++u) m[u] = a[0];
+  index_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (int u = 0; u < lanes; ++u) m[u] = a[i + u] > m[u] ? a[i + u] : m[u];
+  for (int w = lanes / 2; w >= 1; w /= 2)
+    for (int u = 0; u < w; ++u) m[u] = m[u + w] > m[u] ? m[u + w] : m[u];
+  float r = m[0];
+  for (; i < n; ++i) r = a[i] > r ? a[i] : r;
+  return r;
 }
 
 /// The first position holding the maximum (0 if no element exceeds a[0], e.g. all NaN), in
