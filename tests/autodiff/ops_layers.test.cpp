@@ -132,6 +132,39 @@ TEST_CASE("linear computes x W^T + b and passes grad_check with and without bias
                        doctest::Contains("[wsss.shape] ad::linear: x 3x6 has 6 features per row"), shape_error);
 }
 
+TEST_CASE("linear large enough to split across threads matches the naive product in all three GEMMs") {
+  rng g(48);
+  const index_t n = 8, in = 520, out = 610;  // > 2e6 multiply-adds: the blocked parallel path
+  const tensor x = random_uniform({n, in}, g, -1, 1), w = random_uniform({out, in}, g, -1, 1),
+               b = random_uniform({out}, g, -1, 1), gy = random_uniform({n, out}, g, -1, 1);
+  ad::tape t;
+  const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true), bv = t.leaf(b, true);
+  const ad::var y = ad::linear(xv, wv, bv);
+  t.backward(y, gy);
+  for (index_t r = 0; r < n; r += 3)
+    for (index_t o = 0; o < out; o += 7) {
+      double s = b[o];
+      for (index_t i = 0; i < in; ++i) s += static_cast<double>(x(r, i)) * w(o, i);
+      REQUIRE(y.value()(r, o) == doctest::Approx(s).epsilon(1e-4));
+    }
+  for (index_t r = 0; r < n; r += 3)
+    for (index_t i = 0; i < in; i += 11) {
+      double s = 0;
+      for (index_t o = 0; o < out; ++o) s += static_cast<double>(gy(r, o)) * w(o, i);
+      REQUIRE((*t.grad(xv))(r, i) == doctest::Approx(s).epsilon(1e-4));
+    }
+  for (index_t o = 0; o < out; o += 13)
+    for (index_t i = 0; i < in; i += 17) {
+      double s = 0, sb = 0;
+      for (index_t r = 0; r < n; ++r) {
+        s += static_cast<double>(gy(r, o)) * x(r, i);
+        sb += gy(r, o);
+      }
+      REQUIRE((*t.grad(wv))(o, i) == doctest::Approx(s).epsilon(1e-4));
+      REQUIRE((*t.grad(bv))[o] == doctest::Approx(sb).epsilon(1e-4));
+    }
+}
+
 TEST_CASE("resize_bilinear op forwards core's resize and backpropagates its adjoint") {
   rng g(47);
   const tensor x = random_uniform({1, 2, 5, 4}, g, -1, 1);
