@@ -42,6 +42,7 @@ class gwrp {
   struct weight_table {
     float d = 0;
     index_t n = 0;
+    double tol = 0;           ///< the tail_tol it was built with (a cache may serve several poolers)
     bool uniform = false;     ///< d = 1: plain mean, no sort
     std::vector<float> w;     ///< w[j] = d^j / Z(d), j < m(d)
   };
@@ -140,10 +141,11 @@ class gwrp {
 
   std::int32_t table_for(cache& c, float d, index_t n) const {
     for (std::size_t t = 0; t < c.tables.size(); ++t)
-      if (c.tables[t].d == d && c.tables[t].n == n) return static_cast<std::int32_t>(t);
+      if (c.tables[t].d == d && c.tables[t].n == n && c.tables[t].tol == cfg_.tail_tol) return static_cast<std::int32_t>(t);
     weight_table wt;
     wt.d = d;
     wt.n = n;
+    wt.tol = cfg_.tail_tol;
     wt.uniform = d == 1.0f;
     if (!wt.uniform) {
       const double dd = d;
