@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "wsss/core/random.hpp"
 #include "wsss/crf/exact_filter.hpp"
@@ -71,4 +72,21 @@ TEST_CASE("permutohedral and exact: F^T is the adjoint of F in every normalisati
     crf::exact_filter ex(f, nm);
     CHECK(dot(ex.apply(x), y) == doctest::Approx(dot(x, ex.apply_transpose(y))).epsilon(1e-6));
   }
+}
+
+TEST_CASE("detail: vectorised exp and log match the C library within 2e-7 relative") {
+  double worst_exp = 0, worst_log = 0;
+  for (float x = -86.0f; x <= 0.0f; x += 0.00731f) {
+    const double e = std::exp(static_cast<double>(x));
+    worst_exp = std::max(worst_exp, std::abs(crf::detail::exp_nonpositive(x) - e) / e);
+  }
+  for (float x = 1e-6f; x <= 1.0f; x *= 1.0013f) {
+    const double l = std::log(static_cast<double>(x));
+    worst_log = std::max(worst_log, std::abs(crf::detail::log_positive(x) - l) / std::max(std::abs(l), 1e-3));
+  }
+  CHECK(worst_exp < 2e-7);
+  CHECK(worst_log < 2e-7);
+  CHECK(crf::detail::exp_nonpositive(-1000.0f) == 0.0f);
+  CHECK(crf::detail::exp_nonpositive(-std::numeric_limits<float>::infinity()) == 0.0f);
+  CHECK(crf::detail::log_positive(1.0f) == 0.0f);
 }

@@ -8,6 +8,7 @@
 #include "wsss/core/error.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/concepts.hpp"
+#include "wsss/crf/detail/filter_common.hpp"
 
 namespace wsss::crf {
 
@@ -39,7 +40,7 @@ class learned {
   explicit learned(tensor mu) : mu_(std::move(mu)) {
     expect_rank(mu_, 2, name, "mu", "K x K");
     if (mu_.dim(0) != mu_.dim(1) || mu_.dim(0) < 1) throw_shape(name, "mu must be square K x K, got ", mu_.shape());
-    expect_finite(mu_, name, "mu");
+    detail::check_finite(mu_, name, "mu");
   }
   /// -I: CRF-RNN's initial value, equal to Potts.
   static learned potts_init(index_t k) { return learned(potts{}.matrix(k)); }

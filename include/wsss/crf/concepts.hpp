@@ -20,8 +20,8 @@ namespace wsss::crf {
       - F is linear. K is the Gaussian sum K_ij ≈ exp(-|f_i - f_j|² / 2) with the self term
         i = j included; P, Q are the normalisation's per-pixel scales (kernels.hpp).
       - apply_add(in, out, ld, s, transpose) ADDS s · F in (transpose: s · F^T in) into out;
-        in and out are N x ld, pixel-major ("interleaved"), ld a multiple of 8; padding
-        channels are carried through linearly. It allocates nothing after reserve(ld) and
+        in and out are N x ld, pixel-major ("interleaved"), any ld >= 1 (mean field pads
+        rows to a multiple of 8); padding channels are carried through linearly. It allocates nothing after reserve(ld) and
         must not be called from two threads on one plan at once.
       - apply(L x N) returns F in and apply_transpose(L x N) returns F^T in (allocating
         convenience paths). F^T is the exact adjoint: <F x, y> = <x, F^T y>.

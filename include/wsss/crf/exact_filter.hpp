@@ -34,7 +34,7 @@ class exact_filter {
     if (d < 1 || n < 1) throw_shape("crf::exact_filter", "features must be D x N with D, N >= 1, got ", features.shape());
     if (n > max_pixels)
       throw_shape("crf::exact_filter", "the O(N^2) filter takes at most ", max_pixels, " pixels, got ", n);
-    expect_finite(features, "crf::exact_filter", "features");
+    detail::check_finite(features, "crf::exact_filter", "features");
     n_ = n;
     norm_ = norm;
     k_.assign(static_cast<std::size_t>(n * n), 0.0f);

@@ -17,6 +17,7 @@
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/compatibility.hpp"
 #include "wsss/crf/concepts.hpp"
+#include "wsss/crf/detail/filter_common.hpp"
 #include "wsss/crf/detail/channel_block.hpp"
 #include "wsss/crf/kernels.hpp"
 #include "wsss/crf/permutohedral.hpp"
@@ -56,17 +57,18 @@ struct image_plan {
 /// unary_from_softmax, clip 1e-5 by default).
 inline tensor unary_from_probabilities(const tensor& p, float clip = 1e-5f) {
   require(clip > 0 && clip <= 1, "crf::unary_from_probabilities", "clip must be in (0, 1], got ", clip);
-  expect_finite(p, "crf::unary_from_probabilities", "probabilities");
+  detail::check_finite(p, "crf::unary_from_probabilities", "probabilities");
   tensor u = tensor::uninitialized(p.shape());
-  for (index_t i = 0; i < p.numel(); ++i) u[i] = -std::log(std::clamp(p[i], clip, 1.0f));
+  detail::neg_log_clamped(p.data(), u.data(), p.numel(), clip);
   return u;
 }
 
 /// Unary energies from logits: U = -z, so that Q0 = softmax(z) (SEC's CRF layer).
 inline tensor unary_from_logits(const tensor& z) {
-  expect_finite(z, "crf::unary_from_logits", "logits");
+  detail::check_finite(z, "crf::unary_from_logits", "logits");
   tensor u = tensor::uninitialized(z.shape());
-  for (index_t i = 0; i < z.numel(); ++i) u[i] = -z[i];
+  const index_t n = z.numel();
+  for (index_t i = 0; i < n; ++i) u[i] = -z[i];
   return u;
 }
 
@@ -79,7 +81,7 @@ inline void check_unary(std::string_view component, const tensor& unary, index_t
   if (unary.dim(1) < 1) throw_value(component, "unary has zero labels (shape ", unary.shape(), ")");
   if (unary.dim(0) != n_images)
     throw_shape(component, "unary batch is ", unary.dim(0), " but ", n_images, " images were given");
-  expect_finite(unary, component, "unary");
+  detail::check_finite(unary, component, "unary");
   if (!clamps.empty() && static_cast<index_t>(clamps.size()) != n_images)
     throw_shape(component, clamps.size(), " clamp maps for a batch of ", n_images);
   for (const label_map& c : clamps) {
@@ -99,23 +101,31 @@ void check_plan(std::string_view component, const Plan& plan, const tensor& unar
                 unary.dim(3));
 }
 
-/// dst (N x ld) = sign · src (K x N), padding channels set to `pad`.
+/// dst (N x ld) = sign · src (K x N), padding channels set to `pad`; blocked like deinterleave.
 inline void interleave(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign, float pad = 0.0f) {
+  constexpr index_t block = 256;
 #pragma omp parallel for schedule(static)
-  for (index_t p = 0; p < n; ++p) {
-    float* d = dst + p * ld;
-    for (index_t c = 0; c < k; ++c) d[c] = sign * src[c * n + p];
-    for (index_t c = k; c < ld; ++c) d[c] = pad;
+  for (index_t p0 = 0; p0 < n; p0 += block) {
+    const index_t p1 = std::min(n, p0 + block);
+    for (index_t c = 0; c < k; ++c)
+      for (index_t p = p0; p < p1; ++p) dst[p * ld + c] = sign * src[c * n + p];
+    for (index_t p = p0; p < p1; ++p)
+      for (index_t c = k; c < ld; ++c) dst[p * ld + c] = pad;
   }
 }
 
 /// Padding value of -U rows: -inf, so a padded softmax gives those channels exactly 0.
 inline constexpr float negu_pad = -std::numeric_limits<float>::infinity();
 
-/// dst (K x N) = src (N x ld).
+/// dst (K x N) = src (N x ld), in blocks of pixels so that both sides stream.
 inline void deinterleave(const float* src, float* dst, index_t k, index_t n, index_t ld) {
-  for (index_t c = 0; c < k; ++c)
-    for (index_t p = 0; p < n; ++p) dst[c * n + p] = src[p * ld + c];
+  constexpr index_t block = 256;
+#pragma omp parallel for schedule(static)
+  for (index_t p0 = 0; p0 < n; p0 += block) {
+    const index_t p1 = std::min(n, p0 + block);
+    for (index_t c = 0; c < k; ++c)
+      for (index_t p = p0; p < p1; ++p) dst[c * n + p] = src[p * ld + c];
+  }
 }
 
 /// q[p] = softmax(a[p]) over the first k channels (padding of a is -inf, of q 0), or one-hot
@@ -321,7 +331,7 @@ class mean_field {
     detail::check_unary(name, unary, static_cast<index_t>(plans.size()), clamps);
     const index_t b = unary.dim(0), k = unary.dim(1), n = unary.dim(2) * unary.dim(3), ld = detail::padded(k);
     for (const plan& p : plans) detail::check_plan(name, p, unary);
-    tensor q_out(unary.shape());
+    tensor q_out = tensor::uninitialized(unary.shape());
     constexpr bool fused = detail::fused_update<Filter, Compat>;
     const bool fold = fused && ld <= detail::fused_max_ld;
     const bool learned_form = !requires { Compat::adds_message; };

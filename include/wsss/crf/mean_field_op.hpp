@@ -46,8 +46,8 @@ struct mean_field_op {
     const index_t b = u.dim(0), k = u.dim(1), n = u.dim(2) * u.dim(3), ld = detail::padded(k);
     expect_shape(mu, {k, k}, name, "compatibility mu");
     expect_shape(w, {2}, name, "kernel weights");
-    expect_finite(mu, name, "compatibility mu");
-    expect_finite(w, name, "kernel weights");
+    detail::check_finite(mu, name, "compatibility mu");
+    detail::check_finite(w, name, "kernel weights");
     require(iterations >= 0, name, "iterations must be >= 0, got ", iterations);
     const learned compat(mu);
     tensor y(u.shape());

@@ -121,6 +121,14 @@ struct slice_kernel {
     const std::int32_t* vp = vert + p * dp1;
     const float* wp = bary + p * dp1;
     const float g = post ? post[p] : 1.0f;
+    if (ld % lane != 0) {  // odd widths (the normaliser's single channel): channel by channel
+      for (index_t c = 0; c < ld; ++c) {
+        float acc = 0;
+        for (int r = 0; r < dp1; ++r) acc += (wp[r] * alpha) * val[vp[r] * ld + c];
+        o_row[c] += scale * (g * acc);
+      }
+      return;
+    }
     for_chunks(ld, [&]<int W>(index_t c0) {
       float acc[W] = {};
       for (int r = 0; r < dp1; ++r) {
@@ -161,7 +169,7 @@ class permutohedral {
     if (n < 1) throw_shape("crf::permutohedral", "features must cover at least one pixel, got ", features.shape());
     if (n > (index_t{1} << 30) / (d + 1))
       throw_shape("crf::permutohedral", "too many pixels for 32-bit lattice indices: ", n);
-    expect_finite(features, "crf::permutohedral", "features");
+    detail::check_finite(features, "crf::permutohedral", "features");
     d_ = static_cast<int>(d);
     n_ = n;
     norm_ = norm;
@@ -194,7 +202,8 @@ class permutohedral {
     }
   }
 
-  /// out += scale · F in (or F^T in), in/out N x ld interleaved, ld a multiple of 8.
+  /// out += scale · F in (or F^T in), in/out N x ld interleaved (ld a multiple of 8 takes the
+  /// vectorised kernels).
   void apply_add(const float* in, float* out, index_t ld, float scale, bool transpose = false) {
     backend::for_each_index(wsss::omp, n_, splat_blur(in, ld, scale, transpose, out));
   }
@@ -204,7 +213,6 @@ class permutohedral {
   /// into out[p]. Valid until the next call on this plan. Lets mean field fuse slicing with
   /// its update, pixel by pixel.
   detail::slice_kernel splat_blur(const float* in, index_t ld, float scale, bool transpose = false, float* out = nullptr) {
-    WSSS_ASSERT(ld % detail::lane == 0);
     reserve(ld);
     const float* pre = pre_.empty() ? nullptr : pre_.data();
     const float* post = post_.empty() ? nullptr : post_.data();
@@ -397,12 +405,9 @@ class permutohedral {
   void compute_normaliser() {
     pre_.clear();
     post_.clear();
-    const index_t ld = detail::lane;
-    tensor ones({n_ * ld}), resp({n_ * ld});
-    for (index_t p = 0; p < n_; ++p) ones[p * ld] = 1.0f;
-    apply_add(ones.data(), resp.data(), ld, 1.0f);
-    ones_response_.resize(static_cast<std::size_t>(n_));
-    for (index_t p = 0; p < n_; ++p) ones_response_[static_cast<std::size_t>(p)] = resp[p * ld];
+    std::vector<float> ones(static_cast<std::size_t>(n_), 1.0f);
+    ones_response_.assign(static_cast<std::size_t>(n_), 0.0f);
+    apply_add(ones.data(), ones_response_.data(), 1, 1.0f);
     detail::set_normalisers(norm_, ones_response_, pre_, post_);
   }
 

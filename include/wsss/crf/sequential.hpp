@@ -61,7 +61,7 @@ sequential_result mean_field_sequential(const image_plan<exact_filter>& plan, co
   if (k < 1) throw_value(component, "unary has zero labels");
   if (unary.dim(-2) != plan.height || unary.dim(-1) != plan.width)
     throw_shape(component, "image is ", plan.height, "x", plan.width, " but the unary is ", unary.dim(-2), "x", unary.dim(-1));
-  expect_finite(unary, component, "unary");
+  detail::check_finite(unary, component, "unary");
   for (auto nm : {plan.smoothness.norm(), plan.appearance.norm()})
     if (nm != normalization::symmetric && nm != normalization::none)
       throw_value(component, "needs a symmetric filter (normalisation symmetric or none), got ", to_string(nm));

@@ -3,6 +3,7 @@
 // shared by the CRF filters and the mean-field update
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -52,7 +53,7 @@ WSSS_CRF_INLINE WSSS_HD void for_chunks(index_t ld, F&& f) {
 /// exp(x) for x <= 0 with about 1 ulp error (Cephes' expf polynomial), written branch-free
 /// with a rounding constant instead of floor so that loops over channels vectorise; returns
 /// exactly 0 below -87.
-WSSS_HD inline float exp_nonpositive(float x) noexcept {
+WSSS_CRF_INLINE WSSS_HD float exp_nonpositive(float x) noexcept {
   constexpr float magic = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
   const float xc = x < -87.0f ? -87.0f : x;
   const float kf = xc * 1.44269504088896341f + magic;
@@ -72,6 +73,38 @@ WSSS_HD inline float exp_nonpositive(float x) noexcept {
   return x < -87.0f ? 0.0f : v;
 }
 
+/// log(x) for finite x > 0 with about 1 ulp error (Cephes' logf polynomial), branch-free so
+/// that a loop over a tensor vectorises (the unaries are 4M logs for a VOC image).
+WSSS_CRF_INLINE WSSS_HD float log_positive(float x) noexcept {
+  const std::int32_t bits = std::bit_cast<std::int32_t>(x);
+  std::int32_t e = ((bits >> 23) & 0xff) - 126;
+  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e -= small ? 1 : 0;
+  m = small ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const float fe = static_cast<float>(e);
+  y += fe * -2.12194440e-4f;
+  y += -0.5f * z;
+  return m + y + fe * 0.693359375f;
+}
+
+/// b = -log(clamp(a, lo, 1)) elementwise (vectorised).
+inline void neg_log_clamped(const float* __restrict a, float* __restrict b, index_t n, float lo) noexcept {
+  for (index_t i = 0; i < n; ++i) b[i] = std::min(std::max(a[i], lo), 1.0f);
+  for (index_t i = 0; i < n; ++i) b[i] = -log_positive(b[i]);
+}
+
 /// Softmax of one pixel's row a[0, k) into q[0, k): subtract the max, exponentiate, divide
 /// by the sum (the reference's expAndNormalize).
 inline void softmax_row(const float* a, float* q, index_t k) noexcept {
@@ -89,7 +122,7 @@ inline void softmax_row(const float* a, float* q, index_t k) noexcept {
 /// The same over a whole padded row of compile-time width LD whose padding holds -inf (so
 /// that it contributes exp = 0); fully unrolled and vectorised.
 template <int LD>
-inline void softmax_row_padded(const float* a, float* q) noexcept {
+WSSS_CRF_INLINE void softmax_row_padded(const float* a, float* q) noexcept {
   static_assert(LD % lane == 0);
   float e[LD], m[lane];
   for (int c = 0; c < lane; ++c) m[c] = a[c];
@@ -98,9 +131,24 @@ inline void softmax_row_padded(const float* a, float* q) noexcept {
   float mx = m[0];
   for (int c = 1; c < lane; ++c) mx = m[c] > mx ? m[c] : mx;
   for (int c = 0; c < LD; ++c) e[c] = exp_nonpositive(a[c] - mx);
-  float s = 0;
-  for (int c = 0; c < LD; ++c) s += e[c];
-  for (int c = 0; c < LD; ++c) q[c] = e[c] / s;
+  // Lane-wise partial sums, then a fixed tree: vectorises (a serial sum would not).
+  float part[lane] = {};
+  for (int b = 0; b < LD; b += lane)
+    for (int c = 0; c < lane; ++c) part[c] += e[b + c];
+  const float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  const float inv = 1.0f / s;
+  for (int c = 0; c < LD; ++c) q[c] = e[c] * inv;
+}
+
+/// True when every value is finite: an exponent-bits OR-scan that vectorises, unlike an
+/// early-exit loop (the inputs are scanned once per call, 4M values for a VOC image).
+inline bool all_finite(const float* x, index_t n) noexcept {
+  std::uint32_t bad = 0;
+  for (index_t i = 0; i < n; ++i) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(x[i]);
+    bad |= static_cast<std::uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
 }
 
 }  // namespace wsss::crf::detail

@@ -14,6 +14,11 @@
 
 namespace wsss::crf::detail {
 
+/// expect_finite with a vectorised fast path; the slow scan runs only to word the error.
+inline void check_finite(const tensor& t, std::string_view component, std::string_view what) {
+  if (!all_finite(t.data(), t.numel())) expect_finite(t, component, what);
+}
+
 /// Per-pixel input (pre) and output (post) scales of a normalisation mode, computed like the
 /// reference (in double, stored as float): symmetric 1/sqrt(n + 1e-20) on both sides; before
 /// 1/(n + 1e-20) on the input; after on the output; none leaves both empty (= 1).
