@@ -94,6 +94,15 @@ TEST_CASE("dropout: identity in evaluation; in training a scaled mask that backw
                        value_error);
 }
 
+TEST_CASE("dropout and dropout2d pass grad_check (a fresh tape draws the same mask from its seeded rng)") {
+  rng g(49);
+  const tensor x = random_uniform({2, 4, 3, 3}, g, -1, 1);
+  auto r = ad::grad_check([](ad::tape&, std::span<const ad::var> v) { return ad::dropout(v[0], 0.4f); }, {x});
+  CHECK_MESSAGE(r.ok, r.log);
+  r = ad::grad_check([](ad::tape&, std::span<const ad::var> v) { return ad::dropout2d(v[0], 0.4f); }, {x});
+  CHECK_MESSAGE(r.ok, r.log);
+}
+
 TEST_CASE("dropout2d drops whole channels") {
   rng g(45);
   const tensor x = random_uniform({4, 32, 3, 3}, g, 1, 2);
