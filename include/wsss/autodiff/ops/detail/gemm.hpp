@@ -1,21 +1,16 @@
 // SPDX-License-Identifier: MIT
 // wsss/autodiff/ops/detail/gemm.hpp — the three convolution products of a batch (forward, data
-// and weight gradients) as im2col + Eigen GEMM over cache-sized blocks (1x1 convolutions skip the
-// lowering), one parallel loop each. Convolution and deconvolution are both written with these.
+// and weight gradients) as im2col + GEMM (detail/sgemm.hpp) over cache-sized blocks (1x1
+// convolutions skip the lowering), one parallel loop each. Conv and deconv are written with these.
 #pragma once
 
 #include <algorithm>
 
-#include <Eigen/Core>
-
 #include "wsss/autodiff/ops/detail/im2col.hpp"
+#include "wsss/autodiff/ops/detail/sgemm.hpp"
 #include "wsss/backend/for_each_index.hpp"  // backend::max_threads
 
 namespace wsss::ad::detail {
-
-using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using const_strided = Eigen::Map<const row_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using strided = Eigen::Map<row_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 /// Floats of one lowered block. About 4 MiB keeps the block in cache while the GEMM streams it,
 /// instead of writing the whole unfolded image (237 MiB for VGG16 conv1_2 at 321x321) to memory
@@ -46,15 +41,6 @@ inline index_t conv_chunk_cols(index_t rows, index_t cols, index_t total_cols, i
   return std::min(c, cols);
 }
 
-/// The serial GEMM update dst (m x n, leading dimension ld_dst) += a * b, or = a * b when
-/// `assign`; Eigen runs single-threaded inside the callers' parallel loops.
-template <class A, class B>
-inline void gemm_into(float* dst, index_t m, index_t n, index_t ld_dst, const A& a, const B& b, bool assign = false) {
-  strided d(dst, m, n, Eigen::OuterStride<>(ld_dst));
-  if (assign) d.noalias() = a * b;
-  else d.noalias() += a * b;
-}
-
 /// Fewest columns per forward unit: each unit's GEMM repacks the whole weight matrix, so a unit
 /// must do at least 2 x 512 flops per weight it packs (fc6's 1024 x 9216 weights are 38 MB).
 inline constexpr index_t conv_min_unit_cols = 512;
@@ -78,7 +64,6 @@ inline void conv_forward(const conv_geometry& g, const float* w, index_t o, cons
   const index_t pc = conv_forward_cols(r, p, batch, threads);
   const index_t per_img = (p + pc - 1) / pc;
   const std::int64_t units = batch * per_img;
-  const const_strided wm(w, o, r, Eigen::OuterStride<>(r));
   // Dynamic schedule: a unit is a whole GEMM, and a core shared with another process must not
   // stall the team (static halves ran up to 3x slower under load on our 2-core machine).
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
@@ -86,11 +71,11 @@ inline void conv_forward(const conv_geometry& g, const float* w, index_t o, cons
     const index_t i = u / per_img, p0 = (u % per_img) * pc, n = std::min(pc, p - p0);
     float* yi = y + i * o * p + p0;
     if (g.is_pointwise()) {
-      gemm_into(yi, o, n, p, wm, const_strided(x + i * img + p0, r, n, Eigen::OuterStride<>(p)));
+      sgemm(o, n, r, {w, r, 1}, {x + i * img + p0, p, 1}, yi, p, true);
     } else {
       float* col = conv_workspace(r * pc);
       im2col(g, x + i * img, col, 0, r, p0, p0 + n);
-      gemm_into(yi, o, n, p, wm, const_strided(col, r, n, Eigen::OuterStride<>(n)));
+      sgemm(o, n, r, {w, r, 1}, {col, n, 1}, yi, p, true);
     }
   }
 }
@@ -102,15 +87,14 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size(), kk = g.kh * g.kw;
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
   const index_t units = std::min<index_t>(g.c, conv_units_per_thread * threads);
-  const const_strided wm(w, o, r, Eigen::OuterStride<>(r));
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
   for (std::int64_t u = 0; u < units; ++u) {
     const index_t c0 = g.c * u / units, c1 = g.c * (u + 1) / units, r0 = c0 * kk, rt = (c1 - c0) * kk;
     if (rt == 0) continue;
-    const auto wt = wm.middleCols(r0, rt).transpose();
+    const mat_ref wt{w + r0, 1, r};  // (w's columns r0 .. r0 + rt)^T
     if (g.is_pointwise()) {
       for (index_t i = 0; i < batch; ++i)
-        gemm_into(gx + i * img + r0 * p, rt, p, p, wt, const_strided(gy + i * o * p, o, p, Eigen::OuterStride<>(p)));
+        sgemm(rt, p, o, wt, {gy + i * o * p, p, 1}, gx + i * img + r0 * p, p, true);
       continue;
     }
     const index_t pc = conv_chunk_cols(rt, p, p, 1);
@@ -118,7 +102,7 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
     for (index_t i = 0; i < batch; ++i)
       for (index_t p0 = 0; p0 < p; p0 += pc) {
         const index_t n = std::min(pc, p - p0);
-        gemm_into(col, rt, n, n, wt, const_strided(gy + i * o * p + p0, o, n, Eigen::OuterStride<>(p)), true);
+        sgemm(rt, n, o, wt, {gy + i * o * p + p0, p, 1}, col, n, false);
         col2im_add(g, col, gx + i * img, c0, c1, p0, p0 + n);
       }
   }
@@ -145,13 +129,13 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
     for (std::int64_t s = 0; s < slots; ++s)
       for (std::int64_t b = s; b < blocks; b += slots) {
         const index_t i = b / per_img, p0 = (b % per_img) * pc, n = std::min(pc, p - p0);
-        const const_strided gyb(gy + i * o * p + p0, o, n, Eigen::OuterStride<>(p));
+        const mat_ref gyb{gy + i * o * p + p0, p, 1};
         if (g.is_pointwise()) {
-          gemm_into(partial + s * o * r, o, r, r, gyb, const_strided(x + i * img + p0, r, n, Eigen::OuterStride<>(p)).transpose());
+          sgemm(o, r, n, gyb, {x + i * img + p0, 1, p}, partial + s * o * r, r, true);
         } else {
           float* col = conv_workspace(r * pc);
           im2col(g, x + i * img, col, 0, r, p0, p0 + n);
-          gemm_into(partial + s * o * r, o, r, r, gyb, const_strided(col, r, n, Eigen::OuterStride<>(n)).transpose());
+          sgemm(o, r, n, gyb, {col, 1, n}, partial + s * o * r, r, true);
         }
       }
     for (index_t s = 0; s < slots; ++s)
@@ -164,8 +148,7 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
     if (rt == 0) continue;
     if (g.is_pointwise()) {
       for (index_t i = 0; i < batch; ++i)
-        gemm_into(gw + r0, o, rt, r, const_strided(gy + i * o * p, o, p, Eigen::OuterStride<>(p)),
-                  const_strided(x + i * img + r0 * p, rt, p, Eigen::OuterStride<>(p)).transpose());
+        sgemm(o, rt, p, {gy + i * o * p, p, 1}, {x + i * img + r0 * p, 1, p}, gw + r0, r, true);
       continue;
     }
     const index_t pc = conv_chunk_cols(rt, p, p, 1);
@@ -174,8 +157,7 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
       for (index_t p0 = 0; p0 < p; p0 += pc) {
         const index_t n = std::min(pc, p - p0);
         im2col(g, x + i * img, col, r0, r0 + rt, p0, p0 + n);
-        gemm_into(gw + r0, o, rt, r, const_strided(gy + i * o * p + p0, o, n, Eigen::OuterStride<>(p)),
-                  const_strided(col, rt, n, Eigen::OuterStride<>(n)).transpose());
+        sgemm(o, rt, n, {gy + i * o * p + p0, p, 1}, {col, 1, n}, gw + r0, r, true);
       }
   }
 }

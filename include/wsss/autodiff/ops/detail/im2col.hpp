@@ -130,12 +130,13 @@ inline void col2im_add(const conv_geometry& g, const float* col, float* img, ind
   for (index_t c = c0; c < c1; ++c) k(c);
 }
 
-/// A grow-only per-thread scratch buffer (two independent slots per thread): the lowering
+/// A grow-only per-thread scratch buffer (four independent slots per thread: lowering, partial
+/// sums, packed GEMM operands): the lowering
 /// reuses it on every call, so a training loop allocates only while the largest layer has not
 /// yet been seen.
 inline float* conv_workspace(index_t n, int slot = 0) {
-  thread_local std::unique_ptr<float[], wsss::detail::aligned_free> buf[2];
-  thread_local index_t cap[2] = {0, 0};
+  thread_local std::unique_ptr<float[], wsss::detail::aligned_free> buf[4];
+  thread_local index_t cap[4] = {0, 0, 0, 0};
   if (n > cap[slot]) {
     buf[slot].reset(wsss::detail::aligned_alloc_n<float>(n));
     cap[slot] = n;

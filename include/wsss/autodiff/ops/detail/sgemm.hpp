@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// wsss/autodiff/ops/detail/sgemm.hpp — the single-threaded float GEMM under the convolutions:
+// C (+)= A B on strided operands. With AVX-512, a packed, cache-blocked kernel in the manner of
+// Goto & van de Geijn (2008) / BLIS; otherwise Eigen's product on strided maps.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include <Eigen/Core>
+
+#include "wsss/autodiff/ops/detail/im2col.hpp"
+
+// WSSS_PORTABLE_SGEMM forces Eigen's product even where AVX-512 is available (for comparisons).
+#if defined(__AVX512F__) && !defined(WSSS_PORTABLE_SGEMM)
+#define WSSS_PACKED_SGEMM 1
+#include <immintrin.h>
+#endif
+
+namespace wsss::ad::detail {
+
+/// A strided matrix operand: element (i, j) is p[i * rs + j * cs].
+struct mat_ref {
+  const float* p;
+  index_t rs, cs;
+};
+
+/// Eigen's product on the same strided operands (the portable path, and the reference the
+/// tests compare the packed kernel with).
+inline void sgemm_eigen(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
+  using rmat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using stride = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+  const Eigen::Map<const rmat, Eigen::Unaligned, stride> am(a.p, m, k, stride(a.rs, a.cs)), bm(b.p, k, n, stride(b.rs, b.cs));
+  Eigen::Map<rmat, Eigen::Unaligned, Eigen::OuterStride<>> cm(c, m, n, Eigen::OuterStride<>(ldc));
+  if (accumulate) cm.noalias() += am * bm;
+  else cm.noalias() = am * bm;
+}
+
+#if defined(WSSS_PACKED_SGEMM)
+
+// Register tile 12 x 32: 24 zmm accumulators, two B vectors, one broadcast. Blocks: a kc x 32
+// panel of B (24 KiB) stays in L1, an mc x kc block of A (90 KiB) in L2, kc x nc of B in L3.
+inline constexpr index_t sgemm_mr = 12, sgemm_nr = 32, sgemm_kc = 192, sgemm_mc = 120, sgemm_nc = 1536;
+
+/// Packs A[i0 : i0 + mc, l0 : l0 + kc] into mr-row panels, column by column (zero-padded rows).
+inline void sgemm_pack_a(mat_ref a, index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
+  constexpr index_t mr = sgemm_mr;
+  for (index_t ir = 0; ir < mc; ir += mr) {
+    const index_t rows = std::min(mr, mc - ir);
+    float* dst = ap + ir * kc;
+    if (a.cs == 1) {
+      for (index_t r = 0; r < rows; ++r) {
+        const float* src = a.p + (i0 + ir + r) * a.rs + l0;
+        for (index_t l = 0; l < kc; ++l) dst[l * mr + r] = src[l];
+      }
+    } else {
+      for (index_t l = 0; l < kc; ++l) {
+        const float* src = a.p + (l0 + l) * a.cs + (i0 + ir) * a.rs;
+        for (index_t r = 0; r < rows; ++r) dst[l * mr + r] = src[r * a.rs];
+      }
+    }
+    for (index_t r = rows; r < mr; ++r)
+      for (index_t l = 0; l < kc; ++l) dst[l * mr + r] = 0.0f;
+  }
+}
+
+/// Packs B[l0 : l0 + kc, j0 : j0 + nc] into nr-column panels, row by row (zero-padded columns).
+inline void sgemm_pack_b(mat_ref b, index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
+  constexpr index_t nr = sgemm_nr;
+  for (index_t jr = 0; jr < nc; jr += nr) {
+    const index_t cols = std::min(nr, nc - jr);
+    float* dst = bp + jr * kc;
+    if (b.cs == 1) {
+      for (index_t l = 0; l < kc; ++l) {
+        std::memcpy(dst + l * nr, b.p + (l0 + l) * b.rs + j0 + jr, static_cast<std::size_t>(cols) * sizeof(float));
+        std::fill(dst + l * nr + cols, dst + (l + 1) * nr, 0.0f);
+      }
+    } else {
+      for (index_t j = 0; j < cols; ++j) {
+        const float* src = b.p + (j0 + jr + j) * b.cs + l0 * b.rs;
+        for (index_t l = 0; l < kc; ++l) dst[l * nr + j] = src[l * b.rs];
+      }
+      for (index_t l = 0; l < kc; ++l) std::fill(dst + l * nr + cols, dst + (l + 1) * nr, 0.0f);
+    }
+  }
+}
+
+/// C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc.
+inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
+                         index_t rows, index_t cols) {
+  __m512 acc[sgemm_mr][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (index_t l = 0; l < kc; ++l) {
+    const __m512 b0 = _mm512_load_ps(bp + l * sgemm_nr);
+    const __m512 b1 = _mm512_load_ps(bp + l * sgemm_nr + 16);
+    const float* a = ap + l * sgemm_mr;
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r]);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  if (rows == sgemm_mr && cols == sgemm_nr) {
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; ++r) {
+      float* cr = c + r * ldc;
+      if (accumulate) {
+        _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]));
+        _mm512_storeu_ps(cr + 16, _mm512_add_ps(_mm512_loadu_ps(cr + 16), acc[r][1]));
+      } else {
+        _mm512_storeu_ps(cr, acc[r][0]);
+        _mm512_storeu_ps(cr + 16, acc[r][1]);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[sgemm_mr * sgemm_nr];
+  for (int r = 0; r < 12; ++r) {
+    _mm512_store_ps(tile + r * sgemm_nr, acc[r][0]);
+    _mm512_store_ps(tile + r * sgemm_nr + 16, acc[r][1]);
+  }
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t j = 0; j < cols; ++j) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + tile[r * sgemm_nr + j];
+}
+
+#endif  // WSSS_PACKED_SGEMM
+
+/// C (m x n, leading dimension ldc) = A B, or += A B when `accumulate`; A is m x k, B is k x n.
+/// Single-threaded: the convolution kernels call it from their own parallel loops.
+inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
+  if (m == 0 || n == 0) return;
+#if defined(WSSS_PACKED_SGEMM)
+  if (k == 0) {
+    if (!accumulate)
+      for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+    return;
+  }
+  float* bp = conv_workspace(sgemm_kc * (sgemm_nc + sgemm_nr), 2);
+  float* ap = conv_workspace((sgemm_mc + sgemm_mr) * sgemm_kc, 3);
+  for (index_t jc = 0; jc < n; jc += sgemm_nc) {
+    const index_t nc = std::min(sgemm_nc, n - jc);
+    for (index_t pc = 0; pc < k; pc += sgemm_kc) {
+      const index_t kc = std::min(sgemm_kc, k - pc);
+      const bool acc = accumulate || pc > 0;
+      sgemm_pack_b(b, pc, kc, jc, nc, bp);
+      for (index_t ic = 0; ic < m; ic += sgemm_mc) {
+        const index_t mc = std::min(sgemm_mc, m - ic);
+        sgemm_pack_a(a, ic, mc, pc, kc, ap);
+        for (index_t jr = 0; jr < nc; jr += sgemm_nr)
+          for (index_t ir = 0; ir < mc; ir += sgemm_mr)
+            sgemm_kernel(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, acc,
+                         std::min(sgemm_mr, mc - ir), std::min(sgemm_nr, nc - jr));
+      }
+    }
+  }
+#else
+  sgemm_eigen(m, n, k, a, b, c, ldc, accumulate);
+#endif
+}
+
+}  // namespace wsss::ad::detail
