@@ -14,6 +14,7 @@
 #include "wsss/core/error.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/core/tensor.hpp"
+#include "wsss/core/view.hpp"
 
 namespace wsss::ad {
 
@@ -159,10 +160,12 @@ class tape {
         n.step.reset();
       }
       if (n.param) {
-        if (n.param->grad.shape() != n.param->value.shape()) n.param->grad = tensor(n.param->value.shape());
-        float* g = n.param->grad.data();
-        const float* d = n.grad.data();
-        for (index_t k = 0; k < n.grad.numel(); ++k) g[k] += d[k];
+        // The first gradient a parameter receives is moved in, not added to a zeroed buffer.
+        if (n.param->grad.shape() != n.param->value.shape()) {
+          n.param->grad = std::move(n.grad);
+          continue;
+        }
+        as_array(n.param->grad) += as_array(n.grad);
       }
       if (!n.keep_grad) n.grad = tensor();
     }
