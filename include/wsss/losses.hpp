@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+// wsss/losses.hpp — umbrella for the losses (each an autodiff op)
+#pragma once
+
+#include "wsss/losses/cross_entropy.hpp"
+#include "wsss/losses/multilabel.hpp"
+#include "wsss/losses/affinity.hpp"
+#include "wsss/losses/constrain.hpp"

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+// wsss/nn.hpp — umbrella for layers, optimisers, networks and weight I/O
+#pragma once
+
+#include "wsss/autodiff.hpp"
+#include "wsss/nn/concepts.hpp"
+#include "wsss/nn/module.hpp"
+#include "wsss/nn/layers/init.hpp"
+#include "wsss/nn/layers/activation.hpp"
+#include "wsss/nn/layers/pool.hpp"
+#include "wsss/nn/layers/dropout.hpp"
+#include "wsss/nn/layers/linear.hpp"
+#include "wsss/nn/layers/batch_norm.hpp"
+#include "wsss/nn/layers/conv2d.hpp"
+#include "wsss/nn/layers/deconv2d.hpp"
+#include "wsss/nn/optim/common.hpp"
+#include "wsss/nn/optim/sgd.hpp"
+#include "wsss/nn/optim/adam.hpp"
+#include "wsss/nn/optim/schedule.hpp"
+#include "wsss/nn/preprocess.hpp"
+#include "wsss/nn/nets/common.hpp"
+#include "wsss/nn/nets/vgg16.hpp"
+#include "wsss/nn/nets/deeplab_largefov.hpp"
+#include "wsss/nn/nets/resnet38.hpp"
+#include "wsss/nn/nets/heads.hpp"
+#include "wsss/nn/nets/resnet38_heads.hpp"
+#include "wsss/nn/weights.hpp"
