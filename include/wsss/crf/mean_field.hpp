@@ -335,9 +335,19 @@ class mean_field {
     constexpr bool fused = detail::fused_update<Filter, Compat>;
     const bool fold = fused && ld <= detail::fused_max_ld;
     const bool learned_form = !requires { Compat::adds_message; };
-    tensor negu = tensor::uninitialized({n * ld}), q = tensor::uninitialized({n * ld});
-    tensor msg = !fold || energies ? tensor::uninitialized({n * ld}) : tensor();
-    tensor a = learned_form ? tensor::uninitialized({n * ld}) : tensor();
+    // Interleaved buffers live in the engine and only grow, so a stream of images of one size
+    // allocates (and page-faults) them once.
+    auto grow = [&](tensor& t, bool need) {
+      if (need && t.numel() < n * ld) t = tensor::uninitialized({n * ld});
+    };
+    grow(ws_.negu, true);
+    grow(ws_.q, true);
+    grow(ws_.msg, !fold || energies);
+    grow(ws_.a, learned_form);
+    tensor& negu = ws_.negu;
+    tensor& q = ws_.q;
+    tensor& msg = ws_.msg;
+    tensor& a = ws_.a;
     if (energies) energies->assign(static_cast<std::size_t>(b), 0.0);
     const float ws = cfg_.kernels.smoothness.weight, wa = cfg_.kernels.appearance.weight;
     for (index_t i = 0; i < b; ++i) {
@@ -358,8 +368,12 @@ class mean_field {
   }
 
  private:
+  struct workspace {
+    tensor negu, q, msg, a;
+  };
   config cfg_{};
   Compat compat_{};
+  workspace ws_;
 };
 
 static_assert(CrfEngine<mean_field<>>);
