@@ -305,56 +305,65 @@ class permutohedral {
     bary_.assign(static_cast<std::size_t>(n * dp1), 0.0f);
     std::atomic<bool> overflow{false};
     const float* fp = f.data();
+    // D > 0 fixes the dimension at compile time so the short loops unroll (d = 2 and 5 are
+    // the reference's two kernels).
+    auto pass1 = [&]<int D>() {
+      const int d = D > 0 ? D : d_;
+      const int dp1 = d + 1;
 #pragma omp parallel for schedule(static)
-    for (index_t p = 0; p < n; ++p) {
-      float el[max_dims + 1], bary[max_dims + 2] = {};
-      std::int32_t r0[max_dims + 1], rk[max_dims + 1] = {};
-      float sm = 0;
-      for (int j = d; j > 0; --j) {
-        const float cf = fp[(j - 1) * n + p] * scale[static_cast<std::size_t>(j - 1)];
-        el[j] = sm - static_cast<float>(j) * cf;
-        sm += cf;
-      }
-      el[0] = sm;
-      std::int32_t sum = 0;
-      for (int i = 0; i <= d; ++i) {
-        const float v = down * el[i];
-        const float up = std::ceil(v) * static_cast<float>(dp1);
-        const float dn = std::floor(v) * static_cast<float>(dp1);
-        r0[i] = static_cast<std::int32_t>(up - el[i] < el[i] - dn ? up : dn);
-        sum += r0[i];
-      }
-      sum /= dp1;
-      for (int i = 0; i < d; ++i) {
-        const float di = el[i] - static_cast<float>(r0[i]);
-        for (int j = i + 1; j <= d; ++j) {
-          if (di < el[j] - static_cast<float>(r0[j])) ++rk[i];
-          else ++rk[j];
+      for (index_t p = 0; p < n; ++p) {
+        float el[max_dims + 1], bary[max_dims + 2] = {};
+        std::int32_t r0[max_dims + 1], rk[max_dims + 1] = {};
+        float sm = 0;
+        for (int j = d; j > 0; --j) {
+          const float cf = fp[(j - 1) * n + p] * scale[static_cast<std::size_t>(j - 1)];
+          el[j] = sm - static_cast<float>(j) * cf;
+          sm += cf;
+        }
+        el[0] = sm;
+        std::int32_t sum = 0;
+        for (int i = 0; i <= d; ++i) {
+          const float v = down * el[i];
+          const float up = std::ceil(v) * static_cast<float>(dp1);
+          const float dn = std::floor(v) * static_cast<float>(dp1);
+          r0[i] = static_cast<std::int32_t>(up - el[i] < el[i] - dn ? up : dn);
+          sum += r0[i];
+        }
+        sum /= dp1;
+        for (int i = 0; i < d; ++i) {
+          const float di = el[i] - static_cast<float>(r0[i]);
+          for (int j = i + 1; j <= d; ++j) {
+            if (di < el[j] - static_cast<float>(r0[j])) ++rk[i];
+            else ++rk[j];
+          }
+        }
+        for (int i = 0; i <= d; ++i) {
+          rk[i] += sum;
+          if (rk[i] < 0) {
+            rk[i] += dp1;
+            r0[i] += dp1;
+          } else if (rk[i] > d) {
+            rk[i] -= dp1;
+            r0[i] -= dp1;
+          }
+          if (r0[i] < -32768 + dp1 || r0[i] > 32767 - dp1) overflow.store(true, std::memory_order_relaxed);
+        }
+        for (int i = 0; i <= d; ++i) {
+          const float v = (el[i] - static_cast<float>(r0[i])) * down;
+          bary[d - rk[i]] += v;
+          bary[d - rk[i] + 1] -= v;
+        }
+        bary[0] += 1.0f + bary[d + 1];
+        for (int i = 0; i <= d; ++i) {
+          rem[static_cast<std::size_t>(p * dp1 + i)] = r0[i];
+          rank[static_cast<std::size_t>(p * dp1 + i)] = static_cast<std::int8_t>(rk[i]);
+          bary_[static_cast<std::size_t>(p * dp1 + i)] = bary[i];
         }
       }
-      for (int i = 0; i <= d; ++i) {
-        rk[i] += sum;
-        if (rk[i] < 0) {
-          rk[i] += dp1;
-          r0[i] += dp1;
-        } else if (rk[i] > d) {
-          rk[i] -= dp1;
-          r0[i] -= dp1;
-        }
-        if (r0[i] < -32768 + dp1 || r0[i] > 32767 - dp1) overflow.store(true, std::memory_order_relaxed);
-      }
-      for (int i = 0; i <= d; ++i) {
-        const float v = (el[i] - static_cast<float>(r0[i])) * down;
-        bary[d - rk[i]] += v;
-        bary[d - rk[i] + 1] -= v;
-      }
-      bary[0] += 1.0f + bary[d + 1];
-      for (int i = 0; i <= d; ++i) {
-        rem[static_cast<std::size_t>(p * dp1 + i)] = r0[i];
-        rank[static_cast<std::size_t>(p * dp1 + i)] = static_cast<std::int8_t>(rk[i]);
-        bary_[static_cast<std::size_t>(p * dp1 + i)] = bary[i];
-      }
-    }
+    };
+    if (d_ == 2) pass1.template operator()<2>();
+    else if (d_ == 5) pass1.template operator()<5>();
+    else pass1.template operator()<0>();
     if (overflow.load())
       throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
 
