@@ -31,7 +31,7 @@ tensor disc_unary(const rgb_image& img, index_t k, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("mean_field: permutohedral agrees with the exact filter on small images") {
-  // Stated tolerance: labels agree on >= 99% of pixels, max |dQ| < 0.08 (the lattice is an
+  // Stated tolerance: labels agree on >= 99% of pixels, max |dQ| < 0.01 (the lattice is an
   // approximation of the Gaussian; its row-normalised error is about 1-3%, filter.test.cpp).
   for (std::uint64_t seed : {1u, 2u, 3u}) {
     INFO("seed " << seed);
@@ -49,7 +49,7 @@ TEST_CASE("mean_field: permutohedral agrees with the exact filter on small image
     index_t same = 0;
     for (index_t i = 0; i < la.pixels(); ++i) same += la[i] == lb[i];
     MESSAGE("max |dQ| " << worst << ", label agreement " << double(same) / la.pixels());
-    CHECK(worst < 0.08);
+    CHECK(worst < 0.01);
     CHECK(double(same) / la.pixels() >= 0.99);
   }
 }
@@ -123,6 +123,31 @@ TEST_CASE("mean_field: a batch equals its images run one by one; learned(-I) equ
   double worst = 0;
   for (index_t i = 0; i < q.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - q2[i])));
   CHECK(worst < 1e-5);
+}
+
+TEST_CASE("mean_field: appearance features of any dimension (a 1-channel depth guide)") {
+  const index_t h = 10, w = 12;
+  tensor depth({1, 1, h, w});
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x) depth(0, 0, y, x) = x < w / 2 ? 10.0f : 200.0f;
+  const tensor u = random_unary(1, 2, h, w, 4);
+  crf::mean_field_config cfg;
+  cfg.kernels.spatial_scale = 8.0f;
+  cfg.kernels.appearance.weight = 20.0f;
+  crf::mean_field<> lat(cfg);
+  auto plans = lat.make_plans(depth);
+  REQUIRE(plans[0].appearance.dims() == 3);
+  const tensor q = lat.infer(u, std::span(plans));
+  crf::mean_field<crf::exact_filter> ex(cfg);
+  auto eplans = ex.make_plans(depth);
+  const tensor qe = ex.infer(u, std::span(eplans));
+  for (index_t i = 0; i < q.numel(); ++i) CHECK(q[i] == doctest::Approx(qe[i]).epsilon(0.02));
+  // The depth edge separates the halves: each half ends up one label.
+  const label_map l = argmax_labels(q);
+  for (index_t y = 0; y < h; ++y) {
+    CHECK(l(y, 0) == l(y, w / 2 - 1));
+    CHECK(l(y, w / 2) == l(y, w - 1));
+  }
 }
 
 TEST_CASE("mean_field: clamped pixels keep their labels (Bbox-Seg)") {

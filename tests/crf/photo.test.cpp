@@ -42,3 +42,35 @@ TEST_CASE("mean_field on a real photo raises mIoU of noisy unaries against the r
   CHECK(after.miou() > before.miou() + 0.3);
   CHECK(after.miou() > 0.85);
 }
+
+TEST_CASE("grid_search picks the CRF parameters with the best held-out mIoU") {
+  const std::filesystem::path dir = std::filesystem::path(WSSS_TEST_DATA_DIR) / "crf";
+  const rgb_image img = io::read_png(dir / "coffee_crop.png");
+  const label_map ref = io::read_label_png(dir / "coffee_ref.png");
+  const index_t k = 3, n = img.pixels();
+  rng g(7);
+  tensor p({1, k, img.height(), img.width()});
+  for (index_t i = 0; i < n; ++i) {
+    double z[3], s = 0;
+    for (index_t c = 0; c < k; ++c) s += (z[c] = std::exp((c == ref[i] ? 1.0 : 0.0) + g.normal()));
+    for (index_t c = 0; c < k; ++c) p[c * n + i] = static_cast<float>(z[c] / s);
+  }
+  const tensor u = crf::unary_from_probabilities(p);
+  const crf::labelled_example ex{&img, &u, &ref};
+  crf::search_grid grid;
+  grid.appearance_weight = {0.0f, 10.0f};
+  grid.smoothness_weight = {0.0f, 3.0f};
+  crf::mean_field_config base;
+  base.kernels.spatial_scale = 4.0f;
+  const auto r = crf::grid_search(std::span(&ex, 1), grid, base, 3);
+  REQUIRE(r.table.size() == 4);
+  double best = 0;
+  for (const auto& e : r.table) best = std::max(best, e.miou);
+  CHECK(r.best_miou == best);
+  // Turning both kernels off leaves the noisy unaries: the worst entry; the search keeps the
+  // strong appearance kernel.
+  CHECK(r.table[0].miou < r.best_miou - 0.3);
+  CHECK(r.best.kernels.appearance.weight == 10.0f);
+  CHECK_THROWS_WITH_AS(crf::grid_search(std::span<const crf::labelled_example>{}, grid, base, 3),
+                       doctest::Contains("[wsss.value] crf::grid_search"), wsss::value_error);
+}
