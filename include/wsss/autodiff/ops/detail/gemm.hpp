@@ -73,9 +73,7 @@ inline void conv_forward(const conv_geometry& g, const float* w, index_t o, cons
     if (g.is_pointwise()) {
       sgemm(o, n, r, {w, r, 1}, {x + i * img + p0, p, 1}, yi, p, true);
     } else {
-      float* col = conv_workspace(r * pc);
-      im2col(g, x + i * img, col, 0, r, p0, p0 + n);
-      sgemm(o, n, r, {w, r, 1}, {col, n, 1}, yi, p, true);
+      sgemm_lowered(o, n, {w, r, 1}, g, x + i * img, p0, yi, p, true, conv_lowering_buffer(r * pc));
     }
   }
 }

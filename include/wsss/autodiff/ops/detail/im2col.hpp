@@ -58,15 +58,15 @@ inline void walk_row(const conv_geometry& g, index_t i, index_t j, index_t p0, i
   }
 }
 
-/// Writes columns [p0, p1) of lowered row r into col + (r - r0) * (p1 - p0): one row of the
-/// column matrix, so any set of rows can be lowered independently (and in parallel).
+/// Writes columns [p0, p1) of lowered row r into col + (r - r0) * ld: one row of the column
+/// matrix, so any set of rows can be lowered independently (and in parallel).
 struct im2col_kernel {
   conv_geometry g;
   const float* img;
   float* col;
-  index_t p0, p1, r0;
+  index_t p0, p1, r0, ld;
   void operator()(std::int64_t r) const {
-    const index_t pc = p1 - p0;
+    const index_t pc = ld;
     const index_t ci = r / (g.kh * g.kw);
     const index_t i = (r / g.kw) % g.kh;
     const index_t j = r % g.kw;
@@ -121,7 +121,7 @@ struct col2im_kernel {
 /// Lowers rows [r0, r1) and columns [p0, p1) of img into col ((r1 - r0) x (p1 - p0)), serially:
 /// the callers parallelise over larger units.
 inline void im2col(const conv_geometry& g, const float* img, float* col, index_t r0, index_t r1, index_t p0, index_t p1) {
-  const im2col_kernel k{g, img, col, p0, p1, r0};
+  const im2col_kernel k{g, img, col, p0, p1, r0, p1 - p0};
   for (index_t r = r0; r < r1; ++r) k(r);
 }
 /// img += the adjoint lowering of channels [c0, c1), columns [p0, p1), held in col.

@@ -127,11 +127,11 @@ inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c,
 
 #endif  // WSSS_PACKED_SGEMM
 
-/// C (m x n, leading dimension ldc) = A B, or += A B when `accumulate`; A is m x k, B is k x n.
-/// Single-threaded: the convolution kernels call it from their own parallel loops.
-inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
-  if (m == 0 || n == 0) return;
 #if defined(WSSS_PACKED_SGEMM)
+/// The blocked loop nest; pack_b(l0, kc, j0, nc, bp) packs B[l0 : l0 + kc, j0 : j0 + nc].
+template <class PackB>
+inline void sgemm_blocked(index_t m, index_t n, index_t k, mat_ref a, const PackB& pack_b, float* c, index_t ldc,
+                          bool accumulate) {
   if (k == 0) {
     if (!accumulate)
       for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
@@ -144,7 +144,7 @@ inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* 
     for (index_t pc = 0; pc < k; pc += sgemm_kc) {
       const index_t kc = std::min(sgemm_kc, k - pc);
       const bool acc = accumulate || pc > 0;
-      sgemm_pack_b(b, pc, kc, jc, nc, bp);
+      pack_b(pc, kc, jc, nc, bp);
       for (index_t ic = 0; ic < m; ic += sgemm_mc) {
         const index_t mc = std::min(sgemm_mc, m - ic);
         sgemm_pack_a(a, ic, mc, pc, kc, ap);
@@ -155,8 +155,55 @@ inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* 
       }
     }
   }
+}
+#endif
+
+/// C (m x n, leading dimension ldc) = A B, or += A B when `accumulate`; A is m x k, B is k x n.
+/// Single-threaded: the convolution kernels call it from their own parallel loops.
+inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
+  if (m == 0 || n == 0) return;
+#if defined(WSSS_PACKED_SGEMM)
+  sgemm_blocked(m, n, k, a, [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) { sgemm_pack_b(b, l0, kc, j0, nc, bp); },
+                c, ldc, accumulate);
 #else
   sgemm_eigen(m, n, k, a, b, c, ldc, accumulate);
+#endif
+}
+
+/// The column buffer sgemm_lowered needs: none with the packed kernel (it lowers into its panels).
+inline float* conv_lowering_buffer(index_t n) {
+#if defined(WSSS_PACKED_SGEMM)
+  (void)n;
+  return nullptr;
+#else
+  return conv_workspace(n);
+#endif
+}
+
+/// C (m x n) (+)= A (m x g.rows()) times columns [p0, p0 + n) of the lowering of img. With the
+/// packed kernel the lowering is written straight into the packed B panels (no column buffer:
+/// im2col and packing become one pass); otherwise it goes through `col` (g.rows() x n floats).
+inline void sgemm_lowered(index_t m, index_t n, mat_ref a, const conv_geometry& g, const float* img, index_t p0,
+                          float* c, index_t ldc, bool accumulate, float* col) {
+  if (m == 0 || n == 0) return;
+#if defined(WSSS_PACKED_SGEMM)
+  (void)col;
+  sgemm_blocked(
+      m, n, g.rows(), a,
+      [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
+        for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
+          const index_t cols = std::min(sgemm_nr, nc - jr);
+          float* dst = bp + jr * kc;
+          const im2col_kernel lower{g, img, dst, p0 + j0 + jr, p0 + j0 + jr + cols, l0, sgemm_nr};
+          for (index_t l = l0; l < l0 + kc; ++l) lower(l);
+          if (cols < sgemm_nr)
+            for (index_t l = 0; l < kc; ++l) std::fill(dst + l * sgemm_nr + cols, dst + (l + 1) * sgemm_nr, 0.0f);
+        }
+      },
+      c, ldc, accumulate);
+#else
+  im2col(g, img, col, 0, g.rows(), p0, p0 + n);
+  sgemm(m, n, g.rows(), a, {col, n, 1}, c, ldc, accumulate);
 #endif
 }
 
