@@ -36,7 +36,7 @@ void splat_range(const std::int32_t* __restrict vert, const float* __restrict ba
     float x[LD > 0 ? LD : 1];
     const float* xs = in + p * ld;
 #if defined(WSSS_CRF_VECTOR_EXT)
-    if constexpr (LD > 0) {
+    if constexpr (LD > 0 && LD % 8 == 0) {
       v8f xv[LD / 8];
       for (int b = 0; b < LD / 8; ++b) xv[b] = g * load8(xs + 8 * b);
       for (int r = 0; r < dp1; ++r) {
@@ -231,6 +231,7 @@ class permutohedral {
       }
     };
     switch (ld) {
+      case 1: run.template operator()<1>(); break;  // the normaliser n = K·1
       case 8: run.template operator()<8>(); break;
       case 16: run.template operator()<16>(); break;
       case 24: run.template operator()<24>(); break;
