@@ -14,9 +14,8 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
-
 #include "wsss/autodiff/ops/conv.hpp"
+#include "wsss/autodiff/ops/detail/sgemm.hpp"
 #include "wsss/autodiff/ops/pointwise.hpp"
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/nn/layers/batch_norm.hpp"
@@ -146,21 +145,10 @@ std::string conv_case(const benchmark::State& s) {
          " k" + std::to_string(s.range(3)) + " d" + std::to_string(s.range(4)) + (s.range(5) ? " fwd+bwd" : " fwd");
 }
 
-void conv_args(benchmark::internal::Benchmark* b) {
-  for (int bwd = 0; bwd < 2; ++bwd)
-    for (const auto& a : std::vector<std::vector<std::int64_t>>{{3, 64, 321, 3, 1},
-                                                                 {64, 64, 321, 3, 1},
-                                                                 {128, 128, 161, 3, 1},
-                                                                 {256, 256, 81, 3, 1},
-                                                                 {512, 512, 41, 3, 1},
-                                                                 {512, 512, 41, 3, 2},
-                                                                 {1024, 1024, 41, 1, 1}}) {
-      auto args = a;
-      args.push_back(bwd);
-      b->Args(args);
-    }
-  b->Unit(benchmark::kMillisecond)->UseRealTime();
-}
+const std::vector<std::vector<std::int64_t>> conv_shapes{{3, 64, 321, 3, 1},  {64, 64, 321, 3, 1},
+                                                         {128, 128, 161, 3, 1}, {256, 256, 81, 3, 1},
+                                                         {512, 512, 41, 3, 1},  {512, 512, 41, 3, 2},
+                                                         {1024, 1024, 41, 1, 1}};
 
 void bm_wsss_conv(benchmark::State& state) {
   backend::set_num_threads(bench_threads());
@@ -181,31 +169,32 @@ void bm_wsss_conv(benchmark::State& state) {
     t.backward(y, tensor(y.shape(), 1.0f));
   });
 }
-BENCHMARK(bm_wsss_conv)->Apply(conv_args);
 
 // The GEMM under every convolution, alone: m x k times k x n in row-major float, the shapes of
 // VGG16's 64->64 layer (k = 576) and of a 512->512 layer (k = 4608) on one column block.
-void gemm_args(benchmark::internal::Benchmark* b) {
-  b->Args({64, 576, 1820})->Args({64, 576, 12880})->Args({512, 4608, 1681})->Unit(benchmark::kMillisecond)->UseRealTime();
-}
+const std::vector<std::vector<std::int64_t>> gemm_shapes{{64, 576, 1820}, {64, 576, 12880}, {512, 4608, 1681}};
 std::string gemm_case(const benchmark::State& s) {
   return "gemm " + std::to_string(s.range(0)) + "x" + std::to_string(s.range(1)) + "x" + std::to_string(s.range(2));
 }
-void bm_eigen_gemm(benchmark::State& state) {
-  using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// Our GEMM (detail::sgemm) on the bench's threads, each taking a contiguous share of the columns.
+void bm_wsss_sgemm(benchmark::State& state) {
   backend::set_num_threads(bench_threads());
-  const mat a = mat::Random(state.range(0), state.range(1)), b = mat::Random(state.range(1), state.range(2));
-  mat c(state.range(0), state.range(2));
-  timed_loop(state, gemm_case(state), "wsss", [&] { c.noalias() = a * b; });
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * state.range(0) * state.range(1) * state.range(2),
-                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const index_t m = state.range(0), k = state.range(1), n = state.range(2);
+  rng g(6);
+  const tensor a = random_normal({m, k}, g), b = random_normal({k, n}, g);
+  tensor c({m, n});
+  const int parts = bench_threads();
+  timed_loop(state, gemm_case(state), "wsss", [&] {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < parts; ++t) {
+      const index_t j0 = n * t / parts, j1 = n * (t + 1) / parts;
+      ad::detail::sgemm(m, j1 - j0, k, {a.data(), k, 1}, {b.data() + j0, n, 1}, c.data() + j0, n, false);
+    }
+  });
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * k * n, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
 }
-BENCHMARK(bm_eigen_gemm)->Apply(gemm_args);
 
-BENCHMARK(bm_wsss_vgg16)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_wsss_deeplab)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_wsss_wide_block)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_wsss_dilated)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 #if WSSS_BENCH_WITH_TORCH
 // ---- the same workloads in libtorch --------------------------------------------------------
@@ -313,7 +302,6 @@ void bm_torch_conv(benchmark::State& state) {
     y.backward(torch::ones_like(y));
   });
 }
-BENCHMARK(bm_torch_conv)->Apply(conv_args);
 
 void bm_torch_mm(benchmark::State& state) {
   torch::set_num_threads(bench_threads());
@@ -322,13 +310,53 @@ void bm_torch_mm(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * state.range(0) * state.range(1) * state.range(2),
                                                  benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
-BENCHMARK(bm_torch_mm)->Apply(gemm_args);
 
-BENCHMARK(bm_torch_vgg16)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_torch_deeplab)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_torch_wide_block)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_torch_dilated)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 #endif
+
+// Registers each case's wsss run and, right after it, its libtorch run, so that both sides of a
+// ratio are measured under the same machine conditions.
+void register_all() {
+  using fn = void (*)(benchmark::State&);
+  const auto add = [](const char* name, fn f, const std::vector<std::int64_t>& args) {
+    benchmark::RegisterBenchmark(name, f)->Args(args)->Unit(benchmark::kMillisecond)->UseRealTime();
+  };
+  struct net_case {
+    const char* wsss_name;
+    fn wsss;
+    const char* torch_name;
+    fn torch;
+  };
+#if WSSS_BENCH_WITH_TORCH
+  const net_case nets[] = {{"wsss_vgg16", bm_wsss_vgg16, "torch_vgg16", bm_torch_vgg16},
+                           {"wsss_deeplab", bm_wsss_deeplab, "torch_deeplab", bm_torch_deeplab},
+                           {"wsss_wide_block", bm_wsss_wide_block, "torch_wide_block", bm_torch_wide_block},
+                           {"wsss_dilated", bm_wsss_dilated, "torch_dilated", bm_torch_dilated}};
+#else
+  const net_case nets[] = {{"wsss_vgg16", bm_wsss_vgg16, nullptr, nullptr},
+                           {"wsss_deeplab", bm_wsss_deeplab, nullptr, nullptr},
+                           {"wsss_wide_block", bm_wsss_wide_block, nullptr, nullptr},
+                           {"wsss_dilated", bm_wsss_dilated, nullptr, nullptr}};
+#endif
+  for (const net_case& c : nets)
+    for (std::int64_t bwd : {0, 1}) {
+      add(c.wsss_name, c.wsss, {bwd});
+      if (c.torch) add(c.torch_name, c.torch, {bwd});
+    }
+  for (std::int64_t bwd : {0, 1})
+    for (auto args : conv_shapes) {
+      args.push_back(bwd);
+      add("wsss_conv", bm_wsss_conv, args);
+#if WSSS_BENCH_WITH_TORCH
+      add("torch_conv", bm_torch_conv, args);
+#endif
+    }
+  for (const auto& args : gemm_shapes) {
+    add("wsss_sgemm", bm_wsss_sgemm, args);
+#if WSSS_BENCH_WITH_TORCH
+    add("torch_mm", bm_torch_mm, args);
+#endif
+  }
+}
 
 void print_ratio_table() {
   std::printf("\n%-34s %12s %12s %8s\n", "case (batch 1)", "wsss ms", "libtorch ms", "ratio");
@@ -346,6 +374,7 @@ void print_ratio_table() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
