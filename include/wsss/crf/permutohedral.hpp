@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/backend/for_each_index.hpp"
@@ -215,20 +216,11 @@ class permutohedral {
   detail::slice_kernel splat_blur(const float* in, index_t ld, float scale, bool transpose = false, float* out = nullptr) {
     reserve(ld);
     const float* pre = pre_.empty() ? nullptr : pre_.data();
-    const float* post = post_.empty() ? nullptr : post_.data();
-    if (transpose) std::swap(pre, post);
-    float* src = a_.data();
-    float* dst = b_.data();
+    if (transpose) pre = post_.empty() ? nullptr : post_.data();
     auto run = [&]<int LD>() {
-      if (d_ == 5) splat<LD, 6>(pre, in, src, ld);
-      else if (d_ == 2) splat<LD, 3>(pre, in, src, ld);
-      else splat<LD, 0>(pre, in, src, ld);
-      std::fill(dst, dst + ld, 0.0f);
-      for (int k = 0; k <= d_; ++k) {
-        const int j = transpose ? d_ - k : k;
-        backend::for_each_index(wsss::omp, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
-        std::swap(src, dst);
-      }
+      if (d_ == 5) splat<LD, 6>(pre, in, a_.data(), ld);
+      else if (d_ == 2) splat<LD, 3>(pre, in, a_.data(), ld);
+      else splat<LD, 0>(pre, in, a_.data(), ld);
     };
     switch (ld) {
       case 1: run.template operator()<1>(); break;  // the normaliser n = K·1
@@ -238,7 +230,40 @@ class permutohedral {
       case 32: run.template operator()<32>(); break;
       default: run.template operator()<0>(); break;
     }
-    return detail::slice_kernel{vert_.data(), bary_.data(), alpha_, post, src, out, scale, d_ + 1, ld};
+    return blur(ld, scale, transpose, out);
+  }
+
+  /// splat_blur on two plans of the same pixels in one pass over in (each pixel row read
+  /// once): the mean-field step's smoothness and appearance lattices. Single-threaded runs
+  /// with rows of 8-32 channels and lattices of d = 2 and 5 take the joint pass; other cases
+  /// run the two splats one after the other. Same sums in the same order either way.
+  static std::pair<detail::slice_kernel, detail::slice_kernel> splat_blur_pair(permutohedral& s, permutohedral& t,
+                                                                               const float* in, index_t ld, float ss,
+                                                                               float st) {
+    s.reserve(ld);
+    t.reserve(ld);
+    const bool joint = s.n_ == t.n_ && s.d_ == 2 && t.d_ == 5 && s.buf_threads_ <= 1 && t.buf_threads_ <= 1 &&
+                       (ld == 8 || ld == 16 || ld == 24 || ld == 32);
+    if (!joint) return {s.splat_blur(in, ld, ss), t.splat_blur(in, ld, st)};
+    auto run = [&]<int LD>() {
+      const float* ps = s.pre_.empty() ? nullptr : s.pre_.data();
+      const float* pt = t.pre_.empty() ? nullptr : t.pre_.data();
+      float* vs = s.a_.data();
+      float* vt = t.a_.data();
+      std::fill(vs, vs + (s.m_ + 1) * LD, 0.0f);
+      std::fill(vt, vt + (t.m_ + 1) * LD, 0.0f);
+      for (index_t p = 0; p < s.n_; ++p) {
+        detail::splat_range<LD, 3>(s.vert_.data(), s.bary_.data(), ps, in, vs, 3, LD, p, p + 1);
+        detail::splat_range<LD, 6>(t.vert_.data(), t.bary_.data(), pt, in, vt, 6, LD, p, p + 1);
+      }
+    };
+    switch (ld) {
+      case 8: run.template operator()<8>(); break;
+      case 16: run.template operator()<16>(); break;
+      case 24: run.template operator()<24>(); break;
+      default: run.template operator()<32>(); break;
+    }
+    return {s.blur(ld, ss, false, nullptr), t.blur(ld, st, false, nullptr)};
   }
 
   /// F in for in L x N (channel-major); allocates (convenience path).
@@ -258,6 +283,32 @@ class permutohedral {
   /// Splat into val (rows 0..M, row 0 zero). With several threads each takes a contiguous
   /// pixel range into its own buffer and the buffers are summed in thread order, so a given
   /// thread count always gives the same bits.
+  /// Blurs the splatted values in a_ along the d + 1 axes (reverse order for F^T) and returns
+  /// the slice kernel reading the result.
+  detail::slice_kernel blur(index_t ld, float scale, bool transpose, float* out) {
+    const float* post = post_.empty() ? nullptr : post_.data();
+    if (transpose) post = pre_.empty() ? nullptr : pre_.data();
+    float* src = a_.data();
+    float* dst = b_.data();
+    std::fill(dst, dst + ld, 0.0f);
+    auto run = [&]<int LD>() {
+      for (int k = 0; k <= d_; ++k) {
+        const int j = transpose ? d_ - k : k;
+        backend::for_each_index(wsss::omp, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
+        std::swap(src, dst);
+      }
+    };
+    switch (ld) {
+      case 1: run.template operator()<1>(); break;
+      case 8: run.template operator()<8>(); break;
+      case 16: run.template operator()<16>(); break;
+      case 24: run.template operator()<24>(); break;
+      case 32: run.template operator()<32>(); break;
+      default: run.template operator()<0>(); break;
+    }
+    return detail::slice_kernel{vert_.data(), bary_.data(), alpha_, post, src, out, scale, d_ + 1, ld};
+  }
+
   template <int LD, int DP1>
   void splat(const float* pre, const float* in, float* val, index_t ld) {
     const index_t rows = (m_ + 1) * ld;
