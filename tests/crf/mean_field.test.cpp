@@ -205,3 +205,33 @@ TEST_CASE("mean_field: named errors for wrong shapes, sizes, values and labels")
   CHECK_THROWS_WITH_AS(ml.infer(tensor({1, 2, 6, 7}), one), doctest::Contains("[wsss.shape] crf::learned: compatibility is 3x3"),
                        wsss::shape_error);
 }
+
+TEST_CASE("mean_field: edge cases (one label, one pixel, labels beyond 32, huge features)") {
+  const rgb_image img = disc_image(5, 4, 2);
+  crf::mean_field<> mf;
+  const tensor q1 = mf.infer(random_unary(1, 1, 5, 4, 1), std::span<const rgb_image>(&img, 1));
+  for (float v : q1) CHECK(v == doctest::Approx(1.0f));
+  const rgb_image dot(1, 1, 77);
+  const tensor u = random_unary(1, 3, 1, 1, 2);
+  const tensor qd = mf.infer(u, std::span<const rgb_image>(&dot, 1));
+  double s = 0;
+  for (float v : qd) s += v;
+  CHECK(s == doctest::Approx(1.0));
+  // 40 labels: rows of 40 channels take the run-time-width paths; compare with the exact filter.
+  // Weak kernels keep mean field contractive: with near-uniform unaries and the default
+  // weights it breaks symmetry, and any filter difference picks another winner.
+  crf::mean_field_config cfg;
+  cfg.kernels.spatial_scale = 8.0f;
+  cfg.kernels.smoothness.weight = 0.3f;
+  cfg.kernels.appearance.weight = 1.0f;
+  const tensor u40 = random_unary(1, 40, 5, 4, 3);
+  const tensor qa = crf::mean_field<>(cfg).infer(u40, std::span<const rgb_image>(&img, 1));
+  const tensor qb = crf::mean_field<crf::exact_filter>(cfg).infer(u40, std::span<const rgb_image>(&img, 1));
+  double worst = 0;
+  for (index_t i = 0; i < qa.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(qa[i] - qb[i])));
+  CHECK(worst < 0.005);
+  tensor far({2, 3});
+  far[0] = 1e6f;
+  CHECK_THROWS_WITH_AS(crf::permutohedral{far}, doctest::Contains("[wsss.value] crf::permutohedral: features span more"),
+                       wsss::value_error);
+}
