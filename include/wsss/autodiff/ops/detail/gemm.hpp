@@ -131,9 +131,7 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
         if (g.is_pointwise()) {
           sgemm(o, r, n, gyb, {x + i * img + p0, 1, p}, partial + s * o * r, r, true);
         } else {
-          float* col = conv_workspace(r * pc);
-          im2col(g, x + i * img, col, 0, r, p0, p0 + n);
-          sgemm(o, r, n, gyb, {col, 1, n}, partial + s * o * r, r, true);
+          sgemm_lowered_t(o, r, n, gyb, g, x + i * img, 0, p0, partial + s * o * r, r, true, conv_lowering_buffer(r * pc));
         }
       }
     for (index_t s = 0; s < slots; ++s)
@@ -150,12 +148,11 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
       continue;
     }
     const index_t pc = conv_chunk_cols(rt, p, p, 1);
-    float* col = conv_workspace(rt * pc);
+    float* col = conv_lowering_buffer(rt * pc);
     for (index_t i = 0; i < batch; ++i)
       for (index_t p0 = 0; p0 < p; p0 += pc) {
         const index_t n = std::min(pc, p - p0);
-        im2col(g, x + i * img, col, r0, r0 + rt, p0, p0 + n);
-        sgemm(o, rt, n, {gy + i * o * p + p0, p, 1}, {col, 1, n}, gw + r0, r, true);
+        sgemm_lowered_t(o, rt, n, {gy + i * o * p + p0, p, 1}, g, x + i * img, r0, p0, gw + r0, r, true, col);
       }
   }
 }

@@ -207,4 +207,36 @@ inline void sgemm_lowered(index_t m, index_t n, mat_ref a, const conv_geometry& 
 #endif
 }
 
+/// C (m x rt) (+)= A (m x k) times the transpose of the lowering's rows [r0, r0 + rt) over
+/// columns [q0, q0 + k): the weight-gradient product. With the packed kernel each 32-row panel is
+/// lowered into a small L1 tile and transposed into the packed B panel (no column buffer);
+/// otherwise it goes through `col` (rt x k floats).
+inline void sgemm_lowered_t(index_t m, index_t rt, index_t k, mat_ref a, const conv_geometry& g, const float* img,
+                            index_t r0, index_t q0, float* c, index_t ldc, bool accumulate, float* col) {
+  if (m == 0 || rt == 0) return;
+#if defined(WSSS_PACKED_SGEMM)
+  (void)col;
+  sgemm_blocked(
+      m, rt, k, a,
+      [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
+        alignas(64) float tile[sgemm_nr * sgemm_kc];
+        for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
+          const index_t rows = std::min(sgemm_nr, nc - jr);
+          const index_t first = r0 + j0 + jr;
+          const im2col_kernel lower{g, img, tile, q0 + l0, q0 + l0 + kc, first, kc};
+          for (index_t j = 0; j < rows; ++j) lower(first + j);
+          float* dst = bp + jr * kc;
+          for (index_t l = 0; l < kc; ++l) {
+            for (index_t j = 0; j < rows; ++j) dst[l * sgemm_nr + j] = tile[j * kc + l];
+            for (index_t j = rows; j < sgemm_nr; ++j) dst[l * sgemm_nr + j] = 0.0f;
+          }
+        }
+      },
+      c, ldc, accumulate);
+#else
+  im2col(g, img, col, r0, r0 + rt, q0, q0 + k);
+  sgemm(m, rt, k, a, {col, 1, k}, c, ldc, accumulate);
+#endif
+}
+
 }  // namespace wsss::ad::detail
