@@ -7,33 +7,23 @@
 //
 // The embedded subset was made with `make_scenes --make-subset 150 examples/data` (the first 150
 // items of each class of Debian's train-*-ubyte.gz).
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
 
+#include "cli.hpp"
 #include "wsss/data/idx.hpp"
 #include "wsss/data/scenes.hpp"
 
 namespace {
 
+using wsss_cli::parse_int;
+using wsss_cli::usage_error;
+
 constexpr const char* usage =
     "usage: make_scenes OUT_DIR [--train N] [--val N] [--size S] [--seed S] [--objects MIN MAX] [--full]\n"
     "       make_scenes --make-subset PER_CLASS OUT_DATA_DIR\n";
-
-struct usage_error {
-  std::string what;
-};
-
-long long parse_int(std::string_view flag, std::string_view s, long long lo, long long hi) {
-  long long v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
-    throw usage_error{std::string(flag) + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
-                      ", got '" + std::string(s) + "'"};
-  return v;
-}
 
 int run(int argc, char** argv) {
   namespace wd = wsss::data;
@@ -52,10 +42,7 @@ int run(int argc, char** argv) {
   std::filesystem::path root;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
-    const auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) throw usage_error{std::string(a) + " needs a value"};
-      return argv[++i];
-    };
+    const auto value = [&] { return wsss_cli::flag_value(argc, argv, i); };
     if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return 0;
@@ -87,14 +74,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const usage_error& e) {
-    std::fprintf(stderr, "make_scenes: %s\n%s", e.what.c_str(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "make_scenes: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return wsss_cli::guarded_main("make_scenes", usage, argc, argv, run); }

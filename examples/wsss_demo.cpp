@@ -7,13 +7,13 @@
 //
 // OUT_DIR defaults to ./wsss-scenes. --full draws items from Debian's complete Fashion-MNIST
 // (package dataset-fashion-mnist) instead of the embedded subset.
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
 
+#include "cli.hpp"
 #include "wsss/data/baseline.hpp"
 #include "wsss/data/scenes.hpp"
 #include "wsss/eval/folder.hpp"
@@ -22,23 +22,12 @@
 
 namespace {
 
+using wsss_cli::parse_int;
+using wsss_cli::usage_error;
+
 constexpr const char* usage =
     "usage: wsss_demo [OUT_DIR] [--train N] [--val N] [--size S] [--seed S] [--full]\n"
     "  builds the scenes dataset in OUT_DIR (default ./wsss-scenes) and evaluates the tag-only baseline\n";
-
-struct usage_error {
-  std::string what;
-};
-
-long long parse_int(std::string_view flag, const char* text, long long lo, long long hi) {
-  long long v = 0;
-  const std::string_view s(text);
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
-    throw usage_error{std::string(flag) + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
-                      ", got '" + std::string(s) + "'"};
-  return v;
-}
 
 // Predicts every image of a split with the baseline, writes the label PNGs, evaluates them.
 wsss::eval::confusion_matrix run_split(const wsss::data::tag_baseline& model, const std::filesystem::path& root,
@@ -59,10 +48,7 @@ int run(int argc, char** argv) {
   bool root_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
-    const auto value = [&]() -> const char* {
-      if (i + 1 >= argc) throw usage_error{std::string(a) + " needs a value"};
-      return argv[++i];
-    };
+    const auto value = [&] { return wsss_cli::flag_value(argc, argv, i); };
     if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return 0;
@@ -115,14 +101,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const usage_error& e) {
-    std::fprintf(stderr, "wsss_demo: %s\n%s", e.what.c_str(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wsss_demo: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return wsss_cli::guarded_main("wsss_demo", usage, argc, argv, run); }

@@ -8,7 +8,6 @@
 // or 8-bit gray PNGs; value = class id). Class names come from VOC_ROOT/classes.txt when it
 // exists (one per line; its line count is also the default N), else the PASCAL VOC names when N
 // is 21, else the class ids. N defaults to 21 without classes.txt.
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,18 +15,17 @@
 #include <string_view>
 #include <vector>
 
+#include "cli.hpp"
 #include "wsss/eval/folder.hpp"
 #include "wsss/io/voc.hpp"
 
 namespace {
 
+using wsss_cli::usage_error;
+
 constexpr const char* usage =
     "usage: wsss_eval PRED_DIR VOC_ROOT [--split val] [--classes N]\n"
     "  evaluates PRED_DIR/<id>.png against VOC_ROOT/SegmentationClass/<id>.png for the ids of the split\n";
-
-struct usage_error {
-  std::string what;
-};
 
 // The lines of VOC_ROOT/classes.txt (empty when the file does not exist).
 std::vector<std::string> names_file(const std::filesystem::path& root) {
@@ -49,15 +47,11 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (a == "--split" || a == "--classes") {
-      if (i + 1 >= argc) throw usage_error{std::string(a) + " needs a value"};
-      const std::string_view v = argv[++i];
-      if (a == "--split") {
+      const std::string_view v = wsss_cli::flag_value(argc, argv, i);
+      if (a == "--split")
         split = v;
-      } else {
-        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), classes);
-        if (ec != std::errc() || end != v.data() + v.size() || classes < 2 || classes > 255)
-          throw usage_error{"--classes needs an integer in 2..255, got '" + std::string(v) + "'"};
-      }
+      else
+        classes = static_cast<int>(wsss_cli::parse_int(a, v, 2, 255));
     } else if (!a.empty() && a[0] == '-') {
       throw usage_error{"unknown option '" + std::string(a) + "'"};
     } else {
@@ -78,14 +72,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const usage_error& e) {
-    std::fprintf(stderr, "wsss_eval: %s\n%s", e.what.c_str(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wsss_eval: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return wsss_cli::guarded_main("wsss_eval", usage, argc, argv, run); }
