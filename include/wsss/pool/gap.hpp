@@ -25,17 +25,12 @@ class gap {
   const config& cfg() const noexcept { return cfg_; }
 
   void forward(const tensor& s, tensor& out, cache& c) const {
-    detail::check_scores(s, name);
-    const index_t nc = s.dim(0) * s.dim(1), hw = s.dim(2) * s.dim(3);
-    detail::ensure_shape(out, shape{s.dim(0), s.dim(1)});
-    c.in = s.shape();
+    const auto [nc, hw] = detail::begin_forward(s, out, c.in, name);
     detail::launch(nc, s.numel(), mean_kernel{s.data(), out.data(), hw});
   }
 
   void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    detail::check_grad(g, c.in, name);
-    const index_t nc = c.in[0] * c.in[1], hw = c.in[2] * c.in[3];
-    detail::ensure_shape(g_in, c.in);
+    const auto [nc, hw] = detail::begin_backward(g, c.in, g_in, name);
     detail::launch(nc, c.in.numel(), spread_kernel{g.data(), g_in.data(), hw});
   }
 

@@ -128,9 +128,7 @@ class gwrp {
   }
 
   void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    detail::check_grad(g, c.in, name);
-    const index_t nc = c.in[0] * c.in[1], hw = c.in[2] * c.in[3];
-    detail::ensure_shape(g_in, c.in);
+    const auto [nc, hw] = detail::begin_backward(g, c.in, g_in, name);
     detail::launch(nc, c.in.numel(), backward_kernel{g.data(), g_in.data(), hw, &c});
   }
 

@@ -205,10 +205,9 @@ class sp_layer {
   }
 
   void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    detail::check_grad(g, c.in, name);
-    const index_t C = c.in[1], hw = c.in[2] * c.in[3];
-    detail::ensure_shape(g_in, c.in);
-    detail::launch(c.in[0] * C, c.in.numel(), [&, C, hw](index_t k) {
+    const detail::planes p = detail::begin_backward(g, c.in, g_in, name);
+    const index_t C = c.in[1], hw = p.hw;
+    detail::launch(p.nc, c.in.numel(), [&, C, hw](index_t k) {
       const float* a = c.plans[static_cast<std::size_t>(k / C)].column_weights().data();
       float* q = g_in.data() + k * hw;
       const float gk = g[k];

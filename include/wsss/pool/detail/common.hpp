@@ -47,4 +47,26 @@ inline void ensure_shape(tensor& t, const shape& s) {
   }
 }
 
+/// The planes of an N x C x H x W map: nc = N C planes of hw = H W positions each.
+struct planes {
+  index_t nc, hw;
+};
+
+/// Forward preamble of a plane-wise pooler: checks the scores s, sizes out to N x C and
+/// records s's shape in the cache shape `in`.
+inline planes begin_forward(const tensor& s, tensor& out, shape& in, std::string_view component) {
+  check_scores(s, component);
+  ensure_shape(out, shape{s.dim(0), s.dim(1)});
+  in = s.shape();
+  return {s.dim(0) * s.dim(1), s.dim(2) * s.dim(3)};
+}
+
+/// Backward preamble of a plane-wise pooler: checks g against the cached input shape `in`
+/// and sizes g_in to it.
+inline planes begin_backward(const tensor& g, const shape& in, tensor& g_in, std::string_view component) {
+  check_grad(g, in, component);
+  ensure_shape(g_in, in);
+  return {in[0] * in[1], in[2] * in[3]};
+}
+
 }  // namespace wsss::pool::detail
