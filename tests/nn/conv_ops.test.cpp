@@ -205,6 +205,68 @@ TEST_CASE("conv2d's parallel paths (batch 2, thin and wide weight gradients) mat
   }
 }
 
+TEST_CASE("conv_axis_segments gives, for every output index, exactly the taps that read inside") {
+  struct axis {
+    index_t n, k, s, p, d;
+  };
+  for (const axis a : {axis{41, 3, 1, 12, 12}, axis{13, 3, 1, 4, 4}, axis{9, 5, 2, 3, 2}, axis{5, 1, 1, 3, 1},
+                       axis{7, 3, 1, 1, 1}, axis{6, 3, 1, 0, 1}, axis{10, 4, 3, 5, 3}}) {
+    INFO("n " << a.n << " k " << a.k << " s " << a.s << " p " << a.p << " d " << a.d);
+    const index_t out = (a.n + 2 * a.p - a.d * (a.k - 1) - 1) / a.s + 1;
+    const auto segs = ad::detail::conv_axis_segments(a.n, a.k, a.s, a.p, a.d, out);
+    for (index_t o = 0; o < out; ++o) {
+      std::vector<index_t> valid;
+      for (index_t t = 0; t < a.k; ++t) {
+        const index_t v = o * a.s - a.p + t * a.d;
+        if (v >= 0 && v < a.n) valid.push_back(t);
+      }
+      const ad::detail::axis_segment* hit = nullptr;
+      int hits = 0;
+      for (const auto& sg : segs)
+        if (sg.lo <= o && o < sg.hi) hit = &sg, ++hits;
+      CHECK(hits == (valid.empty() ? 0 : 1));
+      if (hit) CHECK(hit->taps == valid);
+    }
+  }
+}
+
+TEST_CASE("conv2d's padding-skipping regions match the naive definition") {
+  // Shapes where most of the lowering is padding, so the forward runs region by region: fc6-like
+  // dilation, stride with dilation, a rectangular kernel, padding wider than the kernel's reach
+  // (border outputs with no tap inside), batch 2 and bias, channel counts past one kc block.
+  rng g(17);
+  const conv_case cases[] = {
+      {1, 6, 13, 13, 13, 3, 3, ad::conv2d_config::square(1, 4, 4), true},
+      {2, 5, 11, 9, 7, 3, 3, ad::conv2d_config{2, 1, 3, 4, 3, 4}, true},
+      {1, 4, 7, 12, 3, 3, 5, ad::conv2d_config{1, 1, 3, 5, 3, 2}, false},
+      {2, 3, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},
+      {1, 80, 15, 15, 20, 3, 3, ad::conv2d_config::square(1, 6, 6), true},
+  };
+  for (const conv_case& k : cases) {
+    INFO(describe(k));
+    const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
+    const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g, 0.0, 0.2);
+    const tensor b = random_normal({k.o}, g);
+    const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, k.cfg, "test");
+    REQUIRE(ad::detail::conv_region_savings(geo, ad::detail::conv_regions(geo)) >= ad::detail::conv_region_min_savings);
+    const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
+    CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+  }
+}
+
+TEST_CASE("conv2d's regions run in parallel and agree with the dense lowering") {
+  // Large enough for every thread (fc6 shape scaled down: 3x3, dilation 12 at 30x30). The dense
+  // path is the same product with the rows of padding kept; both must give the definition.
+  rng g(23);
+  const tensor x = random_normal({2, 48, 30, 30}, g), w = random_normal({40, 48, 3, 3}, g, 0.0, 0.1);
+  const auto cfg = ad::conv2d_config::square(1, 12, 12);
+  const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, cfg, "test");
+  REQUIRE(static_cast<double>(40) * geo.rows() * geo.cols() * 2 > ad::detail::conv_parallel_macs);
+  REQUIRE(ad::detail::conv_region_savings(geo, ad::detail::conv_regions(geo)) >= ad::detail::conv_region_min_savings);
+  const tensor y = ad::conv2d_forward(x, w, nullptr, cfg);
+  CHECK(max_abs_diff(y, naive_conv(x, w, nullptr, cfg)) < 1e-4);
+}
+
 TEST_CASE("conv2d gradients pass the finite-difference check for x, w and b") {
   rng g(3);
   for (const conv_case& k : conv_cases) {

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 
+#include <vector>
+
+#include "wsss/autodiff/ops/detail/conv_regions.hpp"
 #include "wsss/autodiff/ops/detail/im2col.hpp"
 #include "wsss/autodiff/ops/detail/sgemm.hpp"
 #include "wsss/backend/for_each_index.hpp"  // backend::max_threads
@@ -56,11 +59,47 @@ inline index_t conv_forward_cols(index_t rows, index_t cols, index_t batch, inde
   return std::min(pc, cols);
 }
 
+/// conv_forward over the padding-free regions (conv_regions.hpp): units are (image, region,
+/// column block), largest first, each multiplied into its thread's workspace and scattered into y.
+inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_region>& regions, const float* w,
+                                 index_t o, const float* x, index_t batch, float* y, index_t threads) {
+  struct unit {
+    index_t i, reg, q0, n, work;
+  };
+  const index_t p = g.cols(), img = g.c * g.image_size();
+  index_t chunk = (p * batch + conv_units_per_thread * threads - 1) / (conv_units_per_thread * threads);
+  chunk = std::max(conv_min_unit_cols, (chunk + 15) / 16 * 16);
+  std::vector<unit> units;
+  for (index_t i = 0; i < batch; ++i)
+    for (std::size_t k = 0; k < regions.size(); ++k)
+      for (index_t q0 = 0; q0 < regions[k].cols(); q0 += chunk) {
+        const index_t n = std::min(chunk, regions[k].cols() - q0);
+        units.push_back({i, static_cast<index_t>(k), q0, n, n * regions[k].taps()});
+      }
+  std::stable_sort(units.begin(), units.end(), [](const unit& a, const unit& b) { return a.work > b.work; });
+  const std::int64_t count = static_cast<std::int64_t>(units.size());
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
+  for (std::int64_t k = 0; k < count; ++k) {
+    const unit& u = units[static_cast<std::size_t>(k)];
+    conv_region_forward(g, regions[static_cast<std::size_t>(u.reg)], w, o, x + u.i * img, u.q0, u.n,
+                        y + u.i * o * p, conv_workspace(o * u.n, 0));
+  }
+}
+
 /// y[i] (o x cols) += w (o x rows) * lower(x[i]) for the `batch` images of x. Units are column
-/// blocks, each lowered into its thread's workspace and multiplied independently.
+/// blocks, each lowered into its thread's workspace and multiplied independently. When a large
+/// part of the lowering is padding (dilated convolutions on small maps), the product runs over
+/// the regions that skip it instead.
 inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  if (!g.is_pointwise()) {
+    const std::vector<conv_region> regions = conv_regions(g);
+    if (conv_region_savings(g, regions) >= conv_region_min_savings) {
+      conv_forward_regions(g, regions, w, o, x, batch, y, threads);
+      return;
+    }
+  }
   const index_t pc = conv_forward_cols(r, p, batch, threads);
   const index_t per_img = (p + pc - 1) / pc;
   const std::int64_t units = batch * per_img;

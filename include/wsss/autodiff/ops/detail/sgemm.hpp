@@ -128,10 +128,11 @@ inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c,
 #endif  // WSSS_PACKED_SGEMM
 
 #if defined(WSSS_PACKED_SGEMM)
-/// The blocked loop nest; pack_b(l0, kc, j0, nc, bp) packs B[l0 : l0 + kc, j0 : j0 + nc].
-template <class PackB>
-inline void sgemm_blocked(index_t m, index_t n, index_t k, mat_ref a, const PackB& pack_b, float* c, index_t ldc,
-                          bool accumulate) {
+/// The blocked loop nest; pack_a(i0, mc, l0, kc, ap) packs A[i0 : i0 + mc, l0 : l0 + kc] as
+/// sgemm_pack_a does and pack_b(l0, kc, j0, nc, bp) packs B[l0 : l0 + kc, j0 : j0 + nc].
+template <class PackA, class PackB>
+inline void sgemm_blocked(index_t m, index_t n, index_t k, const PackA& pack_a, const PackB& pack_b, float* c,
+                          index_t ldc, bool accumulate) {
   if (k == 0) {
     if (!accumulate)
       for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
@@ -147,7 +148,7 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, mat_ref a, const Pack
       pack_b(pc, kc, jc, nc, bp);
       for (index_t ic = 0; ic < m; ic += sgemm_mc) {
         const index_t mc = std::min(sgemm_mc, m - ic);
-        sgemm_pack_a(a, ic, mc, pc, kc, ap);
+        pack_a(ic, mc, pc, kc, ap);
         for (index_t jr = 0; jr < nc; jr += sgemm_nr)
           for (index_t ir = 0; ir < mc; ir += sgemm_mr)
             sgemm_kernel(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, acc,
@@ -156,6 +157,11 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, mat_ref a, const Pack
     }
   }
 }
+
+/// pack_a for sgemm_blocked on a whole strided operand.
+inline auto sgemm_packer(mat_ref a) {
+  return [a](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) { sgemm_pack_a(a, i0, mc, l0, kc, ap); };
+}
 #endif
 
 /// C (m x n, leading dimension ldc) = A B, or += A B when `accumulate`; A is m x k, B is k x n.
@@ -163,7 +169,7 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, mat_ref a, const Pack
 inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
 #if defined(WSSS_PACKED_SGEMM)
-  sgemm_blocked(m, n, k, a, [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) { sgemm_pack_b(b, l0, kc, j0, nc, bp); },
+  sgemm_blocked(m, n, k, sgemm_packer(a), [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) { sgemm_pack_b(b, l0, kc, j0, nc, bp); },
                 c, ldc, accumulate);
 #else
   sgemm_eigen(m, n, k, a, b, c, ldc, accumulate);
@@ -189,7 +195,7 @@ inline void sgemm_lowered(index_t m, index_t n, mat_ref a, const conv_geometry& 
 #if defined(WSSS_PACKED_SGEMM)
   (void)col;
   sgemm_blocked(
-      m, n, g.rows(), a,
+      m, n, g.rows(), sgemm_packer(a),
       [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
         for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
           const index_t cols = std::min(sgemm_nr, nc - jr);
@@ -217,7 +223,7 @@ inline void sgemm_lowered_t(index_t m, index_t rt, index_t k, mat_ref a, const c
 #if defined(WSSS_PACKED_SGEMM)
   (void)col;
   sgemm_blocked(
-      m, rt, k, a,
+      m, rt, k, sgemm_packer(a),
       [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
         alignas(64) float tile[sgemm_nr * sgemm_kc];
         for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
