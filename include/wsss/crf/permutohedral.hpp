@@ -351,21 +351,24 @@ class permutohedral {
     const float down = 1.0f / static_cast<float>(dp1);
     alpha_ = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
 
-    // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights.
-    std::vector<std::int32_t> rem(static_cast<std::size_t>(n * dp1));
-    std::vector<std::int8_t> rank(static_cast<std::size_t>(n * dp1));
+    // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights. The
+    // point's first d coordinates and ranks fix the pixel's d + 1 vertices: they are stored
+    // packed as the pixel's simplex signature (coordinates in words [0, W), ranks in [W, 2W)).
+    using simplex_key = detail::packed_key<2 * W>;
+    std::vector<simplex_key> sig(static_cast<std::size_t>(n));
     bary_.assign(static_cast<std::size_t>(n * dp1), 0.0f);
     std::atomic<bool> overflow{false};
     const float* fp = f.data();
     // D > 0 fixes the dimension at compile time so the short loops unroll (d = 2 and 5 are
-    // the reference's two kernels).
+    // the reference's two kernels). The loop body is branch-free: the rank comparisons and
+    // fix-ups select instead of branching (they are data-dependent coin flips).
     auto pass1 = [&]<int D>() {
       const int d = D > 0 ? D : d_;
       const int dp1 = d + 1;
 #pragma omp parallel for schedule(static)
       for (index_t p = 0; p < n; ++p) {
-        float el[max_dims + 1], bary[max_dims + 2] = {};
-        std::int32_t r0[max_dims + 1], rk[max_dims + 1] = {};
+        float el[max_dims + 1], rest[max_dims + 1], sorted[max_dims + 1] = {};
+        std::int32_t r0[max_dims + 1], rk[max_dims + 1] = {}, packed[8 * W] = {};
         float sm = 0;
         for (int j = d; j > 0; --j) {
           const float cf = fp[(j - 1) * n + p] * scale[static_cast<std::size_t>(j - 1)];
@@ -379,67 +382,80 @@ class permutohedral {
           const float up = std::ceil(v) * static_cast<float>(dp1);
           const float dn = std::floor(v) * static_cast<float>(dp1);
           r0[i] = static_cast<std::int32_t>(up - el[i] < el[i] - dn ? up : dn);
+          rest[i] = el[i] - static_cast<float>(r0[i]);
           sum += r0[i];
         }
         sum /= dp1;
-        for (int i = 0; i < d; ++i) {
-          const float di = el[i] - static_cast<float>(r0[i]);
+        for (int i = 0; i < d; ++i)
           for (int j = i + 1; j <= d; ++j) {
-            if (di < el[j] - static_cast<float>(r0[j])) ++rk[i];
-            else ++rk[j];
+            const std::int32_t below = rest[i] < rest[j] ? 1 : 0;
+            rk[i] += below;
+            rk[j] += 1 - below;
           }
-        }
+        bool out_of_range = false;
         for (int i = 0; i <= d; ++i) {
           rk[i] += sum;
-          if (rk[i] < 0) {
-            rk[i] += dp1;
-            r0[i] += dp1;
-          } else if (rk[i] > d) {
-            rk[i] -= dp1;
-            r0[i] -= dp1;
-          }
-          if (r0[i] < -32768 + dp1 || r0[i] > 32767 - dp1) overflow.store(true, std::memory_order_relaxed);
+          const std::int32_t shift = (rk[i] < 0 ? dp1 : 0) - (rk[i] > d ? dp1 : 0);
+          rk[i] += shift;
+          r0[i] += shift;
+          out_of_range |= r0[i] < -32768 + dp1 || r0[i] > 32767 - dp1;
         }
-        for (int i = 0; i <= d; ++i) {
-          const float v = (el[i] - static_cast<float>(r0[i])) * down;
-          bary[d - rk[i]] += v;
-          bary[d - rk[i] + 1] -= v;
+        if (out_of_range) overflow.store(true, std::memory_order_relaxed);
+        // The ranks are a permutation of 0..d: sorting the offsets by rank turns the
+        // reference's scattered += / -= into differences of neighbours (the same float sums).
+        for (int i = 0; i <= d; ++i) sorted[d - rk[i]] = (el[i] - static_cast<float>(r0[i])) * down;
+        float* bp = bary_.data() + p * dp1;
+        bp[0] = sorted[0] + (1.0f + (0.0f - sorted[d]));
+        for (int i = 1; i <= d; ++i) bp[i] = sorted[i] - sorted[i - 1];
+        for (int i = 0; i < d; ++i) {
+          packed[i] = r0[i];
+          packed[4 * W + i] = rk[i];
         }
-        bary[0] += 1.0f + bary[d + 1];
-        for (int i = 0; i <= d; ++i) {
-          rem[static_cast<std::size_t>(p * dp1 + i)] = r0[i];
-          rank[static_cast<std::size_t>(p * dp1 + i)] = static_cast<std::int8_t>(rk[i]);
-          bary_[static_cast<std::size_t>(p * dp1 + i)] = bary[i];
-        }
+        sig[static_cast<std::size_t>(p)] = simplex_key::pack(packed, 8 * W);
       }
     };
-    if (d_ == 2) pass1.template operator()<2>();
-    else if (d_ == 5) pass1.template operator()<5>();
-    else pass1.template operator()<0>();
+    if constexpr (W == 1) {
+      if (d_ == 2) pass1.template operator()<2>();
+      else pass1.template operator()<0>();
+    } else if constexpr (W == 2) {
+      if (d_ == 5) pass1.template operator()<5>();
+      else pass1.template operator()<0>();
+    } else {
+      pass1.template operator()<0>();
+    }
     if (overflow.load())
       throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
 
-    // Pass 2 (serial): vertex ids in the reference's insertion order (pixel, then r).
+    // Pass 2 (serial): vertex ids in the reference's insertion order (pixel, then r). Pixels
+    // of one simplex share their d + 1 vertices, so each distinct simplex is hashed once and
+    // only a new one inserts its vertices (in that order, the first pixel to reach them).
     detail::lattice_table<W> table;
+    detail::lattice_table<2 * W> simplices;
+    std::vector<std::int32_t> simplex_vert(static_cast<std::size_t>(dp1), 0);  // d + 1 ids per simplex
     vert_.resize(static_cast<std::size_t>(n * dp1));
     for (index_t p = 0; p < n; ++p) {
-      const std::int32_t* r0 = rem.data() + p * dp1;
-      const std::int8_t* rk = rank.data() + p * dp1;
-      // Neighbouring pixels usually share their simplex: same remainder-0 point and ranks
-      // give the same d + 1 vertices, already numbered.
-      if (p > 0 && std::equal(r0, r0 + dp1, r0 - dp1) && std::equal(rk, rk + dp1, rk - dp1)) {
-        std::copy(vert_.begin() + (p - 1) * dp1, vert_.begin() + p * dp1, vert_.begin() + p * dp1);
+      std::int32_t* vp = vert_.data() + p * dp1;
+      const simplex_key& sk = sig[static_cast<std::size_t>(p)];
+      if (p > 0 && sk == sig[static_cast<std::size_t>(p - 1)]) {  // neighbours usually share it
+        std::copy(vp - dp1, vp, vp);
         continue;
       }
-      std::int32_t key[max_dims];
-      for (int r = 0; r <= d; ++r) {
-        for (int i = 0; i < d; ++i) key[i] = r0[i] + (rk[i] <= d - r ? r : r - dp1);
-        vert_[static_cast<std::size_t>(p * dp1 + r)] = table.find_or_insert(detail::packed_key<W>::pack(key, d));
+      const index_t known = simplices.size();
+      const std::int32_t s = simplices.find_or_insert(sk);
+      if (simplices.size() == known) {
+        std::copy_n(simplex_vert.begin() + s * dp1, dp1, vp);
+        continue;
       }
+      std::int32_t packed[8 * W], key[max_dims];
+      sk.unpack(packed, 8 * W);
+      for (int r = 0; r <= d; ++r) {
+        for (int i = 0; i < d; ++i) key[i] = packed[i] + (packed[4 * W + i] <= d - r ? r : r - dp1);
+        vp[r] = table.find_or_insert(detail::packed_key<W>::pack(key, d));
+      }
+      simplex_vert.insert(simplex_vert.end(), vp, vp + dp1);
     }
     m_ = table.size();
-    std::vector<std::int32_t>().swap(rem);
-    std::vector<std::int8_t>().swap(rank);
+    std::vector<simplex_key>().swap(sig);
 
     // Blur neighbours along each axis j: key -1 everywhere except +d at j, and the reverse.
     nb_.assign(static_cast<std::size_t>(2 * m_ * dp1), 0);
