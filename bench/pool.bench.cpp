@@ -40,48 +40,47 @@ P make_pooler(index_t C, index_t side) {
   else return P{};
 }
 
+/// One pooler benchmark's set-up for the state's {N, C, side}: the scores x, the pooler, its
+/// cache, the output buffers and an all-ones N x C gradient g.
+template <class P>
+struct pool_case {
+  tensor x, out, gin, g;
+  P p;
+  typename P::cache c;
+  explicit pool_case(const benchmark::State& st)
+      : x(scores(st.range(0), st.range(1), st.range(2))),
+        g({st.range(0), st.range(1)}, 1.0f),
+        p(make_pooler<P>(st.range(1), st.range(2))) {}
+};
+
 template <class P>
 void BM_forward(benchmark::State& st) {
-  const index_t N = st.range(0), C = st.range(1), side = st.range(2);
-  const tensor x = scores(N, C, side);
-  P p = make_pooler<P>(C, side);
-  typename P::cache c;
-  tensor out;
+  pool_case<P> k(st);
   for (auto _ : st) {
-    p.forward(x, out, c);
-    benchmark::DoNotOptimize(out.data());
+    k.p.forward(k.x, k.out, k.c);
+    benchmark::DoNotOptimize(k.out.data());
   }
   st.SetLabel(std::string(P::name));
 }
 
 template <class P>
 void BM_backward(benchmark::State& st) {
-  const index_t N = st.range(0), C = st.range(1), side = st.range(2);
-  const tensor x = scores(N, C, side);
-  P p = make_pooler<P>(C, side);
-  typename P::cache c;
-  tensor out, gin;
-  p.forward(x, out, c);
-  const tensor g({N, C}, 1.0f);
+  pool_case<P> k(st);
+  k.p.forward(k.x, k.out, k.c);
   for (auto _ : st) {
-    p.backward(g, c, gin);
-    benchmark::DoNotOptimize(gin.data());
+    k.p.backward(k.g, k.c, k.gin);
+    benchmark::DoNotOptimize(k.gin.data());
   }
   st.SetLabel(std::string(P::name));
 }
 
 template <class P>
 void BM_forward_backward(benchmark::State& st) {
-  const index_t N = st.range(0), C = st.range(1), side = st.range(2);
-  const tensor x = scores(N, C, side);
-  P p = make_pooler<P>(C, side);
-  typename P::cache c;
-  tensor out, gin;
-  const tensor g({N, C}, 1.0f);
+  pool_case<P> k(st);
   for (auto _ : st) {
-    p.forward(x, out, c);
-    p.backward(g, c, gin);
-    benchmark::DoNotOptimize(gin.data());
+    k.p.forward(k.x, k.out, k.c);
+    k.p.backward(k.g, k.c, k.gin);
+    benchmark::DoNotOptimize(k.gin.data());
   }
   st.SetLabel(std::string(P::name));
 }
@@ -187,6 +186,11 @@ torch::Tensor torch_pool(const torch::Tensor& x, const torch::Tensor& aux, const
   else if constexpr (K == tp::lse) return (torch::logsumexp(5.0 * x.flatten(2), 2) - std::log(static_cast<double>(x.size(2) * x.size(3)))) / 5.0;
   else return torch::sigmoid((x.flatten(2) * aux).sum(2) + bias);
 }
+/// The plane weights torch_pool<K> takes: GWRP's q^j / Z, else the uniform 1 / (side^2) of FCL.
+template <tp K>
+torch::Tensor torch_aux(int64_t C, int64_t side) {
+  return K == tp::gwrp ? gwrp_weights(C, side * side) : torch::full({C, side * side}, 1.0f / static_cast<float>(side * side));
+}
 constexpr const char* torch_name(tp k) {
   return k == tp::gap ? "torch gap" : k == tp::gmp ? "torch gmp" : k == tp::gwrp ? "torch gwrp (sort)" : k == tp::lse ? "torch lse" : "torch fcl";
 }
@@ -195,7 +199,7 @@ template <tp K>
 void BM_torch_forward(benchmark::State& st) {
   const index_t N = st.range(0), C = st.range(1), side = st.range(2);
   const auto x = to_torch(scores(N, C, side));
-  const auto aux = K == tp::gwrp ? gwrp_weights(C, side * side) : torch::full({C, side * side}, 1.0f / static_cast<float>(side * side));
+  const auto aux = torch_aux<K>(C, side);
   const auto bias = torch::zeros({C});
   torch::NoGradGuard ng;
   for (auto _ : st) {
@@ -209,8 +213,7 @@ template <tp K>
 void BM_torch_forward_backward(benchmark::State& st) {
   const index_t N = st.range(0), C = st.range(1), side = st.range(2);
   auto x = to_torch(scores(N, C, side)).requires_grad_(true);
-  const auto aux = (K == tp::gwrp ? gwrp_weights(C, side * side) : torch::full({C, side * side}, 1.0f / static_cast<float>(side * side)))
-                       .requires_grad_(K == tp::fcl);
+  const auto aux = torch_aux<K>(C, side).requires_grad_(K == tp::fcl);
   const auto bias = torch::zeros({C}).requires_grad_(K == tp::fcl);
   const auto g = torch::ones({N, C});
   for (auto _ : st) {
