@@ -13,17 +13,27 @@
 using namespace wsss;
 static const int kThreads = 2;
 
-template <class F>
-static void run_wsss(benchmark::State& st, std::vector<tensor> ins, F f) {
+// Sets kThreads and wraps the inputs as parameters (the torch side's requires_grad leaves).
+static std::vector<ad::parameter> bench_params(const std::vector<tensor>& ins) {
   backend::set_num_threads(kThreads);
   std::vector<ad::parameter> ps;
   for (auto& x : ins) ps.emplace_back("p", x);
+  return ps;
+}
+// The parameters recorded on the tape, in order.
+static std::vector<ad::var> bench_vars(ad::tape& t, std::vector<ad::parameter>& ps) {
+  std::vector<ad::var> v;
+  for (auto& p : ps) v.push_back(t.param(p));
+  return v;
+}
+template <class F>
+static void run_wsss(benchmark::State& st, std::vector<tensor> ins, F f) {
+  std::vector<ad::parameter> ps = bench_params(ins);
   ad::tape t;
   for (auto _ : st) {
     t.clear();
     for (auto& p : ps) p.grad = tensor();  // torch side: grad reset to None each iteration
-    std::vector<ad::var> v;
-    for (auto& p : ps) v.push_back(t.param(p));
+    std::vector<ad::var> v = bench_vars(t, ps);
     ad::var y = f(t, v);
     tensor seed(y.shape(), 1.0f);
     t.backward(y, std::move(seed));
@@ -46,15 +56,12 @@ static void run_torch(benchmark::State& st, std::vector<std::vector<int64_t>> sh
 #endif
 template <class F>
 static void run_wsss_fwd(benchmark::State& st, std::vector<tensor> ins, F f) {
-  backend::set_num_threads(kThreads);
-  std::vector<ad::parameter> ps;
-  for (auto& x : ins) ps.emplace_back("p", x);
+  std::vector<ad::parameter> ps = bench_params(ins);
   ad::tape t;
   for (auto _ : st) {
     t.clear();
     ad::no_grad ng(t);
-    std::vector<ad::var> v;
-    for (auto& p : ps) v.push_back(t.param(p));
+    std::vector<ad::var> v = bench_vars(t, ps);
     benchmark::DoNotOptimize(f(t, v).value().data());
   }
 }
