@@ -82,11 +82,9 @@ struct chebyshev {
   result propagate_with_bound(Backend tag, const transition& T, const tensor& cam) const {
     static_assert(supports<chebyshev, Backend>::value,
                   "walk::chebyshev runs on host backends (cpu, omp, thrust_omp): its buffers are host tensors");
-    detail::check_cam(T, cam, name);
-    if (cfg.t < 0) throw_value(name, "t must be >= 0, got ", cfg.t);
+    detail::packed_cams p = detail::begin_walk(T, cam, cfg.t, name);
     if (!(cfg.tol > 0)) throw_value(name, "tol must be > 0, got ", cfg.tol);
     const index_t n = T.nodes();
-    detail::packed_cams p = detail::pack(cam, n);
     if (p.channels.empty() || cfg.t == 0) return {cam, 0, 0.0};
 
     const auto [dmin, dmax] = std::minmax_element(T.degree.begin(), T.degree.end());

@@ -29,10 +29,8 @@ struct sparse_power {
   tensor propagate(Backend tag, const transition& T, const tensor& cam) const {
     static_assert(supports<sparse_power, Backend>::value,
                   "walk::sparse_power runs on host backends (cpu, omp, thrust_omp): its buffers are host tensors");
-    detail::check_cam(T, cam, name);
-    if (cfg.t < 0) throw_value(name, "t must be >= 0, got ", cfg.t);
+    detail::packed_cams p = detail::begin_walk(T, cam, cfg.t, name);
     const index_t n = T.nodes();
-    detail::packed_cams p = detail::pack(cam, n);
     if (p.channels.empty() || cfg.t == 0) return cam;
     tensor y = tensor::uninitialized(p.x.shape());
     const detail::mass_keeper keeper(T, p);

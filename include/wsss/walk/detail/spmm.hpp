@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/config.hpp"
+#include "wsss/core/error.hpp"
 #include "wsss/core/tensor.hpp"
+#include "wsss/walk/concepts.hpp"
 #include "wsss/walk/transition.hpp"
 
 namespace wsss::walk::detail {
@@ -41,6 +44,14 @@ inline packed_cams pack(const tensor& cam, index_t n) {
     for (index_t i = 0; i < n; ++i) p.x[i * p.ld + static_cast<index_t>(k)] = src[i];
   }
   return p;
+}
+
+/// The start of a sparse walk of t steps: checks cam against T (check_cam) and t >= 0, then
+/// packs the CAMs over T's nodes.
+inline packed_cams begin_walk(const transition& T, const tensor& cam, index_t t, std::string_view component) {
+  check_cam(T, cam, component);
+  if (t < 0) throw_value(component, "t must be >= 0, got ", t);
+  return pack(cam, T.nodes());
 }
 
 /// Writes packed rows back into a zero-initialised tensor shaped like cam.
