@@ -306,6 +306,13 @@ TEST_CASE("bad walk input raises named exceptions") {
                        wsss::value_error);
   CHECK_THROWS_WITH_AS(walk::dense_power{{100}}.propagate(cpu, T, tensor({2, 4, 5})),
                        doctest::Contains("power of two"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(walk::sparse_power{{-1}}.propagate(cpu, T, tensor({2, 4, 5})),
+                       doctest::Contains("[wsss.value] walk::sparse_power: t must be >= 0, got -1"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(walk::chebyshev{{-1}}.propagate(cpu, T, tensor({2, 4, 5})),
+                       doctest::Contains("[wsss.value] walk::chebyshev: t must be >= 0, got -1"), wsss::value_error);
+  const walk::chebyshev zero_tol{{.t = 16, .tol = 0.0}};
+  CHECK_THROWS_WITH_AS(zero_tol.propagate(cpu, T, tensor({2, 4, 5})),
+                       doctest::Contains("[wsss.value] walk::chebyshev: tol must be > 0"), wsss::value_error);
   auto nonfinite = gr;
   nonfinite.weight[1] = INFINITY;
   CHECK_THROWS_WITH_AS(walk::make_transition(nonfinite), doctest::Contains("non-finite affinity"), wsss::value_error);
