@@ -80,6 +80,29 @@ tensor64 naive_deconv(const tensor& x, const tensor& w, const tensor* b, const a
   return y;
 }
 
+// dL/dw for L = sum(gy * conv(x, w)) by the definition: sum over images and outputs of gy times
+// the input each tap reads (zero outside the image).
+tensor64 naive_weight_grad(const tensor& x, const tensor& gy, index_t kh, index_t kw, const ad::conv2d_config& c) {
+  const index_t n = x.dim(0), ci = x.dim(1), h = x.dim(2), wd = x.dim(3), o = gy.dim(1);
+  tensor64 gw({o, ci, kh, kw});
+  for (index_t oc = 0; oc < o; ++oc)
+    for (index_t ic = 0; ic < ci; ++ic)
+      for (index_t i = 0; i < kh; ++i)
+        for (index_t j = 0; j < kw; ++j) {
+          double s = 0;
+          for (index_t in = 0; in < n; ++in)
+            for (index_t yy = 0; yy < gy.dim(2); ++yy)
+              for (index_t xx = 0; xx < gy.dim(3); ++xx) {
+                const index_t iy = yy * c.stride_h - c.pad_h + i * c.dilation_h;
+                const index_t ix = xx * c.stride_w - c.pad_w + j * c.dilation_w;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                s += static_cast<double>(gy(in, oc, yy, xx)) * x(in, ic, iy, ix);
+              }
+          gw(oc, ic, i, j) = s;
+        }
+  return gw;
+}
+
 double max_abs_diff(const tensor& a, const tensor64& b) {
   REQUIRE(a.shape() == b.shape());
   double m = 0;
@@ -98,6 +121,18 @@ const conv_case conv_cases[] = {
     {1, 3, 5, 5, 2, 5, 5, ad::conv2d_config::square(1, 0), false},          // valid conv, 1x1 output
     {2, 1, 10, 12, 2, 4, 3, ad::conv2d_config{3, 2, 1, 2, 2, 1}, true},
     {1, 2, 7, 7, 2, 2, 2, ad::conv2d_config{1, 1, 1, 0, 1, 1}, false},       // pad only on one axis
+};
+
+// Shapes where most of the lowering is padding, so that conv2d runs region by region (forward,
+// data and weight gradients): fc6-like dilation, stride with dilation, a rectangular kernel,
+// padding wider than the kernel's reach (border outputs with no tap inside), batch 2 and bias,
+// channel counts past one kc block.
+const conv_case region_cases[] = {
+    {1, 6, 13, 13, 13, 3, 3, ad::conv2d_config::square(1, 4, 4), true},
+    {2, 5, 11, 9, 7, 3, 3, ad::conv2d_config{2, 1, 3, 4, 3, 4}, true},
+    {1, 4, 7, 12, 3, 3, 5, ad::conv2d_config{1, 1, 3, 5, 3, 2}, false},
+    {2, 3, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},
+    {1, 80, 15, 15, 20, 3, 3, ad::conv2d_config::square(1, 6, 6), true},
 };
 
 }  // namespace
@@ -177,24 +212,8 @@ TEST_CASE("conv2d's parallel paths (batch 2, thin and wide weight gradients) mat
     ad::conv_transpose2d_config tc{1, 1, cfg.pad_h, cfg.pad_w, 0, 0, cfg.dilation_h, cfg.dilation_w};
     CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
     // dL/dw and dL/db by the definition.
-    const tensor& gw = *t.grad(wv);
-    double err = 0;
-    for (index_t o = 0; o < k.o; ++o)
-      for (index_t c = 0; c < k.c; ++c)
-        for (index_t i = 0; i < k.k; ++i)
-          for (index_t j = 0; j < k.k; ++j) {
-            double s = 0;
-            for (index_t n = 0; n < 2; ++n)
-              for (index_t yy = 0; yy < y.shape()[2]; ++yy)
-                for (index_t xx = 0; xx < y.shape()[3]; ++xx) {
-                  const index_t iy = yy - cfg.pad_h + i * cfg.dilation_h, ix = xx - cfg.pad_w + j * cfg.dilation_w;
-                  if (iy < 0 || iy >= k.h || ix < 0 || ix >= k.w) continue;
-                  s += static_cast<double>(gy(n, o, yy, xx)) * x(n, c, iy, ix);
-                }
-            err = std::max(err, std::abs(s - gw(o, c, i, j)) / (1 + std::abs(s)));
-          }
     // float sums of up to 2 x 40 x 44 products: worst-case rounding ~ n * 6e-8 = 2e-4.
-    CHECK(err < 1e-3);
+    CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.k, k.k, cfg)) < 1e-3);
     const tensor& gb = *t.grad(bv);
     for (index_t o = 0; o < k.o; ++o) {
       double s = 0;
@@ -231,18 +250,8 @@ TEST_CASE("conv_axis_segments gives, for every output index, exactly the taps th
 }
 
 TEST_CASE("conv2d's padding-skipping regions match the naive definition") {
-  // Shapes where most of the lowering is padding, so the forward runs region by region: fc6-like
-  // dilation, stride with dilation, a rectangular kernel, padding wider than the kernel's reach
-  // (border outputs with no tap inside), batch 2 and bias, channel counts past one kc block.
   rng g(17);
-  const conv_case cases[] = {
-      {1, 6, 13, 13, 13, 3, 3, ad::conv2d_config::square(1, 4, 4), true},
-      {2, 5, 11, 9, 7, 3, 3, ad::conv2d_config{2, 1, 3, 4, 3, 4}, true},
-      {1, 4, 7, 12, 3, 3, 5, ad::conv2d_config{1, 1, 3, 5, 3, 2}, false},
-      {2, 3, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},
-      {1, 80, 15, 15, 20, 3, 3, ad::conv2d_config::square(1, 6, 6), true},
-  };
-  for (const conv_case& k : cases) {
+  for (const conv_case& k : region_cases) {
     INFO(describe(k));
     const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
     const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g, 0.0, 0.2);
@@ -263,8 +272,35 @@ TEST_CASE("conv2d's regions run in parallel and agree with the dense lowering") 
   const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, cfg, "test");
   REQUIRE(static_cast<double>(40) * geo.rows() * geo.cols() * 2 > ad::detail::conv_parallel_macs);
   REQUIRE(ad::detail::conv_region_savings(geo, ad::detail::conv_regions(geo)) >= ad::detail::conv_region_min_savings);
-  const tensor y = ad::conv2d_forward(x, w, nullptr, cfg);
-  CHECK(max_abs_diff(y, naive_conv(x, w, nullptr, cfg)) < 1e-4);
+  ad::tape t;
+  const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
+  const ad::var y = ad::conv2d(xv, wv, ad::var{}, cfg);
+  CHECK(max_abs_diff(y.value(), naive_conv(x, w, nullptr, cfg)) < 1e-4);
+  const tensor gy = random_normal(y.shape(), g);
+  t.backward(y, gy);
+  const ad::conv_transpose2d_config tc{1, 1, 12, 12, 0, 0, 12, 12};
+  CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
+  CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, 3, 3, cfg)) < 1e-3);
+}
+
+TEST_CASE("conv2d's region gradients pass the finite-difference check and match the definition") {
+  rng g(29);
+  for (const conv_case& k : region_cases) {
+    INFO(describe(k));
+    const tensor x = random_normal({k.n, k.c, k.h, k.w}, g), w = random_normal({k.o, k.c, k.kh, k.kw}, g, 0.0, 0.2);
+    ad::tape t;
+    const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
+    const ad::var y = ad::conv2d(xv, wv, ad::var{}, k.cfg);
+    const tensor gy = random_normal(y.shape(), g);
+    t.backward(y, gy);
+    CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.kh, k.kw, k.cfg)) < 1e-3);
+    if (k.c * k.h * k.w > 2000) continue;  // finite differences on the small cases only
+    std::vector<tensor> in{x, w};
+    const auto cfg = k.cfg;
+    const auto r = ad::grad_check(
+        [cfg](ad::tape&, std::span<const ad::var> v) { return ad::conv2d(v[0], v[1], ad::var{}, cfg); }, in);
+    CHECK_MESSAGE(r.ok, r.log);
+  }
 }
 
 TEST_CASE("conv2d gradients pass the finite-difference check for x, w and b") {

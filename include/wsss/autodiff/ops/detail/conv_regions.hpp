@@ -21,6 +21,18 @@ struct conv_region {
 
   index_t cols() const noexcept { return (y1 - y0) * (x1 - x0); }
   index_t taps() const noexcept { return static_cast<index_t>(ti.size() * tj.size()); }
+
+  /// Walks region columns [q0, q1) (row-major over the rectangle) as runs along output rows:
+  /// f(q - q0, oy, ox, run) for the run of `run` outputs starting at (oy, ox).
+  template <class F>
+  void runs(index_t q0, index_t q1, const F& f) const {
+    const index_t width = x1 - x0;
+    for (index_t q = q0; q < q1;) {
+      const index_t oy = y0 + q / width, ox = x0 + q % width, run = std::min(q1 - q, x1 - ox);
+      f(q - q0, oy, ox, run);
+      q += run;
+    }
+  }
 };
 
 /// Along one axis (input n, kernel k, stride s, padding p, dilation d, output out), tap t reads
@@ -85,28 +97,57 @@ struct region_lowering {
     return (ci * g.kh + reg.ti[static_cast<std::size_t>(t / nj)]) * g.kw + reg.tj[static_cast<std::size_t>(t % nj)];
   }
 
+  /// Kernel row, column and channel of region row l.
+  struct tap {
+    index_t ci, i, j;
+  };
+  tap tap_of(index_t l) const {
+    const index_t wc = weight_col(l);
+    return {wc / (g.kh * g.kw), (wc / g.kw) % g.kh, wc % g.kw};
+  }
+
   /// dst[(l - l0) * ld + (q - q0)] = entry (l, q) for l in [l0, l1), q in [q0, q1).
   void lower(index_t l0, index_t l1, index_t q0, index_t q1, float* dst, index_t ld) const {
-    const index_t width = reg.x1 - reg.x0;
     for (index_t l = l0; l < l1; ++l) {
-      const index_t wc = weight_col(l), ci = wc / (g.kh * g.kw), i = (wc / g.kw) % g.kh, j = wc % g.kw;
-      const float* src = img + ci * g.h * g.w;
+      const tap t = tap_of(l);
+      const index_t base = t.ci * g.h * g.w + (t.i * g.dh - g.ph) * g.w + t.j * g.dw - g.pw;
       float* d = dst + (l - l0) * ld;
-      for (index_t q = q0; q < q1;) {
-        const index_t oy = reg.y0 + q / width, ox = reg.x0 + q % width;
-        const index_t run = std::min(q1 - q, reg.x1 - ox);
-        const float* s = src + (oy * g.sh - g.ph + i * g.dh) * g.w + ox * g.sw - g.pw + j * g.dw;
+      reg.runs(q0, q1, [&](index_t o, index_t oy, index_t ox, index_t run) {
+        const float* s = img + (base + oy * g.sh * g.w + ox * g.sw);
         if (g.sw == 1) {
-          std::copy(s, s + run, d);
+          std::copy(s, s + run, d + o);
         } else {
-          for (index_t k = 0; k < run; ++k) d[k] = s[k * g.sw];
+          for (index_t k = 0; k < run; ++k) d[o + k] = s[k * g.sw];
         }
-        d += run;
-        q += run;
-      }
+      });
+    }
+  }
+
+  /// The adjoint of lower on an image `out` (same geometry as img): adds src[(l - l0) * ld + q - q0]
+  /// at the pixel entry (l, q) reads.
+  void scatter(index_t l0, index_t l1, index_t q0, index_t q1, const float* src, index_t ld, float* out) const {
+    for (index_t l = l0; l < l1; ++l) {
+      const tap t = tap_of(l);
+      const index_t base = t.ci * g.h * g.w + (t.i * g.dh - g.ph) * g.w + t.j * g.dw - g.pw;
+      const float* s = src + (l - l0) * ld;
+      reg.runs(q0, q1, [&](index_t o, index_t oy, index_t ox, index_t run) {
+        float* d = out + (base + oy * g.sh * g.w + ox * g.sw);
+        for (index_t k = 0; k < run; ++k) d[k * g.sw] += s[o + k];
+      });
     }
   }
 };
+
+/// dst[(c - c0) * ld + q - q0] = plane c's values at region columns [q0, q1), c in [c0, c1), of
+/// an output-grid tensor (planes of g.cols()).
+inline void gather_region(const conv_geometry& g, const conv_region& reg, const float* planes, index_t c0, index_t c1,
+                          index_t q0, index_t q1, float* dst, index_t ld) {
+  for (index_t c = c0; c < c1; ++c) {
+    const float* src = planes + c * g.cols();
+    float* d = dst + (c - c0) * ld;
+    reg.runs(q0, q1, [&](index_t o, index_t oy, index_t ox, index_t run) { std::copy_n(src + oy * g.ow + ox, run, d + o); });
+  }
+}
 
 /// y (o x g.cols(), ld g.cols()) += w (o x g.rows()) times the lowering of img restricted to
 /// region columns [q0, q0 + n): the product of the region's nonzero rows only, into the
@@ -151,18 +192,119 @@ inline void conv_region_forward(const conv_geometry& g, const conv_region& reg, 
   low.lower(0, k, q0, q0 + n, col, n);
   sgemm(o, n, k, {wa, k, 1}, {col, n, 1}, tmp, n, false);
 #endif
-  const index_t width = reg.x1 - reg.x0, p = g.cols();
+  const index_t p = g.cols();
   for (index_t i = 0; i < o; ++i) {
     const float* t = tmp + i * n;
     float* yi = y + i * p;
-    for (index_t q = q0; q < q0 + n;) {
-      const index_t oy = reg.y0 + q / width, ox = reg.x0 + q % width;
-      const index_t run = std::min(q0 + n - q, reg.x1 - ox);
+    reg.runs(q0, q0 + n, [&](index_t q, index_t oy, index_t ox, index_t run) {
       float* d = yi + oy * g.ow + ox;
-      for (index_t k2 = 0; k2 < run; ++k2) d[k2] += t[q - q0 + k2];
-      q += run;
-    }
+      for (index_t k = 0; k < run; ++k) d[k] += t[q + k];
+    });
   }
+}
+
+/// gx_img += the adjoint lowering of (w^T gy) restricted to the region's rows of channels
+/// [c0, c1) and region columns [q0, q0 + n): the data gradient without the rows of padding.
+/// gy_img is one image's o x g.cols() output gradient; tmp holds (c1 - c0) taps x n floats.
+inline void conv_region_backward_data(const conv_geometry& g, const conv_region& reg, const float* w, index_t o,
+                                      const float* gy_img, index_t c0, index_t c1, index_t q0, index_t n,
+                                      float* gx_img, float* tmp) {
+  const region_lowering low{g, reg, gx_img};
+  const index_t nt = reg.taps(), lb = c0 * nt, m = (c1 - c0) * nt, r = g.rows();
+#if defined(WSSS_PACKED_SGEMM)
+  sgemm_blocked(
+      m, n, o,
+      [&](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
+        for (index_t ir = 0; ir < mc; ir += sgemm_mr) {
+          const index_t rows = std::min(sgemm_mr, mc - ir);
+          index_t wc[sgemm_mr];
+          for (index_t rr = 0; rr < rows; ++rr) wc[rr] = low.weight_col(lb + i0 + ir + rr);
+          float* dst = ap + ir * kc;
+          for (index_t l = 0; l < kc; ++l) {
+            const float* src = w + (l0 + l) * r;
+            for (index_t rr = 0; rr < rows; ++rr) dst[l * sgemm_mr + rr] = src[wc[rr]];
+            for (index_t rr = rows; rr < sgemm_mr; ++rr) dst[l * sgemm_mr + rr] = 0.0f;
+          }
+        }
+      },
+      [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
+        for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
+          const index_t cols = std::min(sgemm_nr, nc - jr);
+          float* dst = bp + jr * kc;
+          gather_region(g, reg, gy_img, l0, l0 + kc, q0 + j0 + jr, q0 + j0 + jr + cols, dst, sgemm_nr);
+          if (cols < sgemm_nr)
+            for (index_t l = 0; l < kc; ++l) std::fill(dst + l * sgemm_nr + cols, dst + (l + 1) * sgemm_nr, 0.0f);
+        }
+      },
+      tmp, n, false);
+#else
+  float* wa = conv_workspace(m * o, 2);
+  for (index_t l = 0; l < m; ++l) {
+    const index_t wc = low.weight_col(lb + l);
+    for (index_t i = 0; i < o; ++i) wa[l * o + i] = w[i * r + wc];
+  }
+  float* gyr = conv_workspace(o * n, 3);
+  gather_region(g, reg, gy_img, 0, o, q0, q0 + n, gyr, n);
+  sgemm(m, n, o, {wa, o, 1}, {gyr, n, 1}, tmp, n, false);
+#endif
+  low.scatter(lb, lb + m, q0, q0 + n, tmp, n, gx_img);
+}
+
+/// gw[:, the region's weight columns of channels [c0, c1)] += gy (o x region columns
+/// [q0, q0 + n)) times the transposed region lowering of img. When the region has every tap those
+/// columns are the contiguous block c0 KH KW ..., and the product accumulates into gw directly;
+/// otherwise into tmp (o x (c1 - c0) taps), then added column by column.
+inline void conv_region_backward_weight(const conv_geometry& g, const conv_region& reg, const float* gy_img, index_t o,
+                                        const float* img, index_t c0, index_t c1, index_t q0, index_t n, float* gw,
+                                        float* tmp) {
+  const region_lowering low{g, reg, img};
+  const index_t nt = reg.taps(), lb = c0 * nt, m = (c1 - c0) * nt, r = g.rows();
+  const bool direct = nt == g.kh * g.kw;
+  float* c = direct ? gw + lb : tmp;
+  const index_t ldc = direct ? r : m;
+#if defined(WSSS_PACKED_SGEMM)
+  sgemm_blocked(
+      o, m, n,
+      [&](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
+        for (index_t ir = 0; ir < mc; ir += sgemm_mr) {
+          const index_t rows = std::min(sgemm_mr, mc - ir);
+          float* dst = ap + ir * kc;
+          for (index_t rr = 0; rr < rows; ++rr) {
+            const float* src = gy_img + (i0 + ir + rr) * g.cols();
+            reg.runs(q0 + l0, q0 + l0 + kc, [&](index_t q, index_t oy, index_t ox, index_t run) {
+              const float* s2 = src + oy * g.ow + ox;
+              for (index_t k = 0; k < run; ++k) dst[(q + k) * sgemm_mr + rr] = s2[k];
+            });
+          }
+          for (index_t rr = rows; rr < sgemm_mr; ++rr)
+            for (index_t l = 0; l < kc; ++l) dst[l * sgemm_mr + rr] = 0.0f;
+        }
+      },
+      [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
+        alignas(64) float tile[sgemm_nr * sgemm_kc];
+        for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
+          const index_t cols = std::min(sgemm_nr, nc - jr);
+          low.lower(lb + j0 + jr, lb + j0 + jr + cols, q0 + l0, q0 + l0 + kc, tile, kc);
+          float* dst = bp + jr * kc;
+          for (index_t l = 0; l < kc; ++l) {
+            for (index_t j = 0; j < cols; ++j) dst[l * sgemm_nr + j] = tile[j * kc + l];
+            for (index_t j = cols; j < sgemm_nr; ++j) dst[l * sgemm_nr + j] = 0.0f;
+          }
+        }
+      },
+      c, ldc, direct);
+#else
+  float* gyr = conv_workspace(o * n, 2);
+  gather_region(g, reg, gy_img, 0, o, q0, q0 + n, gyr, n);
+  float* col = conv_workspace(m * n, 3);
+  low.lower(lb, lb + m, q0, q0 + n, col, n);
+  sgemm(o, m, n, {gyr, n, 1}, {col, 1, n}, c, ldc, direct);
+#endif
+  if (direct) return;
+  std::vector<index_t> wc(static_cast<std::size_t>(m));
+  for (index_t l = 0; l < m; ++l) wc[static_cast<std::size_t>(l)] = low.weight_col(lb + l);
+  for (index_t i = 0; i < o; ++i)
+    for (index_t l = 0; l < m; ++l) gw[i * r + wc[static_cast<std::size_t>(l)]] += tmp[i * m + l];
 }
 
 }  // namespace wsss::ad::detail

@@ -59,6 +59,14 @@ inline index_t conv_forward_cols(index_t rows, index_t cols, index_t batch, inde
   return std::min(pc, cols);
 }
 
+/// The padding-free regions of g when they skip enough of the lowering to be worth it (else empty).
+inline std::vector<conv_region> conv_useful_regions(const conv_geometry& g) {
+  if (g.is_pointwise()) return {};
+  std::vector<conv_region> regions = conv_regions(g);
+  if (conv_region_savings(g, regions) < conv_region_min_savings) return {};
+  return regions;
+}
+
 /// conv_forward over the padding-free regions (conv_regions.hpp): units are (image, region,
 /// column block), largest first, each multiplied into its thread's workspace and scattered into y.
 inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_region>& regions, const float* w,
@@ -93,12 +101,9 @@ inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_
 inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
-  if (!g.is_pointwise()) {
-    const std::vector<conv_region> regions = conv_regions(g);
-    if (conv_region_savings(g, regions) >= conv_region_min_savings) {
-      conv_forward_regions(g, regions, w, o, x, batch, y, threads);
-      return;
-    }
+  if (const auto regions = conv_useful_regions(g); !regions.empty()) {
+    conv_forward_regions(g, regions, w, o, x, batch, y, threads);
+    return;
   }
   const index_t pc = conv_forward_cols(r, p, batch, threads);
   const index_t per_img = (p + pc - 1) / pc;
@@ -117,12 +122,41 @@ inline void conv_forward(const conv_geometry& g, const float* w, index_t o, cons
   }
 }
 
+/// The data and weight gradients over the regions: units are channel groups (a group's rows of
+/// every region scatter into its channels of gx only, and fill its columns of gw only).
+inline void conv_backward_regions(const conv_geometry& g, const std::vector<conv_region>& regions, const float* w,
+                                  const float* x, index_t o, const float* gy, index_t batch, float* gx, float* gw,
+                                  index_t threads) {
+  const index_t p = g.cols(), img = g.c * g.image_size();
+  const index_t units = std::min<index_t>(g.c, conv_units_per_thread * threads);
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
+  for (std::int64_t u = 0; u < units; ++u) {
+    const index_t c0 = g.c * u / units, c1 = g.c * (u + 1) / units;
+    if (c1 == c0) continue;
+    for (index_t i = 0; i < batch; ++i)
+      for (const conv_region& reg : regions) {
+        const index_t m = (c1 - c0) * reg.taps(), q = reg.cols();
+        if (gw) conv_region_backward_weight(g, reg, gy + i * o * p, o, x + i * img, c0, c1, 0, q, gw, conv_workspace(o * m, 0));
+        if (!gx) continue;
+        const index_t chunk = std::max<index_t>(128, conv_chunk_floats / m);
+        for (index_t q0 = 0; q0 < q; q0 += chunk) {
+          const index_t n = std::min(chunk, q - q0);
+          conv_region_backward_data(g, reg, w, o, gy + i * o * p, c0, c1, q0, n, gx + i * img, conv_workspace(m * n, 0));
+        }
+      }
+  }
+}
+
 /// gx[i] += lower^T(w^T * gy[i]) with w (o x rows), gy[i] (o x cols). Units are channel groups:
 /// a channel's lowered rows all scatter into that channel only, so units never write the same
 /// pixel.
 inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o, const float* gy, index_t batch, float* gx) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size(), kk = g.kh * g.kw;
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  if (const auto regions = conv_useful_regions(g); !regions.empty()) {
+    conv_backward_regions(g, regions, w, nullptr, o, gy, batch, gx, nullptr, threads);
+    return;
+  }
   const index_t units = std::min<index_t>(g.c, conv_units_per_thread * threads);
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
   for (std::int64_t u = 0; u < units; ++u) {
@@ -153,6 +187,10 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  if (const auto regions = conv_useful_regions(g); !regions.empty()) {
+    conv_backward_regions(g, regions, nullptr, x, o, gy, batch, nullptr, gw, threads);
+    return;
+  }
   const index_t units = conv_units_per_thread * threads;
   if (threads > 1 && r < conv_min_rows_per_unit * units) {
     const index_t pc = g.is_pointwise() ? std::min(p, std::max<index_t>(128, (p * batch + units - 1) / units))
