@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tests/nn/conv_sgemm.test.cpp — the GEMM under the convolutions against a naive triple loop:
-// ragged edges of every block size, transposed (strided) operands, assign and accumulate.
+// ragged edges of every block size, edge panels of 4, 8 and 12 rows (full and partial),
+// transposed (strided) operands, assign and accumulate.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -17,7 +18,8 @@ TEST_CASE("sgemm matches a naive product on ragged, strided and transposed opera
     index_t m, n, k;
   };
   for (const dims d : {dims{1, 1, 1}, dims{12, 32, 192}, dims{13, 33, 193}, dims{7, 70, 5}, dims{130, 45, 400},
-                       dims{64, 1600, 27}, dims{27, 64, 300}}) {
+                       dims{64, 1600, 27}, dims{27, 64, 300},
+                       dims{20, 64, 50}, dims{8, 33, 9}}) {
     for (int layout = 0; layout < 4; ++layout) {
       for (bool accumulate : {false, true}) {
         INFO("m " << d.m << " n " << d.n << " k " << d.k << " layout " << layout << " accumulate " << accumulate);

@@ -85,26 +85,29 @@ inline void sgemm_pack_b(mat_ref b, index_t l0, index_t kc, index_t j0, index_t 
   }
 }
 
-/// C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc.
-inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
-                         index_t rows, index_t cols) {
-  __m512 acc[sgemm_mr][2];
+/// C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc, computing the first R
+/// rows of the panel only (rows <= R): the edge panel of a 64-row product is 4 rows, and a full
+/// 12-row tile would spend a third of its multiplies on the zero padding.
+template <int R>
+inline void sgemm_kernel_rows(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
+                              index_t rows, index_t cols) {
+  __m512 acc[R][2];
 #pragma GCC unroll 12
-  for (int r = 0; r < 12; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (index_t l = 0; l < kc; ++l) {
     const __m512 b0 = _mm512_load_ps(bp + l * sgemm_nr);
     const __m512 b1 = _mm512_load_ps(bp + l * sgemm_nr + 16);
     const float* a = ap + l * sgemm_mr;
 #pragma GCC unroll 12
-    for (int r = 0; r < 12; ++r) {
+    for (int r = 0; r < R; ++r) {
       const __m512 av = _mm512_set1_ps(a[r]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
     }
   }
-  if (rows == sgemm_mr && cols == sgemm_nr) {
+  if (rows == R && cols == sgemm_nr) {
 #pragma GCC unroll 12
-    for (int r = 0; r < 12; ++r) {
+    for (int r = 0; r < R; ++r) {
       float* cr = c + r * ldc;
       if (accumulate) {
         _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]));
@@ -116,13 +119,21 @@ inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c,
     }
     return;
   }
-  alignas(64) float tile[sgemm_mr * sgemm_nr];
-  for (int r = 0; r < 12; ++r) {
+  alignas(64) float tile[R * sgemm_nr];
+  for (int r = 0; r < R; ++r) {
     _mm512_store_ps(tile + r * sgemm_nr, acc[r][0]);
     _mm512_store_ps(tile + r * sgemm_nr + 16, acc[r][1]);
   }
   for (index_t r = 0; r < rows; ++r)
     for (index_t j = 0; j < cols; ++j) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + tile[r * sgemm_nr + j];
+}
+
+/// C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc (rows <= 12).
+inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
+                         index_t rows, index_t cols) {
+  if (rows <= 4) sgemm_kernel_rows<4>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+  else if (rows <= 8) sgemm_kernel_rows<8>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+  else sgemm_kernel_rows<12>(kc, ap, bp, c, ldc, accumulate, rows, cols);
 }
 
 #endif  // WSSS_PACKED_SGEMM
