@@ -9,5 +9,6 @@
 #include "wsss/core/view.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
+#include "wsss/core/math.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/core/resize.hpp"

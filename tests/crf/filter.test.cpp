@@ -74,19 +74,13 @@ TEST_CASE("permutohedral and exact: F^T is the adjoint of F in every normalisati
   }
 }
 
-TEST_CASE("detail: vectorised exp and log match the C library within 2e-7 relative") {
-  double worst_exp = 0, worst_log = 0;
-  for (float x = -86.0f; x <= 0.0f; x += 0.00731f) {
-    const double e = std::exp(static_cast<double>(x));
-    worst_exp = std::max(worst_exp, std::abs(crf::detail::exp_nonpositive(x) - e) / e);
-  }
+TEST_CASE("detail: vectorised log matches the C library within 2e-7 relative") {
+  // (exp_nonpositive is tested in tests/core/math.test.cpp.)
+  double worst_log = 0;
   for (float x = 1e-6f; x <= 1.0f; x *= 1.0013f) {
     const double l = std::log(static_cast<double>(x));
     worst_log = std::max(worst_log, std::abs(crf::detail::log_positive(x) - l) / std::max(std::abs(l), 1e-3));
   }
-  CHECK(worst_exp < 2e-7);
   CHECK(worst_log < 2e-7);
-  CHECK(crf::detail::exp_nonpositive(-1000.0f) == 0.0f);
-  CHECK(crf::detail::exp_nonpositive(-std::numeric_limits<float>::infinity()) == 0.0f);
   CHECK(crf::detail::log_positive(1.0f) == 0.0f);
 }

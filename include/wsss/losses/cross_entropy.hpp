@@ -12,7 +12,7 @@
 #include "wsss/autodiff/op.hpp"
 #include "wsss/autodiff/ops/common.hpp"
 #include "wsss/core/label_map.hpp"
-#include "wsss/crf/detail/channel_block.hpp"  // exp_nonpositive: the library's vectorisable expf
+#include "wsss/core/math.hpp"
 
 namespace wsss::losses {
 
@@ -61,7 +61,7 @@ struct softmax_cross_entropy_op {
       for (index_t k = 1; k < c; ++k)
         for (index_t i = 0; i < len; ++i) m[i] = std::max(m[i], xs[k * hw + i]);
       for (index_t k = 0; k < c; ++k)
-        for (index_t i = 0; i < len; ++i) se[i] += crf::detail::exp_nonpositive(xs[k * hw + i] - m[i]);
+        for (index_t i = 0; i < len; ++i) se[i] += wsss::detail::exp_nonpositive(xs[k * hw + i] - m[i]);
       const std::uint8_t* l = lab + b * hw + i0;
       for (index_t i = 0; i < len; ++i) {
         ls[i] = m[i] + std::log(se[i]);
@@ -101,7 +101,7 @@ struct softmax_cross_entropy_op {
       const float* ls = lse + b * hw;
       for (index_t i = 0; i < hw; ++i) {
         if (l[i] == ignore) continue;
-        d[i] += scale * (crf::detail::exp_nonpositive(in[i] - ls[i]) - (l[i] == k ? 1.0f : 0.0f));
+        d[i] += scale * (wsss::detail::exp_nonpositive(in[i] - ls[i]) - (l[i] == k ? 1.0f : 0.0f));
       }
     }
   }

@@ -8,7 +8,7 @@
 #include <span>
 
 #include "wsss/autodiff/ops/common.hpp"
-#include "wsss/crf/detail/channel_block.hpp"  // exp_nonpositive: the library's vectorisable expf
+#include "wsss/core/math.hpp"
 
 namespace wsss::ad {
 
@@ -56,7 +56,7 @@ struct softmax_op {
         for (index_t i = 0; i < len; ++i) m[i] = std::max(m[i], in[k * inner + i]);
       for (index_t k = 0; k < c; ++k)
         for (index_t i = 0; i < len; ++i) {
-          const float e = crf::detail::exp_nonpositive(in[k * inner + i] - m[i]);
+          const float e = wsss::detail::exp_nonpositive(in[k * inner + i] - m[i]);
           s[i] += e;
           if (!lg) out[k * inner + i] = e;
         }
@@ -93,7 +93,7 @@ struct softmax_op {
         for (index_t k = 0; k < c; ++k)
           for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i];
         for (index_t k = 0; k < c; ++k)
-          for (index_t i = 0; i < len; ++i) d[k * inner + i] += g[k * inner + i] - crf::detail::exp_nonpositive(yy[k * inner + i]) * s[i];
+          for (index_t i = 0; i < len; ++i) d[k * inner + i] += g[k * inner + i] - wsss::detail::exp_nonpositive(yy[k * inner + i]) * s[i];
       } else {
         for (index_t k = 0; k < c; ++k)
           for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i] * yy[k * inner + i];

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "wsss/core/config.hpp"
+#include "wsss/core/math.hpp"
 #include "wsss/core/shape.hpp"
 
 namespace wsss::crf::detail {
@@ -51,28 +52,8 @@ WSSS_CRF_INLINE WSSS_HD void for_chunks(index_t ld, F&& f) {
   else if (rest == 8) f.template operator()<8>(c);
 }
 
-/// exp(x) for x <= 0 with about 1 ulp error (Cephes' expf polynomial), written branch-free
-/// with a rounding constant instead of floor so that loops over channels vectorise; returns
-/// exactly 0 below -87.
-WSSS_CRF_INLINE WSSS_HD float exp_nonpositive(float x) noexcept {
-  constexpr float magic = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
-  const float xc = x < -87.0f ? -87.0f : x;
-  const float kf = xc * 1.44269504088896341f + magic;
-  const float fx = kf - magic;
-  const std::int32_t ki = std::bit_cast<std::int32_t>(kf) - std::bit_cast<std::int32_t>(magic);
-  float r = xc - fx * 0.693359375f;
-  r = r + fx * 2.12194440e-4f;
-  const float r2 = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r2 + r + 1.0f;
-  const float v = p * std::bit_cast<float>((ki + 127) << 23);
-  return x < -87.0f ? 0.0f : v;
-}
+/// The library's vectorisable expf (core/math.hpp), named here for the CRF kernels.
+using wsss::detail::exp_nonpositive;
 
 /// log(x) for finite x > 0 with about 1 ulp error (Cephes' logf polynomial), branch-free so
 /// that a loop over a tensor vectorises (the unaries are 4M logs for a VOC image).
@@ -126,7 +107,7 @@ template <int LD>
 WSSS_CRF_INLINE void softmax_row_padded(const float* a, float* q) noexcept {
   static_assert(LD % lane == 0);
 #if defined(WSSS_CRF_VECTOR_EXT)
-  // The same arithmetic as exp_nonpositive, eight lanes at a time.
+  // exp_nonpositive (core/math.hpp), eight lanes at a time.
   constexpr int B = LD / lane;
   v8f x[B];
   for (int b = 0; b < B; ++b) x[b] = load8(a + lane * b);
@@ -134,29 +115,9 @@ WSSS_CRF_INLINE void softmax_row_padded(const float* a, float* q) noexcept {
   for (int b = 1; b < B; ++b) m = x[b] > m ? x[b] : m;
   float mx = m[0];
   for (int c = 1; c < lane; ++c) mx = m[c] > mx ? m[c] : mx;
-  const v8f zero = {};
-  const v8f floor87 = zero - 87.0f, magic = zero + 12582912.0f;
-  v8f sum = zero;
+  v8f sum = {};
   for (int b = 0; b < B; ++b) {
-    const v8f xb = x[b] - mx;
-    const v8i under = xb < floor87;
-    const v8f xc = under ? floor87 : xb;
-    const v8f kf = xc * 1.44269504088896341f + magic;
-    const v8f fx = kf - magic;
-    const v8i ki = __builtin_bit_cast(v8i, kf) - __builtin_bit_cast(v8i, magic);
-    v8f r = xc - fx * 0.693359375f;
-    r = r + fx * 2.12194440e-4f;
-    const v8f r2 = r * r;
-    v8f p = zero + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r2 + r + 1.0f;
-    const v8i bits = (ki + 127) << 23;
-    const v8f e = p * __builtin_bit_cast(v8f, bits);
-    x[b] = under ? zero : e;
+    x[b] = wsss::detail::exp_nonpositive_lanes<v8f, v8i>(x[b] - mx);
     sum += x[b];
   }
   const float s = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
