@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <vector>
 
 #include "wsss/core/random.hpp"
 #include "wsss/crf.hpp"
@@ -14,6 +15,24 @@
 
 using namespace wsss;
 
+namespace {
+
+/// Noisy class probabilities 1 x K x H x W: logit 1 on the reference label plus N(0, 1) on every label.
+tensor noisy_probabilities(const label_map& ref, index_t k, std::uint64_t seed) {
+  const index_t n = ref.pixels();
+  rng g(seed);
+  tensor p({1, k, ref.height(), ref.width()});
+  std::vector<double> z(static_cast<std::size_t>(k));
+  for (index_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (index_t c = 0; c < k; ++c) s += (z[static_cast<std::size_t>(c)] = std::exp((c == ref[i] ? 1.0 : 0.0) + g.normal()));
+    for (index_t c = 0; c < k; ++c) p[c * n + i] = static_cast<float>(z[static_cast<std::size_t>(c)] / s);
+  }
+  return p;
+}
+
+}  // namespace
+
 TEST_CASE("mean_field on a real photo raises mIoU of noisy unaries against the reference labelling") {
   const std::filesystem::path dir = std::filesystem::path(WSSS_TEST_DATA_DIR) / "crf";
   const rgb_image img = io::read_png(dir / "coffee_crop.png");
@@ -21,15 +40,8 @@ TEST_CASE("mean_field on a real photo raises mIoU of noisy unaries against the r
   REQUIRE(img.height() == 80);
   REQUIRE(img.width() == 120);
   REQUIRE(ref.height() == 80);
-  const index_t k = 3, n = img.pixels();
-  // Noisy class probabilities: logit 1 on the reference label plus N(0, 1) on every label.
-  rng g(2024);
-  tensor p({1, k, img.height(), img.width()});
-  for (index_t i = 0; i < n; ++i) {
-    double z[3], s = 0;
-    for (index_t c = 0; c < k; ++c) s += (z[c] = std::exp((c == ref[i] ? 1.0 : 0.0) + g.normal()));
-    for (index_t c = 0; c < k; ++c) p[c * n + i] = static_cast<float>(z[c] / s);
-  }
+  const index_t k = 3;
+  const tensor p = noisy_probabilities(ref, k, 2024);
   eval::confusion_matrix before(3), after(3);
   before.add(argmax_labels(p), ref);
   // example-begin crf-infer
@@ -51,14 +63,8 @@ TEST_CASE("grid_search picks the CRF parameters with the best held-out mIoU") {
   const std::filesystem::path dir = std::filesystem::path(WSSS_TEST_DATA_DIR) / "crf";
   const rgb_image img = io::read_png(dir / "coffee_crop.png");
   const label_map ref = io::read_label_png(dir / "coffee_ref.png");
-  const index_t k = 3, n = img.pixels();
-  rng g(7);
-  tensor p({1, k, img.height(), img.width()});
-  for (index_t i = 0; i < n; ++i) {
-    double z[3], s = 0;
-    for (index_t c = 0; c < k; ++c) s += (z[c] = std::exp((c == ref[i] ? 1.0 : 0.0) + g.normal()));
-    for (index_t c = 0; c < k; ++c) p[c * n + i] = static_cast<float>(z[c] / s);
-  }
+  const index_t k = 3;
+  const tensor p = noisy_probabilities(ref, k, 7);
   const tensor u = crf::unary_from_probabilities(p);
   const crf::labelled_example ex{&img, &u, &ref};
   crf::search_grid grid;

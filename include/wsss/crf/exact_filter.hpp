@@ -29,12 +29,9 @@ class exact_filter {
   }
 
   void init(const tensor& features, normalization norm = normalization::symmetric) {
-    expect_rank(features, 2, "crf::exact_filter", "features", "D x N");
-    const index_t d = features.dim(0), n = features.dim(1);
-    if (d < 1 || n < 1) throw_shape("crf::exact_filter", "features must be D x N with D, N >= 1, got ", features.shape());
+    const auto [d, n] = detail::check_features(features, name);
     if (n > max_pixels)
       throw_shape("crf::exact_filter", "the O(N^2) filter takes at most ", max_pixels, " pixels, got ", n);
-    detail::check_finite(features, "crf::exact_filter", "features");
     n_ = n;
     norm_ = norm;
     k_.assign(static_cast<std::size_t>(n * n), 0.0f);

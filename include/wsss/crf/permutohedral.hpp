@@ -163,14 +163,9 @@ class permutohedral {
 
   /// Builds the lattice for features D x N (feature-major) and the normaliser n = K·1.
   void init(const tensor& features, normalization norm = normalization::symmetric) {
-    expect_rank(features, 2, "crf::permutohedral", "features", "D x N");
-    const index_t d = features.dim(0), n = features.dim(1);
-    if (d < 1 || d > max_dims)
-      throw_shape("crf::permutohedral", "feature dimension must be in [1, ", max_dims, "], got ", d);
-    if (n < 1) throw_shape("crf::permutohedral", "features must cover at least one pixel, got ", features.shape());
+    const auto [d, n] = detail::check_features(features, name, max_dims);
     if (n > (index_t{1} << 30) / (d + 1))
       throw_shape("crf::permutohedral", "too many pixels for 32-bit lattice indices: ", n);
-    detail::check_finite(features, "crf::permutohedral", "features");
     d_ = static_cast<int>(d);
     n_ = n;
     norm_ = norm;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/core/error.hpp"
@@ -17,6 +19,18 @@ namespace wsss::crf::detail {
 /// expect_finite with a vectorised fast path; the slow scan runs only to word the error.
 inline void check_finite(const tensor& t, std::string_view component, std::string_view what) {
   if (!all_finite(t.data(), t.numel())) expect_finite(t, component, what);
+}
+
+/// Checks features D x N (rank 2, D in [1, max_dims], N >= 1, finite) for a filter's init and
+/// returns {D, N}.
+inline std::pair<index_t, index_t> check_features(const tensor& f, std::string_view component,
+                                                  index_t max_dims = std::numeric_limits<index_t>::max()) {
+  expect_rank(f, 2, component, "features", "D x N");
+  const index_t d = f.dim(0), n = f.dim(1);
+  if (d < 1 || d > max_dims) throw_shape(component, "feature dimension must be in [1, ", max_dims, "], got ", d);
+  if (n < 1) throw_shape(component, "features must cover at least one pixel, got ", f.shape());
+  check_finite(f, component, "features");
+  return {d, n};
 }
 
 /// Per-pixel input (pre) and output (post) scales of a normalisation mode, computed like the
