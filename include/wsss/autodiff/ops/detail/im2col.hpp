@@ -90,6 +90,43 @@ struct im2col_kernel {
   }
 };
 
+/// Lowers rows [l0, l0 + kc) and columns [p0, p0 + n) of img straight into the packed layout of
+/// a GEMM's B operand: entry (l, q) goes to dst[(q / nr) * nr * kc + (l - l0) * nr + q % nr], and
+/// the last panel's columns past n are zero. One walk per row over all n columns (rather than
+/// one per row and panel) keeps the index arithmetic off the copy.
+inline void im2col_panels(const conv_geometry& g, const float* img, index_t l0, index_t kc, index_t p0, index_t n,
+                          index_t nr, float* dst) {
+  for (index_t l = l0; l < l0 + kc; ++l) {
+    const index_t ci = l / (g.kh * g.kw), i = (l / g.kw) % g.kh, j = l % g.kw;
+    const float* src = img + ci * g.h * g.w;
+    float* row = dst + (l - l0) * nr;
+    // Writes len entries from column q on: zeros when s is null, else s[0], s[stride], ...
+    const auto emit = [&](index_t q, index_t len, const float* s, index_t stride) {
+      while (len > 0) {
+        const index_t off = q % nr, take = std::min(len, nr - off);
+        float* d = row + (q / nr) * nr * kc + off;
+        if (!s) {
+          std::fill(d, d + take, 0.0f);
+        } else if (stride == 1) {
+          std::copy(s, s + take, d);
+          s += take;
+        } else {
+          for (index_t k = 0; k < take; ++k) d[k] = s[k * stride];
+          s += take * stride;
+        }
+        q += take;
+        len -= take;
+      }
+    };
+    walk_row(g, i, j, p0, p0 + n, [&](index_t o, index_t ox0, index_t ox1, index_t lo, index_t hi, index_t iy, index_t off) {
+      emit(o, lo - ox0, nullptr, 0);
+      if (hi > lo) emit(o + lo - ox0, hi - lo, src + iy * g.w + lo * g.sw + off, g.sw);
+      emit(o + hi - ox0, ox1 - hi, nullptr, 0);
+    });
+    if (n % nr != 0) emit(n, nr - n % nr, nullptr, 0);
+  }
+}
+
 /// Adds columns [p0, p1) of the rows of channel ci, held in col from channel c0 on, back into
 /// the image (the adjoint of im2col). A channel's rows all touch the same pixels, so a channel
 /// is the unit of work no two threads may share.

@@ -207,16 +207,7 @@ inline void sgemm_lowered(index_t m, index_t n, mat_ref a, const conv_geometry& 
   (void)col;
   sgemm_blocked(
       m, n, g.rows(), sgemm_packer(a),
-      [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
-        for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
-          const index_t cols = std::min(sgemm_nr, nc - jr);
-          float* dst = bp + jr * kc;
-          const im2col_kernel lower{g, img, dst, p0 + j0 + jr, p0 + j0 + jr + cols, l0, sgemm_nr};
-          for (index_t l = l0; l < l0 + kc; ++l) lower(l);
-          if (cols < sgemm_nr)
-            for (index_t l = 0; l < kc; ++l) std::fill(dst + l * sgemm_nr + cols, dst + (l + 1) * sgemm_nr, 0.0f);
-        }
-      },
+      [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) { im2col_panels(g, img, l0, kc, p0 + j0, nc, sgemm_nr, bp); },
       c, ldc, accumulate);
 #else
   im2col(g, img, col, 0, g.rows(), p0, p0 + n);
