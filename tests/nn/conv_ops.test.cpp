@@ -283,6 +283,25 @@ TEST_CASE("conv2d's regions run in parallel and agree with the dense lowering") 
   CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, 3, 3, cfg)) < 1e-3);
 }
 
+TEST_CASE("conv2d's large regions are split into column blocks that start mid-region") {
+  // 100 x 100 with dilation 30: the central region has 40 x 40 = 1600 outputs; on two threads
+  // the forward splits it into blocks of 1264 columns (the second starts inside an output row).
+  rng g(41);
+  const tensor x = random_normal({1, 4, 100, 100}, g), w = random_normal({6, 4, 3, 3}, g, 0.0, 0.2);
+  const auto cfg = ad::conv2d_config::square(1, 30, 30);
+  const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, cfg, "test");
+  REQUIRE(!ad::detail::conv_useful_regions(geo).empty());
+  ad::tape t;
+  const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
+  const ad::var y = ad::conv2d(xv, wv, ad::var{}, cfg);
+  CHECK(max_abs_diff(y.value(), naive_conv(x, w, nullptr, cfg)) < 1e-4);
+  const tensor gy = random_normal(y.shape(), g);
+  t.backward(y, gy);
+  const ad::conv_transpose2d_config tc{1, 1, 30, 30, 0, 0, 30, 30};
+  CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
+  CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, 3, 3, cfg)) < 1e-3);
+}
+
 TEST_CASE("conv2d's region gradients pass the finite-difference check and match the definition") {
   rng g(29);
   for (const conv_case& k : region_cases) {
