@@ -235,3 +235,35 @@ TEST_CASE("mean_field: edge cases (one label, one pixel, labels beyond 32, huge 
   CHECK_THROWS_WITH_AS(crf::permutohedral{far}, doctest::Contains("[wsss.value] crf::permutohedral: features span more"),
                        wsss::value_error);
 }
+
+TEST_CASE("mean_field: the single-threaded fused update equals plain filter-then-softmax steps") {
+  // Independent loop over the public filter API: tmp = -U + w_s F_s Q + w_a F_a Q, Q = softmax(tmp).
+  const int threads = backend::max_threads();
+  backend::set_num_threads(1);
+  const index_t h = 30, w = 40, k = 21, n = h * w, ld = crf::detail::padded(k);
+  const rgb_image img = disc_image(h, w, 5);
+  const tensor u = random_unary(1, k, h, w, 6);
+  label_map clamp(h, w);
+  for (index_t i = 0; i < n; ++i) clamp[i] = i % 7 == 0 ? static_cast<std::uint8_t>(i % k) : ignore_label;
+  crf::mean_field_config cfg;
+  cfg.iterations = 4;
+  cfg.kernels.spatial_scale = 6.0f;
+  crf::mean_field<> mf(cfg);
+  const tensor q = mf.infer(u, std::span<const rgb_image>(&img, 1), std::span<const label_map>(&clamp, 1));
+  crf::image_plan<crf::permutohedral> plan(crf::rgb_guide(img), cfg.kernels);
+  std::vector<float> negu(static_cast<std::size_t>(n * ld)), qi(negu.size()), tmp(negu.size()), out(negu.size());
+  crf::detail::interleave(u.data(), negu.data(), k, n, ld, -1.0f, crf::detail::negu_pad);
+  crf::detail::softmax_rows(negu.data(), qi.data(), clamp.data(), k, n, ld);
+  for (int t = 0; t < cfg.iterations; ++t) {
+    tmp = negu;
+    plan.smoothness.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.smoothness.weight);
+    plan.appearance.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.appearance.weight);
+    crf::detail::softmax_rows(tmp.data(), qi.data(), clamp.data(), k, n, ld);
+  }
+  crf::detail::deinterleave(qi.data(), out.data(), k, n, ld);
+  backend::set_num_threads(threads);
+  double worst = 0;
+  for (index_t i = 0; i < k * n; ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - out[static_cast<std::size_t>(i)])));
+  CHECK(worst < 1e-6);
+  for (index_t i = 0; i < n; i += 7) CHECK(q[(i % k) * n + i] == 1.0f);
+}
