@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "cli.hpp"
+#include "scenes_cli.hpp"
 #include "wsss/data/idx.hpp"
 #include "wsss/data/scenes.hpp"
 
@@ -37,8 +38,7 @@ int run(int argc, char** argv) {
     std::printf("wrote %zu items to %s and %s\n", sub.size(), dst.images.string().c_str(), dst.labels.string().c_str());
     return 0;
   }
-  wd::scenes_options opt;
-  opt.items = wd::embedded_fashion_subset(std::filesystem::path(WSSS_EXAMPLES_DIR) / "data");
+  auto opt = wsss_cli::embedded_scenes_options();
   std::filesystem::path root;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -46,19 +46,10 @@ int run(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return 0;
-    } else if (a == "--train") {
-      opt.train_images = static_cast<int>(parse_int(a, value(), 1, 1000000));
-    } else if (a == "--val") {
-      opt.val_images = static_cast<int>(parse_int(a, value(), 1, 1000000));
-    } else if (a == "--size") {
-      opt.scene.size = static_cast<int>(parse_int(a, value(), 32, 4096));
-    } else if (a == "--seed") {
-      opt.seed = static_cast<std::uint64_t>(parse_int(a, value(), 0, 1LL << 62));
+    } else if (wsss_cli::apply_scenes_flag(a, value, opt)) {
     } else if (a == "--objects") {
       opt.scene.min_objects = static_cast<int>(parse_int(a, value(), 1, 20));
       opt.scene.max_objects = static_cast<int>(parse_int(a, value(), opt.scene.min_objects, 20));
-    } else if (a == "--full") {
-      opt.items = wd::debian_fashion_mnist("train");
     } else if (!a.empty() && a[0] != '-' && root.empty()) {
       root = a;
     } else {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "cli.hpp"
+#include "scenes_cli.hpp"
 #include "wsss/data/baseline.hpp"
 #include "wsss/data/scenes.hpp"
 #include "wsss/eval/folder.hpp"
@@ -43,8 +44,7 @@ wsss::eval::confusion_matrix run_split(const wsss::data::tag_baseline& model, co
 
 int run(int argc, char** argv) {
   std::filesystem::path root = "wsss-scenes";
-  wsss::data::scenes_options opt;
-  opt.items = wsss::data::embedded_fashion_subset(std::filesystem::path(WSSS_EXAMPLES_DIR) / "data");
+  auto opt = wsss_cli::embedded_scenes_options();
   bool root_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -52,16 +52,7 @@ int run(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return 0;
-    } else if (a == "--train") {
-      opt.train_images = static_cast<int>(parse_int(a, value(), 1, 1000000));
-    } else if (a == "--val") {
-      opt.val_images = static_cast<int>(parse_int(a, value(), 1, 1000000));
-    } else if (a == "--size") {
-      opt.scene.size = static_cast<int>(parse_int(a, value(), 32, 4096));
-    } else if (a == "--seed") {
-      opt.seed = static_cast<std::uint64_t>(parse_int(a, value(), 0, 1LL << 62));
-    } else if (a == "--full") {
-      opt.items = wsss::data::debian_fashion_mnist("train");
+    } else if (wsss_cli::apply_scenes_flag(a, value, opt)) {
     } else if (!a.empty() && a[0] != '-' && !root_given) {
       root = a;
       root_given = true;
