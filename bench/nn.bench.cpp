@@ -85,12 +85,15 @@ struct dilated_conv {
   ad::var operator()(ad::tape& t, ad::var x) { return c(t, x); }
 };
 
+// training: BN uses batch statistics (the wide block, on both sides); otherwise evaluation mode,
+// which turns dropout off on both sides.
 template <class Net>
-void run_wsss(benchmark::State& state, Net& net, const wsss::shape& in, const std::string& name, bool backward) {
+void run_wsss(benchmark::State& state, Net& net, const wsss::shape& in, const std::string& name, bool backward,
+              bool training = false) {
   backend::set_num_threads(bench_threads());
   const tensor x = random_input(in);
   ad::tape t;
-  t.set_training(false);  // dropout off on both sides; BN of the wide block uses batch statistics below
+  t.set_training(training);
   timed_loop(state, name + (backward ? " fwd+bwd" : " fwd"), "wsss", [&] {
     t.clear();
     if (!backward) {
@@ -116,21 +119,7 @@ void bm_wsss_deeplab(benchmark::State& state) {
 void bm_wsss_wide_block(benchmark::State& state) {
   rng g(3);
   wide_block net(g);
-  // Batch statistics in the BN (training mode) for both implementations.
-  backend::set_num_threads(bench_threads());
-  const tensor x = random_input({1, 512, 56, 56});
-  ad::tape t;
-  const bool backward = state.range(0) != 0;
-  timed_loop(state, std::string("resnet38 wide block 56") + (backward ? " fwd+bwd" : " fwd"), "wsss", [&] {
-    t.clear();
-    if (!backward) {
-      ad::no_grad ng(t);
-      benchmark::DoNotOptimize(net(t, t.leaf(x)).value().data());
-      return;
-    }
-    const ad::var y = net(t, t.leaf(x));
-    t.backward(y, tensor(y.shape(), 1.0f));
-  });
+  run_wsss(state, net, {1, 512, 56, 56}, "resnet38 wide block 56", state.range(0) != 0, /*training=*/true);
 }
 void bm_wsss_dilated(benchmark::State& state) {
   rng g(4);
