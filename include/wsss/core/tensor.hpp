@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // wsss/core/tensor.hpp — the one dense tensor type: contiguous, row-major (NCHW), 64-byte
-// aligned, value semantics (copies are deep, moves are free).
+// aligned, value semantics (copies are deep, moves are free); storage comes from the caching
+// allocator of memory.hpp.
 #pragma once
 
 #include <algorithm>
@@ -15,14 +16,17 @@
 #include <type_traits>
 
 #include "wsss/core/error.hpp"
+#include "wsss/core/memory.hpp"
 #include "wsss/core/shape.hpp"
 
 namespace wsss {
 
 namespace detail {
+/// Deleter for std::aligned_alloc blocks (scratch buffers outside tensors).
 struct aligned_free {
   void operator()(void* p) const noexcept { std::free(p); }
 };
+/// n values of T from std::aligned_alloc, 64-byte aligned (scratch buffers outside tensors).
 template <class T>
 T* aligned_alloc_n(index_t n) {
   if (n == 0) return nullptr;
@@ -31,6 +35,16 @@ T* aligned_alloc_n(index_t n) {
   if (!p) throw std::bad_alloc();
   return static_cast<T*>(p);
 }
+
+/// Returns a tensor's block to the caching allocator; knows the block's byte size.
+struct storage_release {
+  std::size_t bytes = 0;
+  void operator()(void* p) const noexcept { memory::deallocate(p, bytes); }
+};
+
+/// Elements above which fill and copy run as an OpenMP loop (a parallel region costs a few
+/// microseconds, about what 64k stores take on one core).
+inline constexpr index_t parallel_fill_grain = index_t{1} << 16;
 }  // namespace detail
 
 /// Dense row-major tensor of arithmetic T. `tensor` (float) is used everywhere; `tensor64`
@@ -45,19 +59,15 @@ class basic_tensor {
   /// An empty tensor: shape {0}, no storage (a rank-0 shape would mean one scalar).
   basic_tensor() = default;
   /// Zero-initialised tensor of the given shape.
-  explicit basic_tensor(const wsss::shape& s) : shape_(s), data_(detail::aligned_alloc_n<T>(s.numel())) {
-    fill(T(0));
-  }
-  basic_tensor(const wsss::shape& s, T value) : shape_(s), data_(detail::aligned_alloc_n<T>(s.numel())) {
-    fill(value);
-  }
+  explicit basic_tensor(const wsss::shape& s) : shape_(s), data_(make_storage(s.numel())) { fill(T(0)); }
+  basic_tensor(const wsss::shape& s, T value) : shape_(s), data_(make_storage(s.numel())) { fill(value); }
   basic_tensor(std::initializer_list<index_t> dims) : basic_tensor(wsss::shape(dims)) {}
 
   /// Uninitialised storage; for kernels that overwrite every element.
   static basic_tensor uninitialized(const wsss::shape& s) {
     basic_tensor t;
     t.shape_ = s;
-    t.data_.reset(detail::aligned_alloc_n<T>(s.numel()));
+    t.data_ = make_storage(s.numel());
     return t;
   }
   /// Copies n = s.numel() values from `src`.
@@ -65,18 +75,16 @@ class basic_tensor {
     if (static_cast<index_t>(src.size()) != s.numel())
       throw_shape("tensor::from", "shape ", s, " needs ", s.numel(), " values, got ", src.size());
     basic_tensor t = uninitialized(s);
-    if (!src.empty()) std::memcpy(t.data(), src.data(), src.size() * sizeof(T));
+    t.copy_from(src.data());
     return t;
   }
 
-  basic_tensor(const basic_tensor& o) : shape_(o.shape_), data_(detail::aligned_alloc_n<T>(o.numel())) {
-    if (o.numel()) std::memcpy(data(), o.data(), static_cast<std::size_t>(o.numel()) * sizeof(T));
-  }
+  basic_tensor(const basic_tensor& o) : shape_(o.shape_), data_(make_storage(o.numel())) { copy_from(o.data()); }
   basic_tensor& operator=(const basic_tensor& o) {
     if (this != &o) {
-      if (numel() != o.numel()) data_.reset(detail::aligned_alloc_n<T>(o.numel()));
+      if (numel() != o.numel()) data_ = make_storage(o.numel());
       shape_ = o.shape_;
-      if (o.numel()) std::memcpy(data(), o.data(), static_cast<std::size_t>(o.numel()) * sizeof(T));
+      copy_from(o.data());
     }
     return *this;
   }
@@ -110,7 +118,13 @@ class basic_tensor {
   template <class... I>
   const T& operator()(I... idx) const noexcept { return data_.get()[offset(idx...)]; }
 
-  void fill(T v) noexcept { std::fill(begin(), end(), v); }
+  /// Sets every element to v (an OpenMP loop for large tensors).
+  void fill(T v) noexcept {
+    T* p = data();
+    const index_t n = numel();
+#pragma omp parallel for simd schedule(static) if (n > detail::parallel_fill_grain)
+    for (index_t i = 0; i < n; ++i) p[i] = v;
+  }
   /// Same storage, new shape of equal element count.
   basic_tensor& reshape(const wsss::shape& s) {
     if (s.numel() != numel()) throw_shape("tensor::reshape", "cannot view ", shape_, " as ", s);
@@ -145,10 +159,38 @@ class basic_tensor {
     return off;
   }
 
+  using storage = std::unique_ptr<T[], detail::storage_release>;
+
   static wsss::shape empty_shape() { return wsss::shape{0}; }
 
+  /// n values from the caching allocator (memory.hpp), uninitialised; throws
+  /// memory::out_of_memory naming the size when it cannot be had.
+  static storage make_storage(index_t n) {
+    if (n == 0) return storage(nullptr, detail::storage_release{0});
+    const auto count = static_cast<std::size_t>(n);
+    if (count > memory::max_request / sizeof(T))
+      throw memory::out_of_memory(wsss::detail::cat("[wsss.memory] tensor: ", n, " elements of ", sizeof(T),
+                                                    " bytes exceed the ", memory::max_request, "-byte maximum"));
+    const std::size_t bytes = count * sizeof(T);
+    return storage(static_cast<T*>(memory::allocate(bytes)), detail::storage_release{bytes});
+  }
+
+  /// Copies numel() values from src (chunked over OpenMP threads for large tensors).
+  void copy_from(const T* src) noexcept {
+    const index_t n = numel();
+    if (n == 0) return;
+    T* dst = data();
+    constexpr index_t chunk = detail::parallel_fill_grain;
+    const index_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (index_t k = 0; k < chunks; ++k) {
+      const index_t b = k * chunk;
+      std::memcpy(dst + b, src + b, static_cast<std::size_t>(std::min(chunk, n - b)) * sizeof(T));
+    }
+  }
+
   wsss::shape shape_ = empty_shape();
-  std::unique_ptr<T[], detail::aligned_free> data_;
+  storage data_ = storage(nullptr, detail::storage_release{0});
 };
 
 using tensor = basic_tensor<float>;
