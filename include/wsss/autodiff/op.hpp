@@ -26,14 +26,41 @@ namespace wsss::ad {
                     std::span<const tensor* const> xs, std::span<tensor* const> gxs) const;
     backward ADDS dL/dx_i into *gxs[i] (already sized like x_i) and skips null slots: inputs
     that need no gradient. Inputs are read from the tape, so saved holds only what forward
-    computed beyond them (masks, switches, sort orders, normalisers).                        */
+    computed beyond them (masks, switches, sort orders, normalisers).
+
+    Optional capabilities (detected, never required; tape memory is the reason for both):
+    - Overwrite: instead of the 5-argument backward, an op may take one more argument,
+        std::span<const grad_slot> mode
+      where mode[i] == grad_slot::accumulate means "add into *gxs[i]" as above, and
+      grad_slot::overwrite means *gxs[i] is uninitialised storage that backward must write
+      completely (every element, zeros included). The tape flags a slot overwrite only for an
+      input's first contribution and only when that input fills no other slot of this op; an
+      op without it gets zero-filled fresh slots, so plain adding ops stay correct.
+    - Pass-through: bool passes_gradient(const saved& s, std::size_t i) const returning true
+      says dL/dx_i == gy exactly (same shape, factor 1: add, subtract's first operand, bias
+      add). Where x_i has no gradient yet, the tape then moves gy's buffer to x_i and passes
+      a null slot for i (gy stays readable through the call).                               */
 template <class O>
 concept Op = std::copy_constructible<O> && std::default_initializable<typename O::saved> &&
              requires(const O& op, const typename O::saved& s, const tensor& t,
-                      std::span<const tensor* const> xs, std::span<tensor* const> gxs) {
+                      std::span<const tensor* const> xs, std::span<tensor* const> gxs,
+                      std::span<const grad_slot> mode) {
                { O::name } -> std::convertible_to<std::string_view>;
-               op.backward(s, t, t, xs, gxs);
+               requires requires { op.backward(s, t, t, xs, gxs); } ||
+                            requires { op.backward(s, t, t, xs, gxs, mode); };
              };
+
+/// An op whose backward honours grad_slot::overwrite (the 6-argument form).
+template <class O>
+concept OverwritingOp = Op<O> && requires(const O& op, const typename O::saved& s, const tensor& t,
+                                          std::span<const tensor* const> xs, std::span<tensor* const> gxs,
+                                          std::span<const grad_slot> mode) { op.backward(s, t, t, xs, gxs, mode); };
+
+/// An op that can say dL/dx_i == gy (passes_gradient).
+template <class O>
+concept PassThroughOp = Op<O> && requires(const O& op, const typename O::saved& s, std::size_t i) {
+  { op.passes_gradient(s, i) } -> std::convertible_to<bool>;
+};
 
 namespace detail {
 
@@ -43,9 +70,21 @@ struct op_step final : backward_step {
   typename O::saved saved;
   op_step(const O& o, typename O::saved&& s) : op(o), saved(std::move(s)) {}
   std::string_view name() const noexcept override { return O::name; }
-  void run(const tensor& y, const tensor& gy, std::span<const tensor* const> x,
-           std::span<tensor* const> gx) override {
-    op.backward(saved, y, gy, x, gx);
+  bool overwrites() const noexcept override { return OverwritingOp<O>; }
+  bool passes_gradient(std::size_t i) const noexcept override {
+    if constexpr (PassThroughOp<O>) {
+      return op.passes_gradient(saved, i);
+    } else {
+      return false;
+    }
+  }
+  void run(const tensor& y, const tensor& gy, std::span<const tensor* const> x, std::span<tensor* const> gx,
+           std::span<const grad_slot> mode) override {
+    if constexpr (OverwritingOp<O>) {
+      op.backward(saved, y, gy, x, gx, mode);
+    } else {
+      op.backward(saved, y, gy, x, gx);
+    }
   }
 };
 

@@ -39,16 +39,29 @@ class var {
   std::int32_t id_ = -1;
 };
 
+/// How a backward step meets one gradient slot (see the Op contract in op.hpp).
+enum class grad_slot : std::uint8_t {
+  accumulate,  ///< the slot holds earlier contributions (or zeros): add into it
+  overwrite,   ///< the slot is uninitialised: write every element of it
+};
+
 namespace detail {
 
 /// The type-erased backward step of one node. It receives the node's output value and
-/// gradient, the input values, and one gradient slot per input (nullptr where that input
-/// needs no gradient); it ADDS its contribution into the non-null slots.
+/// gradient, the input values, one gradient slot per input (nullptr where that input needs
+/// no gradient) and each slot's mode; it ADDS its contribution into accumulate slots and
+/// writes every element of overwrite slots. The tape flags a slot overwrite only when
+/// overwrites() is true.
 struct backward_step {
   virtual ~backward_step() = default;
   virtual std::string_view name() const noexcept = 0;
+  /// Whether run() honours grad_slot::overwrite (otherwise fresh slots arrive zero-filled).
+  virtual bool overwrites() const noexcept { return false; }
+  /// Whether dL/dx_i is gy itself (same shape, factor 1): the tape may then hand gy's buffer
+  /// to input i as its gradient and pass a null slot for it.
+  virtual bool passes_gradient(std::size_t) const noexcept { return false; }
   virtual void run(const tensor& y, const tensor& gy, std::span<const tensor* const> x,
-                   std::span<tensor* const> gx) = 0;
+                   std::span<tensor* const> gx, std::span<const grad_slot> mode) = 0;
 };
 
 struct node {
@@ -131,7 +144,10 @@ class tape {
   }
 
   /// Backpropagates seed = dL/d(out). Each node's closure and intermediate gradient are freed
-  /// as soon as it has run; values stay until clear().
+  /// as soon as it has run; values stay until clear(). A gradient buffer is made only when
+  /// its first contribution arrives: that first contribution is written into uninitialised
+  /// storage (ops that overwrite), or is gy's own buffer handed over (ops whose gradient
+  /// passes through), or lands in a zero-filled buffer (every other op).
   void backward(const var& out, tensor seed) {
     check_owner(out, "ad::backward");
     expect_shape(seed, value(out).shape(), "ad::backward", "seed");
@@ -140,23 +156,12 @@ class tape {
     root.grad = std::move(seed);
     std::vector<const tensor*> xs;
     std::vector<tensor*> gxs;
+    std::vector<grad_slot> modes;
     for (std::int32_t i = out.id(); i >= 0; --i) {
       auto& n = nodes_[static_cast<std::size_t>(i)];
       if (!n.needs_grad || n.grad.empty()) continue;
       if (n.step) {
-        xs.clear();
-        gxs.clear();
-        for (std::int32_t j : n.inputs) {
-          auto& in = nodes_[static_cast<std::size_t>(j)];
-          xs.push_back(&in.val());
-          if (in.needs_grad) {
-            if (in.grad.shape() != in.val().shape()) in.grad = tensor(in.val().shape());
-            gxs.push_back(&in.grad);
-          } else {
-            gxs.push_back(nullptr);
-          }
-        }
-        n.step->run(n.val(), n.grad, xs, gxs);
+        run_step(n, xs, gxs, modes);
         n.step.reset();
       }
       if (n.param) {
@@ -186,6 +191,49 @@ class tape {
   wsss::rng& rng() noexcept { return rng_; }
 
  private:
+  /// Sets up the gradient slots of n's inputs and runs n's backward step.
+  void run_step(detail::node& n, std::vector<const tensor*>& xs, std::vector<tensor*>& gxs,
+                std::vector<grad_slot>& modes) {
+    xs.clear();
+    gxs.clear();
+    modes.clear();
+    const std::size_t k = n.inputs.size();
+    const bool overwrite = n.step->overwrites();
+    const tensor* gy = &n.grad;
+    for (std::size_t p = 0; p < k; ++p) {
+      auto& in = nodes_[static_cast<std::size_t>(n.inputs[p])];
+      xs.push_back(&in.val());
+      modes.push_back(grad_slot::accumulate);
+      if (!in.needs_grad) {
+        gxs.push_back(nullptr);
+        continue;
+      }
+      if (in.grad.shape() == in.val().shape()) {  // earlier contributions (or a kept leaf gradient)
+        gxs.push_back(&in.grad);
+        continue;
+      }
+      // A fresh buffer. An input read through several slots of this op gets zeros, so the
+      // slots can add in any order.
+      bool once = true;
+      for (std::size_t q = 0; q < k; ++q) once = once && (q == p || n.inputs[q] != n.inputs[p]);
+      if (once && gy == &n.grad && !n.keep_grad && n.step->passes_gradient(p) &&
+          n.grad.shape() == in.val().shape()) {
+        in.grad = std::move(n.grad);  // gy becomes this input's gradient; nothing to copy
+        gy = &in.grad;
+        gxs.push_back(nullptr);
+        continue;
+      }
+      in.grad = tensor::uninitialized(in.val().shape());
+      if (once && overwrite) {
+        modes.back() = grad_slot::overwrite;
+      } else {
+        in.grad.fill(0.0f);
+      }
+      gxs.push_back(&in.grad);
+    }
+    n.step->run(n.val(), *gy, xs, gxs, modes);
+  }
+
   var push(detail::node&& n) {
     nodes_.push_back(std::move(n));
     return var(this, static_cast<std::int32_t>(nodes_.size() - 1));

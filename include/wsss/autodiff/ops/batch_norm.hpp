@@ -3,6 +3,7 @@
 // Szegedy 2015, Alg. 1 and 2), with PyTorch's running-statistics update
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <span>
 #include <vector>
@@ -17,6 +18,22 @@ namespace detail {
 /// With batch statistics, mu/var are the biased moments over N and the spatial axes and the
 /// running buffers move by momentum (running = (1 - m) running + m stat, the variance
 /// unbiased, as in PyTorch); otherwise the running buffers are read (eval or frozen BN).
+/// sum of f(i) for i in [0, n), in float over blocks of 512 (so the loop vectorises) and in
+/// double across blocks (so a million-pixel channel keeps float precision).
+template <class F>
+double blocked_sum(index_t n, F f) {
+  constexpr index_t block = 512;
+  double total = 0;
+  for (index_t i0 = 0; i0 < n; i0 += block) {
+    const index_t i1 = std::min(n, i0 + block);
+    float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+    for (index_t i = i0; i < i1; ++i) part += f(i);
+    total += part;
+  }
+  return total;
+}
+
 struct batch_norm_op {
   static constexpr std::string_view name = "batch_norm";
   tensor* running_mean = nullptr;
@@ -51,13 +68,14 @@ struct batch_norm_op {
         double s1 = 0;
         for (index_t b = 0; b < n; ++b) {
           const float* in = x.data() + (b * c + k) * inner;
-          for (index_t i = 0; i < inner; ++i) s1 += in[i];
+          s1 += blocked_sum(inner, [in](index_t i) { return in[i]; });
         }
         const double md = s1 / static_cast<double>(m);
+        const float mf = static_cast<float>(md);
         double s2 = 0;
         for (index_t b = 0; b < n; ++b) {
           const float* in = x.data() + (b * c + k) * inner;
-          for (index_t i = 0; i < inner; ++i) s2 += (in[i] - md) * (in[i] - md);
+          s2 += blocked_sum(inner, [in, mf](index_t i) { return (in[i] - mf) * (in[i] - mf); });
         }
         mu = static_cast<float>(md);
         var = static_cast<float>(s2 / static_cast<double>(m));
@@ -75,6 +93,7 @@ struct batch_norm_op {
       for (index_t b = 0; b < n; ++b) {
         const float* in = x.data() + (b * c + k) * inner;
         float* out = y.data() + (b * c + k) * inner;
+#pragma omp simd
         for (index_t i = 0; i < inner; ++i) out[i] = a * in[i] + b0;
       }
     }
@@ -85,11 +104,12 @@ struct batch_norm_op {
   //   dx = gamma invstd (gy - mean(gy) - xhat mean(gy xhat));  otherwise dx = gamma invstd gy.
   //   dgamma = sum gy xhat, dbeta = sum gy.
   void backward(const saved& s, const tensor&, const tensor& gy, std::span<const tensor* const> xs,
-                std::span<tensor* const> gx) const {
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
     const tensor& x = *xs[0];
     const tensor& gamma = *xs[1];
     const index_t n = x.dim(0), c = x.dim(1), inner = x.numel() / std::max<index_t>(n * c, 1);
     const float inv_m = 1.0f / static_cast<float>(n * inner);
+    const grad_slot m0 = mode_of(mode, 0), m1 = mode_of(mode, 1), m2 = mode_of(mode, 2);
 #pragma omp parallel for schedule(static) if (x.numel() > parallel_grain)
     for (index_t k = 0; k < c; ++k) {
       const auto u = static_cast<std::size_t>(k);
@@ -98,27 +118,32 @@ struct batch_norm_op {
       for (index_t b = 0; b < n; ++b) {
         const float* in = x.data() + (b * c + k) * inner;
         const float* g = gy.data() + (b * c + k) * inner;
-        for (index_t i = 0; i < inner; ++i) {
-          sg += g[i];
-          sgx += g[i] * (in[i] - mu) * is;
-        }
+        sg += blocked_sum(inner, [g](index_t i) { return g[i]; });
+        sgx += blocked_sum(inner, [g, in, mu](index_t i) { return g[i] * (in[i] - mu); });
       }
-      if (gx[1]) (*gx[1])[k] += static_cast<float>(sgx);
-      if (gx[2]) (*gx[2])[k] += static_cast<float>(sg);
+      sgx *= is;
+      if (gx[1]) (*gx[1])[k] = (m1 == grad_slot::overwrite ? 0.0f : (*gx[1])[k]) + static_cast<float>(sgx);
+      if (gx[2]) (*gx[2])[k] = (m2 == grad_slot::overwrite ? 0.0f : (*gx[2])[k]) + static_cast<float>(sg);
       if (!gx[0]) continue;
+      // dx = a g + b1 x + b0 with a = gamma invstd, b1 = -a invstd mean(g xhat),
+      // b0 = -a (mean(g) - mu invstd mean(g xhat)).
       const float a = gamma[k] * is;
       const float mg = use_batch_stats ? static_cast<float>(sg) * inv_m : 0.0f;
       const float mgx = use_batch_stats ? static_cast<float>(sgx) * inv_m : 0.0f;
-      for (index_t b = 0; b < n; ++b) {
-        const float* in = x.data() + (b * c + k) * inner;
-        const float* g = gy.data() + (b * c + k) * inner;
-        float* d = gx[0]->data() + (b * c + k) * inner;
-        for (index_t i = 0; i < inner; ++i) d[i] += a * (g[i] - mg - (in[i] - mu) * is * mgx);
-      }
+      const float b1 = -a * is * mgx, b0 = -a * (mg - mu * is * mgx);
+      by_mode(m0, [&](auto ow) {
+        for (index_t b = 0; b < n; ++b) {
+          const float* in = x.data() + (b * c + k) * inner;
+          const float* g = gy.data() + (b * c + k) * inner;
+          float* d = gx[0]->data() + (b * c + k) * inner;
+#pragma omp simd
+          for (index_t i = 0; i < inner; ++i) put<decltype(ow)::value>(d[i], a * g[i] + b1 * in[i] + b0);
+        }
+      });
     }
   }
 };
-static_assert(Op<batch_norm_op>);
+static_assert(OverwritingOp<batch_norm_op>);
 
 }  // namespace detail
 

@@ -3,7 +3,9 @@
 // input checks, and the size above which an elementwise loop is worth an OpenMP team
 #pragma once
 
+#include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "wsss/autodiff/op.hpp"
 #include "wsss/autodiff/tape.hpp"
@@ -14,6 +16,34 @@ namespace wsss::ad::detail {
 /// Elements below which loops stay serial: a parallel region costs a few microseconds,
 /// about what 32k float operations take on one core.
 inline constexpr index_t parallel_grain = index_t{1} << 15;
+
+/// Writes v into d (overwrite slot) or adds it (accumulate slot): the two ways a backward
+/// kernel meets a gradient slot (see the Op contract in op.hpp).
+template <bool Overwrite>
+inline void put(float& d, float v) noexcept {
+  if constexpr (Overwrite) {
+    d = v;
+  } else {
+    d += v;
+  }
+}
+
+/// Calls f(std::true_type{}) for an overwrite slot and f(std::false_type{}) otherwise, so a
+/// kernel is compiled once per mode with no per-element branch: inside f, use
+/// put<decltype(ow)::value>(d, v).
+template <class F>
+void by_mode(grad_slot m, F&& f) {
+  if (m == grad_slot::overwrite) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+/// The mode of slot i (accumulate when the caller passed no modes).
+inline grad_slot mode_of(std::span<const grad_slot> mode, std::size_t i) noexcept {
+  return i < mode.size() ? mode[i] : grad_slot::accumulate;
+}
 
 /// The tape a var was recorded on; throws on an empty var.
 inline tape& tape_of(const var& v, std::string_view component) {

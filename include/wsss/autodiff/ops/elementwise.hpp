@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <array>
 #include <span>
+#include <type_traits>
+#include <vector>
 
 #include "wsss/autodiff/ops/common.hpp"
+#include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/view.hpp"
 
 namespace wsss::ad {
@@ -54,19 +57,26 @@ inline broadcast_plan make_broadcast(const shape& a, const shape& b, std::string
   return p;
 }
 
-/// Calls f(iy, ia, ib) for every output element, with the flat offsets of its operands.
-/// Serial: backward uses it to accumulate into stretched operands.
+/// Calls f(iy, ia, ib, len, sa, sb) for each output row in [r0, r1), a row being one run of
+/// the innermost axis: iy, ia, ib are the flat offsets of its first element in y, a and b,
+/// len its length, sa and sb the innermost strides of a and b (0 where stretched).
 template <class F>
-void broadcast_for_each(const broadcast_plan& p, F&& f) {
+void broadcast_rows(const broadcast_plan& p, index_t r0, index_t r1, F&& f) {
   const int r = p.out.rank();
-  const index_t n = p.out.numel();
-  if (n == 0) return;
+  const auto last = static_cast<std::size_t>(r - 1);
   const index_t inner = p.out[r - 1];
-  const index_t sa = p.sa[static_cast<std::size_t>(r - 1)], sb = p.sb[static_cast<std::size_t>(r - 1)];
   std::array<index_t, shape::max_rank> idx{};
   index_t oa = 0, ob = 0;
-  for (index_t iy = 0; iy < n; iy += inner) {
-    for (index_t k = 0; k < inner; ++k) f(iy + k, oa + k * sa, ob + k * sb);
+  index_t q = r0;  // row r0 as a multi-index over the outer axes
+  for (int d = r - 2; d >= 0; --d) {
+    const auto u = static_cast<std::size_t>(d);
+    idx[u] = q % p.out[d];
+    q /= p.out[d];
+    oa += idx[u] * p.sa[u];
+    ob += idx[u] * p.sb[u];
+  }
+  for (index_t row = r0; row < r1; ++row) {
+    f(row * inner, oa, ob, inner, p.sa[last], p.sb[last]);
     for (int d = r - 2; d >= 0; --d) {
       const auto u = static_cast<std::size_t>(d);
       ++idx[u];
@@ -80,6 +90,18 @@ void broadcast_for_each(const broadcast_plan& p, F&& f) {
   }
 }
 
+/// broadcast_rows over all rows, the rows cut into one contiguous share per OpenMP thread
+/// when the output is large. f must only write output-shaped memory at the offsets it gets.
+template <class F>
+void broadcast_rows_parallel(const broadcast_plan& p, const F& f) {
+  const index_t n = p.out.numel();
+  if (n == 0) return;
+  const index_t rows = n / p.out[p.out.rank() - 1];
+  const index_t parts = n > parallel_grain ? std::min<index_t>(backend::max_threads(), rows) : 1;
+#pragma omp parallel for schedule(static) if (parts > 1)
+  for (index_t t = 0; t < parts; ++t) broadcast_rows(p, rows * t / parts, rows * (t + 1) / parts, f);
+}
+
 enum class binary_kind { add, sub, mul, div };
 
 /// y = a (+ - * /) b with broadcasting.
@@ -90,93 +112,72 @@ struct binary_op {
     broadcast_plan plan;
   };
 
-  static float eval(binary_kind k, float a, float b) noexcept {
-    switch (k) {
-      case binary_kind::add: return a + b;
-      case binary_kind::sub: return a - b;
-      case binary_kind::mul: return a * b;
-      case binary_kind::div: return a / b;
+  template <binary_kind K>
+  static float eval(float a, float b) noexcept {
+    if constexpr (K == binary_kind::add) return a + b;
+    if constexpr (K == binary_kind::sub) return a - b;
+    if constexpr (K == binary_kind::mul) return a * b;
+    if constexpr (K == binary_kind::div) return a / b;
+  }
+  /// d(loss)/da (Side 0) or d(loss)/db (Side 1) at one element, given g = dL/dy and y.
+  template <binary_kind K, int Side>
+  static float partial(float g, float a, float b, float y) noexcept {
+    if constexpr (K == binary_kind::add) return g;
+    if constexpr (K == binary_kind::sub) return Side == 0 ? g : -g;
+    if constexpr (K == binary_kind::mul) return Side == 0 ? g * b : g * a;
+    if constexpr (K == binary_kind::div) return Side == 0 ? g / b : -g * y / b;
+  }
+  /// Calls f(std::integral_constant<binary_kind, kind>{}).
+  template <class F>
+  void by_kind(F&& f) const {
+    switch (kind) {
+      case binary_kind::add: f(std::integral_constant<binary_kind, binary_kind::add>{}); break;
+      case binary_kind::sub: f(std::integral_constant<binary_kind, binary_kind::sub>{}); break;
+      case binary_kind::mul: f(std::integral_constant<binary_kind, binary_kind::mul>{}); break;
+      case binary_kind::div: f(std::integral_constant<binary_kind, binary_kind::div>{}); break;
     }
-    return 0.0f;
   }
 
   tensor forward(saved& s, const tensor& a, const tensor& b) const {
     s.plan = make_broadcast(a.shape(), b.shape(), component());
     tensor y = tensor::uninitialized(s.plan.out);
-    if (s.plan.same) {
-      auto ya = as_array(y);
-      auto xa = as_array(a);
-      auto xb = as_array(b);
-      switch (kind) {
-        case binary_kind::add: ya = xa + xb; break;
-        case binary_kind::sub: ya = xa - xb; break;
-        case binary_kind::mul: ya = xa * xb; break;
-        case binary_kind::div: ya = xa / xb; break;
+    const float* pa = a.data();
+    const float* pb = b.data();
+    float* py = y.data();
+    by_kind([&](auto k) {
+      constexpr binary_kind K = decltype(k)::value;
+      if (s.plan.same) {
+        const index_t n = y.numel();
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+        for (index_t i = 0; i < n; ++i) py[i] = eval<K>(pa[i], pb[i]);
+        return;
       }
-    } else {
-      const float* pa = a.data();
-      const float* pb = b.data();
-      float* py = y.data();
-      const binary_kind k = kind;
-      broadcast_for_each(s.plan, [&](index_t iy, index_t ia, index_t ib) { py[iy] = eval(k, pa[ia], pb[ib]); });
-    }
+      broadcast_rows_parallel(s.plan, [&](index_t iy, index_t ia, index_t ib, index_t len, index_t sa, index_t sb) {
+        for (index_t j = 0; j < len; ++j) py[iy + j] = eval<K>(pa[ia + j * sa], pb[ib + j * sb]);
+      });
+    });
     return y;
   }
 
+  /// Same shapes: one flat loop per operand. Broadcasting: an operand of y's size takes its
+  /// partials row by row in parallel; a stretched operand sums them, each thread into its
+  /// own copy of the operand's gradient when the output is large, the copies added at the end.
   void backward(const saved& s, const tensor& y, const tensor& gy, std::span<const tensor* const> x,
-                std::span<tensor* const> gx) const {
-    const tensor& a = *x[0];
-    const tensor& b = *x[1];
-    if (s.plan.same) {
-      auto g = as_array(gy);
-      if (gx[0]) {
-        auto ga = as_array(*gx[0]);
-        switch (kind) {
-          case binary_kind::add:
-          case binary_kind::sub: ga += g; break;
-          case binary_kind::mul: ga += g * as_array(b); break;
-          case binary_kind::div: ga += g / as_array(b); break;
-        }
-      }
-      if (gx[1]) {
-        auto gb = as_array(*gx[1]);
-        switch (kind) {
-          case binary_kind::add: gb += g; break;
-          case binary_kind::sub: gb -= g; break;
-          case binary_kind::mul: gb += g * as_array(a); break;
-          case binary_kind::div: gb -= g * as_array(y) / as_array(b); break;
-        }
-      }
-      return;
-    }
-    const float* pa = a.data();
-    const float* pb = b.data();
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
+    const float* pa = x[0]->data();
+    const float* pb = x[1]->data();
     const float* py = y.data();
     const float* pg = gy.data();
-    float* ga = gx[0] ? gx[0]->data() : nullptr;
-    float* gb = gx[1] ? gx[1]->data() : nullptr;
-    const binary_kind k = kind;
-    broadcast_for_each(s.plan, [&](index_t iy, index_t ia, index_t ib) {
-      const float g = pg[iy];
-      switch (k) {
-        case binary_kind::add:
-          if (ga) ga[ia] += g;
-          if (gb) gb[ib] += g;
-          break;
-        case binary_kind::sub:
-          if (ga) ga[ia] += g;
-          if (gb) gb[ib] -= g;
-          break;
-        case binary_kind::mul:
-          if (ga) ga[ia] += g * pb[ib];
-          if (gb) gb[ib] += g * pa[ia];
-          break;
-        case binary_kind::div:
-          if (ga) ga[ia] += g / pb[ib];
-          if (gb) gb[ib] -= g * py[iy] / pb[ib];
-          break;
-      }
+    by_kind([&](auto k) {
+      constexpr binary_kind K = decltype(k)::value;
+      if (gx[0]) side<K, 0>(s.plan, pa, pb, py, pg, *gx[0], mode_of(mode, 0));
+      if (gx[1]) side<K, 1>(s.plan, pa, pb, py, pg, *gx[1], mode_of(mode, 1));
     });
+  }
+
+  /// dL/da == gy for add (either operand) and for sub's first operand.
+  bool passes_gradient(const saved&, std::size_t i) const noexcept {
+    return kind == binary_kind::add || (kind == binary_kind::sub && i == 0);
   }
 
   std::string_view component() const noexcept {
@@ -188,8 +189,63 @@ struct binary_op {
     }
     return "ad::elementwise";
   }
+
+ private:
+  template <binary_kind K, int Side>
+  static void side(const broadcast_plan& p, const float* pa, const float* pb, const float* py, const float* pg,
+                   tensor& gx, grad_slot m) {
+    float* d = gx.data();
+    const index_t n = p.out.numel();
+    if (n == 0) {  // an extent-0 axis: nothing flows back
+      if (m == grad_slot::overwrite) gx.fill(0.0f);
+      return;
+    }
+    if (p.same) {
+      by_mode(m, [&](auto ow) {
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+        for (index_t i = 0; i < n; ++i) put<decltype(ow)::value>(d[i], partial<K, Side>(pg[i], pa[i], pb[i], py[i]));
+      });
+      return;
+    }
+    if (gx.numel() == n) {  // this operand is not stretched: its offsets are y's
+      by_mode(m, [&](auto ow) {
+        broadcast_rows_parallel(p, [&](index_t iy, index_t ia, index_t ib, index_t len, index_t sa, index_t sb) {
+          for (index_t j = 0; j < len; ++j)
+            put<decltype(ow)::value>(d[iy + j],
+                                     partial<K, Side>(pg[iy + j], pa[ia + j * sa], pb[ib + j * sb], py[iy + j]));
+        });
+      });
+      return;
+    }
+    if (m == grad_slot::overwrite) gx.fill(0.0f);
+    const index_t rows = n / p.out[p.out.rank() - 1];
+    const index_t parts =
+        n > parallel_grain ? std::min<index_t>({backend::max_threads(), rows, n / std::max<index_t>(gx.numel(), 1)}) : 1;
+    // Each part sums into its own buffer (part 0 straight into the gradient).
+    std::vector<tensor> partial_sums(static_cast<std::size_t>(std::max<index_t>(parts - 1, 0)));
+    for (auto& t : partial_sums) t = tensor(gx.shape());
+#pragma omp parallel for schedule(static) if (parts > 1)
+    for (index_t t = 0; t < parts; ++t) {
+      float* acc = t == 0 ? d : partial_sums[static_cast<std::size_t>(t - 1)].data();
+      broadcast_rows(p, rows * t / parts, rows * (t + 1) / parts,
+                     [&](index_t iy, index_t ia, index_t ib, index_t len, index_t sa, index_t sb) {
+                       const index_t off = Side == 0 ? ia : ib;
+                       const index_t step = Side == 0 ? sa : sb;
+                       if (step == 0) {  // stretched along the row: one sum per row
+                         float r = 0.0f;
+                         for (index_t j = 0; j < len; ++j)
+                           r += partial<K, Side>(pg[iy + j], pa[ia + j * sa], pb[ib + j * sb], py[iy + j]);
+                         acc[off] += r;
+                       } else {
+                         for (index_t j = 0; j < len; ++j)
+                           acc[off + j * step] += partial<K, Side>(pg[iy + j], pa[ia + j * sa], pb[ib + j * sb], py[iy + j]);
+                       }
+                     });
+    }
+    for (const tensor& t : partial_sums) as_array(gx) += as_array(t);
+  }
 };
-static_assert(Op<binary_op>);
+static_assert(OverwritingOp<binary_op> && PassThroughOp<binary_op>);
 
 inline var binary(var a, var b, binary_kind k) {
   const binary_op op{k};
@@ -219,17 +275,33 @@ struct channel_bias_op {
   }
 
   void backward(const saved&, const tensor&, const tensor& gy, std::span<const tensor* const>,
-                std::span<tensor* const> gx) const {
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
     const index_t c = gy.dim(1), n = gy.dim(0), inner = gy.numel() / std::max<index_t>(n * c, 1);
-    if (gx[0]) as_array(*gx[0]) += as_array(gy);
+    const float* g = gy.data();
+    if (gx[0]) {
+      float* d = gx[0]->data();
+      const index_t total = gy.numel();
+      by_mode(mode_of(mode, 0), [&](auto ow) {
+#pragma omp parallel for simd schedule(static) if (total > parallel_grain)
+        for (index_t i = 0; i < total; ++i) put<decltype(ow)::value>(d[i], g[i]);
+      });
+    }
     if (gx[1]) {
       float* gb = gx[1]->data();
-      for (index_t p = 0; p < n * c; ++p)
-        gb[p % c] += const_vector_map<float>(gy.data() + p * inner, inner).sum();
+      const bool ow = mode_of(mode, 1) == grad_slot::overwrite;
+#pragma omp parallel for schedule(static) if (gy.numel() > parallel_grain)
+      for (index_t k = 0; k < c; ++k) {
+        double sum = 0;
+        for (index_t b = 0; b < n; ++b) sum += const_vector_map<float>(g + (b * c + k) * inner, inner).sum();
+        gb[k] = (ow ? 0.0f : gb[k]) + static_cast<float>(sum);
+      }
     }
   }
+
+  /// dL/dx == gy.
+  bool passes_gradient(const saved&, std::size_t i) const noexcept { return i == 0; }
 };
-static_assert(Op<channel_bias_op>);
+static_assert(OverwritingOp<channel_bias_op> && PassThroughOp<channel_bias_op>);
 
 }  // namespace detail
 

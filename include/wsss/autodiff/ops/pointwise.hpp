@@ -14,7 +14,7 @@ namespace detail {
 
 /// A pointwise function F provides name, f(x) and df(x, y) = dy/dx given x and y = f(x);
 /// pointwise_op<F> runs it over a tensor in one (OpenMP, vectorisable) loop: no per-element
-/// indirect call.
+/// indirect call. F may declare `static constexpr bool unit_slope = true` when df == 1.
 template <class F>
 struct pointwise_op {
   static constexpr std::string_view name = F::name;
@@ -32,8 +32,9 @@ struct pointwise_op {
     return y;
   }
 
+  /// dx = gy * df(x, y), written into an overwrite slot or added to an accumulate one.
   void backward(const saved&, const tensor& y, const tensor& gy, std::span<const tensor* const> x,
-                std::span<tensor* const> gx) const {
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
     if (!gx[0]) return;
     const float* in = x[0]->data();
     const float* out = y.data();
@@ -41,8 +42,19 @@ struct pointwise_op {
     float* gi = gx[0]->data();
     const index_t n = gy.numel();
     const F f = fn;
+    by_mode(mode_of(mode, 0), [&](auto ow) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_grain)
-    for (index_t i = 0; i < n; ++i) gi[i] += g[i] * f.df(in[i], out[i]);
+      for (index_t i = 0; i < n; ++i) put<decltype(ow)::value>(gi[i], g[i] * f.df(in[i], out[i]));
+    });
+  }
+
+  /// dx = gy exactly for functions with unit slope (add_scalar): the tape may hand gy over.
+  bool passes_gradient(const saved&, std::size_t) const noexcept {
+    if constexpr (requires { F::unit_slope; }) {
+      return F::unit_slope;
+    } else {
+      return false;
+    }
   }
 };
 
@@ -103,10 +115,12 @@ struct scale_fn {
 };
 struct add_scalar_fn {
   static constexpr std::string_view name = "add_scalar";
+  static constexpr bool unit_slope = true;
   float s = 0.0f;
   float f(float x) const noexcept { return x + s; }
   float df(float, float) const noexcept { return 1.0f; }
 };
+static_assert(OverwritingOp<pointwise_op<relu_fn>> && PassThroughOp<pointwise_op<add_scalar_fn>>);
 
 template <class F>
 var pointwise(var x, F f, std::string_view component) {

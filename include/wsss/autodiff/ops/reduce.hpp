@@ -27,13 +27,20 @@ struct reduce_all_op {
     return tensor(shape{1}, static_cast<float>(s));
   }
   void backward(const saved&, const tensor&, const tensor& gy, std::span<const tensor* const> x,
-                std::span<tensor* const> gx) const {
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
     if (!gx[0]) return;
     const float g = mean ? gy[0] / static_cast<float>(x[0]->numel()) : gy[0];
-    as_array(*gx[0]) += g;
+    if (mode_of(mode, 0) == grad_slot::overwrite) {
+      gx[0]->fill(g);
+      return;
+    }
+    float* d = gx[0]->data();
+    const index_t n = gx[0]->numel();
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+    for (index_t i = 0; i < n; ++i) d[i] += g;
   }
 };
-static_assert(Op<reduce_all_op>);
+static_assert(OverwritingOp<reduce_all_op>);
 
 /// y = s * sum of x along `axis` (x viewed as outer x mid x inner -> outer x inner).
 struct reduce_axis_op {
@@ -67,22 +74,27 @@ struct reduce_axis_op {
     return y;
   }
   void backward(const saved&, const tensor&, const tensor& gy, std::span<const tensor* const> x,
-                std::span<tensor* const> gx) const {
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
     if (!gx[0]) return;
-    const int ax = normalize_axis(axis, x[0]->rank(), "ad::sum");
-    const axis_split sp = split_at(x[0]->shape(), ax);
+    by_mode(mode_of(mode, 0), [&](auto ow) { backward_into<decltype(ow)::value>(gy, *x[0], *gx[0]); });
+  }
+
+  template <bool Overwrite>
+  void backward_into(const tensor& gy, const tensor& x, tensor& gx) const {
+    const int ax = normalize_axis(axis, x.rank(), "ad::sum");
+    const axis_split sp = split_at(x.shape(), ax);
     const float k = mean ? 1.0f / static_cast<float>(sp.mid) : 1.0f;
-#pragma omp parallel for schedule(static) if (gx[0]->numel() > parallel_grain)
+#pragma omp parallel for schedule(static) if (gx.numel() > parallel_grain)
     for (index_t o = 0; o < sp.outer; ++o) {
       const float* g = gy.data() + o * sp.inner;
       for (index_t m = 0; m < sp.mid; ++m) {
-        float* d = gx[0]->data() + (o * sp.mid + m) * sp.inner;
-        for (index_t i = 0; i < sp.inner; ++i) d[i] += k * g[i];
+        float* d = gx.data() + (o * sp.mid + m) * sp.inner;
+        for (index_t i = 0; i < sp.inner; ++i) put<Overwrite>(d[i], k * g[i]);
       }
     }
   }
 };
-static_assert(Op<reduce_axis_op>);
+static_assert(OverwritingOp<reduce_axis_op>);
 
 }  // namespace detail
 

@@ -76,8 +76,13 @@ struct softmax_op {
   // softmax:     dx = y (gy - sum_k gy_k y_k)
   // log-softmax: dx = gy - e^y sum_k gy_k
   void backward(const saved&, const tensor& y, const tensor& gy, std::span<const tensor* const>,
-                std::span<tensor* const> gx) const {
+                std::span<tensor* const> gx, std::span<const grad_slot> mode) const {
     if (!gx[0]) return;
+    by_mode(mode_of(mode, 0), [&](auto ow) { backward_into<decltype(ow)::value>(y, gy, *gx[0]); });
+  }
+
+  template <bool Overwrite>
+  void backward_into(const tensor& y, const tensor& gy, tensor& gx) const {
     const int ax = normalize_axis(axis, y.rank(), "ad::softmax");
     const axis_split sp = split_at(y.shape(), ax);
     const index_t c = sp.mid, inner = sp.inner;
@@ -86,24 +91,25 @@ struct softmax_op {
     for_each_block(sp, y.numel(), [&](index_t off, index_t len) {
       const float* yy = y.data() + off;
       const float* g = gy.data() + off;
-      float* d = gx[0]->data() + off;
+      float* d = gx.data() + off;
       float s[block];
       for (index_t i = 0; i < len; ++i) s[i] = 0.0f;
       if (lg) {
         for (index_t k = 0; k < c; ++k)
           for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i];
         for (index_t k = 0; k < c; ++k)
-          for (index_t i = 0; i < len; ++i) d[k * inner + i] += g[k * inner + i] - wsss::detail::exp_nonpositive(yy[k * inner + i]) * s[i];
+          for (index_t i = 0; i < len; ++i)
+            put<Overwrite>(d[k * inner + i], g[k * inner + i] - wsss::detail::exp_nonpositive(yy[k * inner + i]) * s[i]);
       } else {
         for (index_t k = 0; k < c; ++k)
           for (index_t i = 0; i < len; ++i) s[i] += g[k * inner + i] * yy[k * inner + i];
         for (index_t k = 0; k < c; ++k)
-          for (index_t i = 0; i < len; ++i) d[k * inner + i] += yy[k * inner + i] * (g[k * inner + i] - s[i]);
+          for (index_t i = 0; i < len; ++i) put<Overwrite>(d[k * inner + i], yy[k * inner + i] * (g[k * inner + i] - s[i]));
       }
     });
   }
 };
-static_assert(Op<softmax_op>);
+static_assert(OverwritingOp<softmax_op>);
 
 }  // namespace detail
 
