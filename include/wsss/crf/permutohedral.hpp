@@ -16,6 +16,7 @@
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/concepts.hpp"
 #include "wsss/crf/detail/channel_block.hpp"
+#include "wsss/crf/detail/elevate.hpp"
 #include "wsss/crf/detail/filter_common.hpp"
 #include "wsss/crf/detail/lattice_table.hpp"
 #include "wsss/crf/kernels.hpp"
@@ -351,63 +352,63 @@ class permutohedral {
     // packed as the pixel's simplex signature (coordinates in words [0, W), ranks in [W, 2W)).
     using simplex_key = detail::packed_key<2 * W>;
     std::vector<simplex_key> sig(static_cast<std::size_t>(n));
-    bary_.assign(static_cast<std::size_t>(n * dp1), 0.0f);
+    bary_.resize(static_cast<std::size_t>(n * dp1));
     std::atomic<bool> overflow{false};
     const float* fp = f.data();
     // D > 0 fixes the dimension at compile time so the short loops unroll (d = 2 and 5 are
-    // the reference's two kernels). The loop body is branch-free: the rank comparisons and
-    // fix-ups select instead of branching (they are data-dependent coin flips).
-    auto pass1 = [&]<int D>() {
-      const int d = D > 0 ? D : d_;
-      const int dp1 = d + 1;
-#pragma omp parallel for schedule(static)
-      for (index_t p = 0; p < n; ++p) {
-        float el[max_dims + 1], rest[max_dims + 1], sorted[max_dims + 1] = {};
-        std::int32_t r0[max_dims + 1], rk[max_dims + 1] = {}, packed[8 * W] = {};
-        float sm = 0;
-        for (int j = d; j > 0; --j) {
-          const float cf = fp[(j - 1) * n + p] * scale[static_cast<std::size_t>(j - 1)];
-          el[j] = sm - static_cast<float>(j) * cf;
-          sm += cf;
-        }
-        el[0] = sm;
-        std::int32_t sum = 0;
-        for (int i = 0; i <= d; ++i) {
-          const float v = down * el[i];
-          const float up = std::ceil(v) * static_cast<float>(dp1);
-          const float dn = std::floor(v) * static_cast<float>(dp1);
-          r0[i] = static_cast<std::int32_t>(up - el[i] < el[i] - dn ? up : dn);
-          rest[i] = el[i] - static_cast<float>(r0[i]);
-          sum += r0[i];
-        }
-        sum /= dp1;
-        for (int i = 0; i < d; ++i)
-          for (int j = i + 1; j <= d; ++j) {
-            const std::int32_t below = rest[i] < rest[j] ? 1 : 0;
-            rk[i] += below;
-            rk[j] += 1 - below;
-          }
-        bool out_of_range = false;
-        for (int i = 0; i <= d; ++i) {
-          rk[i] += sum;
-          const std::int32_t shift = (rk[i] < 0 ? dp1 : 0) - (rk[i] > d ? dp1 : 0);
-          rk[i] += shift;
-          r0[i] += shift;
-          out_of_range |= r0[i] < -32768 + dp1 || r0[i] > 32767 - dp1;
-        }
-        if (out_of_range) overflow.store(true, std::memory_order_relaxed);
-        // The ranks are a permutation of 0..d: sorting the offsets by rank turns the
-        // reference's scattered += / -= into differences of neighbours (the same float sums).
-        for (int i = 0; i <= d; ++i) sorted[d - rk[i]] = (el[i] - static_cast<float>(r0[i])) * down;
-        float* bp = bary_.data() + p * dp1;
-        bp[0] = sorted[0] + (1.0f + (0.0f - sorted[d]));
-        for (int i = 1; i <= d; ++i) bp[i] = sorted[i] - sorted[i - 1];
-        for (int i = 0; i < d; ++i) {
-          packed[i] = r0[i];
-          packed[4 * W + i] = rk[i];
-        }
-        sig[static_cast<std::size_t>(p)] = simplex_key::pack(packed, 8 * W);
+    // the reference's two kernels). detail::elevate is branch-free; it runs on blocks of
+    // pixels in SIMD lanes (the features are feature-major, so a block's coordinates are
+    // contiguous) and on the remaining pixels one by one, with the same bits either way.
+    auto store = [&](index_t p, const std::int32_t* r0, const std::int32_t* rk, const float* b) {
+      std::int32_t packed[8 * W] = {};
+      for (int i = 0; i < d; ++i) {
+        packed[i] = r0[i];
+        packed[4 * W + i] = rk[i];
       }
+      sig[static_cast<std::size_t>(p)] = simplex_key::pack(packed, 8 * W);
+      std::copy(b, b + dp1, bary_.data() + p * dp1);
+    };
+    auto pass1 = [&]<int D>() {
+      std::int32_t bad = 0;
+#if defined(WSSS_CRF_VECTOR_EXT)
+      constexpr int L = detail::elevate_lanes;
+      const index_t blocks = n / L;
+#pragma omp parallel for schedule(static) reduction(| : bad)
+      for (index_t blk = 0; blk < blocks; ++blk) {
+        const index_t p0 = blk * L;
+        detail::v16f c[max_dims], b[max_dims + 1];
+        detail::v16i r0[max_dims], rk[max_dims], oob{};
+        for (int k = 0; k < d; ++k) {
+          __builtin_memcpy(&c[k], fp + k * n + p0, sizeof c[k]);
+          c[k] = c[k] * scale[static_cast<std::size_t>(k)];
+        }
+        detail::elevate<D>(c, d, down, r0, rk, b, oob);
+        for (int l = 0; l < L; ++l) {
+          std::int32_t lr0[max_dims], lrk[max_dims];
+          float lb[max_dims + 1];
+          for (int i = 0; i < d; ++i) {
+            lr0[i] = r0[i][l];
+            lrk[i] = rk[i][l];
+          }
+          for (int i = 0; i <= d; ++i) lb[i] = b[i][l];
+          store(p0 + l, lr0, lrk, lb);
+          bad |= oob[l];
+        }
+      }
+      const index_t first = blocks * L;
+#else
+      const index_t first = 0;
+#endif
+#pragma omp parallel for schedule(static) reduction(| : bad)
+      for (index_t p = first; p < n; ++p) {
+        float c[max_dims], b[max_dims + 1];
+        std::int32_t r0[max_dims], rk[max_dims], oob = 0;
+        for (int k = 0; k < d; ++k) c[k] = fp[k * n + p] * scale[static_cast<std::size_t>(k)];
+        detail::elevate<D>(c, d, down, r0, rk, b, oob);
+        store(p, r0, rk, b);
+        bad |= oob;
+      }
+      if (bad) overflow.store(true, std::memory_order_relaxed);
     };
     if constexpr (W == 1) {
       if (d_ == 2) pass1.template operator()<2>();
