@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // wsss/autodiff/ops/detail/gemm.hpp — the three convolution products of a batch (forward, data
 // and weight gradients) as im2col + GEMM (detail/sgemm.hpp) over cache-sized blocks (1x1
-// convolutions skip the lowering), one parallel loop each. Conv and deconv are written with these.
+// convolutions skip the lowering), one parallel loop each, or Winograd F(4x4, 3x3)
+// (detail/winograd.hpp) for 3x3 stride-1 kernels where it wins. Conv and deconv use these.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "wsss/autodiff/ops/detail/conv_regions.hpp"
 #include "wsss/autodiff/ops/detail/im2col.hpp"
 #include "wsss/autodiff/ops/detail/sgemm.hpp"
+#include "wsss/autodiff/ops/detail/winograd.hpp"
 #include "wsss/backend/for_each_index.hpp"  // backend::max_threads
 
 namespace wsss::ad::detail {
@@ -99,6 +101,9 @@ inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_
 /// part of the lowering is padding (dilated convolutions on small maps), the product runs over
 /// the regions that skip it instead.
 inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
+  if (wino_applies(g)) {
+    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp)) return wino_conv_forward(wp, w, x, batch, y);
+  }
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
   if (const auto regions = conv_useful_regions(g); !regions.empty()) {
@@ -151,6 +156,9 @@ inline void conv_backward_regions(const conv_geometry& g, const std::vector<conv
 /// a channel's lowered rows all scatter into that channel only, so units never write the same
 /// pixel.
 inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o, const float* gy, index_t batch, float* gx) {
+  if (wino_applies(g)) {
+    if (const wino_plan wp = wino_data_plan(g, o); wino_use(g, wp)) return wino_conv_backward_data(wp, w, gy, batch, gx);
+  }
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size(), kk = g.kh * g.kw;
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
   if (const auto regions = conv_useful_regions(g); !regions.empty()) {
@@ -185,6 +193,9 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
 /// be too thin for an efficient GEMM, so units are column blocks of the lowering instead, each
 /// summing into its own copy of gw, and the copies are added at the end.
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
+  if (wino_applies(g)) {
+    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp)) return wino_conv_backward_weight(wp, x, gy, batch, gw);
+  }
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
   if (const auto regions = conv_useful_regions(g); !regions.empty()) {

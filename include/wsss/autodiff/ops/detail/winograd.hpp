@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: MIT
+// wsss/autodiff/ops/detail/winograd.hpp — Winograd minimal filtering F(4x4, 3x3) (Lavin & Gray
+// 2016, eq. 8: Y = A^T [(G g G^T) ⊙ (B^T d B)] A) for the three products of a 3x3, stride-1
+// convolution with any padding and dilation: forward, data gradient (the forward of the flipped
+// kernel) and weight gradient (the adjoint of the tile map, dg = G^T [sum (B^T d B) ⊙ (A dY A^T)] G).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "wsss/autodiff/ops/detail/im2col.hpp"
+#include "wsss/autodiff/ops/detail/sgemm.hpp"
+#include "wsss/backend/for_each_index.hpp"  // backend::max_threads
+
+namespace wsss::ad::detail {
+
+/// Output tile, kernel and input tile sizes of F(4x4, 3x3); 36 products per tile.
+inline constexpr int wino_m = 4, wino_r = 3, wino_n = wino_m + wino_r - 1, wino_nn = wino_n * wino_n;
+
+/// Which algorithm the 3x3 stride-1 products use: `automatic` picks Winograd where it wins
+/// (wino_wins), the others force a path wherever it applies (the tests compare both).
+enum class conv_algorithm { automatic, im2col, winograd };
+inline conv_algorithm& conv_algorithm_override() {
+  thread_local conv_algorithm a = conv_algorithm::automatic;
+  return a;
+}
+
+template <int R, int C>
+struct wino_matrix {
+  static constexpr int rows = R, cols = C;
+  float v[R][C];
+};
+
+/// Interpolation points of the Toom-Cook construction (the sixth is infinity): 0, ±1, ±1/2
+/// measured a smaller fp32 error than Lavin's 0, ±1, ±2 (docs/conv.md).
+inline constexpr double wino_points[wino_n - 1] = {0.0, 1.0, -1.0, 0.5, -0.5};
+
+/// A^T (4 x 6): A^T[i][j] = p_j^i; the point at infinity contributes to the last output only.
+constexpr wino_matrix<wino_m, wino_n> wino_make_at() {
+  wino_matrix<wino_m, wino_n> a{};
+  for (int j = 0; j < wino_n - 1; ++j) {
+    double p = 1;
+    for (int i = 0; i < wino_m; ++i, p *= wino_points[j]) a.v[i][j] = static_cast<float>(p);
+  }
+  a.v[wino_m - 1][wino_n - 1] = 1;
+  return a;
+}
+/// G (6 x 3): G[j][k] = p_j^k / prod_{l != j} (p_j - p_l); the last row picks g's last tap.
+constexpr wino_matrix<wino_n, wino_r> wino_make_g() {
+  wino_matrix<wino_n, wino_r> g{};
+  for (int j = 0; j < wino_n - 1; ++j) {
+    double f = 1;
+    for (int l = 0; l < wino_n - 1; ++l)
+      if (l != j) f *= wino_points[j] - wino_points[l];
+    double p = 1;
+    for (int k = 0; k < wino_r; ++k, p *= wino_points[j]) g.v[j][k] = static_cast<float>(p / f);
+  }
+  g.v[wino_n - 1][wino_r - 1] = 1;
+  return g;
+}
+/// B^T (6 x 6): row j < 5 holds the coefficients (increasing powers) of prod_{l != j} (x - p_l),
+/// the last row those of prod_l (x - p_l).
+constexpr wino_matrix<wino_n, wino_n> wino_make_bt() {
+  wino_matrix<wino_n, wino_n> b{};
+  for (int j = 0; j < wino_n; ++j) {
+    double c[wino_n] = {1, 0, 0, 0, 0, 0};
+    int deg = 0;
+    for (int l = 0; l < wino_n - 1; ++l) {
+      if (l == j) continue;
+      for (int k = deg + 1; k > 0; --k) c[k] = c[k - 1] - wino_points[l] * c[k];
+      c[0] = -wino_points[l] * c[0];
+      ++deg;
+    }
+    for (int k = 0; k < wino_n; ++k) b.v[j][k] = static_cast<float>(c[k]);
+  }
+  return b;
+}
+template <int R, int C>
+constexpr wino_matrix<C, R> wino_transpose(const wino_matrix<R, C>& m) {
+  wino_matrix<C, R> t{};
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < C; ++j) t.v[j][i] = m.v[i][j];
+  return t;
+}
+inline constexpr wino_matrix<wino_m, wino_n> wino_at = wino_make_at();
+inline constexpr wino_matrix<wino_n, wino_m> wino_a = wino_transpose(wino_at);
+inline constexpr wino_matrix<wino_n, wino_r> wino_g = wino_make_g();
+inline constexpr wino_matrix<wino_r, wino_n> wino_gt = wino_transpose(wino_g);
+inline constexpr wino_matrix<wino_n, wino_n> wino_bt = wino_make_bt();
+
+/// 16 tiles (or channels) transformed at once, one per lane.
+inline constexpr int wino_lanes = 16;
+using wino_vec = float __attribute__((vector_size(wino_lanes * sizeof(float))));
+
+template <const auto& T, int I, int J>
+constexpr bool wino_first_nonzero() {
+  for (int k = 0; k < J; ++k)
+    if (T.v[I][k] != 0) return false;
+  return T.v[I][J] != 0;
+}
+/// acc (+)= T[I][J] x, with the zero entries skipped at compile time.
+template <const auto& T, int I, int J>
+inline void wino_term(wino_vec& acc, const wino_vec& x) {
+  constexpr float c = T.v[I][J];
+  if constexpr (c == 0.0f) {
+  } else if constexpr (wino_first_nonzero<T, I, J>()) {
+    acc = c * x;
+  } else {
+    acc += c * x;
+  }
+}
+
+/// dst[c sd] = sum_J T[I][J] src[J sj + c ss] for c < count (row I of T applied to count vectors).
+template <const auto& T, int I, int... J>
+inline void wino_apply_row(const wino_vec* src, int sj, int ss, wino_vec* dst, int sd, int count,
+                           std::integer_sequence<int, J...>) {
+  for (int c = 0; c < count; ++c) (wino_term<T, I, J>(dst[c * sd], src[J * sj + c * ss]), ...);
+}
+template <const auto& T, int... I>
+inline void wino_apply(const wino_vec* src, int sj, int ss, wino_vec* dst, int si, int sd, int count,
+                       std::integer_sequence<int, I...>) {
+  constexpr int K = std::remove_cvref_t<decltype(T)>::cols;
+  (wino_apply_row<T, I>(src, sj, ss, dst + I * si, sd, count, std::make_integer_sequence<int, K>{}), ...);
+}
+
+/// The one tile transform: out (R x R) = T in T^T for in (K x K), T (R x K), row-major arrays of
+/// vectors. With T = B^T, A^T, G, G^T or A it is each of the five transforms.
+template <const auto& T>
+inline void wino_transform(const wino_vec* in, wino_vec* out) {
+  constexpr int R = std::remove_cvref_t<decltype(T)>::rows, K = std::remove_cvref_t<decltype(T)>::cols;
+  wino_vec tmp[R * K];
+  wino_apply<T>(in, K, 1, tmp, K, 1, K, std::make_integer_sequence<int, R>{});   // tmp = T in
+  wino_apply<T>(tmp, 1, K, out, 1, R, R, std::make_integer_sequence<int, R>{});  // out = tmp T^T
+}
+
+inline wino_vec wino_load(const float* p) {
+  wino_vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void wino_store(float* p, const wino_vec& v) { std::memcpy(p, &v, sizeof v); }
+
+/// One product in Winograd form: c input channels of h x w planes are summed into o output
+/// channels of oh x ow planes; output (y, x), tap (i, j) reads input (y - ph + i dh, x - pw + j dw)
+/// (zero outside; ph may be negative). Tiles: along each axis, the outputs of phase a < d
+/// (a, a + d, ...) in runs of 4, so a tile's inputs lie on the same phase grid, step d.
+struct wino_plan {
+  index_t c = 0, o = 0, h = 0, w = 0, oh = 0, ow = 0, ph = 0, pw = 0, dh = 1, dw = 1;
+  std::vector<index_t> ty, tx;  // first output row / column of each tile row / column
+
+  index_t tiles() const noexcept { return static_cast<index_t>(ty.size() * tx.size()); }
+};
+
+inline std::vector<index_t> wino_axis_tiles(index_t out, index_t d) {
+  std::vector<index_t> t;
+  for (index_t a = 0; a < std::min(d, out); ++a)
+    for (index_t s = a; s < out; s += wino_m * d) t.push_back(s);
+  return t;
+}
+
+inline wino_plan wino_make_plan(index_t c, index_t o, index_t h, index_t w, index_t oh, index_t ow, index_t ph,
+                                index_t pw, index_t dh, index_t dw) {
+  return {c, o, h, w, oh, ow, ph, pw, dh, dw, wino_axis_tiles(oh, dh), wino_axis_tiles(ow, dw)};
+}
+/// The forward of g with o output channels.
+inline wino_plan wino_forward_plan(const conv_geometry& g, index_t o) {
+  return wino_make_plan(g.c, o, g.h, g.w, g.oh, g.ow, g.ph, g.pw, g.dh, g.dw);
+}
+/// The data gradient of g as a forward: gy (o channels) to gx (g.c channels), kernel flipped,
+/// padding d (k - 1) - pad.
+inline wino_plan wino_data_plan(const conv_geometry& g, index_t o) {
+  return wino_make_plan(o, g.c, g.oh, g.ow, g.h, g.w, 2 * g.dh - g.ph, 2 * g.dw - g.pw, g.dh, g.dw);
+}
+
+/// Winograd applies to 3x3 stride-1 kernels only.
+inline bool wino_applies(const conv_geometry& g) { return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1; }
+
+/// Where Winograd wins (measured, docs/conv.md): enough channels that the GEMMs dominate the
+/// tile transforms (c o >= 16 (c + o)), and tiles at least half full (36 products per tile
+/// against 9 per output on the im2col path: sparse tiles of a large dilation on a small map lose).
+inline bool wino_wins(const wino_plan& p) {
+  return p.c * p.o >= 16 * (p.c + p.o) && 8 * p.tiles() <= p.oh * p.ow;
+}
+inline bool wino_use(const conv_geometry& g, const wino_plan& p) {
+  const conv_algorithm a = conv_algorithm_override();
+  if (!wino_applies(g) || a == conv_algorithm::im2col) return false;
+  return a == conv_algorithm::winograd || wino_wins(p);
+}
+
+/// Grow-only buffers of the calling thread shared by the team during one product (0: transformed
+/// weights, 1: transformed inputs, 2: transformed outputs, 3: weight-gradient sums).
+inline float* wino_buffer(index_t n, int slot) {
+  thread_local std::unique_ptr<float[], wsss::detail::aligned_free> buf[4];
+  thread_local index_t cap[4] = {0, 0, 0, 0};
+  if (n > cap[slot]) {
+    buf[slot].reset(wsss::detail::aligned_alloc_n<float>(n));
+    cap[slot] = n;
+  }
+  return buf[slot].get();
+}
+
+/// Fills in (K x K vectors) with, on lane l < n, the K x K window of plane `at(l).p` whose first
+/// entry is (at(l).y, at(l).x), step (dy, dx), zero outside h x w; lanes from n on are zero.
+struct wino_lane {
+  const float* p;
+  index_t y, x;
+};
+template <int K, class At>
+inline void wino_gather(index_t n, index_t h, index_t w, index_t dy, index_t dx, const At& at, wino_vec* in) {
+  alignas(64) float buf[K * K * wino_lanes];
+  for (index_t l = 0; l < wino_lanes; ++l) {
+    if (l >= n) {
+      for (int k = 0; k < K * K; ++k) buf[k * wino_lanes + l] = 0.0f;
+      continue;
+    }
+    const wino_lane a = at(l);
+    if (a.y >= 0 && a.y + (K - 1) * dy < h && a.x >= 0 && a.x + (K - 1) * dx < w) {
+      for (int s = 0; s < K; ++s) {
+        const float* row = a.p + (a.y + s * dy) * w + a.x;
+        for (int t = 0; t < K; ++t) buf[(s * K + t) * wino_lanes + l] = row[t * dx];
+      }
+      continue;
+    }
+    for (int s = 0; s < K; ++s) {
+      const index_t iy = a.y + s * dy;
+      for (int t = 0; t < K; ++t) {
+        const index_t ix = a.x + t * dx;
+        buf[(s * K + t) * wino_lanes + l] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? a.p[iy * w + ix] : 0.0f;
+      }
+    }
+  }
+  for (int k = 0; k < K * K; ++k) in[k] = wino_load(buf + k * wino_lanes);
+}
+
+/// Tiles per block: the transformed inputs and outputs of a block (36 (c + o) floats per tile)
+/// stay within about wino_block_floats (in cache between the transforms and the GEMMs), at least
+/// 64 tiles so that the weights streamed once per block are used 64 times; blocks of equal size,
+/// a multiple of the GEMM's 32-column panel.
+inline constexpr index_t wino_block_floats = index_t{1} << 21;
+inline index_t wino_block_tiles(index_t per_tile, index_t total) {
+  index_t tb = std::clamp<index_t>(wino_block_floats / (wino_nn * per_tile) / 32 * 32, 64, 1024);
+  const index_t blocks = (total + tb - 1) / tb;
+  tb = (total + blocks - 1) / blocks;
+  return (tb + 31) / 32 * 32;
+}
+
+#if defined(WSSS_PACKED_SGEMM)
+/// Transformed weights in the packed-A layout of the sgemm kernel: for each of the 36 products,
+/// kc-blocks of the input channels, each as 12-row panels of output channels (zero rows past o).
+inline index_t wino_u_rows(index_t o) { return (o + sgemm_mr - 1) / sgemm_mr * sgemm_mr; }
+inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t cc) {
+  const index_t op = wino_u_rows(p.o), pc = cc / sgemm_kc * sgemm_kc, kc = std::min(sgemm_kc, p.c - pc);
+  return xi * op * p.c + pc * op + oo / sgemm_mr * sgemm_mr * kc + (cc - pc) * sgemm_mr + oo % sgemm_mr;
+}
+#else
+inline index_t wino_u_rows(index_t o) { return o; }
+inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t cc) { return (xi * p.o + oo) * p.c + cc; }
+#endif
+
+/// u = G g G^T for every (output channel oo, input channel cc) of p, g(i, j) = w[oo so + cc sc +
+/// i si + j sj] (negative si, sj read the kernel flipped).
+inline void wino_transform_weights(const wino_plan& p, const float* w, index_t so, index_t sc, index_t si, index_t sj,
+                                   float* u, index_t threads) {
+  const index_t rows = wino_u_rows(p.o), groups = (p.c + wino_lanes - 1) / wino_lanes;
+  const std::int64_t units = rows * groups;
+#pragma omp parallel for schedule(static) if (threads > 1)
+  for (std::int64_t k = 0; k < units; ++k) {
+    const index_t oo = k / groups, c0 = k % groups * wino_lanes;
+    const index_t n = oo < p.o ? std::min<index_t>(wino_lanes, p.c - c0) : 0;
+    wino_vec in[wino_r * wino_r], out[wino_nn];
+    alignas(64) float buf[wino_r * wino_r * wino_lanes];
+    for (index_t l = 0; l < wino_lanes; ++l)
+      for (int i = 0; i < wino_r; ++i)
+        for (int j = 0; j < wino_r; ++j)
+          buf[(i * wino_r + j) * wino_lanes + l] = l < n ? w[oo * so + (c0 + l) * sc + i * si + j * sj] : 0.0f;
+    for (int e = 0; e < wino_r * wino_r; ++e) in[e] = wino_load(buf + e * wino_lanes);
+    wino_transform<wino_g>(in, out);
+    const index_t lanes = std::min<index_t>(wino_lanes, p.c - c0);
+    for (int xi = 0; xi < wino_nn; ++xi)
+      for (index_t l = 0; l < lanes; ++l) u[wino_u_offset(p, xi, oo, c0 + l)] = out[xi][l];
+  }
+}
+
+/// Global tile gt (image gt / tiles): the offset of its plane of channel ch (planes of hh x ww,
+/// cn channels per image) and its output tile corner minus (sy, sx).
+struct wino_pos {
+  index_t off, y, x;
+};
+inline wino_pos wino_tile_pos(const wino_plan& p, index_t cn, index_t ch, index_t hh, index_t ww, index_t gt, index_t sy,
+                              index_t sx) {
+  const index_t tiles = p.tiles(), nx = static_cast<index_t>(p.tx.size());
+  const index_t img = gt / tiles, t = gt % tiles;
+  return {(img * cn + ch) * hh * ww, p.ty[static_cast<std::size_t>(t / nx)] - sy, p.tx[static_cast<std::size_t>(t % nx)] - sx};
+}
+inline wino_lane wino_tile_lane(const wino_plan& p, const float* data, index_t cn, index_t ch, index_t hh, index_t ww,
+                                index_t gt, index_t sy, index_t sx) {
+  const wino_pos q = wino_tile_pos(p, cn, ch, hh, ww, gt, sy, sx);
+  return {data + q.off, q.y, q.x};
+}
+
+/// Transformed input tiles B^T d B of channel ch, tiles [t0, t0 + n) (n <= 16), stored by dst(xi).
+template <class Dst>
+inline void wino_input_tiles(const wino_plan& p, const float* x, index_t ch, index_t t0, index_t n, const Dst& dst) {
+  wino_vec in[wino_nn], out[wino_nn];
+  wino_gather<wino_n>(n, p.h, p.w, p.dh, p.dw,
+                      [&](index_t l) { return wino_tile_lane(p, x, p.c, ch, p.h, p.w, t0 + l, p.ph, p.pw); }, in);
+  wino_transform<wino_bt>(in, out);
+  for (int xi = 0; xi < wino_nn; ++xi) wino_store(dst(xi), out[xi]);
+}
+
+/// y += A^T m A on the outputs of n <= 16 tiles from t0, channel oo, m(xi) the 16 lanes of product xi.
+template <class Src>
+inline void wino_output_tiles(const wino_plan& p, float* y, index_t oo, index_t t0, index_t n, const Src& src) {
+  wino_vec in[wino_nn], out[wino_m * wino_m];
+  for (int xi = 0; xi < wino_nn; ++xi) in[xi] = wino_load(src(xi));
+  wino_transform<wino_at>(in, out);
+  alignas(64) float buf[wino_m * wino_m * wino_lanes];
+  for (int e = 0; e < wino_m * wino_m; ++e) wino_store(buf + e * wino_lanes, out[e]);
+  for (index_t l = 0; l < n; ++l) {
+    const wino_pos a = wino_tile_pos(p, p.o, oo, p.oh, p.ow, t0 + l, 0, 0);
+    float* plane = y + a.off;
+    for (int u = 0; u < wino_m && a.y + u * p.dh < p.oh; ++u)
+      for (int v = 0; v < wino_m && a.x + v * p.dw < p.ow; ++v)
+        plane[(a.y + u * p.dh) * p.ow + a.x + v * p.dw] += buf[(u * wino_m + v) * wino_lanes + l];
+  }
+}
+
+/// m[xi] (o x tp) = u[xi] v[xi] for output channels [o0, o1) (o0 a multiple of 12); v holds 32-tile
+/// panels of c x 32 (the packed-B layout of every kc block).
+inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float* m, index_t tp, index_t xi, index_t o0,
+                      index_t o1) {
+  const float* vx = v + xi * p.c * tp;
+  float* mx = m + xi * p.o * tp;
+#if defined(WSSS_PACKED_SGEMM)
+  const index_t op = wino_u_rows(p.o);
+  for (index_t pc = 0; pc < p.c; pc += sgemm_kc) {
+    const index_t kc = std::min(sgemm_kc, p.c - pc);
+    for (index_t ir = o0; ir < o1; ir += sgemm_mr) {
+      const float* ap = u + xi * op * p.c + pc * op + ir * kc;
+      for (index_t jr = 0; jr < tp; jr += sgemm_nr)
+        sgemm_kernel(kc, ap, vx + jr * p.c + pc * sgemm_nr, mx + ir * tp + jr, tp, pc > 0, std::min(sgemm_mr, o1 - ir),
+                     sgemm_nr);
+    }
+  }
+#else
+  for (index_t jr = 0; jr < tp; jr += 32)
+    sgemm(o1 - o0, 32, p.c, {u + (xi * p.o + o0) * p.c, p.c, 1}, {vx + jr * p.c, 32, 1}, mx + o0 * tp + jr, tp, false);
+#endif
+}
+
+/// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u.
+/// Per block of tiles, three parallel phases: input transforms (channel x 16 tiles), the 36
+/// GEMMs, output transforms.
+inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
+  const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
+  float* v = wino_buffer(wino_nn * p.c * tb, 1);
+  float* m = wino_buffer(wino_nn * p.o * tb, 2);
+  const index_t osplit = std::max<index_t>(1, (4 * threads + wino_nn - 1) / wino_nn);
+  const index_t opanels = (p.o + 11) / 12;
+#pragma omp parallel if (threads > 1)
+  for (index_t b0 = 0; b0 < total; b0 += tb) {
+    const index_t count = std::min(tb, total - b0);
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t k = 0; k < p.c * groups; ++k) {
+      const index_t ch = k / groups, g = k % groups, t0 = g * wino_lanes;
+      float* base = v + (g / 2) * p.c * 32 + ch * 32 + (g % 2) * wino_lanes;
+      wino_input_tiles(p, x, ch, b0 + t0, std::clamp<index_t>(count - t0, 0, wino_lanes),
+                       [&](int xi) { return base + xi * p.c * tb; });
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t k = 0; k < wino_nn * osplit; ++k) {
+      const index_t s = k % osplit;
+      wino_gemm(p, u, v, m, tb, k / osplit, opanels * s / osplit * 12, std::min(p.o, opanels * (s + 1) / osplit * 12));
+    }
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t k = 0; k < p.o * groups; ++k) {
+      const index_t oo = k / groups, t0 = k % groups * wino_lanes;
+      if (t0 >= count) continue;
+      const float* base = m + oo * tb + t0;
+      wino_output_tiles(p, y, oo, b0 + t0, std::min<index_t>(wino_lanes, count - t0),
+                        [&](int xi) { return base + xi * p.o * tb; });
+    }
+  }
+}
+
+inline index_t wino_threads(const wino_plan& p, index_t batch) {
+  const double macs = static_cast<double>(p.o) * p.c * 9 * p.oh * p.ow * batch;
+  return macs < 2e6 ? 1 : std::max<index_t>(1, backend::max_threads());
+}
+
+/// conv_forward through Winograd: y += conv(x, w), w o x c x 3 x 3.
+inline void wino_conv_forward(const wino_plan& p, const float* w, const float* x, index_t batch, float* y) {
+  const index_t threads = wino_threads(p, batch);
+  float* u = wino_buffer(wino_nn * wino_u_rows(p.o) * p.c, 0);
+  wino_transform_weights(p, w, p.c * 9, 9, 3, 1, u, threads);
+  wino_run_forward(p, u, x, batch, y, threads);
+}
+
+/// conv_backward_data through Winograd (p = wino_data_plan): gx += the forward of gy with the
+/// kernel flipped and its channel roles swapped, w being the conv's p.c x p.o x 3 x 3 weights.
+inline void wino_conv_backward_data(const wino_plan& p, const float* w, const float* gy, index_t batch, float* gx) {
+  const index_t threads = wino_threads(p, batch);
+  float* u = wino_buffer(wino_nn * wino_u_rows(p.o) * p.c, 0);
+  wino_transform_weights(p, w + 8, 9, p.o * 9, -3, -1, u, threads);
+  wino_run_forward(p, u, gy, batch, gx, threads);
+}
+
+/// conv_backward_weight through Winograd (p = wino_forward_plan): gw (o x c x 3 x 3) += the adjoint
+/// of the forward's tile map. Per block: transformed inputs B^T d B (c x tiles) and output
+/// gradients A dY A^T (o x tiles, dY zero past the output), then 36 GEMMs accumulate
+/// s[xi] (o x c) += dY'[xi] d'[xi]^T; at the end gw += G^T s G.
+inline void wino_conv_backward_weight(const wino_plan& p, const float* x, const float* gy, index_t batch, float* gw) {
+  const index_t threads = wino_threads(p, batch);
+  const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
+  const index_t cp = (p.c + wino_lanes - 1) / wino_lanes * wino_lanes, cgroups = cp / wino_lanes;
+  float* v = wino_buffer(wino_nn * p.c * tb, 1);
+  float* m = wino_buffer(wino_nn * p.o * tb, 2);
+  float* s = wino_buffer(wino_nn * p.o * cp, 3);
+#pragma omp parallel if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (std::int64_t k = 0; k < wino_nn * p.o * cp; ++k) s[k] = 0.0f;
+    for (index_t b0 = 0; b0 < total; b0 += tb) {
+      const index_t count = std::min(tb, total - b0);
+#pragma omp for schedule(dynamic, 4)
+      for (std::int64_t k = 0; k < (p.c + p.o) * groups; ++k) {
+        const index_t ch = k / groups, t0 = k % groups * wino_lanes, n = std::clamp<index_t>(count - t0, 0, wino_lanes);
+        if (ch < p.c) {
+          wino_input_tiles(p, x, ch, b0 + t0, n, [&](int xi) { return v + (xi * p.c + ch) * tb + t0; });
+          continue;
+        }
+        const index_t oo = ch - p.c;
+        wino_vec in[wino_m * wino_m], out[wino_nn];
+        wino_gather<wino_m>(n, p.oh, p.ow, p.dh, p.dw,
+                            [&](index_t l) { return wino_tile_lane(p, gy, p.o, oo, p.oh, p.ow, b0 + t0 + l, 0, 0); }, in);
+        wino_transform<wino_a>(in, out);
+        for (int xi = 0; xi < wino_nn; ++xi) wino_store(m + (xi * p.o + oo) * tb + t0, out[xi]);
+      }
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t xi = 0; xi < wino_nn; ++xi)
+        sgemm(p.o, p.c, tb, {m + xi * p.o * tb, tb, 1}, {v + xi * p.c * tb, 1, tb}, s + xi * p.o * cp, cp, true);
+    }
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t k = 0; k < p.o * cgroups; ++k) {
+      const index_t oo = k / cgroups, c0 = k % cgroups * wino_lanes;
+      wino_vec in[wino_nn], out[wino_r * wino_r];
+      for (int xi = 0; xi < wino_nn; ++xi) in[xi] = wino_load(s + (xi * p.o + oo) * cp + c0);
+      wino_transform<wino_gt>(in, out);
+      for (index_t l = 0; l < std::min<index_t>(wino_lanes, p.c - c0); ++l)
+        for (int e = 0; e < wino_r * wino_r; ++e) gw[(oo * p.c + c0 + l) * 9 + e] += out[e][l];
+    }
+  }
+}
+
+}  // namespace wsss::ad::detail
