@@ -325,8 +325,10 @@ class mean_field {
     for (const rgb_image& im : images)
       if (im.height() != unary.dim(2) || im.width() != unary.dim(3))
         throw_shape(name, "image is ", im.height(), "x", im.width(), " but the unary is ", unary.dim(2), "x", unary.dim(3));
-    std::vector<plan> plans = make_plans(images);
-    return infer(unary, std::span<plan>(plans), clamps);
+    // The engine keeps these plans: rebuilding them for the next images reuses their buffers.
+    plans_.resize(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i) plans_[i].build(rgb_guide(images[i]), cfg_.kernels);
+    return infer(unary, std::span<plan>(plans_), clamps);
   }
 
   /// Q from prebuilt plans (reuse them across calls on the same images). When `energies` is
@@ -379,6 +381,7 @@ class mean_field {
   config cfg_{};
   Compat compat_{};
   workspace ws_;
+  std::vector<plan> plans_;
 };
 
 static_assert(CrfEngine<mean_field<>>);

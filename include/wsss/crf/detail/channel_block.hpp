@@ -111,17 +111,23 @@ WSSS_CRF_INLINE void softmax_row_padded(const float* a, float* q) noexcept {
   constexpr int B = LD / lane;
   v8f x[B];
   for (int b = 0; b < B; ++b) x[b] = load8(a + lane * b);
+  // Horizontal max and sum by butterflies: every lane ends with the result (no scalar chain,
+  // no broadcast), the sum in the order ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
+  auto butterfly = [](v8f v, auto op) {
+    v = op(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+    v = op(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+    return op(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+  };
   v8f m = x[0];
   for (int b = 1; b < B; ++b) m = x[b] > m ? x[b] : m;
-  float mx = m[0];
-  for (int c = 1; c < lane; ++c) mx = m[c] > mx ? m[c] : mx;
+  m = butterfly(m, [](v8f u, v8f v) { return u > v ? u : v; });
   v8f sum = {};
   for (int b = 0; b < B; ++b) {
-    x[b] = wsss::detail::exp_nonpositive_lanes<v8f, v8i>(x[b] - mx);
+    x[b] = wsss::detail::exp_nonpositive_lanes<v8f, v8i>(x[b] - m);
     sum += x[b];
   }
-  const float s = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
-  const float inv = 1.0f / s;
+  sum = butterfly(sum, [](v8f u, v8f v) { return u + v; });
+  const v8f inv = 1.0f / sum;
   for (int b = 0; b < B; ++b) store8(q + lane * b, x[b] * inv);
 #else
   float e[LD], m[lane];
