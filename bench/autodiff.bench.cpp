@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: MIT
 // bench/autodiff.bench.cpp — autodiff ops (forward + backward, and forward alone) side by side
-// with libtorch in the same binary, 2 threads each. Run with OPENBLAS_CORETYPE=SkylakeX.
+// with libtorch in the same binary, 2 threads each; prints a wsss/libtorch ratio table at the end.
+//
+//   export OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=2
+//   flock /tmp/wsss-bench.lock build/bench/bench_autodiff --benchmark_filter=mem --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
+
+#include <array>
+#include <cstdio>
+#include <map>
+#include <string>
 #if WSSS_BENCH_WITH_TORCH
 #include <torch/torch.h>
 #endif
@@ -135,4 +143,114 @@ PAIRF(bn_frozen_1x512x56x56, ({ tensor rm({512}), rv({512}, 1.0f); run_wsss_fwd(
      ({ auto rm = torch::zeros({512}), rv = torch::ones({512}); run_torch_fwd(st, {{1, 512, 56, 56}, {512}, {512}}, [&](auto& v) { return torch::batch_norm(v[0], v[1], v[2], rm, rv, false, 0.1, 1e-5, false); }); }))
 PAIRF(gap_4096x41x41, run_wsss_fwd(st, {rnd({1, 4096, 41, 41})}, [](ad::tape&, auto& v) { return ad::global_avg_pool(v[0]); }),
      run_torch_fwd(st, {{1, 4096, 41, 41}}, [](auto& v) { return torch::adaptive_avg_pool2d(v[0], {1, 1}); }))
-BENCHMARK_MAIN();
+
+// ---- memory-bound cases of issue 3 (no allocation per call): the same op at a large
+// DeepLab map (1 x 64 x 321 x 321) and a ResNet38 wide-block map (1 x 512 x 56 x 56) -------
+enum class mem_case { add, mul, relu, bn, block };
+static const std::vector<int64_t> kMap321{1, 64, 321, 321}, kMap56{1, 512, 56, 56};
+static shape as_shape(const std::vector<int64_t>& s) { return shape{s[0], s[1], s[2], s[3]}; }
+
+// add and mul: x + y, x * y (same shape); relu; bn: batch norm with batch statistics;
+// block: relu(bn(x)) + x, the conv-free half of a residual unit.
+static void wsss_mem(benchmark::State& st, mem_case c, std::vector<int64_t> s, bool backward) {
+  const index_t ch = s[1];
+  tensor rm({ch}), rv({ch}, 1.0f);
+  std::vector<tensor> ins{rnd(as_shape(s))};
+  if (c == mem_case::add || c == mem_case::mul) ins.push_back(rnd(as_shape(s)));
+  if (c == mem_case::bn || c == mem_case::block) {
+    ins.push_back(rnd({ch}));
+    ins.push_back(rnd({ch}));
+  }
+  auto f = [&, c](ad::tape&, auto& v) -> ad::var {
+    switch (c) {
+      case mem_case::add: return ad::add(v[0], v[1]);
+      case mem_case::mul: return ad::mul(v[0], v[1]);
+      case mem_case::relu: return ad::relu(v[0]);
+      case mem_case::bn: return ad::batch_norm(v[0], v[1], v[2], rm, rv, true, 0.1f, 1e-5f);
+      case mem_case::block: return ad::add(ad::relu(ad::batch_norm(v[0], v[1], v[2], rm, rv, true, 0.1f, 1e-5f)), v[0]);
+    }
+    return v[0];
+  };
+  if (backward) run_wsss(st, ins, f);
+  else run_wsss_fwd(st, ins, f);
+}
+#if WSSS_BENCH_WITH_TORCH
+static void torch_mem(benchmark::State& st, mem_case c, std::vector<int64_t> s, bool backward) {
+  const int64_t ch = s[1];
+  auto rm = torch::zeros({ch}), rv = torch::ones({ch});
+  std::vector<std::vector<int64_t>> shapes{s};
+  if (c == mem_case::add || c == mem_case::mul) shapes.push_back(s);
+  if (c == mem_case::bn || c == mem_case::block) {
+    shapes.push_back({ch});
+    shapes.push_back({ch});
+  }
+  auto f = [&, c](auto& v) -> torch::Tensor {
+    switch (c) {
+      case mem_case::add: return v[0] + v[1];
+      case mem_case::mul: return v[0] * v[1];
+      case mem_case::relu: return torch::relu(v[0]);
+      case mem_case::bn: return torch::batch_norm(v[0], v[1], v[2], rm, rv, true, 0.1, 1e-5, false);
+      case mem_case::block: return torch::relu(torch::batch_norm(v[0], v[1], v[2], rm, rv, true, 0.1, 1e-5, false)) + v[0];
+    }
+    return v[0];
+  };
+  if (backward) run_torch(st, shapes, f);
+  else run_torch_fwd(st, shapes, f);
+}
+#define MEM_TWIN(NAME, ...) BENCHMARK_CAPTURE(torch_mem, NAME, __VA_ARGS__)->Unit(benchmark::kMillisecond)->UseRealTime();
+#else
+#define MEM_TWIN(NAME, ...)
+#endif
+#define MEM(NAME, ...)                                                                               \
+  BENCHMARK_CAPTURE(wsss_mem, NAME, __VA_ARGS__)->Unit(benchmark::kMillisecond)->UseRealTime(); \
+  MEM_TWIN(NAME, __VA_ARGS__)
+#define MEM_BOTH(OP, CASE)                                  \
+  MEM(OP##_fwd_64x321x321, CASE, kMap321, false)           \
+  MEM(OP##_fwd_bwd_64x321x321, CASE, kMap321, true)        \
+  MEM(OP##_fwd_512x56x56, CASE, kMap56, false)             \
+  MEM(OP##_fwd_bwd_512x56x56, CASE, kMap56, true)
+MEM_BOTH(add, mem_case::add)
+MEM_BOTH(mul, mem_case::mul)
+MEM_BOTH(relu, mem_case::relu)
+MEM_BOTH(bn_train, mem_case::bn)
+MEM_BOTH(bn_relu_add, mem_case::block)
+
+// Console output as usual, plus a closing table pairing each wsss_X run with its torch_X twin.
+class ratio_reporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;
+      std::string name = r.benchmark_name();
+      const auto cut = name.find("/real_time");
+      if (cut != std::string::npos) name.erase(cut);
+      const bool ws = name.rfind("wsss_", 0) == 0, th = name.rfind("torch_", 0) == 0;
+      if (!ws && !th) continue;
+      times_[name.substr(ws ? 5 : 6)][ws ? 0 : 1] = r.GetAdjustedRealTime();
+    }
+  }
+  void print_table() const {
+    std::printf("\n%-40s %10s %12s %7s\n", "case", "wsss ms", "libtorch ms", "ratio");
+    for (const auto& [name, t] : times_) {
+      if (t[1] > 0)
+        std::printf("%-40s %10.2f %12.2f %7.2f\n", name.c_str(), t[0], t[1], t[0] / t[1]);
+      else
+        std::printf("%-40s %10.2f %12s %7s\n", name.c_str(), t[0], "-", "-");
+    }
+    std::printf("ratio = wsss time / libtorch time (< 1: wsss faster); %d threads each\n", kThreads);
+  }
+
+ private:
+  std::map<std::string, std::array<double, 2>> times_;
+};
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  ratio_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  reporter.print_table();
+  return 0;
+}

@@ -131,11 +131,14 @@ struct batch_norm_op {
       const float mg = use_batch_stats ? static_cast<float>(sg) * inv_m : 0.0f;
       const float mgx = use_batch_stats ? static_cast<float>(sgx) * inv_m : 0.0f;
       const float b1 = -a * is * mgx, b0 = -a * (mg - mu * is * mgx);
-      by_mode(m0, [&](auto ow) {
+      const float* px = x.data();
+      const float* pg = gy.data();
+      float* pd = gx[0]->data();
+      by_mode(m0, [=](auto ow) {  // by value, restrict pointers: see binary_op::forward
         for (index_t b = 0; b < n; ++b) {
-          const float* in = x.data() + (b * c + k) * inner;
-          const float* g = gy.data() + (b * c + k) * inner;
-          float* d = gx[0]->data() + (b * c + k) * inner;
+          const float* __restrict in = px + (b * c + k) * inner;
+          const float* __restrict g = pg + (b * c + k) * inner;
+          float* __restrict d = pd + (b * c + k) * inner;
 #pragma omp simd
           for (index_t i = 0; i < inner; ++i) put<decltype(ow)::value>(d[i], a * g[i] + b1 * in[i] + b0);
         }

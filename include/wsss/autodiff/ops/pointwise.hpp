@@ -42,9 +42,11 @@ struct pointwise_op {
     float* gi = gx[0]->data();
     const index_t n = gy.numel();
     const F f = fn;
-    by_mode(mode_of(mode, 0), [&](auto ow) {
+    by_mode(mode_of(mode, 0), [=](auto ow) {  // restrict locals: see binary_op::forward
+      float* __restrict d = gi;
+      const float *__restrict u = in, *__restrict v = out, *__restrict w = g;
 #pragma omp parallel for simd schedule(static) if (n > parallel_grain)
-      for (index_t i = 0; i < n; ++i) put<decltype(ow)::value>(gi[i], g[i] * f.df(in[i], out[i]));
+      for (index_t i = 0; i < n; ++i) put<decltype(ow)::value>(d[i], w[i] * f.df(u[i], v[i]));
     });
   }
 
