@@ -366,7 +366,8 @@ class permutohedral {
         packed[4 * W + i] = rk[i];
       }
       sig[static_cast<std::size_t>(p)] = simplex_key::pack(packed, 8 * W);
-      std::copy(b, b + dp1, bary_.data() + p * dp1);
+      float* bp = bary_.data() + p * dp1;
+      for (int i = 0; i < dp1; ++i) bp[i] = b[i];  // a loop: std::copy of a few floats calls memmove
     };
     auto pass1 = [&]<int D>() {
       std::int32_t bad = 0;
@@ -433,13 +434,13 @@ class permutohedral {
       std::int32_t* vp = vert_.data() + p * dp1;
       const simplex_key& sk = sig[static_cast<std::size_t>(p)];
       if (p > 0 && sk == sig[static_cast<std::size_t>(p - 1)]) {  // neighbours usually share it
-        std::copy(vp - dp1, vp, vp);
+        for (int r = 0; r < dp1; ++r) vp[r] = vp[r - dp1];
         continue;
       }
       const index_t known = simplices.size();
       const std::int32_t s = simplices.find_or_insert(sk);
       if (simplices.size() == known) {
-        std::copy_n(simplex_vert.begin() + s * dp1, dp1, vp);
+        for (int r = 0; r < dp1; ++r) vp[r] = simplex_vert[static_cast<std::size_t>(s * dp1 + r)];
         continue;
       }
       std::int32_t packed[8 * W], key[max_dims];
