@@ -197,6 +197,7 @@ int cli(int argc, char** argv) {
   tensor q;
   const double rss0 = peak_rss_mb();
   for (int r = 0; r < repeats; ++r) {
+    q = tensor();  // the previous run's Q is not part of this run's memory (as in the script's pydensecrf call)
     const auto t0 = std::chrono::steady_clock::now();
     q = mf.infer(crf::unary_from_probabilities(probs), std::span<const rgb_image>(&img, 1));
     const auto t1 = std::chrono::steady_clock::now();
