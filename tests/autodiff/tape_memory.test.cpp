@@ -222,6 +222,23 @@ TEST_CASE("add hands gy over to one input and writes the other; reused inputs st
   for (index_t i = 0; i < w.numel(); ++i) CHECK((*u.grad(xv))[i] == doctest::Approx(2.0f * w[i]));
 }
 
+TEST_CASE("parameter gradients are written into p.grad and accumulate there across backward calls") {
+  rng g(4);
+  ad::parameter w("w", random_normal({3, 70}, g));
+  const tensor x = random_normal({3, 70}, g);
+  const float* storage = nullptr;
+  for (int pass = 1; pass <= 2; ++pass) {
+    ad::tape t;
+    t.backward(ad::sum(ad::mul(t.param(w), t.leaf(x))));
+    REQUIRE(w.grad.shape() == w.value.shape());
+    if (pass == 1) storage = w.grad.data();
+    CHECK(w.grad.data() == storage);  // the second pass adds in place
+    bool ok = true;
+    for (index_t i = 0; i < x.numel(); ++i) ok = ok && w.grad[i] == static_cast<float>(pass) * x[i];
+    CHECK(ok);
+  }
+}
+
 TEST_CASE("a training loop asks the OS for no memory after its first step") {
   rng g(9);
   ad::parameter gamma("gamma", tensor({16}, 1.0f)), beta("beta", tensor({16})),

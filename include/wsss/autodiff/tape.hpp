@@ -95,7 +95,8 @@ class tape {
     return push(std::move(n));
   }
 
-  /// A layer's weight: read in place (no copy); backward() adds its gradient into p.grad.
+  /// A layer's weight: read in place (no copy); backward() adds its gradient into p.grad
+  /// (written there directly when p.grad is empty or of another shape).
   var param(parameter& p) {
     detail::node n;
     n.param = &p;
@@ -165,7 +166,8 @@ class tape {
         n.step.reset();
       }
       if (n.param) {
-        // The first gradient a parameter receives is moved in, not added to a zeroed buffer.
+        // Only a parameter that is itself the output gets here with a gradient (the seed);
+        // every other contribution went straight into p.grad (run_step).
         if (n.param->grad.shape() != n.param->value.shape()) {
           n.param->grad = std::move(n.grad);
           continue;
@@ -208,8 +210,10 @@ class tape {
         gxs.push_back(nullptr);
         continue;
       }
-      if (in.grad.shape() == in.val().shape()) {  // earlier contributions (or a kept leaf gradient)
-        gxs.push_back(&in.grad);
+      // A parameter's slot is p.grad itself: its contributions land there with no node buffer.
+      tensor& g = in.param ? in.param->grad : in.grad;
+      if (g.shape() == in.val().shape()) {  // earlier contributions (or a kept gradient)
+        gxs.push_back(&g);
         continue;
       }
       // A fresh buffer. An input read through several slots of this op gets zeros, so the
@@ -218,18 +222,18 @@ class tape {
       for (std::size_t q = 0; q < k; ++q) once = once && (q == p || n.inputs[q] != n.inputs[p]);
       if (once && gy == &n.grad && !n.keep_grad && n.step->passes_gradient(p) &&
           n.grad.shape() == in.val().shape()) {
-        in.grad = std::move(n.grad);  // gy becomes this input's gradient; nothing to copy
-        gy = &in.grad;
+        g = std::move(n.grad);  // gy becomes this input's gradient; nothing to copy
+        gy = &g;
         gxs.push_back(nullptr);
         continue;
       }
-      in.grad = tensor::uninitialized(in.val().shape());
+      g = tensor::uninitialized(in.val().shape());
       if (once && overwrite) {
         modes.back() = grad_slot::overwrite;
       } else {
-        in.grad.fill(0.0f);
+        g.fill(0.0f);
       }
-      gxs.push_back(&in.grad);
+      gxs.push_back(&g);
     }
     n.step->run(n.val(), *gy, xs, gxs, modes);
   }
