@@ -102,17 +102,23 @@ void check_plan(std::string_view component, const Plan& plan, const tensor& unar
                 unary.dim(3));
 }
 
+/// Pixels per block of the layout conversions (both sides stream, the block stays in cache).
+inline constexpr index_t convert_block = 256;
+
+/// Pixels [p0, p1) of dst (N x ld) = sign · src (K x N), padding channels set to `pad`.
+inline void interleave_range(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign, float pad,
+                             index_t p0, index_t p1) {
+  for (index_t c = 0; c < k; ++c)
+    for (index_t p = p0; p < p1; ++p) dst[p * ld + c] = sign * src[c * n + p];
+  for (index_t p = p0; p < p1; ++p)
+    for (index_t c = k; c < ld; ++c) dst[p * ld + c] = pad;
+}
+
 /// dst (N x ld) = sign · src (K x N), padding channels set to `pad`; blocked like deinterleave.
 inline void interleave(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign, float pad = 0.0f) {
-  constexpr index_t block = 256;
 #pragma omp parallel for schedule(static)
-  for (index_t p0 = 0; p0 < n; p0 += block) {
-    const index_t p1 = std::min(n, p0 + block);
-    for (index_t c = 0; c < k; ++c)
-      for (index_t p = p0; p < p1; ++p) dst[p * ld + c] = sign * src[c * n + p];
-    for (index_t p = p0; p < p1; ++p)
-      for (index_t c = k; c < ld; ++c) dst[p * ld + c] = pad;
-  }
+  for (index_t p0 = 0; p0 < n; p0 += convert_block)
+    interleave_range(src, dst, k, n, ld, sign, pad, p0, std::min(n, p0 + convert_block));
 }
 
 /// Padding value of -U rows: -inf, so a padded softmax gives those channels exactly 0.
@@ -120,39 +126,65 @@ inline constexpr float negu_pad = -std::numeric_limits<float>::infinity();
 
 /// dst (K x N) = src (N x ld), in blocks of pixels so that both sides stream.
 inline void deinterleave(const float* src, float* dst, index_t k, index_t n, index_t ld) {
-  constexpr index_t block = 256;
 #pragma omp parallel for schedule(static)
-  for (index_t p0 = 0; p0 < n; p0 += block) {
-    const index_t p1 = std::min(n, p0 + block);
+  for (index_t p0 = 0; p0 < n; p0 += convert_block) {
+    const index_t p1 = std::min(n, p0 + convert_block);
     for (index_t c = 0; c < k; ++c)
       for (index_t p = p0; p < p1; ++p) dst[c * n + p] = src[p * ld + c];
   }
 }
 
-/// q[p] = softmax(a[p]) over the first k channels (padding of a is -inf, of q 0), or one-hot
-/// where the clamp map fixes p.
-inline void softmax_rows(const float* a, float* q, const std::uint8_t* clamp, index_t k, index_t n, index_t ld) {
-  auto run = [&]<int LD>() {
-#pragma omp parallel for schedule(static)
-    for (index_t p = 0; p < n; ++p) {
-      float* qp = q + p * ld;
-      if (clamp && clamp[p] != ignore_label) {
-        for (index_t c = 0; c < ld; ++c) qp[c] = c == clamp[p] ? 1.0f : 0.0f;
-      } else if constexpr (LD > 0) {
-        softmax_row_padded<LD>(a + p * ld, qp);
-      } else {
-        softmax_row(a + p * ld, qp, k);
-        for (index_t c = k; c < ld; ++c) qp[c] = 0.0f;
-      }
+/// Pixels [p0, p1) of q = softmax(a) over the first k channels (padding of a is -inf, of q
+/// 0), or one-hot where the clamp map fixes the pixel; LD > 0 fixes ld at compile time.
+template <int LD>
+void softmax_range(const float* a, float* q, const std::uint8_t* clamp, index_t k, index_t ld, index_t p0,
+                   index_t p1) {
+  for (index_t p = p0; p < p1; ++p) {
+    float* qp = q + p * ld;
+    if (clamp && clamp[p] != ignore_label) {
+      for (index_t c = 0; c < ld; ++c) qp[c] = c == clamp[p] ? 1.0f : 0.0f;
+    } else if constexpr (LD > 0) {
+      softmax_row_padded<LD>(a + p * ld, qp);
+    } else {
+      softmax_row(a + p * ld, qp, k);
+      for (index_t c = k; c < ld; ++c) qp[c] = 0.0f;
     }
-  };
-  switch (ld) {
-    case 8: run.template operator()<8>(); break;
-    case 16: run.template operator()<16>(); break;
-    case 24: run.template operator()<24>(); break;
-    case 32: run.template operator()<32>(); break;
-    default: run.template operator()<0>(); break;
   }
+}
+
+/// Calls f.template operator()<LD>() with LD = ld for the unrolled widths 8-32, else LD = 0.
+template <class F>
+void with_row_width(index_t ld, F&& f) {
+  switch (ld) {
+    case 8: f.template operator()<8>(); break;
+    case 16: f.template operator()<16>(); break;
+    case 24: f.template operator()<24>(); break;
+    case 32: f.template operator()<32>(); break;
+    default: f.template operator()<0>(); break;
+  }
+}
+
+/// q[p] = softmax(a[p]) for every pixel (softmax_range).
+inline void softmax_rows(const float* a, float* q, const std::uint8_t* clamp, index_t k, index_t n, index_t ld) {
+  with_row_width(ld, [&]<int LD>() {
+#pragma omp parallel for schedule(static)
+    for (index_t p0 = 0; p0 < n; p0 += convert_block)
+      softmax_range<LD>(a, q, clamp, k, ld, p0, std::min(n, p0 + convert_block));
+  });
+}
+
+/// The start of mean field in one pass: a = sign · u interleaved (padding -inf) and
+/// Q0 = softmax(a), block by block while the block's rows are in cache.
+inline void interleave_softmax(const float* u, float sign, float* a, float* q, const std::uint8_t* clamp, index_t k,
+                               index_t n, index_t ld) {
+  with_row_width(ld, [&]<int LD>() {
+#pragma omp parallel for schedule(static)
+    for (index_t p0 = 0; p0 < n; p0 += convert_block) {
+      const index_t p1 = std::min(n, p0 + convert_block);
+      interleave_range(u, a, k, n, ld, sign, negu_pad, p0, p1);
+      softmax_range<LD>(a, q, clamp, k, ld, p0, p1);
+    }
+  });
 }
 
 /// Whether the Potts update can be fused with the filter's slice, pixel by pixel.
@@ -362,8 +394,7 @@ class mean_field {
       pl.smoothness.reserve(ld);
       pl.appearance.reserve(ld);
       const std::uint8_t* clamp = clamps.empty() ? nullptr : clamps[static_cast<std::size_t>(i)].data();
-      detail::interleave(unary.data() + i * k * n, negu.data(), k, n, ld, -1.0f, detail::negu_pad);
-      detail::softmax_rows(negu.data(), q.data(), clamp, k, n, ld);
+      detail::interleave_softmax(unary.data() + i * k * n, -1.0f, negu.data(), q.data(), clamp, k, n, ld);
       detail::iterate(pl, compat_, negu.data(), clamp, k, ld, cfg_.iterations, ws, wa, q.data(), msg.data(), a.data(),
                       [](int) {});
       if (energies)

@@ -64,8 +64,7 @@ struct mean_field_op {
       tensor& ms = s.m[static_cast<std::size_t>(i)];
       qs = tensor({(iterations + 1) * n * ld});
       ms = tensor({std::max(iterations, 1) * n * ld});
-      detail::interleave(u.data() + i * k * n, negu.data(), k, n, ld, logits ? 1.0f : -1.0f, detail::negu_pad);
-      detail::softmax_rows(negu.data(), qs.data(), clamp, k, n, ld);
+      detail::interleave_softmax(u.data() + i * k * n, logits ? 1.0f : -1.0f, negu.data(), qs.data(), clamp, k, n, ld);
       std::copy(qs.data(), qs.data() + n * ld, q.data());
       detail::iterate(pl, compat, negu.data(), clamp, k, ld, iterations, w[0], w[1], q.data(), msg.data(), a.data(),
                       [&](int t) {
