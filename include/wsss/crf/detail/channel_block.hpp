@@ -83,8 +83,7 @@ WSSS_CRF_INLINE WSSS_HD float log_positive(float x) noexcept {
 
 /// b = -log(clamp(a, lo, 1)) elementwise (vectorised).
 inline void neg_log_clamped(const float* __restrict a, float* __restrict b, index_t n, float lo) noexcept {
-  for (index_t i = 0; i < n; ++i) b[i] = std::min(std::max(a[i], lo), 1.0f);
-  for (index_t i = 0; i < n; ++i) b[i] = -log_positive(b[i]);
+  for (index_t i = 0; i < n; ++i) b[i] = -log_positive(std::min(std::max(a[i], lo), 1.0f));
 }
 
 /// Softmax of one pixel's row a[0, k) into q[0, k): subtract the max, exponentiate, divide
