@@ -217,7 +217,11 @@ void fused_step(image_plan<Filter>& plan, const float* negu, const std::uint8_t*
     float* qp = q + p * ld;
     if (clamp && clamp[p] != ignore_label) continue;  // stays one-hot
     alignas(64) float row[LD > 0 ? LD : fused_max_ld];
-    std::copy(negu + p * ld, negu + (p + 1) * ld, row);
+    if constexpr (LD > 0) {
+      for (int c = 0; c < LD; ++c) row[c] = negu[p * LD + c];  // a fixed-size copy, not a memmove call
+    } else {
+      std::copy(negu + p * ld, negu + (p + 1) * ld, row);
+    }
     if constexpr (LD > 0) {
       ks.template row_fixed<LD, DS>(p, row);
       ka.template row_fixed<LD, DA>(p, row);
