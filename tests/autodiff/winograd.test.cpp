@@ -5,6 +5,7 @@
 // transform matrices against the 1-D minimal-filtering identity; finite-difference gradients.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <sstream>
 
@@ -202,4 +203,32 @@ TEST_CASE("conv2d through winograd passes the finite-difference check for x, w a
     const auto r = ad::grad_check([cfg](ad::tape&, std::span<const ad::var> v) { return ad::conv2d(v[0], v[1], v[2], cfg); }, in);
     CHECK_MESSAGE(r.ok, r.log);
   }
+}
+
+TEST_CASE("sgemm_nt_long_k and the thin first-layer weight gradient match the definition") {
+  rng gen(23);
+  for (const auto& [m, n, k] : {std::array<index_t, 3>{5, 7, 1030}, std::array<index_t, 3>{64, 27, 2100}, std::array<index_t, 3>{1, 1, 15}}) {
+    INFO("m " << m << " n " << n << " k " << k);
+    const tensor a = random_normal({m, k + 3}, gen), b = random_normal({n, k + 1}, gen);
+    tensor c = random_normal({m, n + 2}, gen);
+    const tensor c0 = c;
+    dt::sgemm_nt_long_k(m, n, k, a.data(), k + 3, b.data(), k + 1, c.data(), n + 2);
+    double err = 0;
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n + 2; ++j) {
+        double s = c0(i, j);
+        if (j < n)
+          for (index_t l = 0; l < k; ++l) s += static_cast<double>(a(i, l)) * b(j, l);
+        err = std::max(err, std::abs(s - c(i, j)) / (1 + std::abs(s)));
+      }
+    CHECK(err < 1e-4);  // float sums of up to 2100 products, as the sgemm test
+  }
+  // 3 -> 16 channels, batch 2 at 80 x 72: 27 lowered rows, split by columns across threads.
+  const tensor x = random_normal({2, 3, 80, 72}, gen), w = random_normal({16, 3, 3, 3}, gen);
+  ad::tape t;
+  const ad::var xv = t.leaf(x, false), wv = t.leaf(w, true);
+  const ad::var y = ad::conv2d(xv, wv, ad::var{}, ad::conv2d_config::square(1, 1));
+  const tensor gy = random_normal(y.shape(), gen);
+  t.backward(y, gy);
+  CHECK(rel_err(*t.grad(wv), naive_conv3(x, w, gy, 1, 1).gw) < 1e-5);
 }

@@ -191,7 +191,8 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
 /// row groups, i.e. column blocks of gw: each lowers only its own rows and owns its block of gw,
 /// so nothing is reduced across threads. With few rows (the first layer: 27) those blocks would
 /// be too thin for an efficient GEMM, so units are column blocks of the lowering instead, each
-/// summing into its own copy of gw, and the copies are added at the end.
+/// summing into its own copy of gw by long-k dot products (no packing), and the copies are added
+/// at the end.
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
   if (wino_applies(g)) {
     if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp)) return wino_conv_backward_weight(wp, x, gy, batch, gw);
@@ -215,11 +216,13 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
     for (std::int64_t s = 0; s < slots; ++s)
       for (std::int64_t b = s; b < blocks; b += slots) {
         const index_t i = b / per_img, p0 = (b % per_img) * pc, n = std::min(pc, p - p0);
-        const mat_ref gyb{gy + i * o * p + p0, p, 1};
+        const float* gyb = gy + i * o * p + p0;
         if (g.is_pointwise()) {
-          sgemm(o, r, n, gyb, {x + i * img + p0, 1, p}, partial + s * o * r, r, true);
+          sgemm_nt_long_k(o, r, n, gyb, p, x + i * img + p0, p, partial + s * o * r, r);
         } else {
-          sgemm_lowered_t(o, r, n, gyb, g, x + i * img, 0, p0, partial + s * o * r, r, true, conv_lowering_buffer(r * pc));
+          float* col = conv_workspace(r * pc, 0);
+          im2col(g, x + i * img, col, 0, r, p0, p0 + n);
+          sgemm_nt_long_k(o, r, n, gyb, p, col, n, partial + s * o * r, r);
         }
       }
     for (index_t s = 0; s < slots; ++s)

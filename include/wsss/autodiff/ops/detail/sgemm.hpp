@@ -187,6 +187,41 @@ inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* 
 #endif
 }
 
+/// C (m x n, ldc) += A B^T for A (m x k) and B (n x k), both with k contiguous: the long-k,
+/// small-m-n product of a thin weight gradient (the first layer: 64 x 27 over 10^5 pixels), where
+/// packing would cost as much as the multiplies. 4 x 4 blocks of 16-lane dot products (edge rows
+/// repeat the last row and are dropped), over k blocks that keep both operands in L2.
+inline void sgemm_nt_long_k(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                            float* c, index_t ldc) {
+  using v16 = float __attribute__((vector_size(64)));
+  constexpr index_t mb = 4, nb = 4, kb = 1024;
+  for (index_t l0 = 0; l0 < k; l0 += kb) {
+    const index_t l1 = std::min(k, l0 + kb), lv = l0 + (l1 - l0) / 16 * 16;
+    for (index_t i0 = 0; i0 < m; i0 += mb)
+      for (index_t j0 = 0; j0 < n; j0 += nb) {
+        const float* ar[mb];
+        const float* br[nb];
+        for (index_t i = 0; i < mb; ++i) ar[i] = a + std::min(i0 + i, m - 1) * lda;
+        for (index_t j = 0; j < nb; ++j) br[j] = b + std::min(j0 + j, n - 1) * ldb;
+        v16 acc[mb][nb] = {};
+        for (index_t l = l0; l < lv; l += 16) {
+          v16 av[mb], bv[nb];
+          for (index_t i = 0; i < mb; ++i) std::memcpy(&av[i], ar[i] + l, sizeof(v16));
+          for (index_t j = 0; j < nb; ++j) std::memcpy(&bv[j], br[j] + l, sizeof(v16));
+          for (index_t i = 0; i < mb; ++i)
+            for (index_t j = 0; j < nb; ++j) acc[i][j] += av[i] * bv[j];
+        }
+        for (index_t i = 0; i < std::min(mb, m - i0); ++i)
+          for (index_t j = 0; j < std::min(nb, n - j0); ++j) {
+            float s = 0;
+            for (int e = 0; e < 16; ++e) s += acc[i][j][e];
+            for (index_t l = lv; l < l1; ++l) s += ar[i][l] * br[j][l];
+            c[(i0 + i) * ldc + j0 + j] += s;
+          }
+      }
+  }
+}
+
 /// The column buffer sgemm_lowered needs: none with the packed kernel (it lowers into its panels).
 inline float* conv_lowering_buffer(index_t n) {
 #if defined(WSSS_PACKED_SGEMM)

@@ -36,9 +36,9 @@ struct wino_matrix {
   float v[R][C];
 };
 
-/// Interpolation points of the Toom-Cook construction (the sixth is infinity): 0, ±1, ±1/2
-/// measured a smaller fp32 error than Lavin's 0, ±1, ±2 (docs/conv.md).
-inline constexpr double wino_points[wino_n - 1] = {0.0, 1.0, -1.0, 0.5, -0.5};
+/// Interpolation points of the Toom-Cook construction (the sixth is infinity): 0, ±1, ±2
+/// (Lavin & Gray) measured a slightly smaller fp32 error than 0, ±1, ±1/2 (docs/conv.md).
+inline constexpr double wino_points[wino_n - 1] = {0.0, 1.0, -1.0, 2.0, -2.0};
 
 /// A^T (4 x 6): A^T[i][j] = p_j^i; the point at infinity contributes to the last output only.
 constexpr wino_matrix<wino_m, wino_n> wino_make_at() {
@@ -253,12 +253,14 @@ inline index_t wino_block_tiles(index_t per_tile, index_t total) {
 /// Transformed weights in the packed-A layout of the sgemm kernel: for each of the 36 products,
 /// kc-blocks of the input channels, each as 12-row panels of output channels (zero rows past o).
 inline index_t wino_u_rows(index_t o) { return (o + sgemm_mr - 1) / sgemm_mr * sgemm_mr; }
+inline constexpr index_t wino_u_step = sgemm_mr;  // offset between consecutive input channels
 inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t cc) {
   const index_t op = wino_u_rows(p.o), pc = cc / sgemm_kc * sgemm_kc, kc = std::min(sgemm_kc, p.c - pc);
   return xi * op * p.c + pc * op + oo / sgemm_mr * sgemm_mr * kc + (cc - pc) * sgemm_mr + oo % sgemm_mr;
 }
 #else
 inline index_t wino_u_rows(index_t o) { return o; }
+inline constexpr index_t wino_u_step = 1;
 inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t cc) { return (xi * p.o + oo) * p.c + cc; }
 #endif
 
@@ -281,8 +283,11 @@ inline void wino_transform_weights(const wino_plan& p, const float* w, index_t s
     for (int e = 0; e < wino_r * wino_r; ++e) in[e] = wino_load(buf + e * wino_lanes);
     wino_transform<wino_g>(in, out);
     const index_t lanes = std::min<index_t>(wino_lanes, p.c - c0);
-    for (int xi = 0; xi < wino_nn; ++xi)
-      for (index_t l = 0; l < lanes; ++l) u[wino_u_offset(p, xi, oo, c0 + l)] = out[xi][l];
+    // 16 | kc, so the lanes share one kc block: consecutive channels are wino_u_step apart.
+    for (int xi = 0; xi < wino_nn; ++xi) {
+      float* dst = u + wino_u_offset(p, xi, oo, c0);
+      for (index_t l = 0; l < lanes; ++l) dst[l * wino_u_step] = out[xi][l];
+    }
   }
 }
 
@@ -354,37 +359,36 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
 }
 
 /// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u.
-/// Per block of tiles, three parallel phases: input transforms (channel x 16 tiles), the 36
-/// GEMMs, output transforms.
+/// Units are (block of tiles, range of output channels), each run by one thread start to end in
+/// its own workspace: input transforms (channel x 16 tiles), the 36 GEMMs, output transforms. No
+/// barrier inside a product: a thread descheduled by another process holds no one back. Few
+/// blocks (a small map) are split by output channels instead, so the weights (36 o c floats,
+/// 38 MB at 512 x 512) are streamed once per block rather than once per thread.
 inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
   const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
-  float* v = wino_buffer(wino_nn * p.c * tb, 1);
-  float* m = wino_buffer(wino_nn * p.o * tb, 2);
-  const index_t osplit = std::max<index_t>(1, (4 * threads + wino_nn - 1) / wino_nn);
-  const index_t opanels = (p.o + 11) / 12;
-#pragma omp parallel if (threads > 1)
-  for (index_t b0 = 0; b0 < total; b0 += tb) {
-    const index_t count = std::min(tb, total - b0);
-#pragma omp for schedule(dynamic, 4)
-    for (std::int64_t k = 0; k < p.c * groups; ++k) {
-      const index_t ch = k / groups, g = k % groups, t0 = g * wino_lanes;
-      float* base = v + (g / 2) * p.c * 32 + ch * 32 + (g % 2) * wino_lanes;
-      wino_input_tiles(p, x, ch, b0 + t0, std::clamp<index_t>(count - t0, 0, wino_lanes),
-                       [&](int xi) { return base + xi * p.c * tb; });
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (std::int64_t k = 0; k < wino_nn * osplit; ++k) {
-      const index_t s = k % osplit;
-      wino_gemm(p, u, v, m, tb, k / osplit, opanels * s / osplit * 12, std::min(p.o, opanels * (s + 1) / osplit * 12));
-    }
-#pragma omp for schedule(dynamic, 4)
-    for (std::int64_t k = 0; k < p.o * groups; ++k) {
-      const index_t oo = k / groups, t0 = k % groups * wino_lanes;
-      if (t0 >= count) continue;
-      const float* base = m + oo * tb + t0;
-      wino_output_tiles(p, y, oo, b0 + t0, std::min<index_t>(wino_lanes, count - t0),
-                        [&](int xi) { return base + xi * p.o * tb; });
-    }
+  const index_t blocks = (total + tb - 1) / tb, panels = (p.o + sgemm_nr - 1) / sgemm_nr;
+  const index_t osplit = std::clamp<index_t>((2 * threads + blocks - 1) / blocks, 1, std::max<index_t>(1, panels / 2));
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
+  for (std::int64_t unit = 0; unit < blocks * osplit; ++unit) {
+    const index_t blk = unit / osplit, s = unit % osplit, b0 = blk * tb, count = std::min(tb, total - b0);
+    // Output channels [o0, o1): whole 12-row panels of the packed weights.
+    const index_t rp = (p.o + 11) / 12, o0 = rp * s / osplit * 12, o1 = std::min(p.o, rp * (s + 1) / osplit * 12);
+    float* v = conv_workspace(wino_nn * p.c * tb, 0);
+    float* m = conv_workspace(wino_nn * p.o * tb, 1);
+    for (index_t ch = 0; ch < p.c; ++ch)
+      for (index_t g = 0; g < groups; ++g) {
+        const index_t t0 = g * wino_lanes;
+        float* base = v + (g / 2) * p.c * 32 + ch * 32 + (g % 2) * wino_lanes;
+        wino_input_tiles(p, x, ch, b0 + t0, std::clamp<index_t>(count - t0, 0, wino_lanes),
+                         [&](int xi) { return base + xi * p.c * tb; });
+      }
+    for (index_t xi = 0; xi < wino_nn; ++xi) wino_gemm(p, u, v, m, tb, xi, o0, o1);
+    for (index_t oo = o0; oo < o1; ++oo)
+      for (index_t t0 = 0; t0 < count; t0 += wino_lanes) {
+        const float* base = m + oo * tb + t0;
+        wino_output_tiles(p, y, oo, b0 + t0, std::min<index_t>(wino_lanes, count - t0),
+                          [&](int xi) { return base + xi * p.o * tb; });
+      }
   }
 }
 
