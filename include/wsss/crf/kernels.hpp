@@ -61,16 +61,23 @@ struct kernel_config {
   }
 };
 
+namespace detail {
+/// Writes the position features (x / sxy, y / sxy) of an H x W grid into dst[0, 2·H·W).
+inline void fill_position(float* dst, index_t height, index_t width, float sxy) {
+  const index_t n = height * width;
+  for (index_t y = 0; y < height; ++y)
+    for (index_t x = 0; x < width; ++x) {
+      dst[y * width + x] = static_cast<float>(x) / sxy;
+      dst[n + y * width + x] = static_cast<float>(y) / sxy;
+    }
+}
+}  // namespace detail
+
 /// Position features 2 x (H·W): (x / sxy, y / sxy) with integer 0-based x, y; pixel n = y·W + x.
 inline tensor position_features(index_t height, index_t width, float sxy) {
   require(sxy > 0, "crf::position_features", "sxy must be > 0, got ", sxy);
-  const index_t n = height * width;
-  tensor f({2, n});
-  for (index_t y = 0; y < height; ++y)
-    for (index_t x = 0; x < width; ++x) {
-      f[y * width + x] = static_cast<float>(x) / sxy;
-      f[n + y * width + x] = static_cast<float>(y) / sxy;
-    }
+  tensor f = tensor::uninitialized({2, height * width});
+  detail::fill_position(f.data(), height, width, sxy);
   return f;
 }
 
@@ -81,10 +88,11 @@ inline tensor appearance_features(const tensor& guide, float sxy, float sfeat) {
     throw_shape("crf::appearance_features", "guide must be F x H x W, got ", guide.shape());
   require(sxy > 0 && sfeat > 0, "crf::appearance_features", "sxy and sfeat must be > 0, got ", sxy, " and ", sfeat);
   const index_t c = guide.dim(-3), h = guide.dim(-2), w = guide.dim(-1), n = h * w;
-  tensor pos = position_features(h, w, sxy);
-  tensor f({2 + c, n});
-  std::copy(pos.begin(), pos.end(), f.begin());
-  for (index_t k = 0; k < c * n; ++k) f[2 * n + k] = guide[k] / sfeat;
+  tensor f = tensor::uninitialized({2 + c, n});
+  detail::fill_position(f.data(), h, w, sxy);
+  const float* g = guide.data();
+  float* fg = f.data() + 2 * n;
+  for (index_t k = 0; k < c * n; ++k) fg[k] = g[k] / sfeat;
   return f;
 }
 
