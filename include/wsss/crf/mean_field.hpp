@@ -206,12 +206,16 @@ template <int LD, int DS, int DA, class Filter>
 void fused_step(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld, float ws,
                 float wa, float* q) {
   const index_t n = plan.pixels();
-  const auto [ks, ka] = [&] {
+  // Named members, not a structured binding: Clang before 16 cannot capture bindings in the
+  // OpenMP region below.
+  const auto kernels = [&] {
     if constexpr (requires { Filter::splat_blur_pair(plan.smoothness, plan.appearance, q, ld, ws, wa); })
       return Filter::splat_blur_pair(plan.smoothness, plan.appearance, q, ld, ws, wa);
     else
       return std::pair{plan.smoothness.splat_blur(q, ld, ws), plan.appearance.splat_blur(q, ld, wa)};
   }();
+  const auto& ks = kernels.first;
+  const auto& ka = kernels.second;
 #pragma omp parallel for schedule(static)
   for (index_t p = 0; p < n; ++p) {
     float* qp = q + p * ld;
