@@ -122,12 +122,15 @@ TEST_CASE("winograd forward, data and weight gradients match float64 naive loops
 }
 
 TEST_CASE("winograd and im2col agree on a parallel-sized layer, blocks of tiles spanning images") {
-  // 2 x 40 x 37 x 35 -> 36, pad 1: 90 tiles per image, several blocks over two images.
+  // 2 x 40 x 117 x 121 -> 36, pad 1: 900 tiles per image, three blocks of about 600 tiles, one
+  // spanning both images; the weight gradient sums blocks per thread.
   rng gen(13);
-  const tensor x = random_normal({2, 40, 37, 35}, gen), w = random_normal({36, 40, 3, 3}, gen, 0.0, 0.1);
+  const tensor x = random_normal({2, 40, 117, 121}, gen), w = random_normal({36, 40, 3, 3}, gen, 0.0, 0.1);
   const auto cfg = ad::conv2d_config::square(1, 1);
+  const dt::wino_plan wp = dt::wino_forward_plan(dt::conv2d_geometry(x, w, nullptr, cfg, "test"), 36);
+  REQUIRE(dt::wino_block_tiles(76, 2 * wp.tiles()) < wp.tiles());
   tensor ys[2], gxs[2], gws[2];
-  const tensor gy = random_normal({2, 36, 37, 35}, gen);
+  const tensor gy = random_normal({2, 36, 117, 121}, gen);
   for (int a = 0; a < 2; ++a) {
     const force_algorithm f(a ? dt::conv_algorithm::winograd : dt::conv_algorithm::im2col);
     ad::tape t;

@@ -414,6 +414,37 @@ inline void wino_conv_backward_data(const wino_plan& p, const float* w, const fl
   wino_run_forward(p, u, gy, batch, gx, threads);
 }
 
+/// Unit k of a weight-gradient block (tiles [b0, b0 + count), tb per block): channel k / groups
+/// < c: transformed inputs B^T d B into v (36 x c x tb); else output channel k / groups - c:
+/// A dY A^T into m (36 x o x tb); 16 tiles from (k % groups) 16.
+inline void wino_weight_unit(const wino_plan& p, const float* x, const float* gy, index_t b0, index_t count, index_t tb,
+                             index_t k, float* v, float* m) {
+  const index_t groups = tb / wino_lanes, ch = k / groups, t0 = k % groups * wino_lanes;
+  const index_t n = std::clamp<index_t>(count - t0, 0, wino_lanes);
+  if (ch < p.c) {
+    wino_input_tiles(p, x, ch, b0 + t0, n, [&](int xi) { return v + (xi * p.c + ch) * tb + t0; });
+    return;
+  }
+  const index_t oo = ch - p.c;
+  wino_vec in[wino_m * wino_m], out[wino_nn];
+  wino_gather<wino_m>(n, p.oh, p.ow, p.dh, p.dw,
+                      [&](index_t l) { return wino_tile_lane(p, gy, p.o, oo, p.oh, p.ow, b0 + t0 + l, 0, 0); }, in);
+  wino_transform<wino_a>(in, out);
+  for (int xi = 0; xi < wino_nn; ++xi) wino_store(m + (xi * p.o + oo) * tb + t0, out[xi]);
+}
+
+/// s[xi] (o x cp) += m[xi] v[xi]^T for the 36 products xi in [x0, x1).
+inline void wino_weight_gemms(const wino_plan& p, const float* m, const float* v, index_t tb, float* s, index_t cp,
+                              index_t x0, index_t x1) {
+  for (index_t xi = x0; xi < x1; ++xi)
+    sgemm(p.o, p.c, tb, {m + xi * p.o * tb, tb, 1}, {v + xi * p.c * tb, 1, tb}, s + xi * p.o * cp, cp, true);
+}
+
+/// Up to this many floats of per-thread sums (36 o c per thread), threads sum whole blocks into
+/// their own copy (no barrier per block); above it they share one copy, parallel over the 36
+/// products of each block.
+inline constexpr index_t wino_private_sum_floats = index_t{1} << 23;
+
 /// conv_backward_weight through Winograd (p = wino_forward_plan): gw (o x c x 3 x 3) += the adjoint
 /// of the forward's tile map. Per block: transformed inputs B^T d B (c x tiles) and output
 /// gradients A dY A^T (o x tiles, dY zero past the output), then 36 GEMMs accumulate
@@ -422,42 +453,46 @@ inline void wino_conv_backward_weight(const wino_plan& p, const float* x, const 
   const index_t threads = wino_threads(p, batch);
   const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
   const index_t cp = (p.c + wino_lanes - 1) / wino_lanes * wino_lanes, cgroups = cp / wino_lanes;
-  float* v = wino_buffer(wino_nn * p.c * tb, 1);
-  float* m = wino_buffer(wino_nn * p.o * tb, 2);
-  float* s = wino_buffer(wino_nn * p.o * cp, 3);
+  const index_t sn = wino_nn * p.o * cp, blocks = (total + tb - 1) / tb, units = (p.c + p.o) * groups;
+  const bool private_sums = threads > 1 && blocks >= threads && sn * threads <= wino_private_sum_floats;
+  const index_t slots = private_sums ? threads : 1;
+  float* s = wino_buffer(sn * slots, 3);
+  if (private_sums) {
+#pragma omp parallel for schedule(static, 1)
+    for (std::int64_t sl = 0; sl < slots; ++sl) {
+      float* ss = s + sl * sn;
+      std::fill(ss, ss + sn, 0.0f);
+      float* v = conv_workspace(wino_nn * p.c * tb, 0);
+      float* m = conv_workspace(wino_nn * p.o * tb, 1);
+      for (index_t blk = sl; blk < blocks; blk += slots) {
+        const index_t b0 = blk * tb, count = std::min(tb, total - b0);
+        for (index_t k = 0; k < units; ++k) wino_weight_unit(p, x, gy, b0, count, tb, k, v, m);
+        wino_weight_gemms(p, m, v, tb, ss, cp, 0, wino_nn);
+      }
+    }
+    for (index_t sl = 1; sl < slots; ++sl)
+      for (index_t k = 0; k < sn; ++k) s[k] += s[sl * sn + k];
+  } else {
+    float* v = wino_buffer(wino_nn * p.c * tb, 1);
+    float* m = wino_buffer(wino_nn * p.o * tb, 2);
+    std::fill(s, s + sn, 0.0f);
 #pragma omp parallel if (threads > 1)
-  {
-#pragma omp for schedule(static)
-    for (std::int64_t k = 0; k < wino_nn * p.o * cp; ++k) s[k] = 0.0f;
     for (index_t b0 = 0; b0 < total; b0 += tb) {
       const index_t count = std::min(tb, total - b0);
 #pragma omp for schedule(dynamic, 4)
-      for (std::int64_t k = 0; k < (p.c + p.o) * groups; ++k) {
-        const index_t ch = k / groups, t0 = k % groups * wino_lanes, n = std::clamp<index_t>(count - t0, 0, wino_lanes);
-        if (ch < p.c) {
-          wino_input_tiles(p, x, ch, b0 + t0, n, [&](int xi) { return v + (xi * p.c + ch) * tb + t0; });
-          continue;
-        }
-        const index_t oo = ch - p.c;
-        wino_vec in[wino_m * wino_m], out[wino_nn];
-        wino_gather<wino_m>(n, p.oh, p.ow, p.dh, p.dw,
-                            [&](index_t l) { return wino_tile_lane(p, gy, p.o, oo, p.oh, p.ow, b0 + t0 + l, 0, 0); }, in);
-        wino_transform<wino_a>(in, out);
-        for (int xi = 0; xi < wino_nn; ++xi) wino_store(m + (xi * p.o + oo) * tb + t0, out[xi]);
-      }
+      for (std::int64_t k = 0; k < units; ++k) wino_weight_unit(p, x, gy, b0, count, tb, k, v, m);
 #pragma omp for schedule(dynamic, 1)
-      for (std::int64_t xi = 0; xi < wino_nn; ++xi)
-        sgemm(p.o, p.c, tb, {m + xi * p.o * tb, tb, 1}, {v + xi * p.c * tb, 1, tb}, s + xi * p.o * cp, cp, true);
+      for (std::int64_t xi = 0; xi < wino_nn; ++xi) wino_weight_gemms(p, m, v, tb, s, cp, xi, xi + 1);
     }
-#pragma omp for schedule(dynamic, 4)
-    for (std::int64_t k = 0; k < p.o * cgroups; ++k) {
-      const index_t oo = k / cgroups, c0 = k % cgroups * wino_lanes;
-      wino_vec in[wino_nn], out[wino_r * wino_r];
-      for (int xi = 0; xi < wino_nn; ++xi) in[xi] = wino_load(s + (xi * p.o + oo) * cp + c0);
-      wino_transform<wino_gt>(in, out);
-      for (index_t l = 0; l < std::min<index_t>(wino_lanes, p.c - c0); ++l)
-        for (int e = 0; e < wino_r * wino_r; ++e) gw[(oo * p.c + c0 + l) * 9 + e] += out[e][l];
-    }
+  }
+#pragma omp parallel for schedule(dynamic, 4) if (threads > 1)
+  for (std::int64_t k = 0; k < p.o * cgroups; ++k) {
+    const index_t oo = k / cgroups, c0 = k % cgroups * wino_lanes;
+    wino_vec in[wino_nn], out[wino_r * wino_r];
+    for (int xi = 0; xi < wino_nn; ++xi) in[xi] = wino_load(s + (xi * p.o + oo) * cp + c0);
+    wino_transform<wino_gt>(in, out);
+    for (index_t l = 0; l < std::min<index_t>(wino_lanes, p.c - c0); ++l)
+      for (int e = 0; e < wino_r * wino_r; ++e) gw[(oo * p.c + c0 + l) * 9 + e] += out[e][l];
   }
 }
 
