@@ -95,6 +95,21 @@ struct cache {
       if (it->second.empty()) free.erase(it);
     }
   }
+  // Before a block of `need` bytes comes from the OS: returns cached blocks, largest first,
+  // until at least `need` bytes went back (or the cache is empty). So a miss never adds to
+  // in_use + cached unless the cache could not cover it, and the bytes the process holds never
+  // exceed the peak of bytes in use: the cache reuses memory, it does not add to it.
+  void evict_for(std::size_t need) noexcept {
+    std::size_t released = 0;
+    while (released < need && !free.empty()) {
+      auto it = std::prev(free.end());
+      os_free(it->second.back());
+      it->second.pop_back();
+      s.cached -= it->first;
+      released += it->first;
+      if (it->second.empty()) free.erase(it);
+    }
+  }
   // Returns every cached block; the bytes released.
   std::size_t release_all() noexcept {
     const std::size_t released = s.cached;
@@ -122,7 +137,9 @@ inline cache& state() {
 
 /// A block of at least `bytes` bytes, 64-byte aligned, uninitialised; nullptr for 0 bytes.
 /// Served from the cache when a block of the same size class is there, otherwise from the
-/// OS; if the OS refuses, the cache is released and the request retried once. Throws
+/// OS after cached blocks of at least the same bytes were returned to it (so the cache never
+/// raises the process's footprint above the peak of bytes in use); if the OS refuses, the
+/// cache is released and the request retried once. Throws
 /// out_of_memory naming the size on failure. Thread-safe.
 inline void* allocate(std::size_t bytes) {
   if (bytes == 0) return nullptr;
@@ -140,6 +157,7 @@ inline void* allocate(std::size_t bytes) {
     st.s.cached -= c;
     ++st.s.hits;
   } else {
+    st.evict_for(c);
     p = std::aligned_alloc(alignment, c);
     if (!p && st.release_all() > 0) p = std::aligned_alloc(alignment, c);
     if (!p)
