@@ -249,7 +249,10 @@ inline index_t wino_block_tiles(index_t per_tile, index_t total) {
   return (tb + 31) / 32 * 32;
 }
 
+/// Columns (tiles) of one panel of transformed inputs: the GEMM's 32-column panel.
+inline constexpr index_t wino_panel = 32;
 #if defined(WSSS_PACKED_SGEMM)
+static_assert(sgemm_nr == wino_panel, "the transformed-input panels are the sgemm kernel's packed-B panels");
 /// Transformed weights in the packed-A layout of the sgemm kernel: for each of the 36 products,
 /// kc-blocks of the input channels, each as 12-row panels of output channels (zero rows past o).
 inline index_t wino_u_rows(index_t o) { return (o + sgemm_mr - 1) / sgemm_mr * sgemm_mr; }
@@ -366,7 +369,7 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
 /// 38 MB at 512 x 512) are streamed once per block rather than once per thread.
 inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
   const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
-  const index_t blocks = (total + tb - 1) / tb, panels = (p.o + sgemm_nr - 1) / sgemm_nr;
+  const index_t blocks = (total + tb - 1) / tb, panels = (p.o + wino_panel - 1) / wino_panel;
   const index_t osplit = std::clamp<index_t>((2 * threads + blocks - 1) / blocks, 1, std::max<index_t>(1, panels / 2));
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
   for (std::int64_t unit = 0; unit < blocks * osplit; ++unit) {
