@@ -270,7 +270,7 @@ inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t
 /// u = G g G^T for every (output channel oo, input channel cc) of p, g(i, j) = w[oo so + cc sc +
 /// i si + j sj] (negative si, sj read the kernel flipped).
 inline void wino_transform_weights(const wino_plan& p, const float* w, index_t so, index_t sc, index_t si, index_t sj,
-                                   float* u, index_t threads) {
+                                   float* u, [[maybe_unused]] index_t threads) {
   const index_t rows = wino_u_rows(p.o), groups = (p.c + wino_lanes - 1) / wino_lanes;
   const std::int64_t units = rows * groups;
 #pragma omp parallel for schedule(static) if (threads > 1)
