@@ -167,11 +167,11 @@ inline void col2im_add(const conv_geometry& g, const float* col, float* img, ind
   for (index_t c = c0; c < c1; ++c) k(c);
 }
 
-/// A grow-only per-thread scratch buffer (four independent slots per thread: lowering, partial
-/// sums, packed GEMM operands): the lowering
-/// reuses it on every call, so a training loop allocates only while the largest layer has not
-/// yet been seen.
-inline float* conv_workspace(index_t n, int slot = 0) {
+/// Grow-only per-thread scratch, four independent slots per thread; each Owner type gets its own
+/// storage, so two users' slots never alias. Reused on every call, so a training loop allocates
+/// only while the largest layer has not yet been seen.
+template <class Owner>
+float* thread_scratch(index_t n, int slot) {
   thread_local std::unique_ptr<float[], wsss::detail::aligned_free> buf[4];
   thread_local index_t cap[4] = {0, 0, 0, 0};
   if (n > cap[slot]) {
@@ -180,5 +180,10 @@ inline float* conv_workspace(index_t n, int slot = 0) {
   }
   return buf[slot].get();
 }
+
+struct conv_workspace_owner {};
+
+/// The convolution's scratch (slots: lowering, partial sums, packed GEMM operands).
+inline float* conv_workspace(index_t n, int slot = 0) { return thread_scratch<conv_workspace_owner>(n, slot); }
 
 }  // namespace wsss::ad::detail

@@ -194,15 +194,8 @@ inline bool wino_use(const conv_geometry& g, const wino_plan& p) {
 
 /// Grow-only buffers of the calling thread shared by the team during one product (0: transformed
 /// weights, 1: transformed inputs, 2: transformed outputs, 3: weight-gradient sums).
-inline float* wino_buffer(index_t n, int slot) {
-  thread_local std::unique_ptr<float[], wsss::detail::aligned_free> buf[4];
-  thread_local index_t cap[4] = {0, 0, 0, 0};
-  if (n > cap[slot]) {
-    buf[slot].reset(wsss::detail::aligned_alloc_n<float>(n));
-    cap[slot] = n;
-  }
-  return buf[slot].get();
-}
+struct wino_buffer_owner {};
+inline float* wino_buffer(index_t n, int slot) { return thread_scratch<wino_buffer_owner>(n, slot); }
 
 /// Fills in (K x K vectors) with, on lane l < n, the K x K window of plane `at(l).p` whose first
 /// entry is (at(l).y, at(l).x), step (dy, dx), zero outside h x w; lanes from n on are zero.
