@@ -285,11 +285,7 @@ inline void conv_region_backward_weight(const conv_geometry& g, const conv_regio
         for (index_t jr = 0; jr < nc; jr += sgemm_nr) {
           const index_t cols = std::min(sgemm_nr, nc - jr);
           low.lower(lb + j0 + jr, lb + j0 + jr + cols, q0 + l0, q0 + l0 + kc, tile, kc);
-          float* dst = bp + jr * kc;
-          for (index_t l = 0; l < kc; ++l) {
-            for (index_t j = 0; j < cols; ++j) dst[l * sgemm_nr + j] = tile[j * kc + l];
-            for (index_t j = cols; j < sgemm_nr; ++j) dst[l * sgemm_nr + j] = 0.0f;
-          }
+          sgemm_pack_b({tile, 1, kc}, 0, kc, 0, cols, bp + jr * kc);  // the tile is lowered rows x kc
         }
       },
       c, ldc, direct);

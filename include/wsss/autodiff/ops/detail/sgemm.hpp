@@ -268,11 +268,7 @@ inline void sgemm_lowered_t(index_t m, index_t rt, index_t k, mat_ref a, const c
           const index_t first = r0 + j0 + jr;
           const im2col_kernel lower{g, img, tile, q0 + l0, q0 + l0 + kc, first, kc};
           for (index_t j = 0; j < rows; ++j) lower(first + j);
-          float* dst = bp + jr * kc;
-          for (index_t l = 0; l < kc; ++l) {
-            for (index_t j = 0; j < rows; ++j) dst[l * sgemm_nr + j] = tile[j * kc + l];
-            for (index_t j = rows; j < sgemm_nr; ++j) dst[l * sgemm_nr + j] = 0.0f;
-          }
+          sgemm_pack_b({tile, 1, kc}, 0, kc, 0, rows, bp + jr * kc);  // the tile is lowered rows x kc
         }
       },
       c, ldc, accumulate);
