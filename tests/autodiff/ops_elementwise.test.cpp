@@ -7,23 +7,15 @@
 #include <wsss/autodiff/ops/elementwise.hpp>
 #include <wsss/autodiff/ops/reduce.hpp>
 
+#include "support/broadcast.hpp"
+
 using namespace wsss;
 
 namespace {
 
 // Naive broadcast reference: index each operand by the output's multi-index.
 float at_broadcast(const tensor& t, const shape& out, index_t flat) {
-  index_t off = 0, stride = 1;
-  for (int d = out.rank() - 1; d >= 0; --d) {
-    const index_t i = flat % out[d];
-    flat /= out[d];
-    const int td = d - (out.rank() - t.rank());
-    if (td >= 0) {
-      if (t.dim(td) != 1) off += i * stride;
-      stride *= t.dim(td);
-    }
-  }
-  return t[off];
+  return t[wsss::testing::naive_broadcast_offset(t.shape(), out, flat)];
 }
 
 using binary_fn = ad::var (*)(ad::var, ad::var);

@@ -17,6 +17,8 @@
 #include <wsss/autodiff/ops/softmax.hpp>
 #include <wsss/core/memory.hpp>
 
+#include "support/broadcast.hpp"
+
 using namespace wsss;
 
 namespace {
@@ -77,20 +79,6 @@ bool bitwise_equal(const tensor& a, const tensor& b) {
   return true;
 }
 
-// Naive broadcast offset of operand t for the output's flat index.
-index_t offset_in(const shape& t, const shape& out, index_t flat) {
-  index_t off = 0, stride = 1;
-  for (int d = out.rank() - 1; d >= 0; --d) {
-    const index_t i = flat % out[d];
-    flat /= out[d];
-    const int td = d - (out.rank() - t.rank());
-    if (td >= 0) {
-      if (t[td] != 1) off += i * stride;
-      stride *= t[td];
-    }
-  }
-  return off;
-}
 
 }  // namespace
 
@@ -144,7 +132,8 @@ TEST_CASE("large elementwise gradients match naive loops with fresh and with acc
         for (index_t i = 0; i < b.numel() && accumulate; ++i) gb[static_cast<std::size_t>(i)] = eb[i];
         const shape& so = y.shape();
         for (index_t i = 0; i < so.numel(); ++i) {
-          const index_t ia = offset_in(sa, so, i), ib = offset_in(sb, so, i);
+          const index_t ia = wsss::testing::naive_broadcast_offset(sa, so, i),
+                        ib = wsss::testing::naive_broadcast_offset(sb, so, i);
           const double x0 = a[ia], x1 = b[ib], gw = w[i];
           double da = gw, db = gw;
           switch (kind) {
