@@ -2,6 +2,7 @@
 // tests/crf/filter.test.cpp — permutohedral lattice against the exact Gaussian, adjoints, errors
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -83,4 +84,20 @@ TEST_CASE("detail: vectorised log matches the C library within 2e-7 relative") {
   }
   CHECK(worst_log < 2e-7);
   CHECK(crf::detail::log_positive(1.0f) == 0.0f);
+}
+
+TEST_CASE("detail: neg_log_clamped's lanes and tail give the scalar log's bits, clamped to [lo, 1]") {
+  // 8k + 5 values: the lane loop and the scalar tail both run; values below lo and above 1
+  // exercise the clamp.
+  std::vector<float> a(8 * 37 + 5), b(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::pow(10.0f, -7.0f + 7.5f * static_cast<float>(i) / static_cast<float>(a.size()));
+  const float lo = 1e-5f;
+  crf::detail::neg_log_clamped(a.data(), b.data(), static_cast<index_t>(a.size()), lo);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("i = " << i << ", a = " << a[i]);
+    const float want = -crf::detail::log_positive(std::min(std::max(a[i], lo), 1.0f));
+    CHECK(std::bit_cast<std::uint32_t>(b[i]) == std::bit_cast<std::uint32_t>(want));
+  }
+  CHECK(b.front() == doctest::Approx(-std::log(1e-5)).epsilon(1e-6));
+  CHECK(b.back() == 0.0f);
 }

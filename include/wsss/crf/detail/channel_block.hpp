@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "wsss/core/config.hpp"
 #include "wsss/core/math.hpp"
@@ -55,17 +56,23 @@ WSSS_CRF_INLINE WSSS_HD void for_chunks(index_t ld, F&& f) {
 /// The library's vectorisable expf (core/math.hpp), named here for the CRF kernels.
 using wsss::detail::exp_nonpositive;
 
-/// log(x) for finite x > 0 with about 1 ulp error (Cephes' logf polynomial), branch-free so
-/// that a loop over a tensor vectorises (the unaries are 4M logs for a VOC image).
-WSSS_CRF_INLINE WSSS_HD float log_positive(float x) noexcept {
-  const std::int32_t bits = std::bit_cast<std::int32_t>(x);
-  std::int32_t e = ((bits >> 23) & 0xff) - 126;
-  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
-  const bool small = m < 0.707106781186547524f;
-  e -= small ? 1 : 0;
-  m = small ? m + m - 1.0f : m - 1.0f;
-  const float z = m * m;
-  float y = 7.0376836292e-2f;
+/// The log_positive arithmetic on F = float (I = std::int32_t) or on a GCC vector of floats (I
+/// the integer vector of the same width): one body for the scalar and the lane loops.
+template <class F, class I>
+WSSS_CRF_INLINE WSSS_HD F log_positive_lanes(F x) noexcept {
+  const I bits = std::bit_cast<I>(x);
+  I e = ((bits >> 23) & 0xff) - 126;
+  F m = std::bit_cast<F>((bits & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
+  const auto small = m < 0.707106781186547524f;
+  if constexpr (std::is_same_v<F, float>) {
+    e -= small ? 1 : 0;
+    m = small ? m + m - 1.0f : m - 1.0f;
+  } else {
+    e += small;  // a true vector comparison lane is -1
+    m = small ? m + m - 1.0f : m - 1.0f;
+  }
+  const F z = m * m;
+  F y = F{} + 7.0376836292e-2f;
   y = y * m - 1.1514610310e-1f;
   y = y * m + 1.1676998740e-1f;
   y = y * m - 1.2420140846e-1f;
@@ -75,15 +82,31 @@ WSSS_CRF_INLINE WSSS_HD float log_positive(float x) noexcept {
   y = y * m - 2.4999993993e-1f;
   y = y * m + 3.3333331174e-1f;
   y = y * m * z;
-  const float fe = static_cast<float>(e);
+  F fe;
+  if constexpr (std::is_same_v<F, float>) fe = static_cast<float>(e);
+  else fe = __builtin_convertvector(e, F);
   y += fe * -2.12194440e-4f;
   y += -0.5f * z;
   return m + y + fe * 0.693359375f;
 }
 
-/// b = -log(clamp(a, lo, 1)) elementwise (vectorised).
+/// log(x) for finite x > 0 with about 1 ulp error (Cephes' logf polynomial), branch-free so
+/// that a loop over a tensor vectorises (the unaries are 4M logs for a VOC image).
+WSSS_CRF_INLINE WSSS_HD float log_positive(float x) noexcept { return log_positive_lanes<float, std::int32_t>(x); }
+
+/// b = -log(clamp(a, lo, 1)) elementwise, eight lanes at a time where the vector extensions
+/// exist (GCC does not vectorise the scalar loop: the select reads as control flow).
 inline void neg_log_clamped(const float* __restrict a, float* __restrict b, index_t n, float lo) noexcept {
-  for (index_t i = 0; i < n; ++i) b[i] = -log_positive(std::min(std::max(a[i], lo), 1.0f));
+  index_t i = 0;
+#if defined(WSSS_CRF_VECTOR_EXT)
+  for (; i + lane <= n; i += lane) {
+    v8f x = load8(a + i);
+    x = x < lo ? v8f{} + lo : x;
+    x = x > 1.0f ? v8f{} + 1.0f : x;
+    store8(b + i, -log_positive_lanes<v8f, v8i>(x));
+  }
+#endif
+  for (; i < n; ++i) b[i] = -log_positive(std::min(std::max(a[i], lo), 1.0f));
 }
 
 /// Softmax of one pixel's row a[0, k) into q[0, k): subtract the max, exponentiate, divide
