@@ -236,34 +236,58 @@ TEST_CASE("mean_field: edge cases (one label, one pixel, labels beyond 32, huge 
                        wsss::value_error);
 }
 
-TEST_CASE("mean_field: the single-threaded fused update equals plain filter-then-softmax steps") {
+TEST_CASE("mean_field: the pipelined update equals plain filter-then-softmax steps (1 and 2 threads)") {
   // Independent loop over the public filter API: tmp = -U + w_s F_s Q + w_a F_a Q, Q = softmax(tmp).
+  // The pipelined pass splats each new row at once, in the same per-part pixel order as
+  // apply_add's splat; with 2 threads the two splat parts are summed after the pass.
   const int threads = backend::max_threads();
-  backend::set_num_threads(1);
-  const index_t h = 30, w = 40, k = 21, n = h * w, ld = crf::detail::padded(k);
-  const rgb_image img = disc_image(h, w, 5);
-  const tensor u = random_unary(1, k, h, w, 6);
-  label_map clamp(h, w);
-  for (index_t i = 0; i < n; ++i) clamp[i] = i % 7 == 0 ? static_cast<std::uint8_t>(i % k) : ignore_label;
-  crf::mean_field_config cfg;
-  cfg.iterations = 4;
-  cfg.kernels.spatial_scale = 6.0f;
-  crf::mean_field<> mf(cfg);
-  const tensor q = mf.infer(u, std::span<const rgb_image>(&img, 1), std::span<const label_map>(&clamp, 1));
-  crf::image_plan<crf::permutohedral> plan(crf::rgb_guide(img), cfg.kernels);
-  std::vector<float> negu(static_cast<std::size_t>(n * ld)), qi(negu.size()), tmp(negu.size()), out(negu.size());
-  crf::detail::interleave(u.data(), negu.data(), k, n, ld, -1.0f, crf::detail::negu_pad);
-  crf::detail::softmax_rows(negu.data(), qi.data(), clamp.data(), k, n, ld);
-  for (int t = 0; t < cfg.iterations; ++t) {
-    tmp = negu;
-    plan.smoothness.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.smoothness.weight);
-    plan.appearance.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.appearance.weight);
-    crf::detail::softmax_rows(tmp.data(), qi.data(), clamp.data(), k, n, ld);
+  for (const int run_threads : {1, 2}) {
+    CAPTURE(run_threads);
+    backend::set_num_threads(run_threads);
+    const index_t h = 30, w = 40, k = 21, n = h * w, ld = crf::detail::padded(k);
+    const rgb_image img = disc_image(h, w, 5);
+    const tensor u = random_unary(1, k, h, w, 6);
+    label_map clamp(h, w);
+    for (index_t i = 0; i < n; ++i) clamp[i] = i % 7 == 0 ? static_cast<std::uint8_t>(i % k) : ignore_label;
+    crf::mean_field_config cfg;
+    cfg.iterations = 4;
+    cfg.kernels.spatial_scale = 6.0f;
+    crf::mean_field<> mf(cfg);
+    const tensor q = mf.infer(u, std::span<const rgb_image>(&img, 1), std::span<const label_map>(&clamp, 1));
+    crf::image_plan<crf::permutohedral> plan(crf::rgb_guide(img), cfg.kernels);
+    std::vector<float> negu(static_cast<std::size_t>(n * ld)), qi(negu.size()), tmp(negu.size()), out(negu.size());
+    crf::detail::interleave(u.data(), negu.data(), k, n, ld, -1.0f, crf::detail::negu_pad);
+    crf::detail::softmax_rows(negu.data(), qi.data(), clamp.data(), k, n, ld);
+    for (int t = 0; t < cfg.iterations; ++t) {
+      tmp = negu;
+      plan.smoothness.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.smoothness.weight);
+      plan.appearance.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.appearance.weight);
+      crf::detail::softmax_rows(tmp.data(), qi.data(), clamp.data(), k, n, ld);
+    }
+    crf::detail::deinterleave(qi.data(), out.data(), k, n, ld);
+    backend::set_num_threads(threads);
+    double worst = 0;
+    for (index_t i = 0; i < k * n; ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - out[static_cast<std::size_t>(i)])));
+    CHECK(worst < 1e-6);
+    for (index_t i = 0; i < n; i += 7) CHECK(q[(i % k) * n + i] == 1.0f);
   }
-  crf::detail::deinterleave(qi.data(), out.data(), k, n, ld);
-  backend::set_num_threads(threads);
-  double worst = 0;
-  for (index_t i = 0; i < k * n; ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - out[static_cast<std::size_t>(i)])));
-  CHECK(worst < 1e-6);
-  for (index_t i = 0; i < n; i += 7) CHECK(q[(i % k) * n + i] == 1.0f);
+}
+
+TEST_CASE("mean_field: an engine reused on a busier image (more lattice vertices) equals a fresh one") {
+  // The engine keeps its plans and their blur buffers across infer calls; the second image's
+  // lattices have many more vertices than the first's, so the buffers must grow.
+  const index_t h = 24, w = 32, k = 5;
+  rgb_image flat(h, w);
+  for (index_t i = 0; i < h * w * 3; ++i) flat.data()[i] = 128;
+  const rgb_image busy = disc_image(h, w, 11, 80.0);
+  const tensor u = random_unary(1, k, h, w, 12);
+  crf::mean_field<> reused, fresh;
+  crf::image_plan<crf::permutohedral> pf(crf::rgb_guide(flat), crf::kernel_config{}),
+      pb(crf::rgb_guide(busy), crf::kernel_config{});
+  REQUIRE(pb.appearance.vertices() > 4 * pf.appearance.vertices());
+  (void)reused.infer(u, std::span<const rgb_image>(&flat, 1));
+  const tensor q1 = reused.infer(u, std::span<const rgb_image>(&busy, 1));
+  const tensor q2 = fresh.infer(u, std::span<const rgb_image>(&busy, 1));
+  REQUIRE(q1.numel() == q2.numel());
+  for (index_t i = 0; i < q1.numel(); ++i) REQUIRE(q1[i] == q2[i]);
 }

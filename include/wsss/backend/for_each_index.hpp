@@ -58,6 +58,23 @@ inline int max_threads() noexcept {
 #endif
 }
 
+/// This thread's number in the enclosing OpenMP team, and the team's size (0 and 1 outside a
+/// parallel region or without OpenMP).
+inline int thread_index() noexcept {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int team_size() noexcept {
+#if defined(_OPENMP)
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 /// Sets the OpenMP thread count for later parallel regions (ignored without OpenMP).
 inline void set_num_threads(int n) noexcept {
 #if defined(_OPENMP)

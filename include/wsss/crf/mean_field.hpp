@@ -9,6 +9,7 @@
 #include <limits>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -152,18 +153,6 @@ void softmax_range(const float* a, float* q, const std::uint8_t* clamp, index_t 
   }
 }
 
-/// Calls f.template operator()<LD>() with LD = ld for the unrolled widths 8-32, else LD = 0.
-template <class F>
-void with_row_width(index_t ld, F&& f) {
-  switch (ld) {
-    case 8: f.template operator()<8>(); break;
-    case 16: f.template operator()<16>(); break;
-    case 24: f.template operator()<24>(); break;
-    case 32: f.template operator()<32>(); break;
-    default: f.template operator()<0>(); break;
-  }
-}
-
 /// q[p] = softmax(a[p]) for every pixel (softmax_range).
 inline void softmax_rows(const float* a, float* q, const std::uint8_t* clamp, index_t k, index_t n, index_t ld) {
   with_row_width(ld, [&]<int LD>() {
@@ -187,96 +176,144 @@ inline void interleave_softmax(const float* u, float sign, float* a, float* q, c
   });
 }
 
-/// Whether the Potts update can be fused with the filter's slice, pixel by pixel.
+/// Whether the Potts update can run as pipelined pixel passes on this filter: splats in parts
+/// (one per thread) that take one pixel row at a time, a blur that leaves the next splat a
+/// free buffer, and slices that add one pixel's filtered row (the permutohedral lattice).
 template <class Filter, class Compat>
 inline constexpr bool fused_update =
-    requires { Compat::adds_message; } && requires(Filter& f, const float* in, index_t ld, float* row) {
-      f.splat_blur(in, ld, 1.0f).row(index_t{0}, row);
-      f.splat_blur(in, ld, 1.0f).template row_fixed<8, 3>(index_t{0}, row);
+    requires { Compat::adds_message; } && requires(Filter& f, const float* x, index_t ld, float* row) {
+      f.begin_splat(ld, 0).row(index_t{0}, x);
+      f.begin_splat(ld, 0).template row_fixed<8, 3>(index_t{0}, x);
+      f.end_splat(ld);
+      f.blur(ld, 1.0f).row(index_t{0}, row);
+      f.blur(ld, 1.0f).template row_fixed<8, 3>(index_t{0}, row);
+      { f.splat_parts() } -> std::convertible_to<int>;
+      { f.part_range(0).first } -> std::convertible_to<index_t>;
       { f.dims() } -> std::convertible_to<int>;
     };
 
 /// Largest padded row the fused update keeps on the stack.
 inline constexpr index_t fused_max_ld = 256;
 
-/// One fused Potts update: for each pixel, row = -U + w_s m_s + w_a m_a (the reference's order
-/// of sums), then q = softmax(row); q is read only by the splats, before any row is written.
+/// One pixel pass of the pipelined Potts mean field. With `update`, each pixel's row is
+/// -U + w_s m_s + w_a m_a from the last splats (blurred here; the reference's order of sums)
+/// and its new q = softmax(row) is kept in q only when `store`. With `splat`, the pixel's q
+/// (new, or read from q for clamped pixels and splat-only passes) goes at once into both
+/// lattices for the next update: the same sums in the same pixel order as a separate splat
+/// pass, so the same bits, but Q makes no round trip through memory between updates.
 /// LD > 0 fixes the row width; DS, DA > 0 fix the two lattices' d + 1 (0: read at run time).
 template <int LD, int DS, int DA, class Filter>
-void fused_step(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld, float ws,
-                float wa, float* q) {
-  const index_t n = plan.pixels();
-  // Named members, not a structured binding: Clang before 16 cannot capture bindings in the
-  // OpenMP region below.
-  const auto kernels = [&] {
-    if constexpr (requires { Filter::splat_blur_pair(plan.smoothness, plan.appearance, q, ld, ws, wa); })
-      return Filter::splat_blur_pair(plan.smoothness, plan.appearance, q, ld, ws, wa);
-    else
-      return std::pair{plan.smoothness.splat_blur(q, ld, ws), plan.appearance.splat_blur(q, ld, wa)};
-  }();
-  const auto& ks = kernels.first;
-  const auto& ka = kernels.second;
-#pragma omp parallel for schedule(static)
-  for (index_t p = 0; p < n; ++p) {
-    float* qp = q + p * ld;
-    if (clamp && clamp[p] != ignore_label) continue;  // stays one-hot
-    alignas(64) float row[LD > 0 ? LD : fused_max_ld];
-    if constexpr (LD > 0) {
-      for (int c = 0; c < LD; ++c) row[c] = negu[p * LD + c];  // a fixed-size copy, not a memmove call
-    } else {
-      std::copy(negu + p * ld, negu + (p + 1) * ld, row);
+void pipelined_pass(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld, float ws,
+                    float wa, float* q, bool update, bool store, bool splat) {
+  Filter& fs = plan.smoothness;
+  Filter& fa = plan.appearance;
+  const int parts = fs.splat_parts();
+  if (fa.splat_parts() != parts)
+    throw_value("crf::mean_field", "the two lattices were reserved for different thread counts (", parts, " and ",
+                fa.splat_parts(), ")");
+  decltype(fs.blur(ld, ws)) ks{}, ka{};
+  if (update) {
+    ks = fs.blur(ld, ws);
+    ka = fa.blur(ld, wa);
+  }
+#pragma omp parallel num_threads(parts) if (parts > 1)
+  for (int part = backend::thread_index(); part < parts; part += backend::team_size()) {
+    // Thread-local copies: the region sees ks and ka through pointers, and their float members
+    // (weights, alpha) would be reloaded after every float store of the loop.
+    const auto ks_local = ks, ka_local = ka;
+    decltype(fs.begin_splat(ld, 0)) ss{}, sa{};
+    if (splat) {
+      ss = fs.begin_splat(ld, part);
+      sa = fa.begin_splat(ld, part);
     }
-    if constexpr (LD > 0) {
-      ks.template row_fixed<LD, DS>(p, row);
-      ka.template row_fixed<LD, DA>(p, row);
-      softmax_row_padded<LD>(row, qp);
-    } else {
-      ks.row(p, row);
-      ka.row(p, row);
-      float mx = row[0];
-      for (index_t c = 1; c < ld; ++c) mx = row[c] > mx ? row[c] : mx;
-      float s = 0;
-      for (index_t c = 0; c < ld; ++c) s += (qp[c] = exp_nonpositive(row[c] - mx));
-      for (index_t c = 0; c < ld; ++c) qp[c] /= s;
+    const auto range = fs.part_range(part);
+    // Blocks of pixels: update a block's rows, then splat them (one loop doing both per pixel
+    // runs slower than the two loops apart: the splat's stores stall the slice's loads).
+    constexpr index_t width = LD > 0 ? LD : fused_max_ld, block = LD > 0 ? 64 : 8;
+    alignas(64) float fresh[block * width];
+    const float* src[block];
+    for (index_t b0 = range.first; b0 < range.second; b0 += block) {
+      const index_t b1 = std::min(range.second, b0 + block);
+      for (index_t p = b0; p < b1; ++p) {
+        float* qp = q + p * ld;
+        src[p - b0] = qp;
+        if (!update || (clamp && clamp[p] != ignore_label)) continue;  // clamped pixels stay one-hot
+        float* dst = store ? qp : fresh + (p - b0) * width;
+        alignas(64) float row[width];
+        if constexpr (LD > 0) {
+          for (int c = 0; c < LD; ++c) row[c] = negu[p * LD + c];  // a fixed-size copy, not a memmove call
+          ks_local.template row_fixed<LD, DS>(p, row);
+          ka_local.template row_fixed<LD, DA>(p, row);
+          softmax_row_padded<LD>(row, dst);
+        } else {
+          std::copy(negu + p * ld, negu + (p + 1) * ld, row);
+          ks_local.row(p, row);
+          ka_local.row(p, row);
+          float mx = row[0];
+          for (index_t c = 1; c < ld; ++c) mx = row[c] > mx ? row[c] : mx;
+          float sum = 0;
+          for (index_t c = 0; c < ld; ++c) sum += (dst[c] = exp_nonpositive(row[c] - mx));
+          for (index_t c = 0; c < ld; ++c) dst[c] /= sum;
+        }
+        src[p - b0] = dst;
+      }
+      if (!splat) continue;
+      for (index_t p = b0; p < b1; ++p) {
+        if constexpr (LD > 0) {
+          ss.template row_fixed<LD, DS>(p, src[p - b0]);
+          sa.template row_fixed<LD, DA>(p, src[p - b0]);
+        } else {
+          ss.row(p, src[p - b0]);
+          sa.row(p, src[p - b0]);
+        }
+      }
     }
+  }
+  if (splat) {
+    fs.end_splat(ld);
+    fa.end_splat(ld);
   }
 }
 
-/// Dispatches fused_step to the common shapes: RGB appearance (d = 5) with position smoothness
+/// pipelined_pass for the common shapes: RGB appearance (d = 5) with position smoothness
 /// (d = 2) and 8 to 32 padded labels get fully unrolled kernels.
 template <class Filter>
-void fused_dispatch(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld, float ws,
-                    float wa, float* q) {
+void pipelined_dispatch(image_plan<Filter>& plan, const float* negu, const std::uint8_t* clamp, index_t ld,
+                        float ws, float wa, float* q, bool update, bool store, bool splat) {
   const bool rgb = plan.smoothness.dims() == 2 && plan.appearance.dims() == 5;
-  auto go = [&]<int LD>() {
-    if (rgb) fused_step<LD, 3, 6>(plan, negu, clamp, ld, ws, wa, q);
-    else fused_step<LD, 0, 0>(plan, negu, clamp, ld, ws, wa, q);
-  };
-  switch (ld) {
-    case 8: go.template operator()<8>(); break;
-    case 16: go.template operator()<16>(); break;
-    case 24: go.template operator()<24>(); break;
-    case 32: go.template operator()<32>(); break;
-    default: fused_step<0, 0, 0>(plan, negu, clamp, ld, ws, wa, q); break;
-  }
+  with_row_width(ld, [&]<int LD>() {
+    if (LD > 0 && rgb) pipelined_pass<LD, LD ? 3 : 0, LD ? 6 : 0>(plan, negu, clamp, ld, ws, wa, q, update, store, splat);
+    else pipelined_pass<LD, 0, 0>(plan, negu, clamp, ld, ws, wa, q, update, store, splat);
+  });
 }
 
+/// The on_step of iterate() for callers that only want Q_T: lets the pipelined Potts path
+/// skip storing the intermediate Q_t.
+struct ignore_steps {
+  void operator()(int) const noexcept {}
+};
+
 /// T parallel mean-field updates on one image, interleaved N x ld buffers. On entry q holds
-/// Q0; msg and a are scratch (unused by the fused Potts path). After update t, on_step(t) sees
-/// q = Q_t and, for a compatibility without the Potts fold, msg = m_t = Σ_k w_k F_k Q_{t-1}.
+/// Q0; msg and a are scratch (unused by the pipelined Potts path). After update t, on_step(t)
+/// sees q = Q_t and, for a compatibility without the Potts fold, msg = m_t = Σ_k w_k F_k Q_{t-1};
+/// with on_step = ignore_steps the pipelined path writes q only at t = T.
 template <class Filter, class Compat, class OnStep>
 void iterate(image_plan<Filter>& plan, const Compat& compat, const float* negu, const std::uint8_t* clamp,
              index_t k, index_t ld, int iterations, float ws, float wa, float* q, float* msg, float* a,
              OnStep&& on_step) {
   const index_t n = plan.pixels();
-  for (int t = 1; t <= iterations; ++t) {
-    if constexpr (fused_update<Filter, Compat>) {
-      if (ld <= fused_max_ld) {
-        fused_dispatch(plan, negu, clamp, ld, ws, wa, q);
+  if constexpr (fused_update<Filter, Compat>) {
+    if (ld <= fused_max_ld) {
+      constexpr bool observed = !std::is_same_v<std::remove_cvref_t<OnStep>, ignore_steps>;
+      if (iterations > 0) pipelined_dispatch(plan, negu, clamp, ld, ws, wa, q, false, false, true);  // Q0
+      for (int t = 1; t <= iterations; ++t) {
+        pipelined_dispatch(plan, negu, clamp, ld, ws, wa, q, true, observed || t == iterations, t < iterations);
         on_step(t);
-        continue;
       }
+      return;
     }
+  }
+  for (int t = 1; t <= iterations; ++t) {
     if constexpr (requires { Compat::adds_message; }) {
       // tmp = -U, then += w_s m_s, += w_a m_a: the reference's order of sums.
       std::copy(negu, negu + n * ld, msg);
@@ -404,7 +441,7 @@ class mean_field {
       const std::uint8_t* clamp = clamps.empty() ? nullptr : clamps[static_cast<std::size_t>(i)].data();
       detail::interleave_softmax(unary.data() + i * k * n, -1.0f, negu.data(), q.data(), clamp, k, n, ld);
       detail::iterate(pl, compat_, negu.data(), clamp, k, ld, cfg_.iterations, ws, wa, q.data(), msg.data(), a.data(),
-                      [](int) {});
+                      detail::ignore_steps{});
       if (energies)
         (*energies)[static_cast<std::size_t>(i)] =
             detail::energy(pl, compat_, negu.data(), q.data(), k, ld, ws, wa, msg.data());

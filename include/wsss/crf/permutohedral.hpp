@@ -25,43 +25,56 @@ namespace wsss::crf {
 
 namespace detail {
 
-/// Splat of pixels [p0, p1) by scattering: val[vertex] += bary · (pre[p] · in[p]), in pixel
-/// order (the reference's order); the vertex rows stay cache-resident while pixels stream.
-/// LD > 0 and DP1 > 0 fix the row width and d + 1 at compile time (0: run time).
-template <int LD, int DP1>
-void splat_range(const std::int32_t* __restrict vert, const float* __restrict bary, const float* __restrict pre,
-                 const float* __restrict in, float* __restrict val, int dp1_rt, index_t ld_rt, index_t p0, index_t p1) {
-  const int dp1 = DP1 > 0 ? DP1 : dp1_rt;
-  const index_t ld = LD > 0 ? LD : ld_rt;
-  for (index_t p = p0; p < p1; ++p) {
+/// Adds pixel rows into a lattice's vertex rows one pixel at a time:
+/// val[vertex_r(p)] += bary_r(p) · (pre[p] · x), r = 0..d (the reference's splat, whose sums
+/// run in pixel order). A caller can so produce a pixel's row and splat it in the same pass.
+/// The vertex rows stay cache-resident while the pixels stream.
+struct splat_sink {
+  const std::int32_t* vert;  // N x (d + 1)
+  const float* bary;         // N x (d + 1)
+  const float* pre;          // per-pixel input scale, or null
+  float* val;                // (M + 1) x ld, zeroed by permutohedral::begin_splat
+  int dp1;
+  index_t ld;
+
+  /// Row width LD and, when DP1 > 0, d + 1 fixed at compile time (the row in registers).
+  template <int LD, int DP1 = 0>
+  WSSS_CRF_INLINE void row_fixed(index_t p, const float* x) const {
+    const int n_r = DP1 > 0 ? DP1 : dp1;
+    const std::int32_t* vp = vert + p * n_r;
+    const float* wp = bary + p * n_r;
     const float g = pre ? pre[p] : 1.0f;
-    float x[LD > 0 ? LD : 1];
-    const float* xs = in + p * ld;
 #if defined(WSSS_CRF_VECTOR_EXT)
-    if constexpr (LD > 0 && LD % 8 == 0) {
-      v8f xv[LD / 8];
-      for (int b = 0; b < LD / 8; ++b) xv[b] = g * load8(xs + 8 * b);
-      for (int r = 0; r < dp1; ++r) {
-        const float s = bary[p * dp1 + r];
-        float* d = val + vert[p * dp1 + r] * ld;
-        for (int b = 0; b < LD / 8; ++b) store8(d + 8 * b, load8(d + 8 * b) + s * xv[b]);
+    if constexpr (LD % 8 == 0) {
+      using regs = row_regs<LD>;
+      const regs xv = regs::load(x).scaled(g);
+      for (int r = 0; r < n_r; ++r) {
+        float* d = val + vp[r] * LD;
+        regs v = regs::load(d);
+        v.add_scaled(wp[r], xv);
+        v.store(d);
       }
-      continue;
+      return;
     }
 #endif
-    if constexpr (LD > 0)
-      for (int c = 0; c < LD; ++c) x[c] = g * xs[c];
-    for (int r = 0; r < dp1; ++r) {
-      const float s = bary[p * dp1 + r];
-      float* d = val + vert[p * dp1 + r] * ld;
-      if constexpr (LD > 0) {
-        for (int c = 0; c < LD; ++c) d[c] += s * x[c];
-      } else {
-        for (index_t c = 0; c < ld; ++c) d[c] += s * (g * xs[c]);
-      }
+    float xs[LD];
+    for (int c = 0; c < LD; ++c) xs[c] = g * x[c];
+    for (int r = 0; r < n_r; ++r) {
+      float* d = val + vp[r] * LD;
+      for (int c = 0; c < LD; ++c) d[c] += wp[r] * xs[c];
     }
   }
-}
+  /// Any row width and d.
+  WSSS_CRF_INLINE void row(index_t p, const float* x) const {
+    const std::int32_t* vp = vert + p * dp1;
+    const float* wp = bary + p * dp1;
+    const float g = pre ? pre[p] : 1.0f;
+    for (int r = 0; r < dp1; ++r) {
+      float* d = val + vp[r] * ld;
+      for (index_t c = 0; c < ld; ++c) d[c] += wp[r] * (g * x[c]);
+    }
+  }
+};
 
 /// One blur pass along one lattice axis: new = old + (n1 + n2) / 2 (missing neighbour = row 0).
 template <int LD>
@@ -102,13 +115,12 @@ struct slice_kernel {
     const float* wp = bary + p * n_r;
     const float g = post ? post[p] : 1.0f;
 #if defined(WSSS_CRF_VECTOR_EXT)
-    v8f acc[LD / 8] = {};
-    for (int r = 0; r < n_r; ++r) {
-      const float s = wp[r] * alpha;
-      const float* x = val + vp[r] * LD;
-      for (int b = 0; b < LD / 8; ++b) acc[b] += s * load8(x + 8 * b);
-    }
-    for (int b = 0; b < LD / 8; ++b) store8(o + 8 * b, load8(o + 8 * b) + scale * (g * acc[b]));
+    using regs = row_regs<LD>;
+    regs acc = regs::zero();
+    for (int r = 0; r < n_r; ++r) acc.add_scaled(wp[r] * alpha, regs::load(val + vp[r] * LD));
+    regs out = regs::load(o);
+    out.add_scaled(scale, acc.scaled(g));
+    out.store(o);
 #else
     float acc[LD] = {};
     for (int r = 0; r < n_r; ++r) {
@@ -186,17 +198,18 @@ class permutohedral {
   /// n = K·1 per pixel (the raw lattice response to ones, self term included).
   const std::vector<float>& response_to_ones() const noexcept { return ones_response_; }
 
-  /// Makes apply_add() allocation-free for rows of up to ld channels.
+  /// Makes apply_add() allocation-free for rows of up to ld channels. Sized by vertex rows,
+  /// not by ld alone: a rebuilt plan (the next image) may have more vertices.
   void reserve(index_t ld) {
     const int threads = backend::max_threads();
-    if (ld > buf_ld_ || threads != buf_threads_) {
-      a_ = tensor::uninitialized({(m_ + 1) * ld});
-      b_ = tensor::uninitialized({(m_ + 1) * ld});
-      // Per-thread splat targets beyond the first (which is a_ itself).
-      priv_ = threads > 1 ? tensor::uninitialized({(threads - 1) * (m_ + 1) * ld}) : tensor();
-      buf_ld_ = ld;
-      buf_threads_ = threads;
+    const index_t rows = (m_ + 1) * ld;
+    if (buf_[0].numel() < rows) {
+      buf_[0] = tensor::uninitialized({rows});
+      buf_[1] = tensor::uninitialized({rows});
     }
+    // Per-part splat targets beyond the first (which is buf_[cur_] itself).
+    if (threads > 1 && priv_.numel() < (threads - 1) * rows) priv_ = tensor::uninitialized({(threads - 1) * rows});
+    buf_threads_ = threads;
   }
 
   /// out += scale · F in (or F^T in), in/out N x ld interleaved (ld a multiple of 8 takes the
@@ -207,59 +220,80 @@ class permutohedral {
 
   /// The first two stages of apply_add (splat, blur) on in (N x ld); returns the slice kernel
   /// whose row(p, o) adds scale · (F in)[p] (or F^T) into o, and whose operator()(p) adds it
-  /// into out[p]. Valid until the next call on this plan. Lets mean field fuse slicing with
-  /// its update, pixel by pixel.
+  /// into out[p]. Valid until the next blur on this plan.
   detail::slice_kernel splat_blur(const float* in, index_t ld, float scale, bool transpose = false, float* out = nullptr) {
     reserve(ld);
-    const float* pre = pre_.empty() ? nullptr : pre_.data();
-    if (transpose) pre = post_.empty() ? nullptr : post_.data();
-    auto run = [&]<int LD>() {
-      if (d_ == 5) splat<LD, 6>(pre, in, a_.data(), ld);
-      else if (d_ == 2) splat<LD, 3>(pre, in, a_.data(), ld);
-      else splat<LD, 0>(pre, in, a_.data(), ld);
+    const int parts = buf_threads_;
+    auto run = [&]<int LD, int DP1>() {
+#pragma omp parallel num_threads(parts) if (parts > 1)
+      for (int part = backend::thread_index(); part < parts; part += backend::team_size()) {
+        const detail::splat_sink sink = begin_splat(ld, part, transpose);
+        const auto [p0, p1] = part_range(part);
+        for (index_t p = p0; p < p1; ++p) {
+          if constexpr (LD > 0) sink.template row_fixed<LD, DP1>(p, in + p * LD);
+          else sink.row(p, in + p * ld);
+        }
+      }
     };
-    switch (ld) {
-      case 1: run.template operator()<1>(); break;  // the normaliser n = K·1
-      case 8: run.template operator()<8>(); break;
-      case 16: run.template operator()<16>(); break;
-      case 24: run.template operator()<24>(); break;
-      case 32: run.template operator()<32>(); break;
-      default: run.template operator()<0>(); break;
-    }
+    detail::with_row_width(ld, [&]<int LD>() {
+      if (d_ == 5) run.template operator()<LD, 6>();
+      else if (d_ == 2) run.template operator()<LD, 3>();
+      else run.template operator()<LD, 0>();
+    });
+    end_splat(ld);
     return blur(ld, scale, transpose, out);
   }
 
-  /// splat_blur on two plans of the same pixels in one pass over in (each pixel row read
-  /// once): the mean-field step's smoothness and appearance lattices. Single-threaded runs
-  /// with rows of 8-32 channels and lattices of d = 2 and 5 take the joint pass; other cases
-  /// run the two splats one after the other. Same sums in the same order either way.
-  static std::pair<detail::slice_kernel, detail::slice_kernel> splat_blur_pair(permutohedral& s, permutohedral& t,
-                                                                               const float* in, index_t ld, float ss,
-                                                                               float st) {
-    s.reserve(ld);
-    t.reserve(ld);
-    const bool joint = s.n_ == t.n_ && s.d_ == 2 && t.d_ == 5 && s.buf_threads_ <= 1 && t.buf_threads_ <= 1 &&
-                       (ld == 8 || ld == 16 || ld == 24 || ld == 32);
-    if (!joint) return {s.splat_blur(in, ld, ss), t.splat_blur(in, ld, st)};
+  /// Splatting in parts: part 0 writes the plan's splat buffer, part u > 0 a buffer of its own
+  /// that end_splat() adds in (in part order, so a given part count always gives the same
+  /// bits). Part u covers pixels part_range(u); splat_parts() is the thread count at reserve().
+  /// begin_splat zeroes the part's rows and returns the sink that adds pixel rows into them.
+  int splat_parts() const noexcept { return buf_threads_; }
+  std::pair<index_t, index_t> part_range(int part) const noexcept {
+    const index_t chunk = (n_ + buf_threads_ - 1) / buf_threads_;
+    return {std::min(n_, part * chunk), std::min(n_, (part + 1) * chunk)};
+  }
+  detail::splat_sink begin_splat(index_t ld, int part, bool transpose = false) {
+    const index_t rows = (m_ + 1) * ld;
+    float* val = part == 0 ? buf_[cur_].data() : priv_.data() + (part - 1) * rows;
+    std::fill(val, val + rows, 0.0f);
+    const std::vector<float>& pre = transpose ? post_ : pre_;
+    return {vert_.data(), bary_.data(), pre.empty() ? nullptr : pre.data(), val, d_ + 1, ld};
+  }
+  void end_splat(index_t ld) {
+    if (buf_threads_ <= 1) return;
+    const index_t rows = (m_ + 1) * ld;
+    const int parts = buf_threads_;
+    float* val = buf_[cur_].data();
+    const float* priv = priv_.data();
+#pragma omp parallel for schedule(static)
+    for (index_t e = ld; e < rows; ++e) {
+      float acc = val[e];
+      for (int u = 1; u < parts; ++u) acc += priv[(u - 1) * rows + e];
+      val[e] = acc;
+    }
+  }
+
+  /// Blurs the splatted rows along the d + 1 axes (reverse order for F^T) and returns the
+  /// slice kernel reading the result; the next splat goes to the other buffer, so it can run
+  /// while this result is sliced (mean field's pipelined pass).
+  detail::slice_kernel blur(index_t ld, float scale, bool transpose = false, float* out = nullptr) {
+    const std::vector<float>& post = transpose ? pre_ : post_;
+    float* src = buf_[cur_].data();
+    float* dst = buf_[cur_ ^ 1].data();
+    std::fill(dst, dst + ld, 0.0f);
     auto run = [&]<int LD>() {
-      const float* ps = s.pre_.empty() ? nullptr : s.pre_.data();
-      const float* pt = t.pre_.empty() ? nullptr : t.pre_.data();
-      float* vs = s.a_.data();
-      float* vt = t.a_.data();
-      std::fill(vs, vs + (s.m_ + 1) * LD, 0.0f);
-      std::fill(vt, vt + (t.m_ + 1) * LD, 0.0f);
-      for (index_t p = 0; p < s.n_; ++p) {
-        detail::splat_range<LD, 3>(s.vert_.data(), s.bary_.data(), ps, in, vs, 3, LD, p, p + 1);
-        detail::splat_range<LD, 6>(t.vert_.data(), t.bary_.data(), pt, in, vt, 6, LD, p, p + 1);
+      for (int k = 0; k <= d_; ++k) {
+        const int j = transpose ? d_ - k : k;
+        backend::for_each_index(wsss::omp, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
+        std::swap(src, dst);
       }
     };
-    switch (ld) {
-      case 8: run.template operator()<8>(); break;
-      case 16: run.template operator()<16>(); break;
-      case 24: run.template operator()<24>(); break;
-      default: run.template operator()<32>(); break;
-    }
-    return {s.blur(ld, ss, false, nullptr), t.blur(ld, st, false, nullptr)};
+    if (ld == 1) run.template operator()<1>();
+    else detail::with_row_width(ld, run);
+    cur_ = src == buf_[0].data() ? 1 : 0;
+    return detail::slice_kernel{vert_.data(), bary_.data(), alpha_, post.empty() ? nullptr : post.data(), src, out,
+                                scale, d_ + 1, ld};
   }
 
   /// F in for in L x N (channel-major); allocates (convenience path).
@@ -272,70 +306,10 @@ class permutohedral {
   std::size_t bytes() const noexcept {
     return vert_.capacity() * 4 + bary_.capacity() * 4 + nb_.capacity() * 4 + pre_.capacity() * 4 +
            post_.capacity() * 4 + ones_response_.capacity() * 4 +
-           static_cast<std::size_t>(a_.numel() + b_.numel() + priv_.numel()) * 4;
+           static_cast<std::size_t>(buf_[0].numel() + buf_[1].numel() + priv_.numel()) * 4;
   }
 
  private:
-  /// Splat into val (rows 0..M, row 0 zero). With several threads each takes a contiguous
-  /// pixel range into its own buffer and the buffers are summed in thread order, so a given
-  /// thread count always gives the same bits.
-  /// Blurs the splatted values in a_ along the d + 1 axes (reverse order for F^T) and returns
-  /// the slice kernel reading the result.
-  detail::slice_kernel blur(index_t ld, float scale, bool transpose, float* out) {
-    const float* post = post_.empty() ? nullptr : post_.data();
-    if (transpose) post = pre_.empty() ? nullptr : pre_.data();
-    float* src = a_.data();
-    float* dst = b_.data();
-    std::fill(dst, dst + ld, 0.0f);
-    auto run = [&]<int LD>() {
-      for (int k = 0; k <= d_; ++k) {
-        const int j = transpose ? d_ - k : k;
-        backend::for_each_index(wsss::omp, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
-        std::swap(src, dst);
-      }
-    };
-    switch (ld) {
-      case 1: run.template operator()<1>(); break;
-      case 8: run.template operator()<8>(); break;
-      case 16: run.template operator()<16>(); break;
-      case 24: run.template operator()<24>(); break;
-      case 32: run.template operator()<32>(); break;
-      default: run.template operator()<0>(); break;
-    }
-    return detail::slice_kernel{vert_.data(), bary_.data(), alpha_, post, src, out, scale, d_ + 1, ld};
-  }
-
-  template <int LD, int DP1>
-  void splat(const float* pre, const float* in, float* val, index_t ld) {
-    const index_t rows = (m_ + 1) * ld;
-    const int threads = buf_threads_;
-    if (threads <= 1) {
-      std::fill(val, val + rows, 0.0f);
-      detail::splat_range<LD, DP1>(vert_.data(), bary_.data(), pre, in, val, d_ + 1, ld, 0, n_);
-      return;
-    }
-    float* priv = priv_.data();
-#pragma omp parallel num_threads(threads)
-    {
-      int t = 0;
-#if defined(_OPENMP)
-      t = omp_get_thread_num();
-#endif
-      float* mine = t == 0 ? val : priv + (t - 1) * rows;
-      std::fill(mine, mine + rows, 0.0f);
-      const index_t chunk = (n_ + threads - 1) / threads;
-      detail::splat_range<LD, DP1>(vert_.data(), bary_.data(), pre, in, mine, d_ + 1, ld, std::min(n_, t * chunk),
-                          std::min(n_, (t + 1) * chunk));
-#pragma omp barrier
-#pragma omp for schedule(static)
-      for (index_t e = ld; e < rows; ++e) {
-        float acc = val[e];
-        for (int u = 1; u < threads; ++u) acc += priv[(u - 1) * rows + e];
-        val[e] = acc;
-      }
-    }
-  }
-
   template <int W>
   void build(const tensor& f) {
     const int d = d_, dp1 = d + 1;
@@ -348,9 +322,10 @@ class permutohedral {
     alpha_ = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
 
     // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights. The
-    // point's first d coordinates and ranks fix the pixel's d + 1 vertices: they are stored
-    // packed as the pixel's simplex signature (coordinates in words [0, W), ranks in [W, 2W)).
-    using simplex_key = detail::packed_key<2 * W>;
+    // point's first d coordinates and ranks fix the pixel's d + 1 vertices; as the point's
+    // coordinates are multiples of d + 1 and the ranks lie in [0, d], their sums keep both
+    // and pack like a vertex key: the pixel's simplex signature.
+    using simplex_key = detail::packed_key<W>;
     std::vector<simplex_key> sig(static_cast<std::size_t>(n));
     bary_.resize(static_cast<std::size_t>(n * dp1));
     std::atomic<bool> overflow{false};
@@ -360,12 +335,9 @@ class permutohedral {
     // pixels in SIMD lanes (the features are feature-major, so a block's coordinates are
     // contiguous) and on the remaining pixels one by one, with the same bits either way.
     auto store = [&](index_t p, const std::int32_t* r0, const std::int32_t* rk, const float* b) {
-      std::int32_t packed[8 * W] = {};
-      for (int i = 0; i < d; ++i) {
-        packed[i] = r0[i];
-        packed[4 * W + i] = rk[i];
-      }
-      sig[static_cast<std::size_t>(p)] = simplex_key::pack(packed, 8 * W);
+      std::int32_t packed[max_dims];
+      for (int i = 0; i < d; ++i) packed[i] = r0[i] + rk[i];
+      sig[static_cast<std::size_t>(p)] = simplex_key::pack(packed, d);
       float* bp = bary_.data() + p * dp1;
       for (int i = 0; i < dp1; ++i) bp[i] = b[i];  // a loop: std::copy of a few floats calls memmove
     };
@@ -423,56 +395,88 @@ class permutohedral {
     if (overflow.load())
       throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
 
-    // Pass 2 (serial): vertex ids in the reference's insertion order (pixel, then r). Pixels
-    // of one simplex share their d + 1 vertices, so each distinct simplex is hashed once and
-    // only a new one inserts its vertices (in that order, the first pixel to reach them).
-    detail::lattice_table<W> table;
-    detail::lattice_table<2 * W> simplices;
-    std::vector<std::int32_t> simplex_vert(static_cast<std::size_t>(dp1), 0);  // d + 1 ids per simplex
+    // Pass 2 (serial): vertex ids in the reference's insertion order (pixel, then r; the
+    // order changes no sum, but keeps ids deterministic and the pixel scan's rows close).
+    // Pixels of one simplex share their d + 1 vertices, so only distinct simplices are
+    // hashed for vertices: (a) each pixel's simplex id, numbered by first pixel; (b) each
+    // simplex's vertices in id order; (c) each pixel's vertex ids from its simplex's. The
+    // tables outgrow the L2 cache, so probes are prefetched some keys ahead.
+    detail::lattice_table<W> table(static_cast<std::size_t>(std::min<index_t>(n / 8, index_t{1} << 16)));
+    detail::lattice_table<W> simplices(static_cast<std::size_t>(std::min<index_t>(n / 4, index_t{1} << 17)));
     vert_.resize(static_cast<std::size_t>(n * dp1));
+    constexpr index_t ahead = 8;
+    auto sig_at = [&](index_t p) -> const simplex_key& { return sig[static_cast<std::size_t>(p)]; };
+    std::int32_t last = 0;  // (a): the simplex id parks in the pixel's first vertex slot
     for (index_t p = 0; p < n; ++p) {
+      if (p + ahead < n && !(sig_at(p + ahead) == sig_at(p + ahead - 1))) simplices.prefetch(sig_at(p + ahead));
+      if (p == 0 || !(sig_at(p) == sig_at(p - 1))) last = simplices.find_or_insert(sig_at(p));
+      vert_[static_cast<std::size_t>(p * dp1)] = last;
+    }
+    std::vector<simplex_key>().swap(sig);
+    const index_t n_simplices = simplices.size();
+    std::vector<std::int32_t> simplex_vert(static_cast<std::size_t>((n_simplices + 1) * dp1));
+    constexpr index_t batch = 8;  // (b), a batch of simplices' vertex keys prefetched together
+    for (index_t s0 = 1; s0 <= n_simplices; s0 += batch) {
+      const index_t s1 = std::min(n_simplices + 1, s0 + batch);
+      detail::packed_key<W> keys[batch * (max_dims + 1)];
+      index_t count = 0;
+      for (index_t sid = s0; sid < s1; ++sid) {
+        std::int32_t packed[max_dims], r0[max_dims], rk[max_dims], key[max_dims];
+        simplices.key(static_cast<std::int32_t>(sid)).unpack(packed, d);
+        for (int i = 0; i < d; ++i) {
+          rk[i] = (packed[i] % dp1 + dp1) % dp1;
+          r0[i] = packed[i] - rk[i];
+        }
+        for (int r = 0; r <= d; ++r) {
+          for (int i = 0; i < d; ++i) key[i] = r0[i] + (rk[i] <= d - r ? r : r - dp1);
+          keys[count] = detail::packed_key<W>::pack(key, d);
+          table.prefetch(keys[count++]);
+        }
+      }
+      for (index_t i = 0; i < count; ++i) simplex_vert[static_cast<std::size_t>(s0 * dp1 + i)] = table.find_or_insert(keys[i]);
+    }
+    for (index_t p = 0; p < n; ++p) {  // (c)
       std::int32_t* vp = vert_.data() + p * dp1;
-      const simplex_key& sk = sig[static_cast<std::size_t>(p)];
-      if (p > 0 && sk == sig[static_cast<std::size_t>(p - 1)]) {  // neighbours usually share it
-        for (int r = 0; r < dp1; ++r) vp[r] = vp[r - dp1];
-        continue;
-      }
-      const index_t known = simplices.size();
-      const std::int32_t s = simplices.find_or_insert(sk);
-      if (simplices.size() == known) {
-        for (int r = 0; r < dp1; ++r) vp[r] = simplex_vert[static_cast<std::size_t>(s * dp1 + r)];
-        continue;
-      }
-      std::int32_t packed[8 * W], key[max_dims];
-      sk.unpack(packed, 8 * W);
-      for (int r = 0; r <= d; ++r) {
-        for (int i = 0; i < d; ++i) key[i] = packed[i] + (packed[4 * W + i] <= d - r ? r : r - dp1);
-        vp[r] = table.find_or_insert(detail::packed_key<W>::pack(key, d));
-      }
-      simplex_vert.insert(simplex_vert.end(), vp, vp + dp1);
+      if (p + ahead < n) __builtin_prefetch(&simplex_vert[static_cast<std::size_t>(vp[ahead * dp1] * dp1)]);
+      const std::int32_t* sv = simplex_vert.data() + vp[0] * dp1;
+      for (int r = 0; r < dp1; ++r) vp[r] = sv[r];
     }
     m_ = table.size();
-    std::vector<simplex_key>().swap(sig);
 
-    // Blur neighbours along each axis j: key -1 everywhere except +d at j, and the reverse.
+    // Blur neighbours along each axis j: key -1 everywhere except +d at j, and the reverse;
+    // looked up a chunk of vertices at a time, the chunk's probes prefetched together.
     nb_.assign(static_cast<std::size_t>(2 * m_ * dp1), 0);
     const index_t m = m_;
+    constexpr index_t chunk = 16;
 #pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < m; ++i) {
-      std::int32_t key[max_dims], n1[max_dims], n2[max_dims];
-      table.key(static_cast<std::int32_t>(i + 1)).unpack(key, d);
-      for (int j = 0; j <= d; ++j) {
-        for (int k = 0; k < d; ++k) {
-          n1[k] = key[k] - 1;
-          n2[k] = key[k] + 1;
+    for (index_t i0 = 0; i0 < m; i0 += chunk) {
+      const index_t i1 = std::min(m, i0 + chunk);
+      detail::packed_key<W> keys[chunk * 2 * (max_dims + 1)];
+      std::int32_t ids[chunk * 2 * (max_dims + 1)];
+      std::size_t count = 0;
+      for (index_t i = i0; i < i1; ++i) {
+        std::int32_t key[max_dims], n1[max_dims], n2[max_dims];
+        table.key(static_cast<std::int32_t>(i + 1)).unpack(key, d);
+        for (int j = 0; j <= d; ++j) {
+          for (int k = 0; k < d; ++k) {
+            n1[k] = key[k] - 1;
+            n2[k] = key[k] + 1;
+          }
+          if (j < d) {
+            n1[j] = key[j] + d;
+            n2[j] = key[j] - d;
+          }
+          keys[count++] = detail::packed_key<W>::pack(n1, d);
+          keys[count++] = detail::packed_key<W>::pack(n2, d);
         }
-        if (j < d) {
-          n1[j] = key[j] + d;
-          n2[j] = key[j] - d;
-        }
-        nb_[static_cast<std::size_t>(2 * (m * j + i))] = table.find(detail::packed_key<W>::pack(n1, d));
-        nb_[static_cast<std::size_t>(2 * (m * j + i) + 1)] = table.find(detail::packed_key<W>::pack(n2, d));
       }
+      table.find_many(keys, count, ids);
+      std::size_t at = 0;
+      for (index_t i = i0; i < i1; ++i)
+        for (int j = 0; j <= d; ++j) {
+          nb_[static_cast<std::size_t>(2 * (m * j + i))] = ids[at++];
+          nb_[static_cast<std::size_t>(2 * (m * j + i) + 1)] = ids[at++];
+        }
     }
   }
 
@@ -486,7 +490,7 @@ class permutohedral {
   }
 
   int d_ = 0;
-  index_t n_ = 0, m_ = 0, buf_ld_ = 0;
+  index_t n_ = 0, m_ = 0;
   int buf_threads_ = 0;
   normalization norm_ = normalization::symmetric;
   std::vector<std::int32_t> vert_;   // N x (d+1) vertex ids (1-based)
@@ -494,7 +498,8 @@ class permutohedral {
   float alpha_ = 1.0f;               // 1 / (1 + 2^-d)
   std::vector<std::int32_t> nb_;     // (d+1) x M x 2 blur neighbours
   std::vector<float> pre_, post_, ones_response_;
-  tensor a_, b_, priv_;
+  tensor buf_[2], priv_;             // splat / blur ping-pong buffers, per-part splat buffers
+  int cur_ = 0;                      // buf_[cur_] takes the next splat
 };
 
 static_assert(GaussianFilter<permutohedral>);

@@ -35,6 +35,48 @@ inline v8f load8(const float* p) noexcept {
 }
 inline void store8(float* p, v8f v) noexcept { __builtin_memcpy(p, &v, sizeof v); }
 using v8i = std::int32_t __attribute__((vector_size(32)));
+using v16f = float __attribute__((vector_size(64)));
+using v16i = std::int32_t __attribute__((vector_size(64)));
+
+/// A row of LD floats (LD a multiple of 8) in registers: LD / 16 64-byte vectors plus one
+/// 32-byte vector when LD is an odd multiple of 8. On AVX-512 a 24-label row takes two
+/// registers and two instructions per operation instead of three; elsewhere the compiler
+/// splits the 64-byte vectors. Lane arithmetic is the same as row by row, so are the bits.
+template <int LD>
+struct row_regs {
+  static_assert(LD > 0 && LD % 8 == 0);
+  static constexpr int wide = LD / 16, narrow = LD % 16 / 8;
+  v16f w[wide > 0 ? wide : 1];
+  v8f n[narrow > 0 ? narrow : 1];
+
+  WSSS_CRF_INLINE static row_regs zero() noexcept {
+    row_regs r;
+    for (int b = 0; b < wide; ++b) r.w[b] = v16f{};
+    if constexpr (narrow > 0) r.n[0] = v8f{};
+    return r;
+  }
+  WSSS_CRF_INLINE static row_regs load(const float* p) noexcept {
+    row_regs r;
+    for (int b = 0; b < wide; ++b) __builtin_memcpy(&r.w[b], p + 16 * b, sizeof(v16f));
+    if constexpr (narrow > 0) r.n[0] = load8(p + 16 * wide);
+    return r;
+  }
+  WSSS_CRF_INLINE void store(float* p) const noexcept {
+    for (int b = 0; b < wide; ++b) __builtin_memcpy(p + 16 * b, &w[b], sizeof(v16f));
+    if constexpr (narrow > 0) store8(p + 16 * wide, n[0]);
+  }
+  /// this += s · x (one fused multiply-add per register where the target has them).
+  WSSS_CRF_INLINE void add_scaled(float s, const row_regs& x) noexcept {
+    for (int b = 0; b < wide; ++b) w[b] += s * x.w[b];
+    if constexpr (narrow > 0) n[0] += s * x.n[0];
+  }
+  WSSS_CRF_INLINE row_regs scaled(float s) const noexcept {
+    row_regs r;
+    for (int b = 0; b < wide; ++b) r.w[b] = s * w[b];
+    if constexpr (narrow > 0) r.n[0] = s * n[0];
+    return r;
+  }
+};
 #endif
 
 /// Channel rows are padded to a multiple of this width (one AVX2 register of floats).
@@ -51,6 +93,18 @@ WSSS_CRF_INLINE WSSS_HD void for_chunks(index_t ld, F&& f) {
   if (rest == 24) f.template operator()<24>(c);
   else if (rest == 16) f.template operator()<16>(c);
   else if (rest == 8) f.template operator()<8>(c);
+}
+
+/// Calls f.template operator()<LD>() with LD = ld for the unrolled row widths 8-32, else LD = 0.
+template <class F>
+void with_row_width(index_t ld, F&& f) {
+  switch (ld) {
+    case 8: f.template operator()<8>(); break;
+    case 16: f.template operator()<16>(); break;
+    case 24: f.template operator()<24>(); break;
+    case 32: f.template operator()<32>(); break;
+    default: f.template operator()<0>(); break;
+  }
 }
 
 /// The library's vectorisable expf (core/math.hpp), named here for the CRF kernels.

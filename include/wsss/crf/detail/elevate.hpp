@@ -22,8 +22,6 @@ namespace wsss::crf::detail {
 
 #if defined(WSSS_CRF_VECTOR_EXT)
 /// Sixteen pixels at a time (two AVX2 or one AVX-512 register).
-using v16f = float __attribute__((vector_size(64)));
-using v16i = std::int32_t __attribute__((vector_size(64)));
 inline constexpr int elevate_lanes = 16;
 #endif
 

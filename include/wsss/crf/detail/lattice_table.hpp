@@ -3,7 +3,9 @@
 // (the first d coordinates, int16, packed four to a 64-bit word) to vertex ids
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -50,7 +52,28 @@ struct packed_key {
 template <int W>
 class lattice_table {
  public:
-  lattice_table() : slots_(4096) { keys_.emplace_back(); }  // id 0: the zero vertex
+  /// capacity_hint: expected number of keys (the table starts large enough for it at half
+  /// load, so it rarely rehashes).
+  explicit lattice_table(std::size_t capacity_hint = 2048) : slots_(std::bit_ceil(std::max<std::size_t>(4096, 2 * capacity_hint))) {
+    keys_.reserve(capacity_hint + 1);
+    keys_.emplace_back();  // id 0: the zero vertex
+  }
+
+  /// Pulls k's home slot towards the cache: a probe issued some keys ahead of its find
+  /// overlaps its cache miss with the work in between.
+  void prefetch(const packed_key<W>& k) const noexcept {
+#if defined(__GNUC__)
+    __builtin_prefetch(&slots_[k.hash() & (slots_.size() - 1)]);
+#else
+    (void)k;
+#endif
+  }
+
+  /// find() of count keys, all their slots prefetched first.
+  void find_many(const packed_key<W>* keys, std::size_t count, std::int32_t* ids) const noexcept {
+    for (std::size_t i = 0; i < count; ++i) prefetch(keys[i]);
+    for (std::size_t i = 0; i < count; ++i) ids[i] = find(keys[i]);
+  }
 
   std::int32_t find_or_insert(const packed_key<W>& k) {
     const std::size_t mask = slots_.size() - 1;
