@@ -107,12 +107,25 @@ void check_plan(std::string_view component, const Plan& plan, const tensor& unar
 inline constexpr index_t convert_block = 256;
 
 /// Pixels [p0, p1) of dst (N x ld) = sign · src (K x N), padding channels set to `pad`.
+/// Eight pixels by eight channels at a time through a register transpose (a plain loop
+/// compiles to scatter or gather instructions, several times slower).
 inline void interleave_range(const float* src, float* dst, index_t k, index_t n, index_t ld, float sign, float pad,
                              index_t p0, index_t p1) {
-  for (index_t c = 0; c < k; ++c)
-    for (index_t p = p0; p < p1; ++p) dst[p * ld + c] = sign * src[c * n + p];
-  for (index_t p = p0; p < p1; ++p)
+  index_t p = p0;
+#if defined(WSSS_CRF_VECTOR_EXT)
+  if (ld % lane == 0)
+    for (; p + lane <= p1; p += lane)
+      for (index_t c0 = 0; c0 < ld; c0 += lane) {
+        v8f r[lane];
+        for (index_t i = 0; i < lane; ++i) r[i] = c0 + i < k ? sign * load8(src + (c0 + i) * n + p) : v8f{} + pad;
+        transpose8(r);
+        for (index_t j = 0; j < lane; ++j) store8(dst + (p + j) * ld + c0, r[j]);
+      }
+#endif
+  for (; p < p1; ++p) {
+    for (index_t c = 0; c < k; ++c) dst[p * ld + c] = sign * src[c * n + p];
     for (index_t c = k; c < ld; ++c) dst[p * ld + c] = pad;
+  }
 }
 
 /// dst (N x ld) = sign · src (K x N), padding channels set to `pad`; blocked like deinterleave.
@@ -125,13 +138,25 @@ inline void interleave(const float* src, float* dst, index_t k, index_t n, index
 /// Padding value of -U rows: -inf, so a padded softmax gives those channels exactly 0.
 inline constexpr float negu_pad = -std::numeric_limits<float>::infinity();
 
-/// dst (K x N) = src (N x ld), in blocks of pixels so that both sides stream.
+/// dst (K x N) = src (N x ld), in blocks of pixels so that both sides stream; eight pixels
+/// by eight channels at a time through a register transpose, as interleave_range.
 inline void deinterleave(const float* src, float* dst, index_t k, index_t n, index_t ld) {
 #pragma omp parallel for schedule(static)
   for (index_t p0 = 0; p0 < n; p0 += convert_block) {
     const index_t p1 = std::min(n, p0 + convert_block);
+    index_t p = p0;
+#if defined(WSSS_CRF_VECTOR_EXT)
+    if (ld % lane == 0)
+      for (; p + lane <= p1; p += lane)
+        for (index_t c0 = 0; c0 < k; c0 += lane) {
+          v8f r[lane];
+          for (index_t j = 0; j < lane; ++j) r[j] = load8(src + (p + j) * ld + c0);
+          transpose8(r);
+          for (index_t i = 0; i < lane && c0 + i < k; ++i) store8(dst + (c0 + i) * n + p, r[i]);
+        }
+#endif
     for (index_t c = 0; c < k; ++c)
-      for (index_t p = p0; p < p1; ++p) dst[c * n + p] = src[p * ld + c];
+      for (index_t q = p; q < p1; ++q) dst[c * n + q] = src[q * ld + c];
   }
 }
 

@@ -115,13 +115,16 @@ struct slice_kernel {
     const float* wp = bary + p * n_r;
     const float g = post ? post[p] : 1.0f;
 #if defined(WSSS_CRF_VECTOR_EXT)
-    using regs = row_regs<LD>;
-    regs acc = regs::zero();
-    for (int r = 0; r < n_r; ++r) acc.add_scaled(wp[r] * alpha, regs::load(val + vp[r] * LD));
-    regs out = regs::load(o);
-    out.add_scaled(scale, acc.scaled(g));
-    out.store(o);
-#else
+    if constexpr (LD % 8 == 0) {
+      using regs = row_regs<LD>;
+      regs acc = regs::zero();
+      for (int r = 0; r < n_r; ++r) acc.add_scaled(wp[r] * alpha, regs::load(val + vp[r] * LD));
+      regs out = regs::load(o);
+      out.add_scaled(scale, acc.scaled(g));
+      out.store(o);
+      return;
+    }
+#endif
     float acc[LD] = {};
     for (int r = 0; r < n_r; ++r) {
       const float s = wp[r] * alpha;
@@ -129,7 +132,6 @@ struct slice_kernel {
       for (int c = 0; c < LD; ++c) acc[c] += s * x[c];
     }
     for (int c = 0; c < LD; ++c) o[c] += scale * (g * acc[c]);
-#endif
   }
   WSSS_CRF_INLINE WSSS_HD void row(std::int64_t p, float* o_row) const {
     const std::int32_t* vp = vert + p * dp1;
@@ -215,7 +217,12 @@ class permutohedral {
   /// out += scale · F in (or F^T in), in/out N x ld interleaved (ld a multiple of 8 takes the
   /// vectorised kernels).
   void apply_add(const float* in, float* out, index_t ld, float scale, bool transpose = false) {
-    backend::for_each_index(wsss::omp, n_, splat_blur(in, ld, scale, transpose, out));
+    const detail::slice_kernel k = splat_blur(in, ld, scale, transpose, out);
+    if (ld != 1) return backend::for_each_index(wsss::omp, n_, k);
+    with_dims([&]<int DP1>() {  // the normaliser's single channel: unrolled over the vertices
+#pragma omp parallel for schedule(static)
+      for (index_t p = 0; p < n_; ++p) k.template row_fixed<1, DP1>(p, out + p);
+    });
   }
 
   /// The first two stages of apply_add (splat, blur) on in (N x ld); returns the slice kernel
@@ -235,11 +242,9 @@ class permutohedral {
         }
       }
     };
-    detail::with_row_width(ld, [&]<int LD>() {
-      if (d_ == 5) run.template operator()<LD, 6>();
-      else if (d_ == 2) run.template operator()<LD, 3>();
-      else run.template operator()<LD, 0>();
-    });
+    auto widths = [&]<int LD>() { with_dims([&]<int DP1>() { run.template operator()<LD, DP1>(); }); };
+    if (ld == 1) widths.template operator()<1>();
+    else detail::with_row_width(ld, widths);
     end_splat(ld);
     return blur(ld, scale, transpose, out);
   }
@@ -301,6 +306,15 @@ class permutohedral {
   /// F^T in: the same splat and slice with the blur axes in reverse order and the
   /// normalisers swapped.
   tensor apply_transpose(const tensor& in) { return detail::apply_channel_major(*this, in, true, name); }
+
+  /// Calls f.template operator()<DP1>() with DP1 = d + 1 for the reference's two kernels
+  /// (d = 2 and 5, unrolled vertex loops), else DP1 = 0 (read at run time).
+  template <class F>
+  void with_dims(F&& f) const {
+    if (d_ == 5) f.template operator()<6>();
+    else if (d_ == 2) f.template operator()<3>();
+    else f.template operator()<0>();
+  }
 
   /// Bytes held by the plan (lattice, normalisers and blur buffers).
   std::size_t bytes() const noexcept {

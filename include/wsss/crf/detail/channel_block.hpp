@@ -38,6 +38,26 @@ using v8i = std::int32_t __attribute__((vector_size(32)));
 using v16f = float __attribute__((vector_size(64)));
 using v16i = std::int32_t __attribute__((vector_size(64)));
 
+/// Transposes the 8 x 8 block r in registers: r[i][j] becomes r[j][i] (three stages of
+/// pairwise shuffles). Converts eight pixels between channel planes and interleaved rows.
+inline void transpose8(v8f* r) noexcept {
+  v8f a[8], b[8];
+  for (int i = 0; i < 8; i += 2) {
+    a[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    a[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    b[i] = __builtin_shufflevector(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    b[i + 1] = __builtin_shufflevector(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    b[i + 2] = __builtin_shufflevector(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    b[i + 3] = __builtin_shufflevector(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = __builtin_shufflevector(b[j], b[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[j + 4] = __builtin_shufflevector(b[j], b[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
 /// A row of LD floats (LD a multiple of 8) in registers: LD / 16 64-byte vectors plus one
 /// 32-byte vector when LD is an odd multiple of 8. On AVX-512 a 24-label row takes two
 /// registers and two instructions per operation instead of three; elsewhere the compiler
