@@ -58,20 +58,16 @@ inline int max_threads() noexcept {
 #endif
 }
 
-/// This thread's number in the enclosing OpenMP team, and the team's size (0 and 1 outside a
-/// parallel region or without OpenMP).
-inline int thread_index() noexcept {
+/// Runs f(part) for every part in [0, parts), each part on one thread of an OpenMP team of up to
+/// `parts` threads (inline when parts <= 1). Every part runs even if the runtime grants a
+/// smaller team, so work split by part (per-thread buffers, say) is always complete.
+template <class F>
+void for_each_part(int parts, F&& f) {
 #if defined(_OPENMP)
-  return omp_get_thread_num();
+#pragma omp parallel num_threads(parts) if (parts > 1)
+  for (int part = omp_get_thread_num(); part < parts; part += omp_get_num_threads()) f(part);
 #else
-  return 0;
-#endif
-}
-inline int team_size() noexcept {
-#if defined(_OPENMP)
-  return omp_get_num_threads();
-#else
-  return 1;
+  for (int part = 0; part < parts; ++part) f(part);
 #endif
 }
 

@@ -241,9 +241,8 @@ void pipelined_pass(image_plan<Filter>& plan, const float* negu, const std::uint
     ks = fs.blur(ld, ws);
     ka = fa.blur(ld, wa);
   }
-#pragma omp parallel num_threads(parts) if (parts > 1)
-  for (int part = backend::thread_index(); part < parts; part += backend::team_size()) {
-    // Thread-local copies: the region sees ks and ka through pointers, and their float members
+  backend::for_each_part(parts, [&](int part) {
+    // Local copies: the lambda sees ks and ka through pointers, and their float members
     // (weights, alpha) would be reloaded after every float store of the loop.
     const auto ks_local = ks, ka_local = ka;
     decltype(fs.begin_splat(ld, 0)) ss{}, sa{};
@@ -293,7 +292,7 @@ void pipelined_pass(image_plan<Filter>& plan, const float* negu, const std::uint
         }
       }
     }
-  }
+  });
   if (splat) {
     fs.end_splat(ld);
     fa.end_splat(ld);
@@ -307,8 +306,9 @@ void pipelined_dispatch(image_plan<Filter>& plan, const float* negu, const std::
                         float ws, float wa, float* q, bool update, bool store, bool splat) {
   const bool rgb = plan.smoothness.dims() == 2 && plan.appearance.dims() == 5;
   with_row_width(ld, [&]<int LD>() {
-    if (LD > 0 && rgb) pipelined_pass<LD, LD ? 3 : 0, LD ? 6 : 0>(plan, negu, clamp, ld, ws, wa, q, update, store, splat);
-    else pipelined_pass<LD, 0, 0>(plan, negu, clamp, ld, ws, wa, q, update, store, splat);
+    if constexpr (LD > 0)
+      if (rgb) return pipelined_pass<LD, 3, 6>(plan, negu, clamp, ld, ws, wa, q, update, store, splat);
+    pipelined_pass<LD, 0, 0>(plan, negu, clamp, ld, ws, wa, q, update, store, splat);
   });
 }
 

@@ -232,15 +232,14 @@ class permutohedral {
     reserve(ld);
     const int parts = buf_threads_;
     auto run = [&]<int LD, int DP1>() {
-#pragma omp parallel num_threads(parts) if (parts > 1)
-      for (int part = backend::thread_index(); part < parts; part += backend::team_size()) {
+      backend::for_each_part(parts, [&](int part) {
         const detail::splat_sink sink = begin_splat(ld, part, transpose);
         const auto [p0, p1] = part_range(part);
         for (index_t p = p0; p < p1; ++p) {
           if constexpr (LD > 0) sink.template row_fixed<LD, DP1>(p, in + p * LD);
           else sink.row(p, in + p * ld);
         }
-      }
+      });
     };
     auto widths = [&]<int LD>() { with_dims([&]<int DP1>() { run.template operator()<LD, DP1>(); }); };
     if (ld == 1) widths.template operator()<1>();
@@ -451,7 +450,7 @@ class permutohedral {
     }
     for (index_t p = 0; p < n; ++p) {  // (c)
       std::int32_t* vp = vert_.data() + p * dp1;
-      if (p + ahead < n) __builtin_prefetch(&simplex_vert[static_cast<std::size_t>(vp[ahead * dp1] * dp1)]);
+      if (p + ahead < n) detail::prefetch(&simplex_vert[static_cast<std::size_t>(vp[ahead * dp1] * dp1)]);
       const std::int32_t* sv = simplex_vert.data() + vp[0] * dp1;
       for (int r = 0; r < dp1; ++r) vp[r] = sv[r];
     }

@@ -13,6 +13,15 @@
 
 namespace wsss::crf::detail {
 
+/// Asks for the cache line at p ahead of its use (a no-op where the compiler has no prefetch).
+inline void prefetch(const void* p) noexcept {
+#if defined(__GNUC__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 /// A lattice key packed into W words: coordinate i lives in bits 16·(i mod 4) of word i / 4.
 template <int W>
 struct packed_key {
@@ -61,13 +70,7 @@ class lattice_table {
 
   /// Pulls k's home slot towards the cache: a probe issued some keys ahead of its find
   /// overlaps its cache miss with the work in between.
-  void prefetch(const packed_key<W>& k) const noexcept {
-#if defined(__GNUC__)
-    __builtin_prefetch(&slots_[k.hash() & (slots_.size() - 1)]);
-#else
-    (void)k;
-#endif
-  }
+  void prefetch(const packed_key<W>& k) const noexcept { detail::prefetch(&slots_[k.hash() & (slots_.size() - 1)]); }
 
   /// find() of count keys, all their slots prefetched first.
   void find_many(const packed_key<W>* keys, std::size_t count, std::int32_t* ids) const noexcept {
