@@ -32,13 +32,13 @@ using box_list = std::vector<box>;
 /// or holds one entry per image; spans view the caller's storage, which must outlive the
 /// plans prepared from the batch.
 struct batch {
-  std::span<const rgb_image> images;
-  std::span<const tag_set> tags;
-  std::span<const box_list> boxes;
-  std::span<const superpixel::segmentation> superpixels;
+  std::span<const rgb_image> images{};
+  std::span<const tag_set> tags{};
+  std::span<const box_list> boxes{};
+  std::span<const superpixel::segmentation> superpixels{};
   /// Per-pixel supervision when a stage has it: ground-truth masks of strongly annotated
   /// images, pseudo-labels, localisation cues, confident regions (255 = ignore).
-  std::span<const label_map> labels;
+  std::span<const label_map> labels{};
 
   /// Number of items: the length of the first non-empty span (0 when all are empty).
   std::size_t size() const noexcept {
