@@ -34,30 +34,37 @@ tensor scores(index_t N, index_t C, index_t side) {
   return wsss::random_uniform({N, C, side, side}, g);  // probabilities, as SEC pools them
 }
 
+/// GWRP with SEC's tag-free decays (0.999 for class 0, 0.996 for the others), as the libtorch
+/// version below; the FCL sized to the map.
 template <class P>
 P make_pooler(index_t C, index_t side) {
   if constexpr (std::is_same_v<P, pool::fcl>) return pool::fcl({C, side, side, true});
+  else if constexpr (std::is_same_v<P, pool::gwrp>) return pool::gwrp({.use_tags = false});
   else return P{};
 }
 
 /// One pooler benchmark's set-up for the state's {N, C, side}: the scores x, the pooler, its
-/// cache, the output buffers and an all-ones N x C gradient g.
+/// plan (prepared once, as a training loop does per shape), the exec with its workspace, the
+/// output buffers and an all-ones N x C gradient g.
 template <class P>
 struct pool_case {
   tensor x, out, gin, g;
   P p;
-  typename P::cache c;
+  wsss::workspace ws;
+  wsss::exec<> ex{wsss::omp, &ws};
+  typename P::plan pl;
   explicit pool_case(const benchmark::State& st)
       : x(scores(st.range(0), st.range(1), st.range(2))),
         g({st.range(0), st.range(1)}, 1.0f),
-        p(make_pooler<P>(st.range(1), st.range(2))) {}
+        p(make_pooler<P>(st.range(1), st.range(2))),
+        pl(p.prepare(ex, {}, x.shape())) {}
 };
 
 template <class P>
 void BM_forward(benchmark::State& st) {
   pool_case<P> k(st);
   for (auto _ : st) {
-    k.p.forward(k.x, k.out, k.c);
+    k.p.run(k.ex, k.pl, k.x, k.out);
     benchmark::DoNotOptimize(k.out.data());
   }
   st.SetLabel(std::string(P::name));
@@ -66,9 +73,9 @@ void BM_forward(benchmark::State& st) {
 template <class P>
 void BM_backward(benchmark::State& st) {
   pool_case<P> k(st);
-  k.p.forward(k.x, k.out, k.c);
+  k.p.run(k.ex, k.pl, k.x, k.out);
   for (auto _ : st) {
-    k.p.backward(k.g, k.c, k.gin);
+    k.p.backward(k.ex, k.pl, k.g, k.gin);
     benchmark::DoNotOptimize(k.gin.data());
   }
   st.SetLabel(std::string(P::name));
@@ -78,8 +85,8 @@ template <class P>
 void BM_forward_backward(benchmark::State& st) {
   pool_case<P> k(st);
   for (auto _ : st) {
-    k.p.forward(k.x, k.out, k.c);
-    k.p.backward(k.g, k.c, k.gin);
+    k.p.run(k.ex, k.pl, k.x, k.out);
+    k.p.backward(k.ex, k.pl, k.g, k.gin);
     benchmark::DoNotOptimize(k.gin.data());
   }
   st.SetLabel(std::string(P::name));
@@ -103,23 +110,24 @@ void BM_sp_layer(benchmark::State& st) {
   for (index_t y = 0; y < 500; ++y)
     for (index_t x = 0; x < 500; ++x)
       for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(127.5 + 100.0 * std::sin(0.031 * x * (c + 1) + 0.023 * y * (3 - c)));
-  const auto seg = wsss::superpixel::slic(img, {.superpixels = 500});
-  const std::vector<pool::sp_plan> plans{pool::sp_plan(seg, 125, 125)};
-  const pool::sp_layer layer(plans);
+  const std::vector<wsss::superpixel::segmentation> segs{wsss::superpixel::slic(img, {.superpixels = 500})};
+  const wsss::batch b{.superpixels = segs};
+  const pool::sp_layer layer;
+  const wsss::exec<> ex;
   const tensor x = scores(1, 21, 125);
+  auto pl = layer.prepare(ex, b, x.shape());
   tensor out, gin;
-  pool::sp_layer::cache c;
   const tensor g({1, 21}, 1.0f);
   for (auto _ : st) {
     if (st.range(0) == 0) {
-      const pool::sp_plan p(seg, 125, 125);
-      benchmark::DoNotOptimize(p.nonempty());
+      const auto p = layer.prepare(ex, b, x.shape());
+      benchmark::DoNotOptimize(p.images[0].nonempty());
     } else if (st.range(0) == 1) {
-      layer.forward(x, out, c);
-      layer.backward(g, c, gin);
+      layer.run(ex, pl, x, out);
+      layer.backward(ex, pl, g, gin);
       benchmark::DoNotOptimize(gin.data());
     } else {
-      auto z = layer.superpixel_features(x);
+      auto z = layer.superpixel_features(pl, x);
       benchmark::DoNotOptimize(z[0].data());
     }
   }

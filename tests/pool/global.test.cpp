@@ -11,6 +11,7 @@
 
 #include "wsss/autodiff/grad_check.hpp"
 #include "wsss/core/random.hpp"
+#include "wsss/nn/module.hpp"
 #include "wsss/pool.hpp"
 
 using wsss::index_t;
@@ -62,11 +63,14 @@ double sec_reference_gwrp(std::vector<double> v, double q) {
 }
 
 template <class P>
-tensor run_forward(const P& p, const tensor& s) {
-  tensor out;
-  typename P::cache c;
-  p.forward(s, out, c);
-  return out;
+tensor run_forward(const P& p, const tensor& s, const wsss::batch& b = {}) {
+  return pool::run(p, s, b);
+}
+
+/// A GWRP config whose decays need no image tags (bg_class d_bg, every other class d_fg).
+pool::gwrp::config untagged(pool::gwrp::config c) {
+  c.use_tags = false;
+  return c;
 }
 
 }  // namespace
@@ -115,8 +119,9 @@ TEST_CASE("gwrp matches the SEC reference formula with q_fg 0.996 and q_bg 0.999
   labels(0, 1) = 1.0f;  // image 0: class 1 present, 2 and 3 absent
   labels(1, 2) = 1.0f;
   labels(1, 3) = 1.0f;
-  const pool::gwrp gw = pool::gwrp{}.with_labels(labels);
-  const tensor y = run_forward(gw, s);
+  const std::vector<wsss::tag_set> tags{{1}, {2, 3}};  // the present classes of `labels`
+  const pool::gwrp gw{};
+  const tensor y = run_forward(gw, s, {.tags = tags});
   for (index_t n = 0; n < 2; ++n)
     for (index_t c = 0; c < 4; ++c) {
       INFO("n=" << n << " c=" << c);
@@ -136,15 +141,16 @@ TEST_CASE("gwrp is gmp at d = 0 and gap at d = 1, values and gradients") {
   wsss::rng g(2);
   const tensor gy = wsss::random_normal({2, 3}, g);
   auto fwd_bwd = [&](auto p) {
-    typename decltype(p)::cache c;
+    const wsss::exec<> ex;
+    auto pl = p.prepare(ex, {}, s.shape());
     tensor out, gin;
-    p.forward(s, out, c);
-    p.backward(gy, c, gin);
+    p.run(ex, pl, s, out);
+    p.backward(ex, pl, gy, gin);
     return std::pair{out, gin};
   };
-  const auto [y0, g0] = fwd_bwd(pool::gwrp{{0.0f, 0.0f, 0.0f}});
+  const auto [y0, g0] = fwd_bwd(pool::gwrp{untagged({0.0f, 0.0f, 0.0f})});
   const auto [ym, gm] = fwd_bwd(pool::gmp{});
-  const auto [y1, g1] = fwd_bwd(pool::gwrp{{1.0f, 1.0f, 1.0f}});
+  const auto [y1, g1] = fwd_bwd(pool::gwrp{untagged({1.0f, 1.0f, 1.0f})});
   const auto [ya, ga] = fwd_bwd(pool::gap{});
   for (index_t k = 0; k < y0.numel(); ++k) {
     CHECK(y0[k] == ym[k]);
@@ -160,13 +166,14 @@ TEST_CASE("gwrp ties: the value ignores the order, the gradient follows a stable
   tensor s({1, 1, 1, 5});
   s[0] = 0.5f; s[1] = 2.0f; s[2] = 0.5f; s[3] = 2.0f; s[4] = 1.0f;
   const float d = 0.5f;
-  const pool::gwrp p{{d, d, d, -1}};
-  pool::gwrp::cache c;
+  const pool::gwrp p{untagged({d, d, d, -1})};
+  const wsss::exec<> ex;
+  auto pl = p.prepare(ex, {}, s.shape());
   tensor y, gin;
-  p.forward(s, y, c);
+  p.run(ex, pl, s, y);
   const double Z = 1 + 0.5 + 0.25 + 0.125 + 0.0625;
   CHECK(y[0] == doctest::Approx((2.0 + 0.5 * 2.0 + 0.25 * 1.0 + 0.125 * 0.5 + 0.0625 * 0.5) / Z));
-  p.backward(tensor({1, 1}, 1.0f), c, gin);
+  p.backward(ex, pl, tensor({1, 1}, 1.0f), gin);
   // ranks: pos1 (2.0) 0, pos3 (2.0) 1, pos4 (1.0) 2, pos0 (0.5) 3, pos2 (0.5) 4
   CHECK(gin[1] == doctest::Approx(1.0 / Z));
   CHECK(gin[3] == doctest::Approx(0.5 / Z));
@@ -180,15 +187,17 @@ TEST_CASE("gwrp truncation stays within its stated bound on a 321 x 321 plane") 
   const tensor s = wsss::random_normal({1, 2, 321, 321}, g);
   for (float d : {0.996f, 0.999f}) {
     INFO("d=" << d);
-    const pool::gwrp cut{{d, d, d, -1}}, full{{d, d, d, -1, 0.0}};
-    const index_t m = pool::gwrp::kept_ranks(d, 321 * 321, cut.cfg().tail_tol);
+    const pool::gwrp cut{untagged({d, d, d, -1})}, full{untagged({d, d, d, -1, 0.0})};
+    const index_t m = pool::gwrp::kept_ranks(d, 321 * 321, cut.cfg.tail_tol);
     CHECK(m < 321 * 321 / 4);
     CHECK(pool::gwrp::kept_ranks(d, 321 * 321, 0.0) == 321 * 321);
     const tensor a = run_forward(cut, s), b = run_forward(full, s);
-    pool::gwrp::cache shared;  // one cache used by both poolers must not mix their weight tables
+    wsss::workspace shared;  // one workspace (top-k scratch) used by both poolers must not mix them
+    const auto ex = wsss::on(wsss::omp, shared);
+    auto plan_cut = cut.prepare(ex, {}, s.shape()), plan_full = full.prepare(ex, {}, s.shape());
     tensor a2, b2;
-    cut.forward(s, a2, shared);
-    full.forward(s, b2, shared);
+    cut.run(ex, plan_cut, s, a2);
+    full.run(ex, plan_full, s, b2);
     CHECK(a2[0] == a[0]);
     CHECK(b2[0] == b[0]);
     for (index_t k = 0; k < 2; ++k) {
@@ -196,7 +205,7 @@ TEST_CASE("gwrp truncation stays within its stated bound on a 321 x 321 plane") 
       const double ref = sec_reference_gwrp(v, d);
       const double maxabs = std::abs(*std::max_element(v.begin(), v.end(), [](double x, double y) { return std::abs(x) < std::abs(y); }));
       CHECK(std::abs(b[k] - ref) <= 1e-6 * maxabs + 1e-6);
-      CHECK(std::abs(a[k] - ref) <= cut.cfg().tail_tol * maxabs + 1e-6 * maxabs + 1e-6);
+      CHECK(std::abs(a[k] - ref) <= cut.cfg.tail_tol * maxabs + 1e-6 * maxabs + 1e-6);
     }
   }
 }
@@ -230,16 +239,18 @@ using parameter_free_poolers = std::tuple<pool::gap, pool::gmp, pool::gwrp, pool
 TEST_CASE_TEMPLATE_DEFINE("a pooler's backward assigns every entry and passes grad_check", P, pooler_contract) {
   const tensor s = separated_scores(2, 3, 4, 5, 31);
   P p{};
-  if constexpr (std::is_same_v<P, pool::gwrp>) p = pool::gwrp{{0.7f, 0.0f, 0.9f, 0}};
-  typename P::cache c;
+  if constexpr (std::is_same_v<P, pool::gwrp>) p = pool::gwrp{untagged({0.7f, 0.0f, 0.9f, 0})};
+  const wsss::exec<> ex;
+  auto pl = p.prepare(ex, {}, s.shape());
   tensor out, g1, g2({2, 3, 4, 5}, 12345.0f);
-  p.forward(s, out, c);
+  p.run(ex, pl, s, out);
   wsss::rng g(4);
   const tensor gy = wsss::random_normal({2, 3}, g);
-  p.backward(gy, c, g1);
-  p.backward(gy, c, g2);  // pre-filled with garbage: must be overwritten, not added to
+  p.backward(ex, pl, gy, g1);
+  p.backward(ex, pl, gy, g2);  // pre-filled with garbage: must be overwritten, not added to
   for (index_t k = 0; k < g1.numel(); ++k) CHECK(g1[k] == g2[k]);
-  const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> x) { return pool::apply(t, p, x[0]); }, {s},
+  auto plg = p.prepare(ex, {}, s.shape());
+  const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> x) { return p.record(t, plg, x[0]); }, {s},
                                 {.eps = 1e-2, .rtol = 1e-2, .atol = 1e-4, .max_coords = 120});
   CHECK_MESSAGE(r.ok, r.log);
 }
@@ -250,8 +261,10 @@ TEST_CASE("gwrp with per-image labels passes grad_check") {
   tensor labels({2, 4});
   labels(0, 2) = 1.0f;
   labels(1, 1) = 1.0f;
-  const pool::gwrp p = pool::gwrp{{0.8f, 0.0f, 0.95f, 0}}.with_labels(labels);
-  const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> x) { return pool::apply(t, p, x[0]); }, {s},
+  const std::vector<wsss::tag_set> tags{{2}, {1}};  // the present classes of `labels`
+  const pool::gwrp p{{0.8f, 0.0f, 0.95f, 0}};
+  auto pl = p.prepare(wsss::exec<>{}, {.tags = tags}, s.shape());
+  const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> x) { return p.record(t, pl, x[0]); }, {s},
                                 {.max_coords = 200});
   CHECK_MESSAGE(r.ok, r.log);
 }
@@ -271,16 +284,18 @@ TEST_CASE("fcl: grad_check on scores, weight and bias; standalone backward agree
     p.weight.value = w;
     p.bias.value = b;
     const tensor gy = wsss::random_normal({2, 3}, g);
-    pool::fcl::cache c;
+    const wsss::exec<> ex;
+    auto pl = p.prepare(ex, {}, s.shape());
     tensor y, gin;
-    p.forward(s, y, c);
-    p.backward(gy, c, gin);
+    p.run(ex, pl, s, y);
+    p.backward(ex, pl, gy, gin);
     pool::fcl q(cfg);
     q.weight.value = w;
     q.bias.value = b;
     ad::tape t;
     const ad::var x = t.leaf(s, true);
-    const ad::var yy = pool::apply(t, q, x);
+    auto plq = q.prepare(ex, {}, s.shape());
+    const ad::var yy = q.record(t, plq, x);
     t.backward(yy, gy);
     for (index_t k = 0; k < gin.numel(); ++k) CHECK(gin[k] == doctest::Approx((*t.grad(x))[k]).epsilon(1e-5));
     for (index_t k = 0; k < w.numel(); ++k) CHECK(p.weight.grad[k] == doctest::Approx(q.weight.grad[k]).epsilon(1e-5));
@@ -290,31 +305,31 @@ TEST_CASE("fcl: grad_check on scores, weight and bias; standalone backward agree
 
 TEST_CASE("poolers reject bad shapes and parameters with tagged errors") {
   const tensor rank3({2, 3, 4});
+  const wsss::exec<> ex;
   tensor out;
-  pool::gap::cache gc;
-  CHECK_THROWS_WITH_AS(pool::gap{}.forward(rank3, out, gc), doctest::Contains("[wsss.shape] pool::gap: scores must be rank 4"),
+  CHECK_THROWS_WITH_AS(pool::run(pool::gap{}, rank3), doctest::Contains("[wsss.shape] pool::gap: scores must be rank 4"),
                        wsss::shape_error);
-  pool::gwrp::cache wc;
-  CHECK_THROWS_WITH_AS(pool::gwrp{}.forward(rank3, out, wc), doctest::Contains("[wsss.shape] pool::gwrp"), wsss::shape_error);
+  CHECK_THROWS_WITH_AS(pool::run(pool::gwrp{}, rank3), doctest::Contains("[wsss.shape] pool::gwrp"), wsss::shape_error);
   CHECK_THROWS_WITH_AS(pool::gwrp({1.5f, 0.0f, 0.999f}), doctest::Contains("[wsss.value] pool::gwrp: d_fg must be in [0, 1]"),
                        wsss::value_error);
   CHECK_THROWS_WITH_AS(pool::gwrp({0.9f, -0.1f, 0.999f}), doctest::Contains("d_neg must be in [0, 1]"), wsss::value_error);
-  CHECK_THROWS_WITH_AS(pool::gwrp{}.with_decays(tensor({3}, 2.0f)), doctest::Contains("[wsss.value] pool::gwrp"), wsss::value_error);
-  const pool::gwrp five = pool::gwrp{}.with_decays(tensor({5}, 0.5f));
-  CHECK_THROWS_WITH_AS(five.forward(tensor({1, 3, 2, 2}), out, wc), doctest::Contains("[wsss.shape] pool::gwrp: decays are 5"),
+  CHECK_THROWS_WITH_AS(pool::gwrp({.class_decays = {2.0f, 2.0f, 2.0f}}), doctest::Contains("[wsss.value] pool::gwrp"),
+                       wsss::value_error);
+  const pool::gwrp five({.class_decays = std::vector<float>(5, 0.5f)});
+  CHECK_THROWS_WITH_AS(pool::run(five, tensor({1, 3, 2, 2})), doctest::Contains("[wsss.shape] pool::gwrp: decays are 5"),
                        wsss::shape_error);
   CHECK_THROWS_WITH_AS(pool::lse({0.0f}), doctest::Contains("[wsss.value] pool::lse: sharpness r must be > 0"), wsss::value_error);
   CHECK_THROWS_WITH_AS(pool::lse({-2.0f}), doctest::Contains("[wsss.value] pool::lse"), wsss::value_error);
   pool::fcl f({3, 4, 4, true});
-  pool::fcl::cache fc;
-  CHECK_THROWS_WITH_AS(f.forward(tensor({1, 3, 5, 4}), out, fc), doctest::Contains("[wsss.shape] pool::fcl: scores must be N x 3 x 4 x 4"),
+  CHECK_THROWS_WITH_AS(pool::run(f, tensor({1, 3, 5, 4})), doctest::Contains("[wsss.shape] pool::fcl: scores must be N x 3 x 4 x 4"),
                        wsss::shape_error);
   tensor gin;
-  pool::gmp::cache mc;
-  CHECK_THROWS_WITH_AS(pool::gmp{}.backward(tensor({1, 1}), mc, gin), doctest::Contains("[wsss.value] pool::gmp: backward called before forward"),
+  pool::gmp::plan mc;
+  CHECK_THROWS_WITH_AS(pool::gmp{}.backward(ex, mc, tensor({1, 1}), gin), doctest::Contains("[wsss.value] pool::gmp: backward called before forward"),
                        wsss::value_error);
-  pool::gmp{}.forward(tensor({2, 3, 2, 2}), out, mc);
-  CHECK_THROWS_WITH_AS(pool::gmp{}.backward(tensor({3, 2}), mc, gin), doctest::Contains("[wsss.shape] pool::gmp: gradient must be 2x3"),
+  mc = pool::gmp{}.prepare(ex, {}, {2, 3, 2, 2});
+  pool::gmp{}.run(ex, mc, tensor({2, 3, 2, 2}), out);
+  CHECK_THROWS_WITH_AS(pool::gmp{}.backward(ex, mc, tensor({3, 2}), gin), doctest::Contains("[wsss.shape] pool::gmp: gradient must be 2x3"),
                        wsss::shape_error);
 }
 
@@ -336,4 +351,41 @@ TEST_CASE("vectorisable reductions: exp for x <= 0, blocked sums and the first a
   const float row[7] = {1.0f, 3.0f, -2.0f, 3.0f, 0.5f, 3.0f, 2.0f};
   CHECK(pool::detail::first_argmax(row, 7) == 1);
   CHECK(pool::detail::max_of(row, 7) == 3.0f);
+}
+
+TEST_CASE("gwrp reads its decay groups from batch.tags in prepare") {
+  const tensor s = separated_scores(2, 4, 3, 3, 23);
+  const std::vector<wsss::tag_set> tags{{2}, {1, 3}};
+  const pool::gwrp p{{0.8f, 0.3f, 0.95f, 0}};
+  const wsss::exec<> ex;
+  const auto pl = p.prepare(ex, {.tags = tags}, s.shape());
+  // Image 0: bg 0.95, class 2 present (0.8), classes 1 and 3 absent (0.3); image 1 likewise.
+  const float expect[8] = {0.95f, 0.3f, 0.8f, 0.3f, 0.95f, 0.8f, 0.3f, 0.8f};
+  for (index_t k = 0; k < 8; ++k) CHECK(pl.tables[static_cast<std::size_t>(pl.table[static_cast<std::size_t>(k)])].d == expect[k]);
+  // Explicit per-class decays need no tags.
+  const pool::gwrp per_class({.class_decays = {1.0f, 0.0f, 0.5f, 0.5f}});
+  const tensor y = run_forward(per_class, s), ga = run_forward(pool::gap{}, s), gm = run_forward(pool::gmp{}, s);
+  CHECK(y[0] == doctest::Approx(ga[0]).epsilon(1e-6));
+  CHECK(y[1] == gm[1]);
+  CHECK_THROWS_WITH_AS(p.prepare(ex, {}, s.shape()), doctest::Contains("[wsss.value] pool::gwrp: needs image tags in the batch"),
+                       wsss::value_error);
+  const std::vector<wsss::tag_set> one{{1}};
+  CHECK_THROWS_WITH_AS(p.prepare(ex, {.tags = one}, s.shape()),
+                       doctest::Contains("[wsss.shape] pool::gwrp: batch holds 1 tag sets but scores are 2x4x3x3"), wsss::shape_error);
+  const std::vector<wsss::tag_set> outside{{1}, {4}}, background{{0}, {1}};
+  CHECK_THROWS_WITH_AS(p.prepare(ex, {.tags = outside}, s.shape()), doctest::Contains("[wsss.value] pool::gwrp: tag 4 is outside [1, 4)"),
+                       wsss::value_error);
+  CHECK_THROWS_WITH_AS(p.prepare(ex, {.tags = background}, s.shape()), doctest::Contains("tag 0 is outside [1, 4)"), wsss::value_error);
+}
+
+TEST_CASE("fcl is trainable: parameters named from its prefix, visited like a layer's") {
+  pool::fcl a({3, 4, 5, true}), b({3, 4, 5, true}, "cls.fcl");
+  CHECK(a.weight.name == "fcl.weight");
+  CHECK(a.bias.name == "fcl.bias");
+  const auto ps = wsss::nn::collect_params(b);
+  REQUIRE(ps.size() == 2);
+  CHECK(ps[0]->name == "cls.fcl.weight");
+  CHECK(ps[1]->name == "cls.fcl.bias");
+  CHECK(ps[0] == &b.weight);
+  CHECK(wsss::nn::count_params(b) == 3 * 20 + 3);
 }

@@ -3,6 +3,7 @@
 // computation, its gradient, multi-scale plans, SP-CAM exactness and the shape errors
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -85,15 +86,15 @@ std::vector<double> brute_pool(const sp::segmentation& seg, const float* x, inde
 TEST_CASE("SP layer forward (eq. 1, 2) equals a brute-force per-pixel computation") {
   const index_t H = 37, W = 29, h = 9, w = 7, C = 3, N = 2;
   const std::vector<sp::segmentation> segs = {voronoi(H, W, 40, 1), voronoi(H, W, 25, 2)};
-  std::vector<pool::sp_plan> plans;
-  for (const auto& s : segs) plans.emplace_back(s, h, w);
   wsss::rng g(3);
   const tensor x = wsss::random_normal({N, C, h, w}, g);
-  const pool::sp_layer layer(plans);
+  const pool::sp_layer layer;
+  const wsss::exec<> ex;
+  auto pl = layer.prepare(ex, {.superpixels = segs}, x.shape());
+  const std::vector<pool::sp_plan>& plans = pl.images;
   tensor out;
-  pool::sp_layer::cache c;
-  layer.forward(x, out, c);
-  const auto feats = layer.superpixel_features(x);
+  layer.run(ex, pl, x, out);
+  const auto feats = layer.superpixel_features(pl, x);
   const auto geo = pool::feature_geometry::tiling(H, W, h, w);
   for (index_t n = 0; n < N; ++n) {
     std::vector<char> ne;
@@ -137,19 +138,19 @@ TEST_CASE("SP layer with an explicit geometry and a superpixel that vanishes") {
 TEST_CASE("SP layer backward is eq. 3 and passes grad_check") {
   const index_t H = 23, W = 31, h = 6, w = 8;
   const std::vector<sp::segmentation> segs = {voronoi(H, W, 30, 4), voronoi(H, W, 12, 5)};
-  std::vector<pool::sp_plan> plans;
-  for (const auto& s : segs) plans.emplace_back(s, h, w);
-  const pool::sp_layer layer(plans);
+  const pool::sp_layer layer;
   wsss::rng g(6);
   const tensor x = wsss::random_normal({2, 3, h, w}, g);
-  const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> v) { return pool::apply(t, layer, v[0]); }, {x});
+  const wsss::exec<> ex;
+  auto plg = layer.prepare(ex, {.superpixels = segs}, x.shape());
+  const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> v) { return layer.record(t, plg, v[0]); }, {x});
   CHECK_MESSAGE(r.ok, r.log);
   // eq. 3 from the brute-force responsibilities: dL/dz^j = (1/N) g sum_i h_i^j.
   tensor out, gin;
-  pool::sp_layer::cache c;
-  layer.forward(x, out, c);
+  auto pl = layer.prepare(ex, {.superpixels = segs}, x.shape());
+  layer.run(ex, pl, x, out);
   const tensor gy = wsss::random_normal({2, 3}, g);
-  layer.backward(gy, c, gin);
+  layer.backward(ex, pl, gy, gin);
   const auto geo = pool::feature_geometry::tiling(H, W, h, w);
   for (index_t n = 0; n < 2; ++n) {
     // h_i^j via brute_pool on one-hot feature maps (one per cell j).
@@ -182,8 +183,7 @@ TEST_CASE("SP-CAM of a constant-per-superpixel input reproduces it exactly over 
     for (index_t c = 0; c < C; ++c)
       for (index_t p = 0; p < sizes[k] * sizes[k]; ++p)
         x[c * sizes[k] * sizes[k] + p] = at.labels[p] >= 0 ? value[c * K + at.labels[p]] : 1e6f;  // padding must not leak
-    const pool::sp_layer layer(std::span<const pool::sp_plan>(&plans[k], 1));
-    const auto z = layer.superpixel_features(x);
+    const auto z = pool::sp_layer::superpixel_features(std::span<const pool::sp_plan>(&plans[k], 1), x);
     cam.add(plans[k], z[0]);
   }
   const tensor painted = cam.paint(seg, -7.0f);
@@ -221,15 +221,16 @@ TEST_CASE("SP-CAM takes the max over scales, skipping scales where a superpixel 
 TEST_CASE("SP layer rejects mismatched plans and maps") {
   const sp::segmentation seg = voronoi(10, 10, 5, 1);
   const pool::sp_plan p(seg, 4, 4);
-  const std::vector<pool::sp_plan> one{p};
-  const pool::sp_layer layer(one);
+  const std::vector<sp::segmentation> one{seg};
+  const pool::sp_layer layer;
+  const wsss::exec<> ex;
+  auto c = layer.prepare(ex, {.superpixels = one}, {1, 2, 4, 4});  // one 4x4 plan
   tensor out;
-  pool::sp_layer::cache c;
-  CHECK_THROWS_WITH_AS(layer.forward(tensor({1, 2, 5, 4}), out, c),
+  CHECK_THROWS_WITH_AS(layer.run(ex, c, tensor({1, 2, 5, 4}), out),
                        doctest::Contains("[wsss.shape] pool::sp_layer: plan 0 was built for a 4x4 feature map, got 1x2x5x4"), wsss::shape_error);
-  CHECK_THROWS_WITH_AS(layer.forward(tensor({2, 2, 4, 4}), out, c), doctest::Contains("need one superpixel plan per image: 2 images, 1 plans"),
+  CHECK_THROWS_WITH_AS(layer.run(ex, c, tensor({2, 2, 4, 4}), out), doctest::Contains("need one superpixel plan per image: 2 images, 1 plans"),
                        wsss::shape_error);
-  CHECK_THROWS_WITH_AS(layer.forward(tensor({2, 4, 4}), out, c), doctest::Contains("[wsss.shape] pool::sp_layer: scores must be rank 4"),
+  CHECK_THROWS_WITH_AS(layer.run(ex, c, tensor({2, 4, 4}), out), doctest::Contains("[wsss.shape] pool::sp_layer: scores must be rank 4"),
                        wsss::shape_error);
   CHECK_THROWS_WITH_AS(pool::sp_plan(seg, 0, 3), doctest::Contains("[wsss.value] pool::sp_plan: feature size must be positive"), wsss::value_error);
   sp::segmentation bad = seg;
@@ -239,4 +240,28 @@ TEST_CASE("SP layer rejects mismatched plans and maps") {
   CHECK_THROWS_WITH_AS(cam.add(p, tensor({3, 5})), doctest::Contains("[wsss.shape] pool::sp_cam: superpixel scores must be 2x5"), wsss::shape_error);
   sp::segmentation other = voronoi(10, 10, 6, 2);
   CHECK_THROWS_WITH_AS(cam.paint(other), doctest::Contains("[wsss.shape] pool::sp_cam: superpixel map has 6 superpixels"), wsss::shape_error);
+}
+
+TEST_CASE("SP layer prepare reads one superpixel map per image from the batch") {
+  const sp::segmentation seg = voronoi(10, 10, 5, 1);
+  const std::vector<sp::segmentation> one{seg};
+  const pool::sp_layer layer;
+  const wsss::exec<> ex;
+  CHECK_THROWS_WITH_AS(layer.prepare(ex, {}, {1, 2, 4, 4}),
+                       doctest::Contains("[wsss.value] pool::sp_layer: needs superpixel maps in the batch"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(layer.prepare(ex, {.superpixels = one}, {2, 2, 4, 4}),
+                       doctest::Contains("[wsss.shape] pool::sp_layer: need one superpixel map per image: 2 images, 1 maps"),
+                       wsss::shape_error);
+  sp::segmentation bad = seg;
+  bad.labels[3] = 9;
+  const std::vector<sp::segmentation> bad_one{bad};
+  CHECK_THROWS_WITH_AS(layer.prepare(ex, {.superpixels = bad_one}, {1, 2, 4, 4}),
+                       doctest::Contains("[wsss.value] pool::sp_plan: superpixel label 9"), wsss::value_error);
+  // The plan is the one sp_plan builds from the same map and feature size.
+  const auto pl = layer.prepare(ex, {.superpixels = one}, {1, 2, 4, 4});
+  const pool::sp_plan ref(seg, 4, 4);
+  REQUIRE(pl.images.size() == 1);
+  CHECK(pl.images[0].nonempty() == ref.nonempty());
+  const auto a = pl.images[0].column_weights(), b = ref.column_weights();
+  CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
 }

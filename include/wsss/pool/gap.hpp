@@ -8,6 +8,7 @@
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
 #include "wsss/pool/detail/reduce.hpp"
+#include "wsss/pool/op.hpp"
 
 namespace wsss::pool {
 
@@ -16,23 +17,32 @@ class gap {
  public:
   static constexpr std::string_view name = "pool::gap";
   struct config {};
-  struct cache {
-    wsss::shape in;
-  };
+  struct plan : plan_base {};
+  config cfg{};
 
   gap() = default;
-  explicit gap(const config& c) : cfg_(c) {}
-  const config& cfg() const noexcept { return cfg_; }
+  explicit gap(const config& c) : cfg(c) {}
 
-  void forward(const tensor& s, tensor& out, cache& c) const {
-    const auto [nc, hw] = detail::begin_forward(s, out, c.in, name);
-    detail::launch(nc, s.numel(), mean_kernel{s.data(), out.data(), hw});
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
+    return detail::plan_for<plan>(s, name);
   }
 
-  void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    const auto [nc, hw] = detail::begin_backward(g, c.in, g_in, name);
-    detail::launch(nc, c.in.numel(), spread_kernel{g.data(), g_in.data(), hw});
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const tensor& s, tensor& out) const {
+    require_backend<gap, Tag>();
+    const auto [nc, hw] = detail::begin_run(pl, s, out, name);
+    detail::launch(ex.tag, nc, s.numel(), mean_kernel{s.data(), out.data(), hw});
   }
+
+  template <class Tag>
+  void backward(const exec<Tag>& ex, const plan& pl, const tensor& g, tensor& g_in) const {
+    require_backend<gap, Tag>();
+    const auto [nc, hw] = detail::begin_backward(pl, g, g_in, name);
+    detail::launch(ex.tag, nc, pl.in.numel(), spread_kernel{g.data(), g_in.data(), hw});
+  }
+
+  ad::var record(ad::tape& t, const plan& pl, const ad::var& s) const { return pool::record(t, *this, pl, s); }
 
  private:
   struct mean_kernel {
@@ -53,7 +63,6 @@ class gap {
       for (index_t i = 0; i < hw; ++i) p[i] = v;
     }
   };
-  config cfg_{};
 };
 static_assert(Pooler<gap>);
 

@@ -10,6 +10,7 @@
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
 #include "wsss/pool/detail/reduce.hpp"
+#include "wsss/pool/op.hpp"
 
 namespace wsss::pool {
 
@@ -19,25 +20,35 @@ class gmp {
  public:
   static constexpr std::string_view name = "pool::gmp";
   struct config {};
-  struct cache {
-    wsss::shape in;
-    std::vector<std::int32_t> argmax;  ///< per (n, c): flat index in the H x W plane
+  struct plan : plan_base {
+    std::vector<std::int32_t> argmax;  ///< per (n, c): flat index in the H x W plane (run fills it)
   };
+  config cfg{};
 
   gmp() = default;
-  explicit gmp(const config& c) : cfg_(c) {}
-  const config& cfg() const noexcept { return cfg_; }
+  explicit gmp(const config& c) : cfg(c) {}
 
-  void forward(const tensor& s, tensor& out, cache& c) const {
-    const auto [nc, hw] = detail::begin_forward(s, out, c.in, name);
-    c.argmax.resize(static_cast<std::size_t>(nc));
-    detail::launch(nc, s.numel(), max_kernel{s.data(), out.data(), c.argmax.data(), hw});
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
+    return detail::plan_for<plan>(s, name);
   }
 
-  void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    const auto [nc, hw] = detail::begin_backward(g, c.in, g_in, name);
-    detail::launch(nc, c.in.numel(), route_kernel{g.data(), g_in.data(), c.argmax.data(), hw});
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const tensor& s, tensor& out) const {
+    require_backend<gmp, Tag>();
+    const auto [nc, hw] = detail::begin_run(pl, s, out, name);
+    pl.argmax.resize(static_cast<std::size_t>(nc));
+    detail::launch(ex.tag, nc, s.numel(), max_kernel{s.data(), out.data(), pl.argmax.data(), hw});
   }
+
+  template <class Tag>
+  void backward(const exec<Tag>& ex, const plan& pl, const tensor& g, tensor& g_in) const {
+    require_backend<gmp, Tag>();
+    const auto [nc, hw] = detail::begin_backward(pl, g, g_in, name);
+    detail::launch(ex.tag, nc, pl.in.numel(), route_kernel{g.data(), g_in.data(), pl.argmax.data(), hw});
+  }
+
+  ad::var record(ad::tape& t, const plan& pl, const ad::var& s) const { return pool::record(t, *this, pl, s); }
 
  private:
   struct max_kernel {
@@ -62,7 +73,6 @@ class gmp {
       p[arg[k]] = g[k];
     }
   };
-  config cfg_{};
 };
 static_assert(Pooler<gmp>);
 

@@ -10,39 +10,53 @@
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
 #include "wsss/pool/detail/reduce.hpp"
+#include "wsss/pool/op.hpp"
 
 namespace wsss::pool {
 
 /*  out[n,c] = (1/r) log( (1/HW) sum_i exp(r s_i) )
              = m + (1/r) log( (1/HW) sum_i exp(r (s_i - m)) ),  m = max_i s_i  (no overflow)
-    backward: g_in[i] = g * softmax(r s)_i, the softmax kept in the cache.                   */
+    backward: g_in[i] = g * softmax(r s)_i, the softmax kept in the plan.                    */
 class lse {
  public:
   static constexpr std::string_view name = "pool::lse";
   struct config {
     float r = 5.0f;  ///< sharpness; must be > 0 and finite
   };
-  struct cache {
-    wsss::shape in;
-    tensor weights;  ///< softmax(r s) per plane, the input's shape
+  struct plan : plan_base {
+    tensor weights;  ///< softmax(r s) per plane, the input's shape (run fills it)
   };
+  config cfg{};
 
   lse() = default;
-  explicit lse(const config& c) : cfg_(c) {
+  explicit lse(const config& c) : cfg(c) { validate(c); }
+
+  static void validate(const config& c) {
     if (!(c.r > 0.0f) || !std::isfinite(c.r)) throw_value(name, "sharpness r must be > 0 and finite, got ", c.r);
   }
-  const config& cfg() const noexcept { return cfg_; }
 
-  void forward(const tensor& s, tensor& out, cache& c) const {
-    const auto [nc, hw] = detail::begin_forward(s, out, c.in, name);
-    detail::ensure_shape(c.weights, s.shape());
-    detail::launch(nc, s.numel(), forward_kernel{s.data(), out.data(), c.weights.data(), hw, cfg_.r});
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
+    validate(cfg);
+    return detail::plan_for<plan>(s, name);
   }
 
-  void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    const auto [nc, hw] = detail::begin_backward(g, c.in, g_in, name);
-    detail::launch(nc, c.in.numel(), backward_kernel{g.data(), c.weights.data(), g_in.data(), hw});
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const tensor& s, tensor& out) const {
+    require_backend<lse, Tag>();
+    const auto [nc, hw] = detail::begin_run(pl, s, out, name);
+    detail::ensure_shape(pl.weights, s.shape());
+    detail::launch(ex.tag, nc, s.numel(), forward_kernel{s.data(), out.data(), pl.weights.data(), hw, cfg.r});
   }
+
+  template <class Tag>
+  void backward(const exec<Tag>& ex, const plan& pl, const tensor& g, tensor& g_in) const {
+    require_backend<lse, Tag>();
+    const auto [nc, hw] = detail::begin_backward(pl, g, g_in, name);
+    detail::launch(ex.tag, nc, pl.in.numel(), backward_kernel{g.data(), pl.weights.data(), g_in.data(), hw});
+  }
+
+  ad::var record(ad::tape& t, const plan& pl, const ad::var& s) const { return pool::record(t, *this, pl, s); }
 
  private:
   struct forward_kernel {
@@ -55,7 +69,7 @@ class lse {
       const float* x = s + k * hw;
       float* p = w + k * hw;
       const float m = detail::max_of(x, hw);
-#pragma omp simd  // p (the cache) never aliases x (the input)
+#pragma omp simd  // p (the plan) never aliases x (the input)
       for (index_t i = 0; i < hw; ++i) p[i] = detail::exp_nonpositive(r * (x[i] - m));
       const double sum = detail::sum(p, hw);  // terms in [0, 1], the largest 1: sum in [1, HW]
       const float inv = static_cast<float>(1.0 / sum);
@@ -75,7 +89,6 @@ class lse {
       for (index_t i = 0; i < hw; ++i) q[i] = gk * p[i];
     }
   };
-  config cfg_{};
 };
 static_assert(Pooler<lse>);
 

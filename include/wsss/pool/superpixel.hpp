@@ -15,6 +15,7 @@
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
 #include "wsss/pool/detail/reduce.hpp"
+#include "wsss/pool/op.hpp"
 #include "wsss/superpixel/segmentation.hpp"
 
 namespace wsss::pool {
@@ -175,48 +176,58 @@ inline std::vector<sp_plan> multiscale_plans(const superpixel::segmentation& seg
 /*  The SP layer as a SuperpixelPooler: x is N x C x h x w (the upsampled feature map of SPN, or
     any score map), out[n, c] = z~ = (1/N_n) sum_i sum_j h_i^j x[n, c, j]  (eq. 2, N_n the
     non-empty superpixels of image n) = sum_j a_j x[n, c, j] with the plan's column weights a;
-    backward (eq. 3): g_in[n, c, j] = g[n, c] a_j. One plan per image, built for h x w.      */
+    backward (eq. 3): g_in[n, c, j] = g[n, c] a_j. prepare lays each image's superpixel map
+    (batch.superpixels, in the image's pixels) over the h x w grid (feature_geometry::tiling). */
 class sp_layer {
  public:
   static constexpr std::string_view name = "pool::sp_layer";
   struct config {};
-  using plan = sp_plan;
-  struct cache {
-    wsss::shape in;
-    std::span<const sp_plan> plans;
+  struct plan : plan_base {
+    std::vector<sp_plan> images;  ///< one layout per image, for the h x w of the scores
   };
+  config cfg{};
 
   sp_layer() = default;
-  explicit sp_layer(std::span<const sp_plan> plans) : plans_(plans) {}
-  const config& cfg() const noexcept { return cfg_; }
-  std::span<const sp_plan> plans() const noexcept { return plans_; }
+  explicit sp_layer(const config& c) : cfg(c) {}
 
-  void forward(const tensor& x, tensor& out, cache& c) const { forward(x, plans_, out, c); }
-  void forward(const tensor& x, std::span<const sp_plan> plans, tensor& out, cache& c) const {
-    check(x, plans);
-    const index_t N = x.dim(0), C = x.dim(1), hw = x.dim(2) * x.dim(3);
-    detail::ensure_shape(out, shape{N, C});
-    c.in = x.shape();
-    c.plans = plans;
-    detail::launch(N * C, x.numel(), [&, C, hw](index_t k) {
-      const float* a = plans[static_cast<std::size_t>(k / C)].column_weights().data();
-      out[k] = static_cast<float>(detail::dot(a, x.data() + k * hw, hw));
-    });
+  template <class Tag>
+  plan prepare(const exec<Tag>& ex, const batch& b, const shape& s) const {
+    detail::check_scores(s, name);
+    b.validate(name);
+    batch::need(b.superpixels, name, "superpixel maps");
+    const index_t N = s[0];
+    if (static_cast<index_t>(b.superpixels.size()) != N)
+      throw_shape(name, "need one superpixel map per image: ", N, " images, ", b.superpixels.size(), " maps");
+    index_t pixels = 0;
+    for (const superpixel::segmentation& seg : b.superpixels) {
+      superpixel::validate(seg, sp_plan::name);  // here: an exception must not leave a parallel loop
+      pixels += seg.labels.numel();
+    }
+    plan pl = detail::plan_for<plan>(s, name);
+    pl.images.resize(static_cast<std::size_t>(N));
+    detail::launch(ex.tag, N, pixels, build_kernel{b.superpixels.data(), pl.images.data(), s[2], s[3]});
+    return pl;
   }
 
-  void backward(const tensor& g, const cache& c, tensor& g_in) const {
-    const detail::planes p = detail::begin_backward(g, c.in, g_in, name);
-    const index_t C = c.in[1], hw = p.hw;
-    detail::launch(p.nc, c.in.numel(), [&, C, hw](index_t k) {
-      const float* a = c.plans[static_cast<std::size_t>(k / C)].column_weights().data();
-      float* q = g_in.data() + k * hw;
-      const float gk = g[k];
-      for (index_t j = 0; j < hw; ++j) q[j] = gk * a[j];
-    });
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const tensor& x, tensor& out) const {
+    require_backend<sp_layer, Tag>();
+    check(x, pl.images);
+    const auto [nc, hw] = detail::begin_run(pl, x, out, name);
+    detail::launch(ex.tag, nc, x.numel(), pool_kernel{pl.images.data(), x.data(), out.data(), x.dim(1), hw});
   }
+
+  template <class Tag>
+  void backward(const exec<Tag>& ex, const plan& pl, const tensor& g, tensor& g_in) const {
+    require_backend<sp_layer, Tag>();
+    const auto [nc, hw] = detail::begin_backward(pl, g, g_in, name);
+    detail::launch(ex.tag, nc, pl.in.numel(), spread_kernel{pl.images.data(), g.data(), g_in.data(), pl.in[1], hw});
+  }
+
+  ad::var record(ad::tape& t, const plan& pl, const ad::var& x) const { return pool::record(t, *this, pl, x); }
 
   /// Eq. 1 for a batch: one C x K tensor of superpixel features (or class scores) per image.
-  std::vector<tensor> superpixel_features(const tensor& x, std::span<const sp_plan> plans) const {
+  static std::vector<tensor> superpixel_features(std::span<const sp_plan> plans, const tensor& x) {
     check(x, plans);
     const index_t C = x.dim(1), chw = C * x.dim(2) * x.dim(3);
     std::vector<tensor> out;
@@ -226,11 +237,13 @@ class sp_layer {
     }
     return out;
   }
-  std::vector<tensor> superpixel_features(const tensor& x) const { return superpixel_features(x, plans_); }
+  std::vector<tensor> superpixel_features(const plan& pl, const tensor& x) const {
+    return superpixel_features(std::span<const sp_plan>(pl.images), x);
+  }
 
  private:
   static void check(const tensor& x, std::span<const sp_plan> plans) {
-    detail::check_scores(x, name);
+    detail::check_scores(x.shape(), name);
     if (static_cast<index_t>(plans.size()) != x.dim(0))
       throw_shape(name, "need one superpixel plan per image: ", x.dim(0), " images, ", plans.size(), " plans");
     for (std::size_t n = 0; n < plans.size(); ++n)
@@ -238,8 +251,34 @@ class sp_layer {
         throw_shape(name, "plan ", n, " was built for a ", plans[n].feature_height(), "x", plans[n].feature_width(),
                     " feature map, got ", x.shape());
   }
-  config cfg_{};
-  std::span<const sp_plan> plans_{};
+
+  struct build_kernel {
+    const superpixel::segmentation* segs;
+    sp_plan* out;
+    index_t h, w;
+    void operator()(index_t n) const { out[n] = sp_plan(segs[n], h, w); }
+  };
+  struct pool_kernel {
+    const sp_plan* plans;
+    const float* x;
+    float* out;
+    index_t C, hw;
+    void operator()(index_t k) const {
+      out[k] = static_cast<float>(detail::dot(plans[k / C].column_weights().data(), x + k * hw, hw));
+    }
+  };
+  struct spread_kernel {
+    const sp_plan* plans;
+    const float* g;
+    float* g_in;
+    index_t C, hw;
+    void operator()(index_t k) const {
+      const float* a = plans[k / C].column_weights().data();
+      float* q = g_in + k * hw;
+      const float gk = g[k];
+      for (index_t j = 0; j < hw; ++j) q[j] = gk * a[j];
+    }
+  };
 };
 static_assert(SuperpixelPooler<sp_layer>);
 

@@ -1,42 +1,66 @@
 // SPDX-License-Identifier: MIT
-// wsss/pool/detail/common.hpp — shared checks and the size-gated parallel launch of the poolers
+// wsss/pool/detail/common.hpp — shared checks and the launch of the poolers' plane kernels on
+// a backend tag (size-gated OpenMP for omp, the tag's launcher otherwise)
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/backend/tags.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/tensor.hpp"
+#include "wsss/pool/concepts.hpp"
 
 namespace wsss::pool::detail {
 
-/// Below this many input elements a pooler runs serially: an OpenMP region costs a few
-/// microseconds, more than GAP over a 21 x 41 x 41 map takes.
+/// Below this many input elements the omp backend runs a pooler serially: an OpenMP region
+/// costs a few microseconds, more than GAP over a 21 x 41 x 41 map takes.
 inline constexpr index_t parallel_threshold = index_t{1} << 16;
 
-/// Runs kernel(i) for i in [0, items): an OpenMP loop when the total work is large, else the
-/// same loop in the calling thread. Both go through one outlined body (OpenMP's `if` clause),
-/// which GCC vectorises the same way; inlined into a plain serial loop some plane loops lost
-/// their vectorisation (5x slower LSE at 21 x 41 x 41).
-template <backend::IndexKernel K>
-void launch(index_t items, index_t work, const K& kernel) {
-  const bool parallel = work >= parallel_threshold && items > 1;
+/// Runs kernel(i) for i in [0, items) on `tag`. cpu and omp go through one outlined OpenMP
+/// loop (its `if` clause serial for cpu and for small work), which GCC vectorises the same
+/// way; inlined into a plain serial loop some plane loops lost their vectorisation (5x slower
+/// LSE at 21 x 41 x 41). Other tags (thrust_omp) use their launcher.
+template <class Tag, backend::IndexKernel K>
+void launch(const Tag& tag, index_t items, index_t work, const K& kernel) {
+  if constexpr (std::is_same_v<Tag, cpu_t> || std::is_same_v<Tag, omp_t>) {
+    const bool parallel = std::is_same_v<Tag, omp_t> && work >= parallel_threshold && items > 1;
 #pragma omp parallel for schedule(static) if (parallel)
-  for (index_t i = 0; i < items; ++i) kernel(i);
-  (void)parallel;
+    for (index_t i = 0; i < items; ++i) kernel(i);
+    (void)parallel;
+    (void)tag;
+  } else {
+    backend::for_each_index(tag, items, kernel);
+  }
 }
 
-/// Throws unless s is a non-empty N x C x H x W score map.
-inline void check_scores(const tensor& s, std::string_view component) {
-  expect_rank(s, 4, component, "scores", "N x C x H x W");
-  if (s.numel() == 0) throw_shape(component, "scores must be non-empty, got ", s.shape());
+/// How many contiguous parts launch() should split `items` into when each part needs its own
+/// scratch: one per thread that will run, 1 when the loop runs serially.
+template <class Tag>
+index_t parts(const Tag&, index_t items, index_t work) {
+  if constexpr (std::is_same_v<Tag, cpu_t>) return 1;
+  if (std::is_same_v<Tag, omp_t> && work < parallel_threshold) return 1;
+  return std::clamp<index_t>(backend::max_threads(), 1, std::max<index_t>(items, 1));
 }
 
-/// Throws unless g is N x C for the cached input shape in (N x C x H x W).
-inline void check_grad(const tensor& g, const shape& in, std::string_view component) {
-  if (in.rank() != 4) throw_value(component, "backward called before forward (empty cache)");
-  expect_shape(g, shape{in[0], in[1]}, component, "gradient");
+/// Throws unless s is a non-empty N x C x H x W shape (the text of expect_rank).
+inline void check_scores(const shape& s, std::string_view component) {
+  if (s.rank() != 4)
+    throw_shape(component, "scores must be rank 4 (N x C x H x W), got rank ", s.rank(), " (", s, ")");
+  if (s.numel() == 0) throw_shape(component, "scores must be non-empty, got ", s);
+}
+
+/// An empty plan of type Plan for scores of shape s (checked): what prepare returns when the
+/// pooler needs nothing but the shape.
+template <class Plan>
+Plan plan_for(const shape& s, std::string_view component) {
+  check_scores(s, component);
+  Plan pl;
+  pl.in = s;
+  return pl;
 }
 
 /// Reshapes t to s unless it already has that shape (keeps storage when it can).
@@ -51,22 +75,29 @@ inline void ensure_shape(tensor& t, const shape& s) {
 struct planes {
   index_t nc, hw;
 };
+inline planes planes_of(const shape& s) { return {s[0] * s[1], s[2] * s[3]}; }
 
-/// Forward preamble of a plane-wise pooler: checks the scores s, sizes out to N x C and
-/// records s's shape in the cache shape `in`.
-inline planes begin_forward(const tensor& s, tensor& out, shape& in, std::string_view component) {
+/// Throws unless s has the shape plan pl was prepared for.
+inline void check_prepared(const plan_base& pl, const shape& s, std::string_view component) {
   check_scores(s, component);
-  ensure_shape(out, shape{s.dim(0), s.dim(1)});
-  in = s.shape();
-  return {s.dim(0) * s.dim(1), s.dim(2) * s.dim(3)};
+  if (pl.in.rank() == 0) throw_value(component, "run on a plan that was not prepared (call prepare first)");
+  if (s != pl.in) throw_shape(component, "scores are ", s, " but the plan was prepared for ", pl.in);
 }
 
-/// Backward preamble of a plane-wise pooler: checks g against the cached input shape `in`
-/// and sizes g_in to it.
-inline planes begin_backward(const tensor& g, const shape& in, tensor& g_in, std::string_view component) {
-  check_grad(g, in, component);
-  ensure_shape(g_in, in);
-  return {in[0] * in[1], in[2] * in[3]};
+/// Run preamble: checks s against the plan, sizes out to N x C and counts the run.
+inline planes begin_run(plan_base& pl, const tensor& s, tensor& out, std::string_view component) {
+  check_prepared(pl, s.shape(), component);
+  ensure_shape(out, shape{s.dim(0), s.dim(1)});
+  ++pl.runs;
+  return planes_of(s.shape());
+}
+
+/// Backward preamble: the plan must have run; checks g (N x C) and sizes g_in to the input.
+inline planes begin_backward(const plan_base& pl, const tensor& g, tensor& g_in, std::string_view component) {
+  if (pl.runs == 0) throw_value(component, "backward called before forward (run the plan first)");
+  expect_shape(g, shape{pl.in[0], pl.in[1]}, component, "gradient");
+  ensure_shape(g_in, pl.in);
+  return planes_of(pl.in);
 }
 
 }  // namespace wsss::pool::detail

@@ -26,6 +26,8 @@ struct top_k_scratch {
   std::array<std::array<std::uint32_t, 2049>, 4> sel{};  // 4 copies; slot 2048 = not counted
   std::array<std::array<std::uint32_t, 256>, 4> digit{};
 };
+/// One top_k_scratch per part of a parallel loop (a workspace or plan holds it).
+using top_k_parts = std::vector<top_k_scratch>;
 
 /// Writes into idx[0..k) the positions of the k largest of x[0..n), largest first; equal values
 /// are ordered by increasing position (a stable descending sort). 1 <= k <= n < 2^31.
