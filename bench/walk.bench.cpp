@@ -54,14 +54,14 @@ const problem& get(index_t side) {
   tensor f({fc, side, side});
   for (index_t c = 0; c < fc; ++c)
     for (index_t i = 0; i < n; ++i) f[c * n + i] = code(region[static_cast<std::size_t>(i)], c) + 0.05f * static_cast<float>(g.normal());
-  p->T = walk::make_transition(graph::affinity_graph(graph::radius{}.build(side, side), f));
+  p->T = walk::make_transition(graph::build(graph::radius{}, f.shape(), f));
   p->cam = random_uniform({channels, side, side}, g);
   for (index_t k = 0; k < channels; ++k) {
     float mx = 0;
     for (index_t i = 0; i < n; ++i) mx = std::max(mx, p->cam[k * n + i]);
     for (index_t i = 0; i < n; ++i) p->cam[k * n + i] /= mx;
   }
-  p->reference = walk::sparse_power{{steps}}.propagate(omp, p->T, p->cam);
+  p->reference = walk::propagate(walk::sparse_power{{steps}}, p->T, p->cam);
   return *p;
 }
 
@@ -90,16 +90,18 @@ void bm_wsss(benchmark::State& st) {
   set_threads();
   const problem& p = get(st.range(0));
   const Prop prop{{steps}};
+  const exec<omp_t> ex{};
+  // The plan holds the walk's buffers: prepared once, reused by every run (as a pipeline does).
+  typename Prop::plan pl = prop.prepare(ex, {}, p.cam.shape());
   tensor out;
   for (auto _ : st) {
-    out = prop.propagate(omp, p.T, p.cam);
+    prop.run(ex, pl, p.T, p.cam, out);
     benchmark::DoNotOptimize(out.data());
   }
-  std::size_t bytes = Prop::workspace_bytes(p.T.nodes(), channels);
+  std::size_t bytes = pl.bytes();
   if constexpr (!std::is_same_v<Prop, walk::dense_power>) bytes += p.T.bytes();
   report(st, p, out, bytes);
-  if constexpr (std::is_same_v<Prop, walk::chebyshev>)
-    st.counters["degree"] = static_cast<double>(prop.propagate_with_bound(omp, p.T, p.cam).degree);
+  if constexpr (std::is_same_v<Prop, walk::chebyshev>) st.counters["degree"] = static_cast<double>(pl.degree);
 }
 
 #if WSSS_BENCH_WITH_TORCH

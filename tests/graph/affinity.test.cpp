@@ -2,7 +2,9 @@
 // tests/graph/affinity.test.cpp — affinity op (eq. 3) and AffinityNet loss (eq. 7-10): naive formulas and grad_check
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <wsss/autodiff.hpp>
 #include <wsss/core.hpp>
@@ -27,11 +29,11 @@ TEST_CASE("affinity op matches exp(-d) for the mean (reference) and sum (paper) 
   }
 }
 
-TEST_CASE("affinity_graph is symmetric and carries one weight per CSR edge") {
+TEST_CASE("the radius builder's weighted graph (eq. 3 in one run) is symmetric, one weight per CSR edge") {
   rng g(2);
   const tensor f = random_normal({8, 5, 6}, g);
-  const auto base = graph::radius{{3.0}}.build(5, 6);
-  const auto w = graph::affinity_graph(base, f);
+  const auto base = graph::build(graph::radius{{3.0}}, {5, 6});
+  const auto w = graph::build(graph::radius{{3.0}}, f.shape(), f);
   CHECK(w.symmetric(0.0f));  // |a - b| == |b - a| exactly: bitwise symmetric
   CHECK(w.weight.size() == base.col.size());
   for (float v : w.weight) CHECK((v > 0.0f && v <= 1.0f));
@@ -128,15 +130,26 @@ TEST_CASE("extract_pair_labels follows the reference's subset rules") {
   CHECK(nn > 0);
 }
 
+namespace {
+
+// The policy's loss value: prepare from the batch's label maps, record on a tape.
+float policy_loss(const losses::affinity_loss& loss, std::span<const label_map> maps, const graph::pair_list& pairs,
+                  const tensor& a) {
+  auto pl = loss.prepare(exec<cpu_t>{}, batch{.labels = maps}, pairs);
+  ad::tape t;
+  return t.value(loss.record(t, pl, t.leaf(a, false)))[0];
+}
+
+}  // namespace
+
 TEST_CASE("AffinityNet loss equals the reference formula over the whole batch") {
   rng g(9);
   const auto pairs = graph::reference_pairs(8, 10, 3.0);
   const std::vector<label_map> maps{random_labels(8, 10, g), random_labels(8, 10, g)};
   const auto lab = losses::extract_pair_labels(maps, pairs);
   const tensor a = random_uniform({2, pairs.size()}, g, 0.01, 0.99);
-  for (auto cfg : {losses::affinity_loss_op::config{}, losses::affinity_loss_op::config::paper()}) {
-    losses::affinity_loss_op::saved s;
-    const float got = losses::affinity_loss_op{&lab, cfg}.forward(s, a)[0];
+  for (auto cfg : {losses::affinity_loss::config{}, losses::affinity_loss::config::paper()}) {
+    const float got = policy_loss(losses::affinity_loss{cfg}, maps, pairs, a);
     double sb = 0, sf = 0, sn = 0, cb = 0, cf = 0, cn = 0;
     for (index_t k = 0; k < a.numel(); ++k) {
       sb -= lab.bg_pos[k] * std::log(a[k] + 1e-5), cb += lab.bg_pos[k];
@@ -147,9 +160,41 @@ TEST_CASE("AffinityNet loss equals the reference formula over the whole batch") 
     CHECK(got == doctest::Approx(want).epsilon(1e-5));
   }
   // The paper's weights are 4x the code's (same ratios).
-  losses::affinity_loss_op::saved s1, s2;
-  CHECK(losses::affinity_loss_op{&lab, losses::affinity_loss_op::config::paper()}.forward(s1, a)[0] ==
-        doctest::Approx(4.0 * losses::affinity_loss_op{&lab}.forward(s2, a)[0]).epsilon(1e-5));
+  CHECK(policy_loss(losses::affinity_loss{losses::affinity_loss::config::paper()}, maps, pairs, a) ==
+        doctest::Approx(4.0 * policy_loss(losses::affinity_loss{}, maps, pairs, a)).epsilon(1e-5));
+}
+
+TEST_CASE("affinity_loss policy: the op's numbers, labels from the batch, a graph plan's pairs, named errors") {
+  rng g(14);
+  const graph::radius builder{{3.0}};
+  auto gp = builder.prepare(exec<cpu_t>{}, {}, {7, 9});
+  const label_map l = random_labels(7, 9, g);
+  const losses::affinity_loss loss;
+  auto pl = loss.prepare(exec<cpu_t>{}, batch{.labels = {&l, 1}}, gp.pairs);
+  const auto lab = losses::extract_pair_labels(l, gp.pairs);
+  CHECK(std::equal(lab.neg.begin(), lab.neg.end(), pl.labels.neg.begin(), pl.labels.neg.end()));
+  // One image's E affinities straight from the builder's weighted graph.
+  tensor f = spaced_features({4, 7, 9}, g);
+  as_array(f) *= 0.2f;
+  graph::csr_graph w;
+  builder.run(exec<cpu_t>{}, gp, f, w);
+  const tensor a = tensor::from({gp.pairs.size()}, w.weight);
+  ad::tape t;
+  const float got = t.value(loss.record(t, pl, t.leaf(a, false)))[0];
+  losses::affinity_loss_op::saved s;
+  CHECK(got == losses::affinity_loss_op{&lab}.forward(s, a)[0]);
+  // Gradient through the affinity op on the plan's pairs, as a training step records it.
+  auto r = ad::grad_check(
+      [&](ad::tape& tt, std::span<const ad::var> x) {
+        return loss.record(tt, pl, ad::apply(tt, graph::affinity_op{&gp.pairs}, x[0]));
+      },
+      {f}, {.eps = 1e-3, .rtol = 3e-2, .atol = 1e-4, .max_coords = 60});
+  CHECK_MESSAGE(r.ok, r.log);
+  CHECK_THROWS_WITH_AS(loss.prepare(exec<cpu_t>{}, batch{}, gp.pairs),
+                       doctest::Contains("[wsss.value] losses::affinity_loss"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(losses::affinity_loss({-1.0f, 0.25f, 0.5f, 1e-5f}),
+                       doctest::Contains("[wsss.value] losses::affinity_loss"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(losses::affinity_loss({0.25f, 0.25f, 0.5f, 0.0f}), doctest::Contains("eps"), wsss::value_error);
 }
 
 TEST_CASE("AffinityNet loss gradient passes grad_check, alone and through the affinity op") {

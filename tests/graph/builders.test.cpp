@@ -8,6 +8,7 @@
 
 #include <wsss/core.hpp>
 #include <wsss/graph.hpp>
+#include <wsss/superpixel/segmentation.hpp>
 
 using namespace wsss;
 using edge_set = std::set<std::pair<index_t, index_t>>;
@@ -52,19 +53,19 @@ TEST_CASE("radius builder equals the naive pair set of eq. 4 (both orientations)
   for (double gamma : {1.0, 1.5, 2.3, 3.0, 5.0}) {
     for (auto [h, w] : {std::pair<index_t, index_t>{7, 9}, {1, 6}, {11, 4}}) {
       INFO("gamma " << gamma << " grid " << h << "x" << w);
-      const auto g = graph::radius{{gamma}}.build(h, w);
+      const auto g = graph::build(graph::radius{{gamma}}, {h, w});
       CHECK_NOTHROW(g.validate());
       CHECK(g.symmetric());
       CHECK(edges(g) == naive(h, w, [&](index_t dy, index_t dx) { return double(dy * dy + dx * dx) < gamma * gamma; }));
     }
   }
   // Interior degree for gamma 5 is 2 * 34 = 68.
-  const auto g = graph::radius{}.build(20, 20);
+  const auto g = graph::build(graph::radius{}, {20, 20});
   CHECK(g.degree(10 * 20 + 10) == 68);
 }
 
 TEST_CASE("4- and 8-connectivity equal their naive definitions") {
-  const auto g4 = graph::four_connected{}.build(5, 6), g8 = graph::eight_connected{}.build(5, 6);
+  const auto g4 = graph::build(graph::four_connected{}, {5, 6}), g8 = graph::build(graph::eight_connected{}, {5, 6});
   CHECK(edges(g4) == naive(5, 6, [](index_t dy, index_t dx) { return std::abs(dy) + std::abs(dx) == 1; }));
   CHECK(edges(g8) == naive(5, 6, [](index_t dy, index_t dx) { return std::max(std::abs(dy), std::abs(dx)) == 1; }));
   CHECK(g4.edges() == 2 * (5 * 5 + 4 * 6));
@@ -89,7 +90,7 @@ TEST_CASE("reference_pairs reproduces psa's 34 x 2496 training layout") {
 TEST_CASE("psa's inference graph (border quirk) is a subgraph of the radius graph missing the border pairs") {
   const index_t h = 12, w = 14;
   const auto quirk = graph::from_pairs(graph::both_orientations(graph::reference_pairs(h, w)));
-  const auto full = graph::radius{}.build(h, w);
+  const auto full = graph::build(graph::radius{}, {h, w});
   CHECK(quirk.symmetric());
   const edge_set q = edges(quirk), f = edges(full);
   for (const auto& e : q) CHECK(f.count(e) == 1);
@@ -105,7 +106,7 @@ TEST_CASE("psa's inference graph (border quirk) is a subgraph of the radius grap
 
 TEST_CASE("half_plane_pairs hold every unordered radius pair exactly once") {
   const auto p = graph::half_plane_pairs(9, 8, 3.0);
-  const auto g = graph::radius{{3.0}}.build(9, 8);
+  const auto g = graph::build(graph::radius{{3.0}}, {9, 8});
   edge_set un;
   for (index_t k = 0; k < p.size(); ++k) {
     const index_t a = p.from[static_cast<std::size_t>(k)], b = p.to[static_cast<std::size_t>(k)];
@@ -119,10 +120,13 @@ TEST_CASE("half_plane_pairs hold every unordered radius pair exactly once") {
 
 TEST_CASE("superpixel adjacency joins regions that share a 4-neighbour boundary") {
   rng g(11);
-  graph::int_map l({6, 7});
+  superpixel::segmentation seg{superpixel::label_tensor({6, 7}), 7};
+  superpixel::label_tensor& l = seg.labels;
   for (index_t i = 0; i < l.numel(); ++i) l[i] = static_cast<std::int32_t>(g.below(5));
   l[0] = 6;  // id 5 unused: an isolated node
-  const auto adj = graph::superpixel_adjacency(l).build(6, 7);
+  const graph::superpixel_adjacency sa;
+  const batch one{.superpixels = {&seg, 1}};
+  const auto adj = graph::build(sa, {6, 7}, {}, one);
   CHECK(adj.height == 1);
   CHECK(adj.width == 7);
   CHECK_NOTHROW(adj.validate());
@@ -132,11 +136,24 @@ TEST_CASE("superpixel adjacency joins regions that share a 4-neighbour boundary"
       if (std::abs(i / 7 - j / 7) + std::abs(i % 7 - j % 7) == 1 && l[i] != l[j]) expected.insert({l[i], l[j]});
   CHECK(edges(adj) == expected);
   CHECK(adj.degree(5) == 0);
-  CHECK_THROWS_WITH_AS(graph::superpixel_adjacency(l).build(7, 6),
+  CHECK_THROWS_WITH_AS(graph::build(sa, {7, 6}, {}, one),
                        doctest::Contains("[wsss.shape] graph::superpixel_adjacency"), wsss::shape_error);
-  l[3] = -1;
-  CHECK_THROWS_WITH_AS(graph::superpixel_adjacency{l}, doctest::Contains("[wsss.value] graph::superpixel_adjacency"),
+  l[3] = -2;  // -1 is "no superpixel" in a segmentation; below it nothing is valid
+  CHECK_THROWS_WITH_AS(graph::build(sa, {6, 7}, {}, one), doctest::Contains("[wsss.value] graph::superpixel_adjacency"),
                        wsss::value_error);
+}
+
+TEST_CASE("superpixel adjacency: pixels of no superpixel (-1) join nothing") {
+  // Two regions side by side, separated by a column of -1 (padding): no edge between them.
+  superpixel::segmentation seg{superpixel::label_tensor({3, 5}), 2};
+  for (index_t y = 0; y < 3; ++y)
+    for (index_t x = 0; x < 5; ++x) seg.labels[y * 5 + x] = x < 2 ? 0 : x == 2 ? -1 : 1;
+  const auto adj = graph::build(graph::superpixel_adjacency{}, {3, 5}, {}, batch{.superpixels = {&seg, 1}});
+  CHECK(adj.nodes() == 2);
+  CHECK(adj.edges() == 0);
+  seg.labels[2] = 0;  // a bridge at the top row joins them
+  CHECK(edges(graph::build(graph::superpixel_adjacency{}, {3, 5}, {}, batch{.superpixels = {&seg, 1}})) ==
+        edge_set{{0, 1}, {1, 0}});
 }
 
 TEST_CASE("bilateral_full weights follow eq. 8 on every ordered pair") {
@@ -144,7 +161,10 @@ TEST_CASE("bilateral_full weights follow eq. 8 on every ordered pair") {
   const tensor r = random_uniform({4, 3, 5}, g, 0.0, 40.0);
   graph::bilateral_full::config cfg;
   cfg.stride = 4.0;
-  const auto b = graph::bilateral_full(r, cfg).build(3, 5);
+  const graph::bilateral_full bf(cfg);
+  auto pl = bf.with_descriptors(r);
+  graph::csr_graph b;
+  bf.run(exec<cpu_t>{}, pl, {}, b);
   CHECK_NOTHROW(b.validate());
   CHECK(b.edges() == 15 * 14);
   CHECK(b.symmetric());
@@ -156,7 +176,7 @@ TEST_CASE("bilateral_full weights follow eq. 8 on every ordered pair") {
       const double w = std::exp(-dz / 100.0) * std::exp(-dr / 900.0);
       CHECK(b.weight[static_cast<std::size_t>(b.find(i, j))] == doctest::Approx(w).epsilon(1e-5));
     }
-  CHECK_THROWS_WITH_AS(graph::bilateral_full(r, {0.0, 30.0, 1.0}), doctest::Contains("[wsss.value] graph::bilateral_full"),
+  CHECK_THROWS_WITH_AS(graph::bilateral_full({0.0, 30.0, 1.0}), doctest::Contains("[wsss.value] graph::bilateral_full"),
                        wsss::value_error);
 }
 
@@ -187,18 +207,45 @@ TEST_CASE("bad graph input raises named exceptions") {
   CHECK_THROWS_WITH_AS(graph::radius{{0.5}}, doctest::Contains("[wsss.value] graph::radius"), wsss::value_error);
   CHECK_THROWS_WITH_AS(graph::half_plane_offsets(std::nan("")), doctest::Contains("[wsss.value] graph::half_plane_offsets"),
                        wsss::value_error);
-  CHECK_THROWS_WITH_AS(graph::radius{}.build(0, 5), doctest::Contains("[wsss.value] graph::radius"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(graph::build(graph::radius{}, {0, 5}), doctest::Contains("[wsss.value] graph::radius"), wsss::value_error);
   graph::pair_list p{2, 2, {0, 1}, {1, 1}};
   CHECK_THROWS_WITH_AS(graph::from_pairs(p), doctest::Contains("self-loop"), wsss::value_error);
   p.to[1] = 4;
   CHECK_THROWS_WITH_AS(graph::from_pairs(p), doctest::Contains("[wsss.value] graph::from_pairs"), wsss::value_error);
-  auto g = graph::four_connected{}.build(3, 3);
+  auto g = graph::build(graph::four_connected{}, {3, 3});
   g.col[0] = 7;  // row 0 now lists 7 then 3: unsorted
   CHECK_THROWS_WITH_AS(g.validate(), doctest::Contains("strictly increasing"), wsss::value_error);
-  auto gw = graph::four_connected{}.build(3, 3);
+  auto gw = graph::build(graph::four_connected{}, {3, 3});
   tensor w({gw.edges()}, 0.5f);
   w[3] = std::nanf("");
   CHECK_THROWS_WITH_AS(graph::with_weights(gw, w), doctest::Contains("non-finite affinity"), wsss::value_error);
   CHECK_THROWS_WITH_AS(graph::with_weights(gw, tensor({3})), doctest::Contains("[wsss.shape] graph::with_weights"),
                        wsss::shape_error);
+}
+
+TEST_CASE("from_pairs keeps the pairs' weights: psa's weighted inference graph") {
+  rng g(6);
+  const index_t h = 12, w = 14;
+  const tensor f = random_normal({5, h, w}, g);
+  graph::pair_list half = graph::reference_pairs(h, w);
+  const tensor a = graph::affinities(f, half);
+  half.weight.assign(a.begin(), a.end());
+  const auto quirk = graph::from_pairs(graph::both_orientations(half));
+  CHECK_NOTHROW(quirk.validate());
+  CHECK(quirk.symmetric(0.0f));
+  // Every edge carries the affinity of its pair, as the radius builder's run computes it.
+  const auto full = graph::build(graph::radius{}, {h, w}, f);
+  for (index_t k = 0; k < half.size(); ++k) {
+    const index_t i = half.from[static_cast<std::size_t>(k)], j = half.to[static_cast<std::size_t>(k)];
+    CHECK(quirk.weight[static_cast<std::size_t>(quirk.find(i, j))] == a[k]);
+    CHECK(full.weight[static_cast<std::size_t>(full.find(i, j))] == a[k]);
+  }
+  // A pair repeated with another weight is refused; without weights the graph stays bare.
+  graph::pair_list twice{2, 2, {0, 0}, {1, 1}, {0.5f, 0.25f}};
+  CHECK_THROWS_WITH_AS(graph::from_pairs(twice), doctest::Contains("[wsss.value] graph::from_pairs"), wsss::value_error);
+  twice.weight = {0.5f, 0.5f};
+  CHECK(graph::from_pairs(twice).weight == std::vector<float>{0.5f});
+  twice.weight.clear();
+  CHECK(!graph::from_pairs(twice).weighted());
+  CHECK(graph::from_pairs(graph::edges_of(full)).weight == full.weight);
 }

@@ -80,8 +80,9 @@ TEST_CASE("random_walk_labels spreads a seed over its feature region, background
   CHECK(after.first > 0.95);
   CHECK(after.second == h * 28);
   // Same labels with the dense oracle and the Chebyshev propagator.
-  const label_map ld = walk::random_walk_labels(f, cam, cfg, walk::dense_power{}, cpu);
-  const label_map lc = walk::random_walk_labels(f, cam, cfg, walk::chebyshev{}, cpu);
+  const exec<cpu_t> host{};
+  const label_map ld = walk::random_walk_labels(host, f, cam, cfg, graph::radius{}, walk::dense_power{});
+  const label_map lc = walk::random_walk_labels(host, f, cam, cfg, graph::radius{}, walk::chebyshev{});
   for (index_t i = 0; i < h * w; ++i) {
     CHECK(ld[i] == l[i]);
     CHECK(lc[i] == l[i]);
@@ -95,8 +96,7 @@ TEST_CASE("random_walk_labels rejects mismatched CAM and feature sizes") {
   tensor cam({2, 48, 64});
   cam[5] = NAN;
   CHECK_THROWS_WITH_AS(walk::random_walk_labels(f, cam), doctest::Contains("[wsss.value]"), wsss::value_error);
-  walk::inference_config bad;
-  bad.gamma = 0.5;
-  CHECK_THROWS_WITH_AS(walk::random_walk_labels(f, tensor({2, 48, 64}), bad), doctest::Contains("radius gamma"),
-                       wsss::value_error);
+  // The graph's gamma is its builder's config (checked at construction).
+  CHECK_THROWS_WITH_AS(walk::random_walk_labels(exec<>{}, f, tensor({2, 48, 64}), {}, graph::radius{{0.5}}),
+                       doctest::Contains("radius gamma"), wsss::value_error);
 }

@@ -11,6 +11,7 @@
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/config.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/graph/csr.hpp"
 
@@ -22,7 +23,24 @@ enum class distance {
   sum_l1,   ///< sum_c |f_ic - f_jc| = ||f_i - f_j||_1: the paper's eq. 3
 };
 
+/// Throws value_error naming `component` unless d is one of the enumerators.
+inline void check_distance(distance d, std::string_view component) {
+  if (d != distance::mean_l1 && d != distance::sum_l1)
+    throw_value(component, "distance must be mean_l1 or sum_l1, got ", static_cast<int>(d));
+}
+
 namespace detail {
+
+/// Plane-major C x n features -> node-major n x C rows (one node per index), so that a pair
+/// reads two contiguous rows.
+struct node_rows_kernel {
+  const float* f;
+  float* rows;
+  std::int64_t channels, nodes;
+  WSSS_HD void operator()(std::int64_t i) const {
+    for (std::int64_t c = 0; c < channels; ++c) rows[i * channels + c] = f[c * nodes + i];
+  }
+};
 
 /// One pair's affinity from node-major features (n x C rows): y[e] = exp(-s * sum_c |.|).
 struct affinity_kernel {
@@ -62,38 +80,58 @@ struct affinity_grad_kernel {
   }
 };
 
+/// s of eq. 3's exponent: 1/C for the mean, 1 for the sum.
+inline float affinity_scale(distance d, index_t channels) {
+  return d == distance::mean_l1 ? 1.0f / static_cast<float>(channels) : 1.0f;
+}
+
+/// Scratch of the forward pass (the node-major copy of one image's features), grow-only.
+struct affinity_scratch {
+  tensor rows;
+};
+
+/// y[e] = exp(-s d(f_from[e], f_to[e])) for the pairs, from one image's C x n features.
+template <class Tag>
+void image_affinities(const Tag& tag, const float* f, index_t channels, index_t nodes, const pair_list& pairs,
+                      float scale, float* y, affinity_scratch& s) {
+  if (s.rows.numel() < nodes * channels) s.rows = tensor::uninitialized({nodes * channels});
+  backend::for_each_index(tag, nodes, node_rows_kernel{f, s.rows.data(), channels, nodes});
+  backend::for_each_index(tag, pairs.size(),
+                          affinity_kernel{s.rows.data(), pairs.from.data(), pairs.to.data(), y, channels, scale});
+}
+
 }  // namespace detail
 
+/// Configuration of the affinity op (and of the learned builders' eq. 3).
+struct affinity_config {
+  distance dist = distance::mean_l1;
+};
+
 /// Autodiff op: affinities of the pairs of `pairs` from features f (C x H x W, or N x C x H x W
-/// for a batch). Output: E values (or N x E), in the pair list's order; for a CSR graph pass
-/// edges_of(g) and feed the result to with_weights(g, .).
+/// for a batch), launched on `tag`. Output: E values (or N x E), in the pair list's order (a
+/// graph builder's plan.pairs lists its graph's edges in CSR order, so the output is the
+/// graph's weight array).
 /// Backward: dW_e/df_ic = -s W_e sign(f_ic - f_jc), dW_e/df_jc = +s W_e sign(f_ic - f_jc),
 /// s = 1/C (mean_l1) or 1 (sum_l1); at f_ic = f_jc the subgradient 0 is used.
-struct affinity_op {
+template <backend::Backend Tag = omp_t>
+struct basic_affinity_op {
   static constexpr std::string_view name = "graph::affinity";
-  struct config {
-    distance dist = distance::mean_l1;
-  };
+  using config = affinity_config;
   struct saved {};
 
   const pair_list* pairs = nullptr;  ///< must outlive backward
   config cfg{};
+  Tag tag{};
 
   tensor forward(saved&, const tensor& f) const {
     const auto [n_img, c, h, w] = check(f);
     expect_finite(f, name, "features");
     const index_t n = h * w, e = pairs->size();
     tensor y = f.rank() == 4 ? tensor::uninitialized({n_img, e}) : tensor::uninitialized({e});
-    tensor rows = tensor::uninitialized({n, c});
-    const float scale = cfg.dist == distance::mean_l1 ? 1.0f / static_cast<float>(c) : 1.0f;
-    for (index_t b = 0; b < n_img; ++b) {
-      const float* fb = f.data() + b * c * n;
-      for (index_t k = 0; k < c; ++k)
-        for (index_t i = 0; i < n; ++i) rows[i * c + k] = fb[k * n + i];
-      backend::for_each_index(omp, e,
-                              detail::affinity_kernel{rows.data(), pairs->from.data(), pairs->to.data(),
-                                                      y.data() + b * e, c, scale});
-    }
+    detail::affinity_scratch s;
+    for (index_t b = 0; b < n_img; ++b)
+      detail::image_affinities(tag, f.data() + b * c * n, c, n, *pairs, detail::affinity_scale(cfg.dist, c),
+                               y.data() + b * e, s);
     return y;
   }
 
@@ -103,11 +141,11 @@ struct affinity_op {
     const tensor& f = *xs[0];
     const auto [n_img, c, h, w] = check(f);
     const index_t n = h * w, e = pairs->size();
-    const float scale = cfg.dist == distance::mean_l1 ? 1.0f / static_cast<float>(c) : 1.0f;
+    const float scale = detail::affinity_scale(cfg.dist, c);
     tensor q = tensor::uninitialized({e});
     for (index_t b = 0; b < n_img; ++b) {
       for (index_t k = 0; k < e; ++k) q[k] = gy[b * e + k] * y[b * e + k] * scale;
-      backend::for_each_index(omp, c,
+      backend::for_each_index(tag, c,
                               detail::affinity_grad_kernel{f.data() + b * c * n, q.data(), pairs->from.data(),
                                                            pairs->to.data(), gxs[0]->data() + b * c * n, e, n});
     }
@@ -129,19 +167,37 @@ struct affinity_op {
     return d;
   }
 };
+/// The op on the default backend (OpenMP).
+using affinity_op = basic_affinity_op<>;
 static_assert(ad::Op<affinity_op>);
 
 /// Affinities as a plain function (no tape): E values for C x H x W features. Throws
 /// value_error on non-finite features.
-inline tensor affinities(const tensor& f, const pair_list& pairs, affinity_op::config cfg = {}) {
-  affinity_op::saved s;
-  return affinity_op{&pairs, cfg}.forward(s, f);
+template <backend::Backend Tag = omp_t>
+tensor affinities(const tensor& f, const pair_list& pairs, affinity_config cfg = {}, Tag tag = {}) {
+  typename basic_affinity_op<Tag>::saved s;
+  return basic_affinity_op<Tag>{&pairs, cfg, tag}.forward(s, f);
 }
 
-/// The graph g weighted by the affinities of eq. 3 computed from features f (C x H x W).
-inline csr_graph affinity_graph(const csr_graph& g, const tensor& f, affinity_op::config cfg = {}) {
-  const pair_list p = edges_of(g);
-  return with_weights(g, affinities(f, p, cfg));
+namespace detail {
+
+/// The run of a learned builder: the plan's structure, each edge weighted by eq. 3 from
+/// features F x H x W (empty features: structure only). Errors name `component`.
+template <class Tag>
+void learned_weights(const exec<Tag>& ex, const structure_plan& pl, const tensor& f, distance dist, csr_graph& out,
+                     std::string_view component) {
+  pl.copy_structure(out);
+  if (f.empty()) return;
+  expect_rank(f, 3, component, "features", "F x H x W");
+  if (f.dim(1) != pl.graph.height || f.dim(2) != pl.graph.width)
+    throw_shape(component, "features are ", f.dim(1), "x", f.dim(2), " but the plan's grid is ", pl.graph.height, "x",
+                pl.graph.width);
+  expect_finite(f, component, "features");
+  out.weight.resize(pl.graph.col.size());
+  affinity_scratch local;
+  image_affinities(ex.tag, f.data(), f.dim(0), pl.graph.nodes(), pl.pairs, affinity_scale(dist, f.dim(0)),
+                   out.weight.data(), ex.scratch(local));
 }
 
+}  // namespace detail
 }  // namespace wsss::graph

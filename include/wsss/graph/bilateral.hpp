@@ -4,10 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
+#include <cstdint>
 #include <string_view>
+#include <utility>
 
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/batch.hpp"
+#include "wsss/core/config.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/graph/concepts.hpp"
@@ -48,61 +53,104 @@ inline tensor hsv_histograms(const rgb_image& img, index_t height, index_t width
   return r;
 }
 
+namespace detail {
+
+/// Eq. 8 for the edges of row i (positions from the node ids, descriptors D x n plane-major).
+struct bilateral_kernel {
+  const float* r;
+  const index_t* row_ptr;
+  const std::int32_t* col;
+  float* weight;
+  std::int64_t nodes, dims, width;
+  double iz, ir;  // stride^2 / sigma_z^2 and 1 / sigma_r^2
+  WSSS_HD void operator()(std::int64_t i) const {
+    for (index_t k = row_ptr[i]; k < row_ptr[i + 1]; ++k) {
+      const std::int64_t j = col[k];
+      const double dy = static_cast<double>(i / width - j / width), dx = static_cast<double>(i % width - j % width);
+      double dr = 0;
+      for (std::int64_t c = 0; c < dims; ++c) {
+        const double t = static_cast<double>(r[c * nodes + i]) - r[c * nodes + j];
+        dr += t * t;
+      }
+      weight[k] = static_cast<float>(std::exp(-(dy * dy + dx * dx) * iz - dr * ir));
+    }
+  }
+};
+
+}  // namespace detail
+
 /// Fully connected bilateral graph (eq. 8): every ordered pair i != j with weight
 /// w_ij = exp(-||z_i - z_j||^2 / sigma_z^2) * exp(-||r_i - r_j||^2 / sigma_r^2), z the node's
-/// grid position times `stride` (image pixels per node), r its descriptor (hsv_histograms).
-/// w_ii = 1 is the transition's unit diagonal. n^2 - n stored edges: meant for the coarse
-/// maps the paper uses it on (pool-4 neurons), not for full images.
+/// grid position times `stride` (image pixels per node), r its descriptor (hsv_histograms of
+/// the batch's image, computed in prepare). w_ii = 1 is the transition's unit diagonal, and
+/// eq. 9's normalised delta_ii' = w_ii' / sum_i' w_ii' - 1 is walk::make_transition(g, {1})
+/// minus one (docs/graph.md). n^2 - n stored edges: meant for the coarse maps the paper uses
+/// it on (pool-4 neurons), not for full images.
 struct bilateral_full {
   static constexpr std::string_view name = "graph::bilateral_full";
+  static constexpr weighting weights = weighting::fixed;
   struct config {
     double sigma_z = 10.0;  ///< position sensitivity (paper section 3.2)
     double sigma_r = 30.0;  ///< colour-histogram sensitivity
     double stride = 1.0;    ///< distance between neighbouring nodes in the units of sigma_z
+    int bins = 8;           ///< histogram bins per HSV channel (the paper does not say)
+  };
+  struct plan : structure_plan {
+    tensor descriptors;  ///< D x H x W per-node descriptors r_i
   };
   config cfg{};
-  std::shared_ptr<const tensor> descriptors;  ///< D x H x W per-node descriptors r_i
 
   bilateral_full() = default;
-  explicit bilateral_full(tensor r) : bilateral_full(std::move(r), config{}) {}
-  bilateral_full(tensor r, config c) : cfg(c), descriptors(std::make_shared<const tensor>(std::move(r))) {
+  explicit bilateral_full(config c) : cfg(c) {
     if (!(cfg.sigma_z > 0) || !(cfg.sigma_r > 0) || !(cfg.stride > 0))
       throw_value(name, "sigma_z, sigma_r and stride must be positive, got ", cfg.sigma_z, ", ", cfg.sigma_r, ", ",
                   cfg.stride);
-    expect_rank(*descriptors, 3, name, "descriptors", "D x H x W");
-    expect_finite(*descriptors, name, "descriptors");
+    if (cfg.bins <= 0) throw_value(name, "bins must be positive, got ", cfg.bins);
   }
 
-  csr_graph build(index_t height, index_t width) const {
-    if (!descriptors) throw_value(name, "no descriptors given");
-    const tensor& r = *descriptors;
-    if (r.dim(1) != height || r.dim(2) != width)
-      throw_shape(name, "descriptors are ", r.shape(), " but the grid is ", height, "x", width);
-    const index_t n = height * width, d = r.dim(0);
+  /// s: the grid H x W (or F x H x W); the batch holds one image, at least H x W pixels.
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch& b, const shape& s) const {
+    const auto [height, width] = detail::grid_of(s, name);
+    const rgb_image& img = detail::single_item(b, b.images, name, "an image");
+    return with_descriptors(hsv_histograms(img, height, width, cfg.bins));
+  }
+
+  /// The plan for given descriptors r (D x H x W) instead of an image's histograms.
+  plan with_descriptors(tensor r) const {
+    expect_rank(r, 3, name, "descriptors", "D x H x W");
+    expect_finite(r, name, "descriptors");
+    const index_t height = r.dim(1), width = r.dim(2), n = height * width;
+    if (n <= 0) throw_value(name, "grid must be non-empty, got ", height, "x", width);
     csr_graph g;
     g.height = height;
     g.width = width;
     g.row_ptr.resize(static_cast<std::size_t>(n + 1));
     g.col.resize(static_cast<std::size_t>(n * (n - 1)));
-    g.weight.resize(g.col.size());
-    const double iz = cfg.stride * cfg.stride / (cfg.sigma_z * cfg.sigma_z), ir = 1.0 / (cfg.sigma_r * cfg.sigma_r);
-#pragma omp parallel for schedule(static) if (n > 256)
     for (index_t i = 0; i < n; ++i) {
       std::size_t k = static_cast<std::size_t>(i * (n - 1));
       g.row_ptr[static_cast<std::size_t>(i + 1)] = static_cast<index_t>(k + static_cast<std::size_t>(n - 1));
-      for (index_t j = 0; j < n; ++j) {
-        if (j == i) continue;
-        const double dy = static_cast<double>(i / width - j / width), dx = static_cast<double>(i % width - j % width);
-        double dr = 0;
-        for (index_t c = 0; c < d; ++c) {
-          const double t = static_cast<double>(r[c * n + i]) - r[c * n + j];
-          dr += t * t;
-        }
-        g.col[k] = static_cast<std::int32_t>(j);
-        g.weight[k++] = static_cast<float>(std::exp(-(dy * dy + dx * dx) * iz - dr * ir));
-      }
+      for (index_t j = 0; j < n; ++j)
+        if (j != i) g.col[k++] = static_cast<std::int32_t>(j);
     }
-    return g;
+    plan pl;
+    pl.assign(std::move(g));
+    pl.descriptors = std::move(r);
+    return pl;
+  }
+
+  /// Overwrites out with the plan's graph weighted by eq. 8 (features are ignored).
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const tensor&, csr_graph& out) const {
+    require_backend<bilateral_full, Tag>();
+    pl.copy_structure(out);
+    out.weight.resize(out.col.size());
+    const tensor& r = pl.descriptors;
+    backend::for_each_index(ex.tag, pl.graph.nodes(),
+                            detail::bilateral_kernel{r.data(), out.row_ptr.data(), out.col.data(), out.weight.data(),
+                                                     pl.graph.nodes(), r.dim(0), pl.graph.width,
+                                                     cfg.stride * cfg.stride / (cfg.sigma_z * cfg.sigma_z),
+                                                     1.0 / (cfg.sigma_r * cfg.sigma_r)});
   }
 };
 static_assert(GraphBuilder<bilateral_full>);

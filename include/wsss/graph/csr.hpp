@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -16,10 +17,12 @@
 namespace wsss::graph {
 
 /// Directed edge list (from[e] -> to[e]) over the nodes of an H x W grid, node = y * W + x.
-/// The AffinityNet loss and the affinity op read pairs in exactly this order.
+/// The AffinityNet loss and the affinity op read pairs in exactly this order. `weight` is
+/// empty for bare pairs, else one value per pair (from_pairs carries it into the graph).
 struct pair_list {
   index_t height = 0, width = 0;
   std::vector<std::int32_t> from, to;
+  std::vector<float> weight{};  // {}: aggregate initialisers may leave it out without a warning
 
   index_t nodes() const noexcept { return height * width; }
   index_t size() const noexcept { return static_cast<index_t>(from.size()); }
@@ -102,52 +105,70 @@ struct csr_graph {
   }
 };
 
-/// CSR graph from an unordered set of directed pairs (duplicates merged, self-loops rejected).
+/// CSR graph from an unordered set of directed pairs (self-loops rejected). Duplicates are
+/// merged; when the pairs carry weights the graph keeps them, and a duplicate must repeat its
+/// weight (a value_error otherwise: there is no right way to merge two affinities).
 inline csr_graph from_pairs(const pair_list& p) {
+  constexpr std::string_view comp = "graph::from_pairs";
   if (p.from.size() != p.to.size())
-    throw_shape("graph::from_pairs", "from and to differ in length: ", p.from.size(), " vs ", p.to.size());
+    throw_shape(comp, "from and to differ in length: ", p.from.size(), " vs ", p.to.size());
+  const bool weighted = !p.weight.empty();
+  if (weighted && p.weight.size() != p.from.size())
+    throw_shape(comp, "weights must number the pairs (", p.from.size(), "), got ", p.weight.size());
   csr_graph g;
   g.height = p.height;
   g.width = p.width;
   const index_t n = p.nodes();
-  std::vector<std::pair<std::int32_t, std::int32_t>> e(p.from.size());
-  for (std::size_t k = 0; k < e.size(); ++k) {
+  for (std::size_t k = 0; k < p.from.size(); ++k) {
     if (p.from[k] < 0 || p.from[k] >= n || p.to[k] < 0 || p.to[k] >= n)
-      throw_value("graph::from_pairs", "pair ", k, " (", p.from[k], " -> ", p.to[k], ") leaves the ", p.height,
-                  "x", p.width, " grid");
-    if (p.from[k] == p.to[k]) throw_value("graph::from_pairs", "pair ", k, " is a self-loop at node ", p.from[k]);
-    e[k] = {p.from[k], p.to[k]};
+      throw_value(comp, "pair ", k, " (", p.from[k], " -> ", p.to[k], ") leaves the ", p.height, "x", p.width,
+                  " grid");
+    if (p.from[k] == p.to[k]) throw_value(comp, "pair ", k, " is a self-loop at node ", p.from[k]);
   }
-  std::sort(e.begin(), e.end());
-  e.erase(std::unique(e.begin(), e.end()), e.end());
+  // Sort an index rather than the pairs, so that the weights follow their pairs.
+  std::vector<std::size_t> order(p.from.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::pair(p.from[a], p.to[a]) < std::pair(p.from[b], p.to[b]);
+  });
   g.row_ptr.assign(static_cast<std::size_t>(n + 1), 0);
-  g.col.resize(e.size());
-  for (std::size_t k = 0; k < e.size(); ++k) {
-    ++g.row_ptr[static_cast<std::size_t>(e[k].first + 1)];
-    g.col[k] = e[k].second;
+  for (std::size_t r = 0; r < order.size(); ++r) {
+    const std::size_t k = order[r];
+    if (r > 0 && p.from[order[r - 1]] == p.from[k] && p.to[order[r - 1]] == p.to[k]) {
+      if (weighted && p.weight[order[r - 1]] != p.weight[k])
+        throw_value(comp, "pair ", p.from[k], " -> ", p.to[k], " appears twice with weights ", p.weight[order[r - 1]],
+                    " and ", p.weight[k]);
+      continue;
+    }
+    ++g.row_ptr[static_cast<std::size_t>(p.from[k] + 1)];
+    g.col.push_back(p.to[k]);
+    if (weighted) g.weight.push_back(p.weight[k]);
   }
   for (index_t i = 0; i < n; ++i) g.row_ptr[static_cast<std::size_t>(i + 1)] += g.row_ptr[static_cast<std::size_t>(i)];
+  if (weighted) g.validate(comp);
   return g;
 }
 
-/// The pairs followed by their reverses (to -> from): an undirected graph from a half-plane
-/// pair list. from_pairs(both_orientations(reference_pairs(h, w))) is psa's inference graph,
-/// border quirk included (docs/graph.md).
+/// The pairs followed by their reverses (to -> from), weights repeated: an undirected graph
+/// from a half-plane pair list. from_pairs(both_orientations(reference_pairs(h, w))) is psa's
+/// inference graph, border quirk included (docs/graph.md).
 inline pair_list both_orientations(pair_list p) {
-  const std::size_t m = p.from.size();
-  p.from.insert(p.from.end(), p.to.begin(), p.to.begin() + static_cast<std::ptrdiff_t>(m));
-  p.to.insert(p.to.end(), p.from.begin(), p.from.begin() + static_cast<std::ptrdiff_t>(m));
+  const auto m = static_cast<std::ptrdiff_t>(p.from.size());
+  p.from.insert(p.from.end(), p.to.begin(), p.to.begin() + m);
+  p.to.insert(p.to.end(), p.from.begin(), p.from.begin() + m);
+  if (!p.weight.empty()) p.weight.insert(p.weight.end(), p.weight.begin(), p.weight.begin() + m);
   return p;
 }
 
 /// The graph's edges as a pair list in CSR order (row-major), so that an op's per-pair output
-/// is directly the graph's weight array.
+/// is directly the graph's weight array (and the weights, if any, come along).
 inline pair_list edges_of(const csr_graph& g) {
   pair_list p;
   p.height = g.height;
   p.width = g.width;
   p.from.resize(g.col.size());
   p.to = g.col;
+  p.weight = g.weight;
   for (index_t i = 0; i < g.nodes(); ++i)
     for (index_t k = g.row_ptr[static_cast<std::size_t>(i)]; k < g.row_ptr[static_cast<std::size_t>(i + 1)]; ++k)
       p.from[static_cast<std::size_t>(k)] = static_cast<std::int32_t>(i);
@@ -167,5 +188,27 @@ inline csr_graph with_weights(csr_graph g, const tensor& w) {
   g.validate("graph::with_weights");
   return g;
 }
+
+/// What every graph builder's plan holds: the structure on the prepared grid and its edges as
+/// a pair list in CSR order (pairs.from[e] -> pairs.to[e] is edge e of graph), the layout in
+/// which the affinity op and the AffinityNet loss read per-edge values.
+struct structure_plan {
+  csr_graph graph;
+  pair_list pairs;
+
+  /// Sets the plan from a built graph (its pair list derived in CSR order).
+  void assign(csr_graph g) {
+    pairs = edges_of(g);
+    graph = std::move(g);
+  }
+  /// Writes the structure into out, without weights (out's storage is reused).
+  void copy_structure(csr_graph& out) const {
+    out.height = graph.height;
+    out.width = graph.width;
+    out.row_ptr = graph.row_ptr;
+    out.col = graph.col;
+    out.weight.clear();
+  }
+};
 
 }  // namespace wsss::graph

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// wsss/graph/neighbourhood.hpp — radius-gamma and 4/8-connected grid graphs (AffinityNet, eq. 4)
+// wsss/graph/neighbourhood.hpp — radius-gamma and 4/8-connected grid graphs with learned weights (AffinityNet, eq. 3-4)
 #pragma once
 
 #include <cmath>
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
+#include "wsss/graph/affinity.hpp"
 #include "wsss/graph/concepts.hpp"
 #include "wsss/graph/csr.hpp"
 
@@ -69,40 +71,72 @@ inline csr_graph offset_graph(index_t height, index_t width, const std::vector<o
   return g;
 }
 
+namespace detail {
+
+/// Everything a learned grid builder does besides choosing its offsets: the plan is the
+/// offset graph on the prepared grid, run weights it by eq. 3 (affinity.hpp).
+template <class Self>
+struct learned_grid {
+  template <class Tag>
+  structure_plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
+    const Self& self = static_cast<const Self&>(*this);
+    const auto [h, w] = grid_of(s, Self::name);
+    structure_plan pl;
+    pl.assign(offset_graph(h, w, self.offsets(), Self::name));
+    return pl;
+  }
+  template <class Tag>
+  void run(const exec<Tag>& ex, structure_plan& pl, const tensor& features, csr_graph& out) const {
+    require_backend<Self, Tag>();
+    learned_weights(ex, pl, features, static_cast<const Self&>(*this).cfg.dist, out, Self::name);
+  }
+};
+
+}  // namespace detail
+
 /// Radius-gamma neighbourhood (eq. 4): i ~ j iff 0 < ||(x_i, y_i) - (x_j, y_j)||_2 < gamma,
 /// both orientations, every node of the grid (unlike the reference's inference graph, which
-/// drops the pairs among the bottom 4 rows and the left/right 4 columns; see docs/graph.md).
-struct radius {
+/// drops the pairs among the bottom 4 rows and the left/right 4 columns; see docs/graph.md),
+/// weighted by eq. 3 from the features given to run: with them, one run is psa's affinity
+/// graph.
+struct radius : detail::learned_grid<radius> {
   static constexpr std::string_view name = "graph::radius";
+  static constexpr weighting weights = weighting::learned;
   struct config {
-    double gamma = 5.0;  ///< AffinityNet's gamma (README and paper section 4.1)
+    double gamma = 5.0;                ///< AffinityNet's gamma (README and paper section 4.1)
+    distance dist = distance::mean_l1;  ///< d of eq. 3 (sum_l1: the paper's)
   };
+  using plan = structure_plan;
   config cfg{};
 
   radius() = default;
   explicit radius(config c) : cfg(c) {
     if (!(cfg.gamma >= 1.0) || !std::isfinite(cfg.gamma))
       throw_value(name, "radius gamma must be finite and >= 1, got ", cfg.gamma);
+    check_distance(cfg.dist, name);
   }
-  csr_graph build(index_t height, index_t width) const {
-    return offset_graph(height, width, disc_offsets(cfg.gamma), name);
-  }
+  std::vector<offset> offsets() const { return disc_offsets(cfg.gamma); }
 };
 static_assert(GraphBuilder<radius>);
 
 /// 4- or 8-connected grid graph (N = 4: horizontal and vertical neighbours; N = 8: plus the
-/// diagonals). Equal to radius{1.01} and radius{1.5} respectively.
+/// diagonals), weighted like radius. Equal to radius{1.01} and radius{1.5} respectively.
 template <int N>
-struct connectivity {
+struct connectivity : detail::learned_grid<connectivity<N>> {
   static_assert(N == 4 || N == 8, "graph::connectivity: N must be 4 or 8");
   static constexpr std::string_view name = N == 4 ? "graph::connectivity<4>" : "graph::connectivity<8>";
-  struct config {};
+  static constexpr weighting weights = weighting::learned;
+  struct config {
+    distance dist = distance::mean_l1;  ///< d of eq. 3
+  };
+  using plan = structure_plan;
   config cfg{};
 
-  csr_graph build(index_t height, index_t width) const {
-    if constexpr (N == 4) return offset_graph(height, width, {{-1, 0}, {0, -1}, {0, 1}, {1, 0}}, name);
-    else
-      return offset_graph(height, width, {{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 1}, {1, -1}, {1, 0}, {1, 1}}, name);
+  connectivity() = default;
+  explicit connectivity(config c) : cfg(c) { check_distance(cfg.dist, name); }
+  std::vector<offset> offsets() const {
+    if constexpr (N == 4) return {{-1, 0}, {0, -1}, {0, 1}, {1, 0}};
+    else return {{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 1}, {1, -1}, {1, 0}, {1, 1}};
   }
 };
 using four_connected = connectivity<4>;

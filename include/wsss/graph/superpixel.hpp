@@ -1,54 +1,47 @@
 // SPDX-License-Identifier: MIT
-// wsss/graph/superpixel.hpp — region adjacency graph of a superpixel label map
+// wsss/graph/superpixel.hpp — region adjacency graph of a superpixel segmentation
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <memory>
 #include <string_view>
-#include <vector>
 
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/graph/concepts.hpp"
 #include "wsss/graph/csr.hpp"
+#include "wsss/superpixel/segmentation.hpp"
 
 namespace wsss::graph {
 
-using int_map = basic_tensor<std::int32_t>;
-
-/// Superpixel adjacency: one node per region id k in [0, K) of an H x W integer label map
-/// (K = max id + 1; unused ids become isolated nodes), and an edge between two regions iff
-/// some pair of 4-adjacent pixels carries their ids. The result is a 1 x K graph.
+/// Superpixel adjacency: one node per superpixel k in [0, K) of the batch's segmentation
+/// (K = its count; ids no pixel carries become isolated nodes), and an edge between two
+/// regions iff some pair of 4-adjacent pixels carries their ids (pixels labelled -1 belong
+/// to no superpixel and join nothing). The result is a 1 x K graph, structure only.
 struct superpixel_adjacency {
   static constexpr std::string_view name = "graph::superpixel_adjacency";
+  static constexpr weighting weights = weighting::none;
   struct config {};
+  using plan = structure_plan;
   config cfg{};
-  std::shared_ptr<const int_map> labels;  ///< H x W region ids, shared (cheap to copy)
 
   superpixel_adjacency() = default;
-  explicit superpixel_adjacency(int_map regions) : labels(std::make_shared<const int_map>(std::move(regions))) {
-    expect_rank(*labels, 2, name, "superpixel label map", "H x W");
-    for (index_t i = 0; i < labels->numel(); ++i)
-      if ((*labels)[i] < 0) throw_value(name, "region id ", (*labels)[i], " at pixel ", i, " is negative");
-  }
+  explicit superpixel_adjacency(config c) : cfg(c) {}
 
-  /// Number of regions K (max id + 1).
-  index_t regions() const {
-    if (!labels || labels->numel() == 0) return 0;
-    return static_cast<index_t>(*std::max_element(labels->begin(), labels->end())) + 1;
-  }
-
-  csr_graph build(index_t height, index_t width) const {
-    if (!labels) throw_value(name, "no label map given");
-    if (labels->dim(0) != height || labels->dim(1) != width)
-      throw_shape(name, "label map is ", labels->shape(), " but the grid is ", height, "x", width);
-    const int_map& l = *labels;
+  /// s: the segmentation's H x W (or F x H x W); the batch holds one superpixel map.
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch& b, const shape& s) const {
+    const auto [height, width] = detail::grid_of(s, name);
+    const superpixel::segmentation& seg = detail::single_item(b, b.superpixels, name, "a superpixel map");
+    superpixel::validate(seg, name);
+    if (seg.height() != height || seg.width() != width)
+      throw_shape(name, "superpixel map is ", seg.height(), "x", seg.width(), " but the grid is ", height, "x", width);
     pair_list p;
     p.height = 1;
-    p.width = regions();
+    p.width = seg.count;
     auto add = [&](std::int32_t a, std::int32_t b) {
-      if (a == b) return;
+      if (a == b || a < 0 || b < 0) return;
       p.from.push_back(a);
       p.to.push_back(b);
       p.from.push_back(b);
@@ -56,10 +49,19 @@ struct superpixel_adjacency {
     };
     for (index_t y = 0; y < height; ++y)
       for (index_t x = 0; x < width; ++x) {
-        if (x + 1 < width) add(l(y, x), l(y, x + 1));
-        if (y + 1 < height) add(l(y, x), l(y + 1, x));
+        if (x + 1 < width) add(seg(y, x), seg(y, x + 1));
+        if (y + 1 < height) add(seg(y, x), seg(y + 1, x));
       }
-    return from_pairs(p);
+    plan pl;
+    pl.assign(from_pairs(p));
+    return pl;
+  }
+
+  /// The region graph (features are ignored: the nodes are regions, not grid cells).
+  template <class Tag>
+  void run(const exec<Tag>&, plan& pl, const tensor&, csr_graph& out) const {
+    require_backend<superpixel_adjacency, Tag>();
+    pl.copy_structure(out);
   }
 };
 static_assert(GraphBuilder<superpixel_adjacency>);

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/walk/concepts.hpp"
 #include "wsss/walk/detail/spmm.hpp"
 
@@ -65,27 +67,39 @@ struct chebyshev {
     double tol = 1e-5;  ///< bound on max_i |out_ci - (S^t v_c)_i| (exact arithmetic)
     index_t keep_mass = 4;  ///< restore y_k's conserved mass every this many steps (0: never)
   };
+  /// Three n x ld buffers (y_k in packed.x, y_{k-1}, the sum) and what the last run chose.
+  struct plan : detail::sparse_plan_base {
+    tensor yprev, sum;
+    index_t degree = 0;  ///< K of the last run, the number of sparse products done
+    double bound = 0;    ///< its guaranteed max-norm error (before float rounding)
+    std::size_t bytes() const noexcept {
+      return packed.bytes() + static_cast<std::size_t>(yprev.numel() + sum.numel()) * sizeof(float);
+    }
+  };
   config cfg{};
 
-  struct result {
-    tensor out;
-    index_t degree = 0;  ///< K, the number of sparse products done
-    double bound = 0;    ///< the guaranteed max-norm error (before float rounding)
-  };
+  chebyshev() = default;
+  explicit chebyshev(config c) : cfg(c) { check(cfg); }
 
-  template <class Backend>
-  tensor propagate(Backend tag, const transition& T, const tensor& cam) const {
-    return propagate_with_bound(tag, T, cam).out;
+  /// s: the CAMs' C x H x W or C x n.
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
+    check(cfg);
+    plan pl;
+    pl.sparse_plan_base::prepare(s, name);
+    pl.yprev = tensor::uninitialized({pl.packed.x.numel()});
+    pl.sum = tensor::uninitialized({pl.packed.x.numel()});
+    return pl;
   }
 
-  template <class Backend>
-  result propagate_with_bound(Backend tag, const transition& T, const tensor& cam) const {
-    static_assert(supports<chebyshev, Backend>::value,
-                  "walk::chebyshev runs on host backends (cpu, omp, thrust_omp): its buffers are host tensors");
-    detail::packed_cams p = detail::begin_walk(T, cam, cfg.t, name);
-    if (!(cfg.tol > 0)) throw_value(name, "tol must be > 0, got ", cfg.tol);
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const transition& T, const tensor& cam, tensor& out) const {
+    require_backend<chebyshev, Tag>();
+    pl.degree = 0;
+    pl.bound = 0.0;
+    if (!detail::begin_walk(pl.cam_shape, T, cam, cfg.t, out, pl.packed, name)) return;
+    const detail::packed_cams& p = pl.packed;
     const index_t n = T.nodes();
-    if (p.channels.empty() || cfg.t == 0) return {cam, 0, 0.0};
 
     const auto [dmin, dmax] = std::minmax_element(T.degree.begin(), T.degree.end());
     // The closed-form coefficients used above t = 4096 are those of [-1, 1]. a is capped at 0:
@@ -110,35 +124,56 @@ struct chebyshev {
     // U = (2S - (1 + a) I) / (1 - a) maps the spectrum into [-1, 1].
     const float u_scale = static_cast<float>(2.0 / (1.0 - a)), u_shift = static_cast<float>((1.0 + a) / (1.0 - a));
     // l^T T_k(U) v = T_k(1) l^T v = l^T v: every y_k keeps the input's conserved mass.
-    const detail::mass_keeper keeper(T, p);
-    tensor out = tensor::uninitialized(p.x.shape());
-    for (index_t i = 0; i < out.numel(); ++i) out[i] = static_cast<float>(c[0]) * p.x[i];
-    tensor yk = std::move(p.x), yprev(yk.shape());
+    pl.keeper.reset(T, p);
+    const index_t used = n * p.ld;
+    float* sum = pl.sum.data();
+    float* yk = pl.packed.x.data();
+    float* yprev = pl.yprev.data();
+    for (index_t i = 0; i < used; ++i) sum[i] = static_cast<float>(c[0]) * yk[i];
+    std::fill(yprev, yprev + used, 0.0f);  // y_{-1} = 0
     for (index_t k = 1; k <= deg; ++k) {
       // y_1 = U y_0; y_k = 2 U y_{k-1} - y_{k-2}: the first step takes lead 1 and y_{-1} = 0.
       const float lead = k == 1 ? 0.5f : 1.0f;
       detail::for_each_block(p.ld, [&](auto b, index_t off) {
-        detail::launch(
-            tag, T, p.ld, n,
-            detail::chebyshev_kernel<decltype(b)::value>{T.row_ptr.data(), T.col.data(), T.val.data(), yk.data(),
-                                                         yprev.data(), out.data(), lead * u_scale, lead * u_shift,
-                                                         static_cast<float>(c[static_cast<std::size_t>(k)]), p.ld,
-                                                         off});
+        detail::launch(ex.tag, T, p.ld, n,
+                       detail::chebyshev_kernel<decltype(b)::value>{T.row_ptr.data(), T.col.data(), T.val.data(), yk,
+                                                                    yprev, sum, lead * u_scale, lead * u_shift,
+                                                                    static_cast<float>(c[static_cast<std::size_t>(k)]),
+                                                                    p.ld, off});
       });
       std::swap(yk, yprev);
       // Both terms of the three-term recurrence are restored together: correcting y_k alone
       // would feed the difference back through the recurrence and grow geometrically.
       if (cfg.keep_mass > 0 && k % cfg.keep_mass == 0) {
-        keeper.restore(yk.data(), p.ld);
-        if (k > 1) keeper.restore(yprev.data(), p.ld);
+        pl.keeper.restore(yk, p.ld);
+        if (k > 1) pl.keeper.restore(yprev, p.ld);
       }
     }
-    return {detail::unpack(p, out, cam, n), deg, tail[static_cast<std::size_t>(deg + 1)] * norm};
+    pl.degree = deg;
+    pl.bound = tail[static_cast<std::size_t>(deg + 1)] * norm;
+    detail::unpack(p, sum, cam, n, out);
   }
 
-  /// Peak bytes of the workspace for C channels: three n x ld buffers.
-  static std::size_t workspace_bytes(index_t n, index_t c) {
-    return 3 * static_cast<std::size_t>(n) * static_cast<std::size_t>((c + 7) / 8 * 8) * sizeof(float);
+  /// The walked CAMs with the degree and bound the run chose (one call, default exec).
+  struct result {
+    tensor out;
+    index_t degree = 0;
+    double bound = 0;
+  };
+  template <backend::Backend Tag = omp_t>
+  result propagate_with_bound(const transition& T, const tensor& cam, const exec<Tag>& ex = {}) const {
+    plan pl = prepare(ex, batch{}, cam.shape());
+    result r;
+    run(ex, pl, T, cam, r.out);
+    r.degree = pl.degree;
+    r.bound = pl.bound;
+    return r;
+  }
+
+ private:
+  static void check(const config& c) {
+    detail::check_steps(c.t, name);
+    if (!(c.tol > 0)) throw_value(name, "tol must be > 0, got ", c.tol);
   }
 };
 static_assert(Propagator<chebyshev>);

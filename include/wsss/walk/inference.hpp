@@ -6,11 +6,13 @@
 #include <cmath>
 #include <string_view>
 
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/resize.hpp"
 #include "wsss/core/tensor.hpp"
-#include "wsss/graph/affinity.hpp"
+#include "wsss/graph/concepts.hpp"
 #include "wsss/graph/neighbourhood.hpp"
 #include "wsss/walk/concepts.hpp"
 #include "wsss/walk/sparse_power.hpp"
@@ -18,13 +20,12 @@
 
 namespace wsss::walk {
 
-/// Settings of the reference inference (psa infer_aff.py and README defaults).
+/// Settings of the reference inference (psa infer_aff.py and README defaults). The graph's
+/// own numbers (gamma = 5, the distance of eq. 3) are its builder's config.
 struct inference_config {
-  double gamma = 5.0;   ///< radius of the affinity graph (eq. 4)
   float beta = 8.0f;    ///< Hadamard power (eq. 11)
   float alpha = 16.0f;  ///< background exponent (eq. 2)
   index_t stride = 8;   ///< feature-map stride: CAMs are padded to multiples of it and pooled
-  graph::distance dist = graph::distance::mean_l1;
 };
 
 /// Walk input from normalised foreground CAMs K x H x W (absent classes all zero):
@@ -72,14 +73,17 @@ inline tensor upsample_revised(const tensor& revised, index_t height, index_t wi
   return out;
 }
 
-/// The whole reference inference: affinities of the radius-gamma graph from features
-/// (F x dh x dw), transition, the walk by `prop` on the pooled CAMs with background, bilinear
-/// upsampling and argmax over all K + 1 channels (0 = background, k = foreground class k - 1
-/// of the input order). fg_cams: K x H x W normalised CAMs, absent classes zero.
-/// Unlike the public code, the graph has every radius pair (no border quirk; docs/graph.md).
-template <Propagator P = sparse_power, class Backend = omp_t>
-label_map random_walk_labels(const tensor& features, const tensor& fg_cams, const inference_config& cfg = {},
-                             const P& prop = {}, Backend tag = {}) {
+/// The whole reference inference: the affinity graph of `builder` from features
+/// (F x dh x dw; radius-gamma with eq. 3 weights by default), transition, the walk by `prop`
+/// on the pooled CAMs with background, bilinear upsampling and argmax over all K + 1 channels
+/// (0 = background, k = foreground class k - 1 of the input order). fg_cams: K x H x W
+/// normalised CAMs, absent classes zero. b: the image's batch of one, for builders that read
+/// it (the bilateral graph's image, superpixels). Kernels run on ex.
+/// Unlike the public code, the radius graph has every pair (no border quirk; docs/graph.md).
+template <graph::GraphBuilder G = graph::radius, Propagator P = sparse_power, backend::Backend Tag = omp_t>
+label_map random_walk_labels(const exec<Tag>& ex, const tensor& features, const tensor& fg_cams,
+                             const inference_config& cfg = {}, const G& builder = {}, const P& prop = {},
+                             const batch& b = {}) {
   constexpr std::string_view comp = "walk::random_walk_labels";
   expect_rank(features, 3, comp, "features", "F x h x w");
   expect_rank(fg_cams, 3, comp, "CAMs", "K x H x W");
@@ -89,10 +93,15 @@ label_map random_walk_labels(const tensor& features, const tensor& fg_cams, cons
   if (features.dim(1) != dh || features.dim(2) != dw)
     throw_shape(comp, "CAMs of ", h, "x", w, " need a feature map of ceil(size / ", cfg.stride, ") = ", dh, "x", dw,
                 ", got ", features.dim(1), "x", features.dim(2));
-  const graph::csr_graph g = graph::affinity_graph(graph::radius{{cfg.gamma}}.build(dh, dw), features, {cfg.dist});
-  const transition T = make_transition(g, {cfg.beta, orientation::average});
-  const tensor revised = prop.propagate(tag, T, reference_walk_input(fg_cams, cfg.alpha, cfg.stride));
+  const transition T = make_transition(graph::build(builder, features.shape(), features, b, ex),
+                                       {cfg.beta, orientation::average});
+  const tensor revised = propagate(prop, T, reference_walk_input(fg_cams, cfg.alpha, cfg.stride), ex);
   return argmax_labels(upsample_revised(revised, h, w, cfg.stride));
+}
+
+/// The reference inference on the default exec (OpenMP), radius graph and sparse walk.
+inline label_map random_walk_labels(const tensor& features, const tensor& fg_cams, const inference_config& cfg = {}) {
+  return random_walk_labels(exec<>{}, features, fg_cams, cfg);
 }
 
 }  // namespace wsss::walk

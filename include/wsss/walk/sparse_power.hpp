@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/walk/concepts.hpp"
 #include "wsss/walk/detail/spmm.hpp"
 
@@ -14,7 +16,7 @@ namespace wsss::walk {
 
 /// vec(M_c*) = S^t vec(M_c) by t sparse products with the CSR step operator, every non-zero
 /// channel in one pass (channels packed node-major). O(t * nnz * C) time, O(nnz + n C)
-/// memory: no n x n matrix is ever formed. Rows run in parallel on the backend given. The
+/// memory: no n x n matrix is ever formed. Rows run in parallel on the exec's backend. The
 /// walk's conserved mass is restored every keep_mass steps (detail::mass_keeper), so that
 /// float rounding cannot compound over large t.
 struct sparse_power {
@@ -23,32 +25,44 @@ struct sparse_power {
     index_t t = 256;          ///< walk steps (any t >= 0)
     index_t keep_mass = 16;   ///< restore the conserved mass every this many steps (0: never)
   };
+  /// The two n x ld buffers the steps alternate between, and the mass keeper's vectors.
+  struct plan : detail::sparse_plan_base {
+    tensor y;
+    std::size_t bytes() const noexcept { return packed.bytes() + static_cast<std::size_t>(y.numel()) * sizeof(float); }
+  };
   config cfg{};
 
-  template <class Backend>
-  tensor propagate(Backend tag, const transition& T, const tensor& cam) const {
-    static_assert(supports<sparse_power, Backend>::value,
-                  "walk::sparse_power runs on host backends (cpu, omp, thrust_omp): its buffers are host tensors");
-    detail::packed_cams p = detail::begin_walk(T, cam, cfg.t, name);
-    const index_t n = T.nodes();
-    if (p.channels.empty() || cfg.t == 0) return cam;
-    tensor y = tensor::uninitialized(p.x.shape());
-    const detail::mass_keeper keeper(T, p);
-    for (index_t s = 0; s < cfg.t; ++s) {
-      detail::for_each_block(p.ld, [&](auto b, index_t off) {
-        detail::launch(tag, T, p.ld, n,
-                                detail::spmm_kernel<decltype(b)::value>{T.row_ptr.data(), T.col.data(), T.val.data(),
-                                                                        p.x.data(), y.data(), p.ld, off});
-      });
-      std::swap(p.x, y);
-      if (cfg.keep_mass > 0 && ((s + 1) % cfg.keep_mass == 0 || s + 1 == cfg.t)) keeper.restore(p.x.data(), p.ld);
-    }
-    return detail::unpack(p, p.x, cam, n);
+  sparse_power() = default;
+  explicit sparse_power(config c) : cfg(c) { detail::check_steps(cfg.t, name); }
+
+  /// s: the CAMs' C x H x W or C x n.
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
+    detail::check_steps(cfg.t, name);
+    plan pl;
+    pl.sparse_plan_base::prepare(s, name);
+    pl.y = tensor::uninitialized({pl.packed.x.numel()});
+    return pl;
   }
 
-  /// Peak bytes of the workspace for C channels (graph not counted): two n x ld buffers.
-  static std::size_t workspace_bytes(index_t n, index_t c) {
-    return 2 * static_cast<std::size_t>(n) * static_cast<std::size_t>((c + 7) / 8 * 8) * sizeof(float);
+  template <class Tag>
+  void run(const exec<Tag>& ex, plan& pl, const transition& T, const tensor& cam, tensor& out) const {
+    require_backend<sparse_power, Tag>();
+    if (!detail::begin_walk(pl.cam_shape, T, cam, cfg.t, out, pl.packed, name)) return;
+    const index_t n = T.nodes(), ld = pl.packed.ld;
+    float* x = pl.packed.x.data();
+    float* y = pl.y.data();
+    pl.keeper.reset(T, pl.packed);
+    for (index_t s = 0; s < cfg.t; ++s) {
+      detail::for_each_block(ld, [&](auto b, index_t off) {
+        detail::launch(ex.tag, T, ld, n,
+                       detail::spmm_kernel<decltype(b)::value>{T.row_ptr.data(), T.col.data(), T.val.data(), x, y,
+                                                               ld, off});
+      });
+      std::swap(x, y);
+      if (cfg.keep_mass > 0 && ((s + 1) % cfg.keep_mass == 0 || s + 1 == cfg.t)) pl.keeper.restore(x, ld);
+    }
+    detail::unpack(pl.packed, x, cam, n, out);
   }
 };
 static_assert(Propagator<sparse_power>);

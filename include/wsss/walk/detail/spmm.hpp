@@ -19,16 +19,27 @@ namespace wsss::walk::detail {
 
 /// Score channels packed node-major: x[i * ld + k] = cam[channels[k]][i], ld = channel count
 /// rounded up to 8 (zero pad), so that one edge moves one contiguous vector of channels.
-/// All-zero channels are left out: S^t 0 = 0 exactly.
+/// All-zero channels are left out: S^t 0 = 0 exactly. Storage is sized once by reserve (the
+/// plan's prepare) for the most channels, and reused by every run.
 struct packed_cams {
   tensor x;
   index_t ld = 0;
   std::vector<index_t> channels;
+
+  /// Padded channel count for c channels.
+  static index_t padded(index_t c) { return (c + 7) / 8 * 8; }
+  /// Sizes x for n nodes and up to c channels.
+  void reserve(index_t n, index_t c) {
+    if (x.numel() < n * padded(c)) x = tensor::uninitialized({n * padded(c)});
+    channels.reserve(static_cast<std::size_t>(c));
+  }
+  std::size_t bytes() const noexcept { return static_cast<std::size_t>(x.numel()) * sizeof(float); }
 };
 
-inline packed_cams pack(const tensor& cam, index_t n) {
-  packed_cams p;
+/// Packs cam's non-zero channels (C x n) into p, pad lanes zeroed.
+inline void pack(const tensor& cam, index_t n, packed_cams& p) {
   const index_t c = cam.dim(0);
+  p.channels.clear();
   for (index_t k = 0; k < c; ++k) {
     const float* src = cam.data() + k * n;
     for (index_t i = 0; i < n; ++i)
@@ -37,31 +48,41 @@ inline packed_cams pack(const tensor& cam, index_t n) {
         break;
       }
   }
-  p.ld = (static_cast<index_t>(p.channels.size()) + 7) / 8 * 8;
-  p.x = tensor({n, p.ld});
+  p.ld = packed_cams::padded(static_cast<index_t>(p.channels.size()));
+  p.reserve(n, c);
+  float* x = p.x.data();
+  std::fill(x, x + n * p.ld, 0.0f);
   for (std::size_t k = 0; k < p.channels.size(); ++k) {
     const float* src = cam.data() + p.channels[k] * n;
-    for (index_t i = 0; i < n; ++i) p.x[i * p.ld + static_cast<index_t>(k)] = src[i];
+    for (index_t i = 0; i < n; ++i) x[i * p.ld + static_cast<index_t>(k)] = src[i];
   }
-  return p;
 }
 
-/// The start of a sparse walk of t steps: checks cam against T (check_cam) and t >= 0, then
-/// packs the CAMs over T's nodes.
-inline packed_cams begin_walk(const transition& T, const tensor& cam, index_t t, std::string_view component) {
-  check_cam(T, cam, component);
+/// Throws value_error naming `component` unless t >= 0.
+inline void check_steps(index_t t, std::string_view component) {
   if (t < 0) throw_value(component, "t must be >= 0, got ", t);
-  return pack(cam, T.nodes());
 }
 
-/// Writes packed rows back into a zero-initialised tensor shaped like cam.
-inline tensor unpack(const packed_cams& p, const tensor& x, const tensor& cam, index_t n) {
-  tensor out(cam.shape());
+/// The start of a sparse walk of t steps: checks cam against the plan's shape and T
+/// (check_cam) and packs the CAMs over T's nodes into p. Returns false, with out = cam, when
+/// there is nothing to walk (no non-zero channel, or t = 0).
+inline bool begin_walk(const shape& planned, const transition& T, const tensor& cam, index_t t, tensor& out,
+                       packed_cams& p, std::string_view component) {
+  check_cam(planned, T, cam, out, component);
+  pack(cam, T.nodes(), p);
+  if (!p.channels.empty() && t > 0) return true;
+  out = cam;
+  return false;
+}
+
+/// Writes packed rows x back into out (shaped like cam; channels not packed are zero).
+inline void unpack(const packed_cams& p, const float* x, const tensor& cam, index_t n, tensor& out) {
+  if (out.shape() != cam.shape()) out = tensor(cam.shape());
+  else out.fill(0.0f);
   for (std::size_t k = 0; k < p.channels.size(); ++k) {
     float* dst = out.data() + p.channels[k] * n;
     for (index_t i = 0; i < n; ++i) dst[i] = x[i * p.ld + static_cast<index_t>(k)];
   }
-  return out;
 }
 
 /// Eight consecutive channels of one node. On GCC/Clang host code it is a native vector
@@ -179,10 +200,12 @@ namespace wsss::walk::detail {
 /// drift along the stationary direction. The correction adds (target - l^T x) r to x, r the
 /// Perron right vector scaled so that l^T r = 1 (r = 1 / sum d for average, d / sum d for
 /// diffuse): it moves only the stationary component, so it is a no-op in exact arithmetic.
+/// Its vectors live in the plan (reset per run, storage reused).
 struct mass_keeper {
-  std::vector<double> left, right, target;
+  std::vector<double> left, right, target, measured;
 
-  mass_keeper(const transition& T, const packed_cams& p) {
+  /// Sets l, r from T and the target from the packed input.
+  void reset(const transition& T, const packed_cams& p) {
     const index_t n = T.nodes();
     double sd = 0;
     for (double d : T.degree) sd += d;
@@ -193,23 +216,37 @@ struct mass_keeper {
       left[static_cast<std::size_t>(i)] = T.cfg.mode == orientation::average ? d : 1.0;
       right[static_cast<std::size_t>(i)] = T.cfg.mode == orientation::average ? 1.0 / sd : d / sd;
     }
-    target = measure(p.x.data(), p.ld, static_cast<index_t>(p.channels.size()));
+    measure(p.x.data(), p.ld, static_cast<index_t>(p.channels.size()), target);
   }
 
-  std::vector<double> measure(const float* x, index_t ld, index_t channels) const {
-    std::vector<double> m(static_cast<std::size_t>(channels), 0.0);
+  void measure(const float* x, index_t ld, index_t channels, std::vector<double>& m) const {
+    m.assign(static_cast<std::size_t>(channels), 0.0);
     for (std::size_t i = 0; i < left.size(); ++i)
       for (index_t k = 0; k < channels; ++k) m[static_cast<std::size_t>(k)] += left[i] * x[static_cast<index_t>(i) * ld + k];
-    return m;
   }
 
   /// x <- x + (target - l^T x) r, channel by channel.
-  void restore(float* x, index_t ld) const {
+  void restore(float* x, index_t ld) {
     const index_t c = static_cast<index_t>(target.size());
-    const std::vector<double> m = measure(x, ld, c);
+    measure(x, ld, c, measured);
     for (std::size_t i = 0; i < right.size(); ++i)
       for (index_t k = 0; k < c; ++k)
-        x[static_cast<index_t>(i) * ld + k] += static_cast<float>((target[static_cast<std::size_t>(k)] - m[static_cast<std::size_t>(k)]) * right[i]);
+        x[static_cast<index_t>(i) * ld + k] += static_cast<float>((target[static_cast<std::size_t>(k)] - measured[static_cast<std::size_t>(k)]) * right[i]);
+  }
+};
+
+/// What every sparse propagator's plan holds: the CAM shape it was prepared for, the packed
+/// channels (the walk's first buffer) and the mass keeper's vectors.
+struct sparse_plan_base {
+  shape cam_shape;
+  packed_cams packed;
+  mass_keeper keeper;
+
+  /// Records s (C x H x W or C x n) and sizes the packed buffer for it.
+  void prepare(const shape& s, std::string_view component) {
+    const auto [c, n] = cam_extent(s, component);
+    cam_shape = s;
+    packed.reserve(n, c);
   }
 };
 
