@@ -17,6 +17,11 @@ find_package(ZLIB QUIET)
 wsss_need(ZLIB_FOUND "zlib" zlib1g-dev)
 find_package(JPEG QUIET)
 wsss_need(JPEG_FOUND "libjpeg" libjpeg-dev)
+# CLI11 (header-only) parses the arguments of the `wsss` command; only the examples need it.
+if(WSSS_BUILD_EXAMPLES)
+  find_package(CLI11 CONFIG QUIET)
+  wsss_need(CLI11_FOUND "CLI11 (argument parser of the wsss command)" libcli11-dev)
+endif()
 
 # Debian's Thrust 1.17 (OpenMP device system). Never mixed with CUDA's CCCL on one target.
 find_path(WSSS_THRUST_INCLUDE_DIR thrust/version.h PATHS /usr/include NO_DEFAULT_PATH)

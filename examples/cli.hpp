@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// cli.hpp — the command-line helpers shared by the example programs: usage errors, bounded
-// integer flags, flag values and the main wrapper that maps failures to exit codes.
+// cli.hpp — wsss_demo's hand-written command-line helpers: usage errors, bounded integer
+// flags, flag values and the main wrapper that maps failures to exit codes (the `wsss`
+// command parses with CLI11 instead; this goes when wsss_demo does).
 #pragma once
 
 #include <charconv>

@@ -145,7 +145,7 @@ class progress_bar {
     }
     s += buf;
     if (rate >= 0) {
-      std::snprintf(buf, sizeof buf, " %.3g/s", rate);
+      std::snprintf(buf, sizeof buf, rate >= 100 ? " %.0f/s" : " %.3g/s", rate);  // 12.5/s, 0.25/s, 9950/s
       s += buf;
     } else {
       s += " -/s";

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+// tests/cli/wsss.test.cpp — runs the built `wsss` command: --help everywhere, exit status 2
+// with the bad flag named, 1 with the missing folder named, scenes -> eval at 100% mIoU
+// (without the JPEGs), results.json -> docs/results.md.
+#include <doctest/doctest.h>
+
+#ifdef WSSS_CLI_PATH
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+
+#include "io/temp_dir.hpp"
+
+namespace {
+
+struct outcome {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string text_of(const std::filesystem::path& p) {
+  const auto b = wsss_test::read_bytes(p);
+  return {b.begin(), b.end()};
+}
+
+// Runs `wsss args...` with stdout and stderr captured.
+outcome wsss(const std::vector<std::string>& args) {
+  static wsss_test::temp_dir capture;
+  std::string cmd = quoted(WSSS_CLI_PATH);
+  for (const auto& a : args) cmd.append(" ").append(quoted(a));
+  cmd.append(" >").append(quoted((capture / "out").string()));
+  cmd.append(" 2>").append(quoted((capture / "err").string())).append(" </dev/null");
+  const int rc = std::system(cmd.c_str());
+  outcome o;
+  o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  o.out = text_of(capture / "out");
+  o.err = text_of(capture / "err");
+  return o;
+}
+
+std::size_t lines(const std::string& s) {
+  std::size_t n = 0;
+  for (const char c : s) n += c == '\n';
+  return n;
+}
+
+// The method names `wsss run` lists (none until a method registers).
+std::vector<std::string> listed_methods(const std::string& listing) {
+  std::vector<std::string> names;
+  std::istringstream in(listing.substr(std::min(listing.size(), listing.find("methods:\n") + 9)));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("  ", 0) == 0) names.push_back(line.substr(2, line.find(' ', 2) - 2));
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("wsss: --help of every subcommand and every registered method exits 0") {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"scenes", "--help"}, {"eval", "--help"}, {"results", "--help"}, {"run", "--help"},
+           {"label", "--help"}}) {
+    const auto o = wsss(args);
+    CAPTURE(args[0]);
+    CHECK(o.status == 0);
+    CHECK(o.out.find("Usage: wsss") != std::string::npos);
+    CHECK(o.err.empty());
+  }
+  const auto run = wsss({"run"});
+  CHECK(run.status == 0);
+  CHECK(run.out.rfind("usage: wsss run METHOD", 0) == 0);
+  for (const auto& verb : {"run", "label"})
+    for (const auto& m : listed_methods(wsss({verb}).out)) {
+      CAPTURE(m);
+      CHECK(wsss({verb, m, "--help"}).status == 0);
+    }
+  CHECK(wsss({"--version"}).out == WSSS_VERSION_TEXT "\n");
+}
+
+TEST_CASE("wsss: a bad command line exits 2 with one line naming the flag") {
+  wsss_test::temp_dir dir;
+  const auto bogus = wsss({"eval", "--pred", dir.path().string(), "--data", dir.path().string(), "--bogus-flag"});
+  CHECK(bogus.status == 2);
+  CHECK(lines(bogus.err) == 1);
+  CHECK(bogus.err.find("--bogus-flag") != std::string::npos);
+  CHECK(bogus.err.rfind("wsss eval: ", 0) == 0);
+
+  const auto first = wsss({"eval", "--pred-dir", "x"});  // unknown flag and missing ones: the unknown is named
+  CHECK(first.status == 2);
+  CHECK(lines(first.err) == 1);
+  CHECK(first.err.find("'--pred-dir'") != std::string::npos);
+
+  const auto size = wsss({"scenes", (dir / "s").string(), "--size", "8"});
+  CHECK(size.status == 2);
+  CHECK(size.err.find("--size") != std::string::npos);
+  const auto objects = wsss({"scenes", (dir / "s").string(), "--objects", "3", "2"});
+  CHECK(objects.status == 2);
+  CHECK(objects.err.find("--objects") != std::string::npos);
+  CHECK(wsss({"scenes", (dir / "s").string(), "--make-subset", "3", "--train", "4"}).status == 2);
+  CHECK(wsss({}).status == 2);
+  CHECK(wsss({"run", "no-such-method"}).status == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "s"));
+}
+
+TEST_CASE("wsss: a missing folder exits 1 naming the path") {
+  wsss_test::temp_dir dir;
+  const auto missing = (dir / "missing").string();
+  const auto eval = wsss({"eval", "--pred", dir.path().string(), "--data", missing});
+  CHECK(eval.status == 1);
+  CHECK(lines(eval.err) == 1);
+  CHECK(eval.err.find("[wsss.io]") != std::string::npos);
+  CHECK(eval.err.find(missing) != std::string::npos);
+  const auto results = wsss({"results", "--work", missing, "--out", (dir / "r.md").string()});
+  CHECK(results.status == 1);
+  CHECK(results.err.find(missing) != std::string::npos);
+}
+
+TEST_CASE("wsss: scenes makes a tiny dataset whose masks score 100% mIoU in eval, JPEGs or not") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  const auto made = wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"});
+  REQUIRE(made.status == 0);
+  CHECK(made.out.find("wrote 4 train + 2 val scenes of 32x32") != std::string::npos);
+  for (const char* f : {"JPEGImages/train_00003.jpg", "SegmentationClass/val_00001.png", "ImageSets/Segmentation/val.txt",
+                        "cls_labels.txt", "classes.txt", "NOTICE.txt"})
+    CHECK(std::filesystem::exists(data / f));
+
+  const auto masks = (data / "SegmentationClass").string();
+  const auto val = wsss({"eval", "--pred", masks, "--data", data.string()});
+  REQUIRE(val.status == 0);
+  CHECK(val.out.find("split 'val', 11 classes") != std::string::npos);
+  CHECK(val.out.find("background          100.00  100.00") != std::string::npos);  // names from classes.txt
+  CHECK(val.out.find("mIoU 100.00%") != std::string::npos);
+  CHECK(val.err.empty());  // no progress lines off a terminal for a job this quick
+
+  std::filesystem::remove_all(data / "JPEGImages");  // evaluation reads masks only
+  const auto train = wsss({"--quiet", "eval", "--pred", masks, "--data", data.string(), "--split", "train"});
+  REQUIRE(train.status == 0);
+  CHECK(train.out.find("mIoU 100.00%") != std::string::npos);
+  CHECK(train.out.find("(4096 pixels)") != std::string::npos);
+  CHECK(train.err.empty());
+
+  // A missing prediction names the file; a names file of the wrong length is refused.
+  const auto wrong = wsss({"eval", "--pred", data.string(), "--data", data.string()});
+  CHECK(wrong.status == 1);
+  CHECK(wrong.err.find((data / "val_00000.png").string()) != std::string::npos);
+  const auto names = wsss({"eval", "--pred", masks, "--data", data.string(), "--names", (data / "NOTICE.txt").string(),
+                           "--classes", "11"});
+  CHECK(names.status == 1);
+  CHECK(names.err.find("class names, --classes is") != std::string::npos);
+}
+
+TEST_CASE("wsss: results turns results.json files into the markdown table") {
+  wsss_test::temp_dir dir;
+  std::filesystem::create_directories(dir / "work" / "fast");
+  const std::string json =
+      "{\"method\": \"affinitynet\", \"variant\": \"VARIANT\", \"seed\": 1, \"dataset\": \"scenes\",\n"
+      " \"cpu\": \"Test CPU\", \"threads\": 2, \"time_s\": 95,\n"
+      " \"rows\": [{\"name\": \"CAM\", \"split\": \"train\", \"miou\": 0.5, \"per_class\": [0.75, 0.25]},\n"
+      "          {\"name\": \"CAM + RW\", \"split\": \"train\", \"miou\": 0.625, \"per_class\": [1, null]},\n"
+      "          {\"name\": \"seg\", \"split\": \"val\", \"miou\": 0.6, \"per_class\": [0.9, 0.3]}]}\n";
+  const auto put = [](const std::filesystem::path& p, std::string s) {
+    wsss_test::write_bytes(p, std::vector<unsigned char>(s.begin(), s.end()));
+  };
+  put(dir / "work" / "results.json", json.substr(0, json.find("VARIANT")) + "paper" + json.substr(json.find("VARIANT") + 7));
+  put(dir / "work" / "fast" / "results.json",
+      json.substr(0, json.find("VARIANT")) + "fast" + json.substr(json.find("VARIANT") + 7));
+  const auto out = dir / "results.md";
+  const auto o = wsss({"results", "--work", (dir / "work").string(), "--out", out.string()});
+  REQUIRE(o.status == 0);
+  CHECK(o.out == "wrote 2 runs to " + out.string() + "\n");
+  CHECK(text_of(out) ==
+        "# Results\n\n"
+        "Written by `wsss results` from each run's `results.json`; do not edit by hand. mIoU in %\n"
+        "(VOC convention). Pseudo-labels: the last train row of a run (its final pseudo-labels);\n"
+        "segmentation: the last val row (its segmentation network); \"-\": the run has no such row.\n\n"
+        "| method | variant | pseudo-label mIoU (train) | segmentation mIoU (val) | seed | time | CPU |\n"
+        "|---|---|---:|---:|---:|---:|---|\n"
+        "| affinitynet | fast | 62.50 | 60.00 | 1 | 1m35s | Test CPU, 2 threads |\n"
+        "| affinitynet | paper | 62.50 | 60.00 | 1 | 1m35s | Test CPU, 2 threads |\n");
+
+  put(dir / "work" / "fast" / "results.json", "{\"method\": 1}");
+  const auto bad = wsss({"results", "--work", (dir / "work").string(), "--out", out.string()});
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("[wsss.io] report::results: top level: \"method\" must be a string, got a number (" +
+                     (dir / "work" / "fast" / "results.json").string() + ")") != std::string::npos);
+}
+
+#else
+
+TEST_CASE("wsss: the command was not built (WSSS_BUILD_EXAMPLES=OFF)" * doctest::skip()) {}
+
+#endif
