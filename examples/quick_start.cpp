@@ -6,7 +6,6 @@
 //   quick_start [VOC_ROOT] [SPLIT]        defaults: wsss-scenes val
 #include <cmath>
 #include <cstdio>
-#include <span>
 #include <string>
 
 #include <wsss/wsss.hpp>
@@ -49,7 +48,7 @@ int run(int argc, char** argv) {
     const wsss::label_map gt = data.mask(i);                    // H x W, 255 = ignore
     const wsss::tensor p = noisy_probabilities(gt, classes, g);  // 1 x C x H x W
     const wsss::tensor q =                                       // 1 x C x H x W marginals
-        crf.infer(wsss::crf::unary_from_probabilities(p), std::span<const wsss::rgb_image>(&img, 1));
+        crf.infer(wsss::crf::unary_from_probabilities(p), img);
     before.add(wsss::argmax_labels(p), gt);
     after.add(wsss::argmax_labels(q), gt);
   }

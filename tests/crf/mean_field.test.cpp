@@ -41,8 +41,8 @@ TEST_CASE("mean_field: permutohedral agrees with the exact filter on small image
     cfg.kernels.spatial_scale = 8.0f;  // keep the appearance kernel inside the tiny image
     crf::mean_field<crf::permutohedral> lat(cfg);
     crf::mean_field<crf::exact_filter> ex(cfg);
-    const tensor qa = lat.infer(u, std::span<const rgb_image>(&img, 1));
-    const tensor qb = ex.infer(u, std::span<const rgb_image>(&img, 1));
+    const tensor qa = lat.infer(u, img);
+    const tensor qb = ex.infer(u, img);
     double worst = 0;
     for (index_t i = 0; i < qa.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(qa[i] - qb[i])));
     const label_map la = argmax_labels(qa), lb = argmax_labels(qb);
@@ -80,7 +80,7 @@ TEST_CASE("mean_field: T = 0 returns softmax(-U); parallel energy is reported pe
   crf::mean_field_config cfg;
   cfg.iterations = 0;
   crf::mean_field<> mf(cfg);
-  const tensor q = mf.infer(u, std::span<const rgb_image>(&img, 1));
+  const tensor q = mf.infer(u, img);
   const index_t n = 80;
   for (index_t p = 0; p < n; ++p) {
     double z = 0;
@@ -91,9 +91,12 @@ TEST_CASE("mean_field: T = 0 returns softmax(-U); parallel energy is reported pe
   cfg.iterations = 3;
   crf::mean_field<crf::exact_filter> ex(cfg);
   std::vector<rgb_image> imgs{img};
-  auto plans = ex.make_plans(imgs);
-  std::vector<double> e;
-  const tensor q3 = ex.infer(u, std::span(plans), {}, &e);
+  const exec<> on;
+  auto plan = ex.prepare(on, images_only(imgs), u.shape());
+  tensor q3;
+  ex.run(on, plan, u, q3);
+  const std::vector<double> e = ex.energy(on, plan, u, q3);
+  const auto& plans = plan.images;
   REQUIRE(e.size() == 1);
   double ref = 0;
   for (index_t p = 0; p < n; ++p)
@@ -111,15 +114,15 @@ TEST_CASE("mean_field: a batch equals its images run one by one; learned(-I) equ
   std::vector<rgb_image> imgs{disc_image(12, 10, 1), disc_image(12, 10, 2)};
   const tensor u = random_unary(2, 5, 12, 10, 3);
   crf::mean_field<> mf;
-  const tensor q = mf.infer(u, imgs);
+  const tensor q = mf.infer(u, images_only(imgs));
   for (index_t b = 0; b < 2; ++b) {
     const index_t per = 5 * 120;
     const tensor ub = tensor::from({1, 5, 12, 10}, std::span<const float>(u.data() + b * per, per));
-    const tensor qb = mf.infer(ub, std::span<const rgb_image>(&imgs[static_cast<std::size_t>(b)], 1));
+    const tensor qb = mf.infer(ub, imgs[static_cast<std::size_t>(b)]);
     for (index_t i = 0; i < per; ++i) CHECK(q[b * per + i] == doctest::Approx(qb[i]).epsilon(1e-6));
   }
   crf::mean_field<crf::permutohedral, crf::learned> ml({}, crf::learned::potts_init(5));
-  const tensor q2 = ml.infer(u, imgs);
+  const tensor q2 = ml.infer(u, images_only(imgs));
   double worst = 0;
   for (index_t i = 0; i < q.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - q2[i])));
   CHECK(worst < 1e-5);
@@ -135,12 +138,14 @@ TEST_CASE("mean_field: appearance features of any dimension (a 1-channel depth g
   cfg.kernels.spatial_scale = 8.0f;
   cfg.kernels.appearance.weight = 20.0f;
   crf::mean_field<> lat(cfg);
-  auto plans = lat.make_plans(depth);
-  REQUIRE(plans[0].appearance.dims() == 3);
-  const tensor q = lat.infer(u, std::span(plans));
+  const exec<> on;
+  auto plans = lat.prepare_guides(on, depth, u.shape());
+  REQUIRE(plans.images[0].appearance.dims() == 3);
+  tensor q, qe;
+  lat.run(on, plans, u, q);
   crf::mean_field<crf::exact_filter> ex(cfg);
-  auto eplans = ex.make_plans(depth);
-  const tensor qe = ex.infer(u, std::span(eplans));
+  auto eplans = ex.prepare_guides(on, depth, u.shape());
+  ex.run(on, eplans, u, qe);
   for (index_t i = 0; i < q.numel(); ++i) CHECK(q[i] == doctest::Approx(qe[i]).epsilon(0.02));
   // The depth edge separates the halves: each half ends up one label.
   const label_map l = argmax_labels(q);
@@ -172,7 +177,7 @@ TEST_CASE("mean_field: clamped pixels keep their labels (Bbox-Seg)") {
 TEST_CASE("mean_field: named errors for wrong shapes, sizes, values and labels") {
   const rgb_image img = disc_image(6, 7, 1);
   crf::mean_field<> mf;
-  const std::span<const rgb_image> one(&img, 1);
+  const batch one = images_only(std::span<const rgb_image>(&img, 1));
   CHECK_THROWS_WITH_AS(mf.infer(tensor({2, 6, 7}), one), doctest::Contains("[wsss.shape] crf::mean_field: unary must be rank 4"),
                        wsss::shape_error);
   CHECK_THROWS_WITH_AS(mf.infer(tensor({1, 2, 6, 8}), one), doctest::Contains("[wsss.shape] crf::mean_field: image is 6x7"),
@@ -187,7 +192,7 @@ TEST_CASE("mean_field: named errors for wrong shapes, sizes, values and labels")
                        wsss::value_error);
   label_map cl(6, 7, ignore_label);
   cl[3] = 4;
-  CHECK_THROWS_WITH_AS(mf.infer(tensor({1, 2, 6, 7}), one, std::span<const label_map>(&cl, 1)),
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({1, 2, 6, 7}), batch{.images = one.images, .labels = std::span<const label_map>(&cl, 1)}),
                        doctest::Contains("[wsss.value] crf::mean_field: clamp label 4"), wsss::value_error);
   crf::mean_field_config c;
   c.kernels.appearance.sfeat = 0;
@@ -209,11 +214,11 @@ TEST_CASE("mean_field: named errors for wrong shapes, sizes, values and labels")
 TEST_CASE("mean_field: edge cases (one label, one pixel, labels beyond 32, huge features)") {
   const rgb_image img = disc_image(5, 4, 2);
   crf::mean_field<> mf;
-  const tensor q1 = mf.infer(random_unary(1, 1, 5, 4, 1), std::span<const rgb_image>(&img, 1));
+  const tensor q1 = mf.infer(random_unary(1, 1, 5, 4, 1), img);
   for (float v : q1) CHECK(v == doctest::Approx(1.0f));
   const rgb_image dot(1, 1, 77);
   const tensor u = random_unary(1, 3, 1, 1, 2);
-  const tensor qd = mf.infer(u, std::span<const rgb_image>(&dot, 1));
+  const tensor qd = mf.infer(u, dot);
   double s = 0;
   for (float v : qd) s += v;
   CHECK(s == doctest::Approx(1.0));
@@ -225,8 +230,8 @@ TEST_CASE("mean_field: edge cases (one label, one pixel, labels beyond 32, huge 
   cfg.kernels.smoothness.weight = 0.3f;
   cfg.kernels.appearance.weight = 1.0f;
   const tensor u40 = random_unary(1, 40, 5, 4, 3);
-  const tensor qa = crf::mean_field<>(cfg).infer(u40, std::span<const rgb_image>(&img, 1));
-  const tensor qb = crf::mean_field<crf::exact_filter>(cfg).infer(u40, std::span<const rgb_image>(&img, 1));
+  const tensor qa = crf::mean_field<>(cfg).infer(u40, img);
+  const tensor qb = crf::mean_field<crf::exact_filter>(cfg).infer(u40, img);
   double worst = 0;
   for (index_t i = 0; i < qa.numel(); ++i) worst = std::max(worst, static_cast<double>(std::abs(qa[i] - qb[i])));
   CHECK(worst < 0.005);
@@ -253,18 +258,18 @@ TEST_CASE("mean_field: the pipelined update equals plain filter-then-softmax ste
     cfg.iterations = 4;
     cfg.kernels.spatial_scale = 6.0f;
     crf::mean_field<> mf(cfg);
-    const tensor q = mf.infer(u, std::span<const rgb_image>(&img, 1), std::span<const label_map>(&clamp, 1));
+    const tensor q = mf.infer(u, batch{.images = std::span<const rgb_image>(&img, 1), .labels = std::span<const label_map>(&clamp, 1)});
     crf::image_plan<crf::permutohedral> plan(crf::rgb_guide(img), cfg.kernels);
     std::vector<float> negu(static_cast<std::size_t>(n * ld)), qi(negu.size()), tmp(negu.size()), out(negu.size());
-    crf::detail::interleave(u.data(), negu.data(), k, n, ld, -1.0f, crf::detail::negu_pad);
-    crf::detail::softmax_rows(negu.data(), qi.data(), clamp.data(), k, n, ld);
+    crf::detail::interleave(wsss::omp, u.data(), negu.data(), k, n, ld, -1.0f, crf::detail::negu_pad);
+    crf::detail::softmax_rows(wsss::omp, negu.data(), qi.data(), clamp.data(), k, n, ld);
     for (int t = 0; t < cfg.iterations; ++t) {
       tmp = negu;
       plan.smoothness.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.smoothness.weight);
       plan.appearance.apply_add(qi.data(), tmp.data(), ld, cfg.kernels.appearance.weight);
-      crf::detail::softmax_rows(tmp.data(), qi.data(), clamp.data(), k, n, ld);
+      crf::detail::softmax_rows(wsss::omp, tmp.data(), qi.data(), clamp.data(), k, n, ld);
     }
-    crf::detail::deinterleave(qi.data(), out.data(), k, n, ld);
+    crf::detail::deinterleave(wsss::omp, qi.data(), out.data(), k, n, ld);
     backend::set_num_threads(threads);
     double worst = 0;
     for (index_t i = 0; i < k * n; ++i) worst = std::max(worst, static_cast<double>(std::abs(q[i] - out[static_cast<std::size_t>(i)])));
@@ -273,21 +278,22 @@ TEST_CASE("mean_field: the pipelined update equals plain filter-then-softmax ste
   }
 }
 
-TEST_CASE("mean_field: an engine reused on a busier image (more lattice vertices) equals a fresh one") {
-  // The engine keeps its plans and their blur buffers across infer calls; the second image's
-  // lattices have many more vertices than the first's, so the buffers must grow.
+TEST_CASE("mean_field: a plan reused on a busier image (more lattice vertices) equals a fresh one") {
+  // A plan prepared again keeps its blur buffers; the second image's lattices have many more
+  // vertices than the first's, so the buffers must grow.
   const index_t h = 24, w = 32, k = 5;
   rgb_image flat(h, w);
   for (index_t i = 0; i < h * w * 3; ++i) flat.data()[i] = 128;
   const rgb_image busy = disc_image(h, w, 11, 80.0);
   const tensor u = random_unary(1, k, h, w, 12);
-  crf::mean_field<> reused, fresh;
+  crf::mean_field<> mf;
   crf::image_plan<crf::permutohedral> pf(crf::rgb_guide(flat), crf::kernel_config{}),
       pb(crf::rgb_guide(busy), crf::kernel_config{});
   REQUIRE(pb.appearance.vertices() > 4 * pf.appearance.vertices());
-  (void)reused.infer(u, std::span<const rgb_image>(&flat, 1));
-  const tensor q1 = reused.infer(u, std::span<const rgb_image>(&busy, 1));
-  const tensor q2 = fresh.infer(u, std::span<const rgb_image>(&busy, 1));
+  workspace reused, fresh;  // the one-call infer keeps its plan in the exec's workspace
+  (void)mf.infer(u, flat, on(wsss::omp, reused));
+  const tensor q1 = mf.infer(u, busy, on(wsss::omp, reused));
+  const tensor q2 = mf.infer(u, busy, on(wsss::omp, fresh));
   REQUIRE(q1.numel() == q2.numel());
   for (index_t i = 0; i < q1.numel(); ++i) REQUIRE(q1[i] == q2[i]);
 }

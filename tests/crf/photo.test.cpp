@@ -49,7 +49,7 @@ TEST_CASE("mean_field on a real photo raises mIoU of noisy unaries against the r
   crf::mean_field_config cfg;
   cfg.kernels.spatial_scale = 4.0f;  // a 120x80 crop of a 2x-reduced photo: sxy 20 and 0.75
   crf::mean_field<> mf(cfg);
-  const tensor q = mf.infer(crf::unary_from_probabilities(p), std::span<const rgb_image>(&img, 1));
+  const tensor q = mf.infer(crf::unary_from_probabilities(p), img);
   const label_map labels = argmax_labels(q);
   // example-end crf-infer
   after.add(labels, ref);

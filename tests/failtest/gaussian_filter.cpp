@@ -6,9 +6,11 @@
 
 struct no_adjoint_filter {
   static constexpr std::string_view name = "no_adjoint";
-  void init(const wsss::tensor&, wsss::crf::normalization) {}
+  template <class Tag>
+  void init(const Tag&, const wsss::tensor&, wsss::crf::normalization) {}
   void reserve(wsss::index_t) {}
-  void apply_add(const float*, float*, wsss::index_t, float, bool) {}
+  template <class Tag>
+  void apply_add(const Tag&, const float*, float*, wsss::index_t, float, bool) {}
   wsss::tensor apply(const wsss::tensor& t) const { return t; }
   wsss::index_t pixels() const { return 0; }
 };

@@ -8,18 +8,18 @@
 #include <span>
 #include <vector>
 
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
+#include "wsss/crf/concepts.hpp"
 #include "wsss/crf/mean_field.hpp"
 
 namespace wsss::crf {
 
-/// An axis-aligned box [x0, x1) x [y0, y1) in pixels with its class id.
-struct box {
-  index_t x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-  int label = 1;
-};
+/// An axis-aligned box [x0, x1) x [y0, y1) in pixels with its class id (the batch's box).
+using box = wsss::box;
 
 /// Clamp map for Bbox-Seg: background outside every box, ignore_label (free) inside, and the
 /// centre of each box, shrunk about its centre by sqrt(alpha) per side so it holds alpha of
@@ -79,13 +79,17 @@ inline tensor box_unary(index_t height, index_t width, index_t labels, std::span
   return u;
 }
 
-/// Bbox-Seg labels for one image: the box-clamped CRF's MAP (per-pixel argmax of Q).
-template <class Engine = mean_field<>>
+/// Bbox-Seg labels for one image: the box-clamped CRF's MAP (per-pixel argmax of Q). Any
+/// CrfEngine: the clamp map reaches it as the batch's label map.
+template <CrfEngine Engine = mean_field<>, class Tag = omp_t>
 label_map bbox_seg(const rgb_image& image, std::span<const box> boxes, index_t labels, float alpha = 0.2f,
-                   Engine engine = Engine{}) {
+                   const Engine& engine = Engine{}, const exec<Tag>& ex = {}) {
   const label_map clamp = clamp_from_boxes(image.height(), image.width(), boxes, alpha);
   const tensor u = box_unary(image.height(), image.width(), labels, boxes);
-  const tensor q = engine.infer(u, std::span<const rgb_image>(&image, 1), std::span<const label_map>(&clamp, 1));
+  const batch b{.images = std::span<const rgb_image>(&image, 1), .labels = std::span<const label_map>(&clamp, 1)};
+  auto pl = engine.prepare(ex, b, u.shape());
+  tensor q;
+  engine.run(ex, pl, u, q);
   return argmax_labels(q);
 }
 

@@ -9,6 +9,7 @@
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/concepts.hpp"
 #include "wsss/crf/detail/filter_common.hpp"
+#include "wsss/crf/detail/parallel.hpp"
 
 namespace wsss::crf {
 
@@ -23,7 +24,8 @@ struct potts {
     for (index_t i = 0; i < k; ++i) mu(i, i) = -1.0f;
     return mu;
   }
-  void subtract(const float* m, float* a, index_t n, index_t ld, index_t k) const noexcept {
+  template <class Tag>
+  void subtract(const Tag&, const float* m, float* a, index_t n, index_t ld, index_t k) const noexcept {
     for (index_t p = 0; p < n; ++p)
       for (index_t c = 0; c < k; ++c) a[p * ld + c] += m[p * ld + c];
   }
@@ -49,10 +51,11 @@ class learned {
     check(k);
     return mu_;
   }
-  void subtract(const float* m, float* a, index_t n, index_t ld, index_t k) const {
+  template <class Tag>
+  void subtract(const Tag&, const float* m, float* a, index_t n, index_t ld, index_t k) const {
     check(k);
     const float* mu = mu_.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::threaded<Tag>)
     for (index_t p = 0; p < n; ++p) {
       const float* mp = m + p * ld;
       float* ap = a + p * ld;

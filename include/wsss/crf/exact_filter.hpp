@@ -17,7 +17,8 @@
 namespace wsss::crf {
 
 /// F = P K Q with K_ij = exp(-|f_i - f_j|² / 2) exactly (self term K_ii = 1 included), stored
-/// as a dense N x N matrix; for tests and tiny images (N <= max_pixels).
+/// as a dense N x N matrix; for tests and tiny images (N <= max_pixels). Serial on every
+/// backend tag (the tagged overloads exist for the GaussianFilter contract).
 class exact_filter {
  public:
   static constexpr std::string_view name = "crf::exact_filter";
@@ -28,6 +29,10 @@ class exact_filter {
     init(features, norm);
   }
 
+  template <class Tag>
+  void init(const Tag&, const tensor& features, normalization norm = normalization::symmetric) {
+    init(features, norm);
+  }
   void init(const tensor& features, normalization norm = normalization::symmetric) {
     const auto [d, n] = detail::check_features(features, name);
     if (n > max_pixels)
@@ -68,6 +73,10 @@ class exact_filter {
 
   void reserve(index_t) noexcept {}
 
+  template <class Tag>
+  void apply_add(const Tag&, const float* in, float* out, index_t ld, float scale, bool transpose = false) {
+    apply_add(in, out, ld, scale, transpose);
+  }
   void apply_add(const float* in, float* out, index_t ld, float scale, bool transpose = false) {
     std::vector<double> acc(static_cast<std::size_t>(ld));
     for (index_t i = 0; i < n_; ++i) {

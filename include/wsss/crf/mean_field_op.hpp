@@ -4,35 +4,37 @@
 // 2015, §4; attention paper §5)
 #pragma once
 
-#include <memory>
+#include <algorithm>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "wsss/autodiff/op.hpp"
+#include "wsss/backend/tags.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/compatibility.hpp"
-#include "wsss/crf/mean_field.hpp"
+#include "wsss/crf/detail/mean_field.hpp"
+#include "wsss/crf/image_plan.hpp"
+#include "wsss/crf/permutohedral.hpp"
 
 namespace wsss::crf {
 
-/// y = Q_T (N x K x H x W) from x0 = U (N x K x H x W; energies, or logits when `logits`),
-/// x1 = mu (K x K, learned compatibility: a = -U - mu m) and x2 = w (2: smoothness, appearance).
-/// Backward, per iteration t = T..1 (Q_t = softmax(a_t), a_t = -U - mu m_t,
-/// m_t = Σ_k w_k F_k Q_{t-1}):
+/// y = Q_T (N x K x H x W) from x0 = U (N x K x H x W energies), x1 = mu (K x K, learned
+/// compatibility: a = -U - mu m) and x2 = w (2: smoothness, appearance), on a plan prepared
+/// for x0's shape (its lattices and clamp maps; it must outlive backward). Backward, per
+/// iteration t = T..1 (Q_t = softmax(a_t), a_t = -U - mu m_t, m_t = Σ_k w_k F_k Q_{t-1}):
 ///   g_a = Q_t ⊙ (g_Q - <Q_t, g_Q>),  g_U -= g_a,  g_mu -= Σ_p g_a m_t^T,  g_m = -mu^T g_a,
 ///   r_k = F_k^T g_m,  g_w_k += <r_k, Q_{t-1}>,  g_{Q_{t-1}} = Σ_k w_k r_k;
 /// and finally Q_0 = softmax(-U). Clamped pixels pass no gradient. The filters are linear in
 /// Q; their normalisers depend only on the image, which receives no gradient (as CRF-RNN).
+/// Runs on omp_t (a tape carries no exec).
 template <GaussianFilter Filter = permutohedral>
 struct mean_field_op {
   static constexpr std::string_view name = "crf::mean_field_op";
-  std::shared_ptr<std::vector<image_plan<Filter>>> plans;  ///< one per batch item
-  std::shared_ptr<const std::vector<label_map>> clamps;    ///< optional, 255 = free
+  mean_field_plan<Filter>* plan = nullptr;
   int iterations = 10;
-  bool logits = false;  ///< x0 holds logits z (U = -z)
 
   struct saved {
     std::vector<tensor> q;  // per image: (T + 1) x N x ld
@@ -40,39 +42,28 @@ struct mean_field_op {
   };
 
   tensor forward(saved& s, const tensor& u, const tensor& mu, const tensor& w) const {
-    const std::span<const label_map> cl = clamps ? std::span<const label_map>(*clamps) : std::span<const label_map>{};
-    if (!plans) throw_value(name, "no image plans given");
-    detail::check_unary(name, u, static_cast<index_t>(plans->size()), cl);
+    if (!plan) throw_value(name, "no plan given");
+    detail::check_unary(name, *plan, u);
     const index_t b = u.dim(0), k = u.dim(1), n = u.dim(2) * u.dim(3), ld = detail::padded(k);
     expect_shape(mu, {k, k}, name, "compatibility mu");
     expect_shape(w, {2}, name, "kernel weights");
     detail::check_finite(mu, name, "compatibility mu");
     detail::check_finite(w, name, "kernel weights");
     require(iterations >= 0, name, "iterations must be >= 0, got ", iterations);
-    const learned compat(mu);
-    tensor y(u.shape());
-    tensor negu = tensor::uninitialized({n * ld}), q({n * ld}), msg({n * ld}), a({n * ld});
     s.q.resize(static_cast<std::size_t>(b));
     s.m.resize(static_cast<std::size_t>(b));
-    for (index_t i = 0; i < b; ++i) {
-      image_plan<Filter>& pl = (*plans)[static_cast<std::size_t>(i)];
-      detail::check_plan(name, pl, u);
-      pl.smoothness.reserve(ld);
-      pl.appearance.reserve(ld);
-      const std::uint8_t* clamp = cl.empty() ? nullptr : cl[static_cast<std::size_t>(i)].data();
+    tensor y;
+    detail::solve(wsss::omp, name, *plan, learned(mu), iterations, w[0], w[1], u, y, [&](index_t i, int t) {
       tensor& qs = s.q[static_cast<std::size_t>(i)];
       tensor& ms = s.m[static_cast<std::size_t>(i)];
-      qs = tensor({(iterations + 1) * n * ld});
-      ms = tensor({std::max(iterations, 1) * n * ld});
-      detail::interleave_softmax(u.data() + i * k * n, logits ? 1.0f : -1.0f, negu.data(), qs.data(), clamp, k, n, ld);
-      std::copy(qs.data(), qs.data() + n * ld, q.data());
-      detail::iterate(pl, compat, negu.data(), clamp, k, ld, iterations, w[0], w[1], q.data(), msg.data(), a.data(),
-                      [&](int t) {
-                        std::copy(msg.begin(), msg.end(), ms.data() + (t - 1) * n * ld);
-                        std::copy(q.begin(), q.end(), qs.data() + t * n * ld);
-                      });
-      detail::deinterleave(qs.data() + iterations * n * ld, y.data() + i * k * n, k, n, ld);
-    }
+      if (t == 0) {
+        qs = tensor::uninitialized({(iterations + 1) * n * ld});
+        ms = tensor::uninitialized({std::max(iterations, 1) * n * ld});
+      } else {
+        std::copy(plan->msg.data(), plan->msg.data() + n * ld, ms.data() + (t - 1) * n * ld);
+      }
+      std::copy(plan->q.data(), plan->q.data() + n * ld, qs.data() + t * n * ld);
+    });
     return y;
   }
 
@@ -85,21 +76,19 @@ struct mean_field_op {
     tensor* gmu = gxs[1];
     tensor* gw = gxs[2];
     const index_t b = u.dim(0), k = u.dim(1), n = u.dim(2) * u.dim(3), ld = detail::padded(k);
-    const std::span<const label_map> cl = clamps ? std::span<const label_map>(*clamps) : std::span<const label_map>{};
     tensor gq({n * ld}), ga({n * ld}), gm({n * ld}), rs({n * ld}), ra({n * ld});
-    const float sign = logits ? 1.0f : -1.0f;  // dU/da per element
     for (index_t i = 0; i < b; ++i) {
-      image_plan<Filter>& pl = (*plans)[static_cast<std::size_t>(i)];
-      const std::uint8_t* clamp = cl.empty() ? nullptr : cl[static_cast<std::size_t>(i)].data();
+      image_plan<Filter>& pl = plan->images[static_cast<std::size_t>(i)];
+      const std::uint8_t* clamp = plan->clamp(i);
       const float* qs = s.q[static_cast<std::size_t>(i)].data();
       const float* ms = s.m[static_cast<std::size_t>(i)].data();
-      detail::interleave(gy.data() + i * k * n, gq.data(), k, n, ld, 1.0f);
+      detail::interleave(wsss::omp, gy.data() + i * k * n, gq.data(), k, n, ld, 1.0f);
       for (int t = iterations; t >= 0; --t) {
         softmax_backward(qs + t * n * ld, gq.data(), ga.data(), clamp, k, n, ld);
         if (gu) {
           float* g = gu->data() + i * k * n;
           for (index_t c = 0; c < k; ++c)
-            for (index_t p = 0; p < n; ++p) g[c * n + p] += sign * ga[p * ld + c];
+            for (index_t p = 0; p < n; ++p) g[c * n + p] -= ga[p * ld + c];  // dU/da = -1
         }
         if (t == 0) break;
         const float* mt = ms + (t - 1) * n * ld;

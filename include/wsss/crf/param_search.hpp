@@ -7,11 +7,14 @@
 #include <span>
 #include <vector>
 
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
-#include "wsss/eval/confusion.hpp"
+#include "wsss/crf/concepts.hpp"
 #include "wsss/crf/mean_field.hpp"
+#include "wsss/eval/confusion.hpp"
 
 namespace wsss::crf {
 
@@ -29,23 +32,31 @@ struct search_grid {
   std::vector<float> appearance_sxy, appearance_sfeat, appearance_weight;
 };
 
+template <class Config = mean_field_config>
 struct search_entry {
-  mean_field_config config;
+  Config config;
   double miou = 0;
 };
 
+template <class Config = mean_field_config>
 struct search_result {
-  mean_field_config best;
+  Config best;
   double best_miou = -std::numeric_limits<double>::infinity();
-  std::vector<search_entry> table;  ///< every grid point, in visiting order
+  std::vector<search_entry<Config>> table;  ///< every grid point, in visiting order
 };
 
-/// Tries every grid point (plans rebuilt only when a deviation changes), runs mean field on
-/// every example and keeps the configuration with the highest mIoU of the argmax labels
-/// (eval::confusion_matrix over num_classes; ties keep the first point visited).
-template <GaussianFilter Filter = permutohedral>
-search_result grid_search(std::span<const labelled_example> examples, const search_grid& grid,
-                          const mean_field_config& base, int num_classes) {
+/// Tries every grid point, runs the engine (built from each point's config) on every example
+/// and keeps the configuration with the highest mIoU of the argmax labels
+/// (eval::confusion_matrix over num_classes; ties keep the first point visited). Plans are
+/// prepared only when a deviation changes: a CrfEngine's plan does not read the weights.
+template <CrfEngine Engine = mean_field<>, class Tag = omp_t>
+  requires requires(typename Engine::config c) {
+    c.kernels.smoothness.weight;
+    Engine(c);
+  }
+search_result<typename Engine::config> grid_search(std::span<const labelled_example> examples, const search_grid& grid,
+                                                   const typename Engine::config& base, int num_classes,
+                                                   const exec<Tag>& ex = {}) {
   constexpr auto component = "crf::grid_search";
   require(!examples.empty(), component, "needs at least one labelled example");
   require(num_classes >= 1, component, "num_classes must be >= 1, got ", num_classes);
@@ -62,24 +73,28 @@ search_result grid_search(std::span<const labelled_example> examples, const sear
   const auto a_sf = or_base(grid.appearance_sfeat, base.kernels.appearance.sfeat);
   const auto a_w = or_base(grid.appearance_weight, base.kernels.appearance.weight);
 
-  search_result r;
-  std::vector<image_plan<Filter>> plans(examples.size());
+  search_result<typename Engine::config> r;
+  std::vector<typename Engine::plan> plans(examples.size());
+  tensor q;
   for (float ssxy : s_sxy)
     for (float asxy : a_sxy)
       for (float asf : a_sf) {
-        mean_field_config cfg = base;
+        typename Engine::config cfg = base;
         cfg.kernels.smoothness.sxy = ssxy;
         cfg.kernels.appearance.sxy = asxy;
         cfg.kernels.appearance.sfeat = asf;
-        for (std::size_t i = 0; i < examples.size(); ++i) plans[i].build(rgb_guide(*examples[i].image), cfg.kernels);
+        const Engine planner(cfg);
+        for (std::size_t i = 0; i < examples.size(); ++i)
+          plans[i] = planner.prepare(ex, images_only(std::span<const rgb_image>(examples[i].image, 1)),
+                                     examples[i].unary->shape());
         for (float sw : s_w)
           for (float aw : a_w) {
             cfg.kernels.smoothness.weight = sw;
             cfg.kernels.appearance.weight = aw;
-            mean_field<Filter> engine(cfg);
+            const Engine engine(cfg);
             eval::confusion_matrix cm(num_classes);
             for (std::size_t i = 0; i < examples.size(); ++i) {
-              const tensor q = engine.infer(*examples[i].unary, std::span<image_plan<Filter>>(&plans[i], 1));
+              engine.run(ex, plans[i], *examples[i].unary, q);
               cm.add(argmax_labels(q), *examples[i].truth);
             }
             const double m = cm.miou();

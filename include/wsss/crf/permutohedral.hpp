@@ -19,6 +19,7 @@
 #include "wsss/crf/detail/elevate.hpp"
 #include "wsss/crf/detail/filter_common.hpp"
 #include "wsss/crf/detail/lattice_table.hpp"
+#include "wsss/crf/detail/parallel.hpp"
 #include "wsss/crf/kernels.hpp"
 
 namespace wsss::crf {
@@ -165,6 +166,8 @@ struct slice_kernel {
 /// weights, blur [1/2, 1, 1/2] along the d + 1 axes, alpha = 1 / (1 + 2^-d), self term kept).
 /// The plan is built once per image; apply_add() never allocates once reserve(ld) was called.
 /// One plan must not be applied from two threads at once (it owns its blur buffers).
+/// Backend tags (detail/parallel.hpp): blur and slice launch on the tag as index kernels; the
+/// build's per-pixel passes and the splat parts use OpenMP threads unless the tag is cpu_t.
 class permutohedral {
  public:
   static constexpr std::string_view name = "crf::permutohedral";
@@ -177,20 +180,23 @@ class permutohedral {
   }
 
   /// Builds the lattice for features D x N (feature-major) and the normaliser n = K·1.
-  void init(const tensor& features, normalization norm = normalization::symmetric) {
+  void init(const tensor& features, normalization norm = normalization::symmetric) { init(wsss::omp, features, norm); }
+  template <class Tag>
+  void init(const Tag& tag, const tensor& features, normalization norm = normalization::symmetric) {
     const auto [d, n] = detail::check_features(features, name, max_dims);
     if (n > (index_t{1} << 30) / (d + 1))
       throw_shape("crf::permutohedral", "too many pixels for 32-bit lattice indices: ", n);
     d_ = static_cast<int>(d);
     n_ = n;
     norm_ = norm;
+    constexpr bool par = detail::threaded<Tag>;
     switch ((d_ + 3) / 4) {
-      case 1: build<1>(features); break;
-      case 2: build<2>(features); break;
-      case 3: build<3>(features); break;
-      default: build<4>(features); break;
+      case 1: build<1>(features, par); break;
+      case 2: build<2>(features, par); break;
+      case 3: build<3>(features, par); break;
+      default: build<4>(features, par); break;
     }
-    compute_normaliser();
+    compute_normaliser(tag);
   }
 
   index_t pixels() const noexcept { return n_; }
@@ -217,10 +223,14 @@ class permutohedral {
   /// out += scale · F in (or F^T in), in/out N x ld interleaved (ld a multiple of 8 takes the
   /// vectorised kernels).
   void apply_add(const float* in, float* out, index_t ld, float scale, bool transpose = false) {
-    const detail::slice_kernel k = splat_blur(in, ld, scale, transpose, out);
-    if (ld != 1) return backend::for_each_index(wsss::omp, n_, k);
+    apply_add(wsss::omp, in, out, ld, scale, transpose);
+  }
+  template <class Tag>
+  void apply_add(const Tag& tag, const float* in, float* out, index_t ld, float scale, bool transpose = false) {
+    const detail::slice_kernel k = splat_blur(tag, in, ld, scale, transpose, out);
+    if (ld != 1) return backend::for_each_index(tag, n_, k);
     with_dims([&]<int DP1>() {  // the normaliser's single channel: unrolled over the vertices
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::threaded<Tag>)
       for (index_t p = 0; p < n_; ++p) k.template row_fixed<1, DP1>(p, out + p);
     });
   }
@@ -228,11 +238,13 @@ class permutohedral {
   /// The first two stages of apply_add (splat, blur) on in (N x ld); returns the slice kernel
   /// whose row(p, o) adds scale · (F in)[p] (or F^T) into o, and whose operator()(p) adds it
   /// into out[p]. Valid until the next blur on this plan.
-  detail::slice_kernel splat_blur(const float* in, index_t ld, float scale, bool transpose = false, float* out = nullptr) {
+  template <class Tag>
+  detail::slice_kernel splat_blur(const Tag& tag, const float* in, index_t ld, float scale, bool transpose = false,
+                                  float* out = nullptr) {
     reserve(ld);
     const int parts = buf_threads_;
     auto run = [&]<int LD, int DP1>() {
-      backend::for_each_part(parts, [&](int part) {
+      detail::for_each_part(tag, parts, [&](int part) {
         const detail::splat_sink sink = begin_splat(ld, part, transpose);
         const auto [p0, p1] = part_range(part);
         for (index_t p = p0; p < p1; ++p) {
@@ -244,8 +256,8 @@ class permutohedral {
     auto widths = [&]<int LD>() { with_dims([&]<int DP1>() { run.template operator()<LD, DP1>(); }); };
     if (ld == 1) widths.template operator()<1>();
     else detail::with_row_width(ld, widths);
-    end_splat(ld);
-    return blur(ld, scale, transpose, out);
+    end_splat(tag, ld);
+    return blur(tag, ld, scale, transpose, out);
   }
 
   /// Splatting in parts: part 0 writes the plan's splat buffer, part u > 0 a buffer of its own
@@ -264,13 +276,14 @@ class permutohedral {
     const std::vector<float>& pre = transpose ? post_ : pre_;
     return {vert_.data(), bary_.data(), pre.empty() ? nullptr : pre.data(), val, d_ + 1, ld};
   }
-  void end_splat(index_t ld) {
+  template <class Tag>
+  void end_splat(const Tag&, index_t ld) {
     if (buf_threads_ <= 1) return;
     const index_t rows = (m_ + 1) * ld;
     const int parts = buf_threads_;
     float* val = buf_[cur_].data();
     const float* priv = priv_.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::threaded<Tag>)
     for (index_t e = ld; e < rows; ++e) {
       float acc = val[e];
       for (int u = 1; u < parts; ++u) acc += priv[(u - 1) * rows + e];
@@ -281,7 +294,8 @@ class permutohedral {
   /// Blurs the splatted rows along the d + 1 axes (reverse order for F^T) and returns the
   /// slice kernel reading the result; the next splat goes to the other buffer, so it can run
   /// while this result is sliced (mean field's pipelined pass).
-  detail::slice_kernel blur(index_t ld, float scale, bool transpose = false, float* out = nullptr) {
+  template <class Tag>
+  detail::slice_kernel blur(const Tag& tag, index_t ld, float scale, bool transpose = false, float* out = nullptr) {
     const std::vector<float>& post = transpose ? pre_ : post_;
     float* src = buf_[cur_].data();
     float* dst = buf_[cur_ ^ 1].data();
@@ -289,7 +303,7 @@ class permutohedral {
     auto run = [&]<int LD>() {
       for (int k = 0; k <= d_; ++k) {
         const int j = transpose ? d_ - k : k;
-        backend::for_each_index(wsss::omp, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
+        backend::for_each_index(tag, m_, detail::blur_kernel<LD>{nb_.data() + 2 * m_ * j, src, dst, ld});
         std::swap(src, dst);
       }
     };
@@ -323,8 +337,9 @@ class permutohedral {
   }
 
  private:
+  // par: the per-pixel and per-vertex passes run on OpenMP threads (detail::threaded).
   template <int W>
-  void build(const tensor& f) {
+  void build(const tensor& f, [[maybe_unused]] bool par) {
     const int d = d_, dp1 = d + 1;
     const index_t n = n_;
     // Scale factors and constants in the reference's precision.
@@ -359,7 +374,7 @@ class permutohedral {
 #if defined(WSSS_CRF_VECTOR_EXT)
       constexpr int L = detail::elevate_lanes;
       const index_t blocks = n / L;
-#pragma omp parallel for schedule(static) reduction(| : bad)
+#pragma omp parallel for schedule(static) reduction(| : bad) if (par)
       for (index_t blk = 0; blk < blocks; ++blk) {
         const index_t p0 = blk * L;
         detail::v16f c[max_dims], b[max_dims + 1];
@@ -385,7 +400,7 @@ class permutohedral {
 #else
       const index_t first = 0;
 #endif
-#pragma omp parallel for schedule(static) reduction(| : bad)
+#pragma omp parallel for schedule(static) reduction(| : bad) if (par)
       for (index_t p = first; p < n; ++p) {
         float c[max_dims], b[max_dims + 1];
         std::int32_t r0[max_dims], rk[max_dims], oob = 0;
@@ -461,7 +476,7 @@ class permutohedral {
     nb_.assign(static_cast<std::size_t>(2 * m_ * dp1), 0);
     const index_t m = m_;
     constexpr index_t chunk = 16;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (index_t i0 = 0; i0 < m; i0 += chunk) {
       const index_t i1 = std::min(m, i0 + chunk);
       detail::packed_key<W> keys[chunk * 2 * (max_dims + 1)];
@@ -493,12 +508,13 @@ class permutohedral {
     }
   }
 
-  void compute_normaliser() {
+  template <class Tag>
+  void compute_normaliser(const Tag& tag) {
     pre_.clear();
     post_.clear();
     std::vector<float> ones(static_cast<std::size_t>(n_), 1.0f);
     ones_response_.assign(static_cast<std::size_t>(n_), 0.0f);
-    apply_add(ones.data(), ones_response_.data(), 1, 1.0f);
+    apply_add(tag, ones.data(), ones_response_.data(), 1, 1.0f);
     detail::set_normalisers(norm_, ones_response_, pre_, post_);
   }
 

@@ -7,31 +7,22 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/autodiff/op.hpp"
+#include "wsss/autodiff/ops/pointwise.hpp"
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/image.hpp"
+#include "wsss/core/policy.hpp"
 #include "wsss/core/resize.hpp"
 #include "wsss/core/tensor.hpp"
+#include "wsss/crf/concepts.hpp"
 #include "wsss/crf/mean_field.hpp"
-#include "wsss/crf/mean_field_op.hpp"
 
 namespace wsss::losses {
-
-/// SEC's CRF for the loss (reference-semantics §2.5): the reference kernels with the spatial
-/// deviations divided by 12 (41x41 score maps), Potts, symmetric normalisation, 10 iterations.
-inline crf::mean_field_config sec_constrain_crf() {
-  crf::mean_field_config c;
-  c.kernels.spatial_scale = 12.0f;
-  return c;
-}
-
-struct constrain_config {
-  crf::mean_field_config crf = sec_constrain_crf();
-  float q_floor = 1e-4f;     ///< Q clipped below, then renormalised (SEC's CRF layer)
-  bool through_crf = false;  ///< false: Q is a constant target (SEC since 2018)
-};
 
 /// The image downscaled to the score map (SEC: order-1 zoom, corners aligned, rounded).
 inline rgb_image downscale_image(const rgb_image& img, index_t height, index_t width) {
@@ -106,41 +97,105 @@ struct constrain_kl_op {
   }
 };
 
-/// L_constrain (SEC eq. 5). logits: the network's raw scores B x C x h x w (the CRF's input,
-/// U = -logits); probs: its softmax output (with SEC's floor) B x C x h x w; images: the
-/// full-size inputs, downscaled here to h x w. By default Q is a constant target and only
-/// probs receives a gradient; with through_crf the gradient also flows into the logits
-/// through all mean-field iterations (crf::mean_field_op).
-inline ad::var constrain(ad::tape& t, const ad::var& logits, const ad::var& probs, std::span<const rgb_image> images,
-                         const constrain_config& cfg = {}) {
-  constexpr std::string_view component = "losses::constrain";
-  const tensor& z = logits.value();
-  expect_rank(z, 4, component, "logits", "B x C x h x w");
-  expect_shape(probs.value(), z.shape(), component, "probabilities");
-  if (static_cast<index_t>(images.size()) != z.dim(0))
-    throw_shape(component, images.size(), " images for a batch of ", z.dim(0));
-  require(cfg.q_floor > 0 && cfg.q_floor < 1, component, "q_floor must be in (0, 1), got ", cfg.q_floor);
-  const index_t h = z.dim(2), w = z.dim(3), k = z.dim(1);
-
-  crf::mean_field_op<crf::permutohedral> op;
-  op.plans = std::make_shared<std::vector<crf::image_plan<crf::permutohedral>>>(images.size());
-  for (std::size_t i = 0; i < images.size(); ++i)
-    (*op.plans)[i].build(crf::rgb_guide(downscale_image(images[i], h, w)), cfg.crf.kernels);
-  op.iterations = cfg.crf.iterations;
-  op.logits = true;
-  const tensor mu = crf::potts{}.matrix(k);
-  tensor kw({2});
-  kw[0] = cfg.crf.kernels.smoothness.weight;
-  kw[1] = cfg.crf.kernels.appearance.weight;
-
-  ad::var q;
-  if (cfg.through_crf) {
-    q = ad::apply(t, op, logits, t.leaf(mu), t.leaf(kw));
-  } else {
-    crf::mean_field_op<crf::permutohedral>::saved unused;
-    q = t.leaf(op.forward(unused, z, mu, kw));
-  }
-  return ad::apply(t, constrain_kl_op{cfg.q_floor}, q, probs);
+/// SEC's CRF for the loss (reference-semantics §2.5): the engine's defaults (for mean_field the
+/// reference kernels, Potts, symmetric normalisation, 10 iterations) with the spatial
+/// deviations divided by 12 (41x41 score maps).
+template <class C>
+C sec_constrain_crf() {
+  typename C::config c{};
+  if constexpr (requires { c.kernels.spatial_scale; }) c.kernels.spatial_scale = 12.0f;
+  return C(c);
 }
+
+/// L_constrain (SEC eq. 5) as a policy (a Loss) with the CRF as a slot. Inputs: the network's
+/// raw scores (logits) B x C x h x w, the CRF's input (U = -logits), and its softmax output
+/// (with SEC's floor) B x C x h x w; the batch's full-size images are downscaled to h x w in
+/// prepare, and the plan holds the CRF's plan built from them. By default Q is a constant
+/// target and only the probabilities receive a gradient; with through_crf the gradient also
+/// flows into the logits through all mean-field iterations (the CRF's record).
+///   losses::constrain<> loss;                                  // SEC's CRF
+///   auto pl = loss.prepare(ex, batch, logits.shape());         // batch.images
+///   ad::var l = loss.record(tape, pl, logits, probs);
+template <crf::DifferentiableCrf C = crf::mean_field<>>
+class constrain {
+ public:
+  static constexpr std::string_view name = "losses::constrain";
+  struct config {
+    float q_floor = 1e-4f;     ///< Q clipped below, then renormalised (SEC's CRF layer)
+    bool through_crf = false;  ///< false: Q is a constant target (SEC since 2018)
+  };
+  struct plan {
+    std::vector<rgb_image> small;  ///< the images at the score size
+    typename C::plan crf;          ///< prepared from them for the scores' shape
+    shape scores;                  ///< B x C x h x w
+  };
+
+  config cfg{};
+
+  constrain() : constrain(config{}) {}
+  /// The CRF engine is a value the loss owns (a trainable one's parameters live in it).
+  explicit constrain(config c, C crf = sec_constrain_crf<C>()) : cfg(c), crf_(std::move(crf)) {
+    require(cfg.q_floor > 0 && cfg.q_floor < 1, name, "q_floor must be in (0, 1), got ", cfg.q_floor);
+  }
+
+  C& crf() noexcept { return crf_; }
+  const C& crf() const noexcept { return crf_; }
+
+  /// The CRF's parameters, when it has any (crf_rnn), so optimisers see the loss as a layer.
+  template <class F>
+    requires Trainable<C>
+  void visit_params(F&& f) {
+    crf_.visit_params(f);
+  }
+
+  /// s = B x C x h x w, the scores' shape; batch.images holds the B full-size images.
+  template <class Tag>
+  plan prepare(const exec<Tag>& ex, const batch& b, const shape& s) const {
+    if (s.rank() != 4) throw_shape(name, "logits must be rank 4 (B x C x h x w), got rank ", s.rank(), " (", s, ")");
+    b.validate(name);
+    batch::need(b.images, name, "images");
+    if (static_cast<index_t>(b.images.size()) != s[0]) throw_shape(name, b.images.size(), " images for a batch of ", s[0]);
+    plan pl;
+    for (const rgb_image& im : b.images) pl.small.push_back(downscale_image(im, s[2], s[3]));
+    pl.crf = crf_.prepare(ex, images_only(pl.small), s);
+    pl.scores = s;
+    return pl;
+  }
+
+  /// The loss ({1} var) of logits and probabilities shaped as prepared.
+  ad::var record(ad::tape& t, plan& pl, const ad::var& logits, const ad::var& probs) const
+    requires(!Trainable<C>)
+  {
+    return record_with(crf_, t, pl, logits, probs, cfg);
+  }
+  ad::var record(ad::tape& t, plan& pl, const ad::var& logits, const ad::var& probs)
+    requires Trainable<C>
+  {
+    return record_with(crf_, t, pl, logits, probs, cfg);
+  }
+
+ private:
+  // One body for both constness: a trainable CRF records with its (non-const) parameters.
+  template <class Engine>
+  static ad::var record_with(Engine& crf, ad::tape& t, plan& pl, const ad::var& logits, const ad::var& probs,
+                             const config& cfg) {
+    const tensor& z = logits.value();
+    if (z.shape() != pl.scores) throw_shape(name, "logits are ", z.shape(), " but the plan was prepared for ", pl.scores);
+    expect_shape(probs.value(), z.shape(), name, "probabilities");
+    ad::var q;
+    if (cfg.through_crf) {
+      q = crf.record(t, pl.crf, ad::scale(logits, -1.0f));
+    } else {
+      tensor qv;
+      crf.run(exec<>{}, pl.crf, crf::unary_from_logits(z), qv);
+      q = t.leaf(std::move(qv));
+    }
+    return ad::apply(t, constrain_kl_op{cfg.q_floor}, q, probs);
+  }
+
+  C crf_;
+};
+
+static_assert(Policy<constrain<>>);
 
 }  // namespace wsss::losses
