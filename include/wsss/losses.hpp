@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// wsss/losses.hpp — umbrella for the losses (each an autodiff op)
+// wsss/losses.hpp — umbrella for the losses (policies that record autodiff ops)
 #pragma once
 
 #include "wsss/losses/cross_entropy.hpp"

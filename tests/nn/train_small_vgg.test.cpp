@@ -13,6 +13,7 @@
 #include <wsss/autodiff/ops/pointwise.hpp>
 #include <wsss/autodiff/ops/resize.hpp>
 #include <wsss/autodiff/ops/shape_ops.hpp>
+#include <wsss/core/batch.hpp>
 #include <wsss/losses/cross_entropy.hpp>
 #include <wsss/losses/multilabel.hpp>
 #include <wsss/nn/layers/activation.hpp>
@@ -133,6 +134,13 @@ TEST_CASE("a classifier with batch norm and dropout fits image tags with Adam an
     h = ad::reshape(bn(t, ad::reshape(h, shape{n, 16, 1, 1})), shape{n, 16});
     return fc2(t, drop(t, ad::relu(h)));
   };
+  // The tags as image-level tag sets of class ids 0..c-1 (no background: first_tag 0).
+  std::vector<tag_set> tag_ids(static_cast<std::size_t>(n));
+  for (index_t b = 0; b < n; ++b)
+    for (index_t k = 0; k < c; ++k)
+      if (tags(b, k) == 1.0f) tag_ids[static_cast<std::size_t>(b)].push_back(static_cast<int>(k));
+  const losses::multilabel multilabel({.classes = c, .first_tag = 0});
+  auto targets = multilabel.prepare(exec<>{}, batch{.tags = tag_ids}, shape{n, c});
   std::vector<ad::parameter*> params = nn::collect_params(fc1);
   for (auto* p : nn::collect_params(bn)) params.push_back(p);
   for (auto* p : nn::collect_params(fc2)) params.push_back(p);
@@ -142,7 +150,7 @@ TEST_CASE("a classifier with batch norm and dropout fits image tags with Adam an
   for (int it = 0; it < 150; ++it) {
     t.clear();
     opt.zero_grad();
-    const ad::var loss = losses::multilabel_logistic(forward(t), tags);
+    const ad::var loss = multilabel.record(t, targets, forward(t));
     t.backward(loss);
     opt.step();
     if (it == 0) first = loss.value()[0];

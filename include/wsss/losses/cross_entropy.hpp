@@ -7,12 +7,17 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/autodiff/op.hpp"
 #include "wsss/autodiff/ops/common.hpp"
+#include "wsss/core/batch.hpp"
+#include "wsss/core/exec.hpp"
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/math.hpp"
+#include "wsss/core/policy.hpp"
 
 namespace wsss::losses {
 
@@ -110,28 +115,69 @@ static_assert(ad::Op<softmax_cross_entropy_op>);
 
 }  // namespace detail
 
-/// Mean softmax cross-entropy of logits (N x C x H x W, or N x C with 1 x 1 label maps) against
-/// one label map per image (H x W, ignore_label = skipped). Returns a {1} var; 0 with a zero
-/// gradient when every pixel is ignored. Labels >= C other than `ignore` throw value_error.
+/// Mean softmax cross-entropy as a policy (a Loss): logits N x C x H x W (or N x C with 1 x 1
+/// label maps) against one label map per image from batch.labels (cfg.ignore, 255 by default,
+/// skipped). record returns a {1} var; 0 with a zero gradient when every pixel is ignored.
+/// Labels >= C other than the ignore value throw value_error.
+struct cross_entropy {
+  static constexpr std::string_view name = "losses::softmax_cross_entropy";
+  struct config {
+    std::uint8_t ignore = ignore_label;
+  };
+  /// The label maps flattened (N x H x W) and the logits' shape they were checked against.
+  struct plan {
+    std::shared_ptr<const std::vector<std::uint8_t>> labels;
+    shape logits;
+  };
+
+  config cfg{};
+
+  cross_entropy() = default;
+  explicit cross_entropy(config c) : cfg(c) {}
+
+  /// Labels from batch.labels; s = the logits' shape.
+  template <class Tag>
+  plan prepare(const exec<Tag>&, const batch& b, const shape& s) const {
+    b.validate(name);
+    batch::need(b.labels, name, "label maps");
+    return prepare_labels(b.labels, s);
+  }
+
+  /// The plan from label maps given directly (one per image, H x W).
+  plan prepare_labels(std::span<const label_map> labels, const shape& s) const {
+    if (s.rank() != 4 && s.rank() != 2) throw_shape(name, "logits must be N x C x H x W or N x C, got ", s);
+    const index_t n = s[0], h = s.rank() == 4 ? s[2] : 1, w = s.rank() == 4 ? s[3] : 1;
+    if (static_cast<index_t>(labels.size()) != n)
+      throw_shape(name, "got ", labels.size(), " label maps for a batch of ", n, " (logits ", s, ")");
+    if (s[1] == 0) throw_shape(name, "logits have no class channel: ", s);
+    auto flat = std::make_shared<std::vector<std::uint8_t>>();
+    flat->reserve(static_cast<std::size_t>(n * h * w));
+    for (index_t b = 0; b < n; ++b) {
+      const label_map& l = labels[static_cast<std::size_t>(b)];
+      if (l.height() != h || l.width() != w)
+        throw_shape(name, "label map ", b, " is ", l.height(), "x", l.width(), ", logits are ", h, "x", w);
+      flat->insert(flat->end(), l.data(), l.data() + l.pixels());
+    }
+    return {std::move(flat), s};
+  }
+
+  /// The loss of logits shaped as prepared.
+  ad::var record(ad::tape& t, plan& pl, ad::var logits) const {
+    if (!pl.labels) throw_value(name, "the plan was never prepared");
+    if (logits.shape() != pl.logits)
+      throw_shape(name, "logits are ", logits.shape(), " but the plan was prepared for ", pl.logits);
+    return ad::apply(t, detail::softmax_cross_entropy_op{pl.labels, cfg.ignore}, logits);
+  }
+};
+static_assert(Policy<cross_entropy>);
+
+/// cross_entropy's loss against label maps given directly, in one call.
 inline ad::var softmax_cross_entropy(ad::var logits, std::span<const label_map> labels,
                                      std::uint8_t ignore = ignore_label) {
-  constexpr std::string_view comp = "losses::softmax_cross_entropy";
-  ad::tape& t = ad::detail::tape_of(logits, comp);
-  const tensor& x = logits.value();
-  if (x.rank() != 4 && x.rank() != 2) throw_shape(comp, "logits must be N x C x H x W or N x C, got ", x.shape());
-  const index_t n = x.dim(0), h = x.rank() == 4 ? x.dim(2) : 1, w = x.rank() == 4 ? x.dim(3) : 1;
-  if (static_cast<index_t>(labels.size()) != n)
-    throw_shape(comp, "got ", labels.size(), " label maps for a batch of ", n, " (logits ", x.shape(), ")");
-  if (x.dim(1) == 0) throw_shape(comp, "logits have no class channel: ", x.shape());
-  auto flat = std::make_shared<std::vector<std::uint8_t>>();
-  flat->reserve(static_cast<std::size_t>(n * h * w));
-  for (index_t b = 0; b < n; ++b) {
-    const label_map& l = labels[static_cast<std::size_t>(b)];
-    if (l.height() != h || l.width() != w)
-      throw_shape(comp, "label map ", b, " is ", l.height(), "x", l.width(), ", logits are ", h, "x", w);
-    flat->insert(flat->end(), l.data(), l.data() + l.pixels());
-  }
-  return ad::apply(t, detail::softmax_cross_entropy_op{std::move(flat), ignore}, logits);
+  ad::tape& t = ad::detail::tape_of(logits, cross_entropy::name);
+  const cross_entropy loss({ignore});
+  cross_entropy::plan pl = loss.prepare_labels(labels, logits.shape());
+  return loss.record(t, pl, logits);
 }
 
 /// Single-image form: logits 1 x C x H x W against one H x W label map.
