@@ -134,6 +134,7 @@ struct slice_kernel {
     }
     for (int c = 0; c < LD; ++c) o[c] += scale * (g * acc[c]);
   }
+  /// Any row width; its sums are explicit fmadds (the same bits from every launcher).
   WSSS_CRF_INLINE WSSS_HD void row(std::int64_t p, float* o_row) const {
     const std::int32_t* vp = vert + p * dp1;
     const float* wp = bary + p * dp1;
@@ -141,8 +142,8 @@ struct slice_kernel {
     if (ld % lane != 0) {  // odd widths (the normaliser's single channel): channel by channel
       for (index_t c = 0; c < ld; ++c) {
         float acc = 0;
-        for (int r = 0; r < dp1; ++r) acc += (wp[r] * alpha) * val[vp[r] * ld + c];
-        o_row[c] += scale * (g * acc);
+        for (int r = 0; r < dp1; ++r) acc = fmadd(wp[r] * alpha, val[vp[r] * ld + c], acc);
+        o_row[c] = fmadd(scale, g * acc, o_row[c]);
       }
       return;
     }
@@ -151,10 +152,10 @@ struct slice_kernel {
       for (int r = 0; r < dp1; ++r) {
         const float s = wp[r] * alpha;
         const float* x = val + vp[r] * ld + c0;
-        for (int c = 0; c < W; ++c) acc[c] += s * x[c];
+        for (int c = 0; c < W; ++c) acc[c] = fmadd(s, x[c], acc[c]);
       }
       float* o = o_row + c0;
-      for (int c = 0; c < W; ++c) o[c] += scale * (g * acc[c]);
+      for (int c = 0; c < W; ++c) o[c] = fmadd(scale, g * acc[c], o[c]);
     });
   }
 };

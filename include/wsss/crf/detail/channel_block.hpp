@@ -99,6 +99,20 @@ struct row_regs {
 };
 #endif
 
+/// a * b + c rounded once where the target has FMA (twice where it has not), whatever the
+/// inlining context: kernels compiled once per backend's launcher otherwise round alike only
+/// if -ffp-contract=fast (GCC's default) happens to fuse the same sums in every copy, and the
+/// slice's did not (Q differed by 1e-6 between exec<cpu_t> and exec<omp_t>).
+WSSS_HD inline float fmadd(float a, float b, float c) noexcept {
+#if defined(__CUDA_ARCH__)
+  return fmaf(a, b, c);
+#elif defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return __builtin_fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 /// Channel rows are padded to a multiple of this width (one AVX2 register of floats).
 inline constexpr index_t lane = 8;
 inline constexpr index_t padded(index_t k) noexcept { return (k + lane - 1) / lane * lane; }
