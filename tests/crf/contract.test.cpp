@@ -124,3 +124,20 @@ TEST_CASE("the CRF contract checker catches an engine that adds into q") {
   CHECK_FALSE(r.ok);
   CHECK(r.log.find("adds into q") != std::string::npos);
 }
+
+TEST_CASE("the one-call infer: K x H x W in, K x H x W out, the batch form's numbers; a workspace keeps the plan") {
+  const rgb_image img = crf_test::disc_image(12, 14, 5);
+  const tensor u = crf_test::random_unary(1, 4, 12, 14, 6);
+  const crf::mean_field<> mf;
+  const tensor q4 = mf.infer(u, images_only(std::span<const rgb_image>(&img, 1)));
+  const tensor q3 = mf.infer(u.reshaped({4, 12, 14}), img);
+  REQUIRE(q3.shape() == shape{4, 12, 14});
+  CHECK(testing::crf_detail::same_bits(q3.reshaped(q4.shape()), q4));
+  workspace ws;
+  CHECK(testing::crf_detail::same_bits(mf.infer(u, img, on(omp, ws)), q4));
+  CHECK(ws.size() == 1);
+  CHECK(testing::crf_detail::same_bits(mf.infer(u, img, on(omp, ws)), q4));
+  CHECK(ws.size() == 1);
+  CHECK_THROWS_WITH_AS(mf.infer(tensor({2, 4, 12, 14}), img), doctest::Contains("[wsss.shape] crf::mean_field: unary must be K x H x W"),
+                       shape_error);
+}

@@ -75,25 +75,28 @@ class mean_field_engine {
   tensor infer(const tensor& unary, const rgb_image& image, const exec<Tag>& ex = {}) const {
     if (unary.rank() != 3 && !(unary.rank() == 4 && unary.dim(0) == 1))
       throw_shape(Engine::name, "unary must be K x H x W (or 1 x K x H x W), got ", unary.shape());
-    const tensor u = unary.rank() == 4 ? unary : unary.reshaped({1, unary.dim(0), unary.dim(1), unary.dim(2)});
-    tensor q = infer(u, images_only(std::span<const rgb_image>(&image, 1)), ex);
-    if (unary.rank() == 3) q.reshape(unary.shape());
-    return q;
+    // run takes K x H x W for a plan of one image: no 4-d copy of the unaries.
+    const shape s = unary.rank() == 4 ? unary.shape() : shape{1, unary.dim(0), unary.dim(1), unary.dim(2)};
+    return prepare_run(ex, images_only(std::span<const rgb_image>(&image, 1)), s, unary);
   }
   /// A batch, one call: Q (N x K x H x W) from unaries N x K x H x W, the images (and clamp
   /// maps) in b; the plan as above.
   template <class Tag = omp_t>
   tensor infer(const tensor& unary, const batch& b, const exec<Tag>& ex = {}) const {
-    plan local;
-    plan& pl = ex.scratch(local);
-    prepare(ex, b, unary.shape(), pl);
-    tensor q;
-    self().run(ex, pl, unary, q);
-    return q;
+    return prepare_run(ex, b, unary.shape(), unary);
   }
 
  private:
   const Engine& self() const noexcept { return static_cast<const Engine&>(*this); }
+  template <class Tag>
+  tensor prepare_run(const exec<Tag>& ex, const batch& b, const shape& s, const tensor& unary) const {
+    plan local;
+    plan& pl = ex.scratch(local);
+    prepare(ex, b, s, pl);
+    tensor q;
+    self().run(ex, pl, unary, q);
+    return q;
+  }
 };
 
 }  // namespace detail
@@ -157,7 +160,7 @@ class mean_field : public detail::mean_field_engine<mean_field<Filter, Compat>, 
   std::vector<double> energy(const exec<Tag>& ex, plan& pl, const tensor& unary, const tensor& q) const {
     detail::check_unary(name, pl, unary);
     expect_shape(q, unary.shape(), name, "Q");
-    const index_t b = unary.dim(0), k = unary.dim(1), n = unary.dim(2) * unary.dim(3), ld = detail::padded(k);
+    const index_t b = pl.dims[0], k = pl.dims[1], n = pl.dims[2] * pl.dims[3], ld = detail::padded(k);
     for (tensor* t : {&pl.negu, &pl.q, &pl.msg}) detail::grow(*t, n * ld);
     std::vector<double> e(static_cast<std::size_t>(b));
     for (index_t i = 0; i < b; ++i) {

@@ -44,7 +44,7 @@ struct mean_field_op {
   tensor forward(saved& s, const tensor& u, const tensor& mu, const tensor& w) const {
     if (!plan) throw_value(name, "no plan given");
     detail::check_unary(name, *plan, u);
-    const index_t b = u.dim(0), k = u.dim(1), n = u.dim(2) * u.dim(3), ld = detail::padded(k);
+    const index_t b = plan->dims[0], k = plan->dims[1], n = plan->dims[2] * plan->dims[3], ld = detail::padded(k);
     expect_shape(mu, {k, k}, name, "compatibility mu");
     expect_shape(w, {2}, name, "kernel weights");
     detail::check_finite(mu, name, "compatibility mu");
@@ -69,13 +69,12 @@ struct mean_field_op {
 
   void backward(const saved& s, const tensor&, const tensor& gy, std::span<const tensor* const> xs,
                 std::span<tensor* const> gxs) const {
-    const tensor& u = *xs[0];
     const tensor& mu = *xs[1];
     const tensor& w = *xs[2];
     tensor* gu = gxs[0];
     tensor* gmu = gxs[1];
     tensor* gw = gxs[2];
-    const index_t b = u.dim(0), k = u.dim(1), n = u.dim(2) * u.dim(3), ld = detail::padded(k);
+    const index_t b = plan->dims[0], k = plan->dims[1], n = plan->dims[2] * plan->dims[3], ld = detail::padded(k);
     tensor gq({n * ld}), ga({n * ld}), gm({n * ld}), rs({n * ld}), ra({n * ld});
     for (index_t i = 0; i < b; ++i) {
       image_plan<Filter>& pl = plan->images[static_cast<std::size_t>(i)];

@@ -384,12 +384,16 @@ double energy(const Tag& tag, image_plan<Filter>& plan, const Compat& compat, co
   return e;
 }
 
-/// Checks unaries against the plan (the shape it was prepared for; finite values).
+/// Checks unaries against the plan: the shape it was prepared for (K x H x W also for a plan
+/// of one image), finite values.
 template <class Filter>
 void check_unary(std::string_view component, const mean_field_plan<Filter>& pl, const tensor& unary) {
   if (pl.dims.rank() == 0) throw_value(component, "the plan was never prepared (call prepare first)");
-  if (unary.shape() != pl.dims)
-    throw_shape(component, "unary is ", unary.shape(), " but the plan was prepared for ", pl.dims);
+  const shape& s = pl.dims;
+  const bool one_image =
+      s[0] == 1 && unary.rank() == 3 && unary.dim(0) == s[1] && unary.dim(1) == s[2] && unary.dim(2) == s[3];
+  if (unary.shape() != s && !one_image)
+    throw_shape(component, "unary is ", unary.shape(), " but the plan was prepared for ", s);
   check_finite(unary, component, "unary");
 }
 
@@ -399,7 +403,7 @@ inline void grow(tensor& t, index_t n) {
 }
 
 /// Mean field over every item of a prepared plan (Q0 = softmax(-U), then T updates), Q_T
-/// written into y (N x K x H x W, resized when its shape differs). When on_step is not
+/// written into y (the unary's shape, y resized when its shape differs). When on_step is not
 /// ignore_steps, on_step(i, t) is called for item i after Q0 (t = 0) and after every update
 /// with pl.q = Q_t and, in the learned form, pl.msg = m_t (what the autodiff op saves).
 template <class Tag, class Filter, class Compat, class OnStep>
@@ -407,7 +411,7 @@ void solve(const Tag& tag, std::string_view component, mean_field_plan<Filter>& 
            int iterations, float ws, float wa, const tensor& unary, tensor& y, OnStep&& on_step) {
   check_unary(component, pl, unary);
   require(iterations >= 0, component, "iterations must be >= 0, got ", iterations);
-  const index_t b = unary.dim(0), k = unary.dim(1), n = unary.dim(2) * unary.dim(3), ld = padded(k);
+  const index_t b = pl.dims[0], k = pl.dims[1], n = pl.dims[2] * pl.dims[3], ld = padded(k);
   constexpr bool observed = observes_steps<OnStep>;
   const bool fold = fused_update<Filter, Compat> && ld <= fused_max_ld;
   // The plan's buffers only grow, so a stream of images of one size allocates (and
