@@ -114,4 +114,29 @@ inline void resize_bilinear_adjoint(const tensor& g, tensor& gx, resize_mode mod
   }
 }
 
+/// Block average of the two trailing axes, the input zero-padded right/bottom to multiples of
+/// `stride` (psa pools its stride-8 label scores and walk inputs this way):
+/// (..., H, W) -> (..., ceil(H/stride), ceil(W/stride)), each output the mean of its
+/// stride x stride block with padding counted as 0.
+inline tensor block_average(const tensor& x, index_t stride) {
+  constexpr std::string_view comp = "block_average";
+  if (x.rank() < 2) throw_shape(comp, "needs at least 2 axes, got ", x.shape());
+  if (stride < 1) throw_value(comp, "stride must be >= 1, got ", stride);
+  const index_t h = x.dim(-2), w = x.dim(-1);
+  if (h * w == 0) throw_shape(comp, "input has no pixel: ", x.shape());
+  const index_t planes = x.numel() / (h * w), oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+  shape s = x.shape();
+  s[s.rank() - 2] = oh;
+  s[s.rank() - 1] = ow;
+  tensor y(s);
+  const float inv = 1.0f / static_cast<float>(stride * stride);
+  for (index_t p = 0; p < planes; ++p) {
+    const float* in = x.data() + p * h * w;
+    float* out = y.data() + p * oh * ow;
+    for (index_t r = 0; r < h; ++r)
+      for (index_t c = 0; c < w; ++c) out[(r / stride) * ow + c / stride] += in[r * w + c] * inv;
+  }
+  return y;
+}
+
 }  // namespace wsss

@@ -10,6 +10,7 @@
 #include "wsss/core/error.hpp"
 #include "wsss/core/exec.hpp"
 #include "wsss/core/label_map.hpp"
+#include "wsss/cam/background.hpp"
 #include "wsss/core/resize.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/graph/concepts.hpp"
@@ -33,26 +34,7 @@ struct inference_config {
 /// zero-padded right/bottom to multiples of `stride` and average-pooled stride x stride, as
 /// the public code does. Output (K + 1) x ceil(H/stride) x ceil(W/stride).
 inline tensor reference_walk_input(const tensor& fg_cams, float alpha = 16.0f, index_t stride = 8) {
-  constexpr std::string_view comp = "walk::reference_walk_input";
-  expect_rank(fg_cams, 3, comp, "CAMs", "K x H x W");
-  expect_finite(fg_cams, comp, "CAMs");
-  if (stride < 1) throw_value(comp, "stride must be >= 1, got ", stride);
-  if (!(alpha > 0)) throw_value(comp, "alpha must be > 0, got ", alpha);
-  const index_t k = fg_cams.dim(0), h = fg_cams.dim(1), w = fg_cams.dim(2), hw = h * w;
-  const index_t dh = (h + stride - 1) / stride, dw = (w + stride - 1) / stride;
-  tensor out({k + 1, dh, dw});
-  const float inv = 1.0f / static_cast<float>(stride * stride);
-  for (index_t y = 0; y < h; ++y)
-    for (index_t x = 0; x < w; ++x) {
-      float mx = 0.0f;
-      for (index_t c = 0; c < k; ++c) {
-        const float v = fg_cams[c * hw + y * w + x];
-        mx = std::max(mx, v);
-        out(c + 1, y / stride, x / stride) += v * inv;
-      }
-      out(0, y / stride, x / stride) += std::pow(std::max(0.0f, 1.0f - mx), alpha) * inv;
-    }
-  return out;
+  return block_average(cam::with_background(fg_cams, alpha), stride);
 }
 
 /// Revised scores C x dh x dw -> C x H x W: bilinear upsampling (half-pixel, as torch's

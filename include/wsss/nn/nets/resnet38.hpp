@@ -149,6 +149,8 @@ struct resnet38 {
     bool frozen_bn = true;    ///< psa: all BN in eval mode with fixed gamma/beta
     bool freeze_b2 = true;    ///< psa's cls/aff nets: conv1a, b2, b2_1, b2_2 not trained
     bool random_init = true;  ///< false: zero weights, to be loaded (load_weights)
+    float drop6 = 0.3f;       ///< Dropout2d inside b6 (psa)
+    float drop7 = 0.5f;       ///< Dropout2d inside b7 (psa)
   };
   /// The taps of psa's forward_as_dict, all at stride 8.
   struct features {
@@ -184,8 +186,8 @@ struct resnet38 {
     b5 = res_block("b5", w(512), w(512), w(1024), 1, 1, 2, fb, g, in);
     b5_1 = res_block("b5_1", w(1024), w(512), w(1024), 1, 2, 2, fb, g, in);
     b5_2 = res_block("b5_2", w(1024), w(512), w(1024), 1, 2, 2, fb, g, in);
-    b6 = res_block_bot("b6", w(1024), w(2048), 4, 0.3f, fb, g, in);
-    b7 = res_block_bot("b7", w(2048), w(4096), 4, 0.5f, fb, g, in);
+    b6 = res_block_bot("b6", w(1024), w(2048), 4, c.drop6, fb, g, in);
+    b7 = res_block_bot("b7", w(2048), w(4096), 4, c.drop7, fb, g, in);
     bn7 = detail::resnet_bn("bn7", w(4096), fb);
     if (c.freeze_b2) {
       const auto freeze = [](ad::parameter& p) { p.trainable = false; };

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+// wsss/methods/affinitynet.hpp — AffinityNet (Ahn & Kwak, CVPR 2018): CAMs, confident regions,
+// a learned pixel affinity, the random walk that revises the CAMs, the dense CRF, and the
+// segmentation network trained on the synthesised labels. One type, generic over its slots.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wsss/autodiff/ops/resize.hpp"
+#include "wsss/cam.hpp"
+#include "wsss/core/batch.hpp"
+#include "wsss/core/exec.hpp"
+#include "wsss/core/policy.hpp"
+#include "wsss/crf/concepts.hpp"
+#include "wsss/crf/mean_field.hpp"
+#include "wsss/data/augment.hpp"
+#include "wsss/graph/affinity.hpp"
+#include "wsss/graph/concepts.hpp"
+#include "wsss/graph/neighbourhood.hpp"
+#include "wsss/losses/affinity.hpp"
+#include "wsss/losses/cross_entropy.hpp"
+#include "wsss/losses/multilabel.hpp"
+#include "wsss/methods/run.hpp"
+#include "wsss/methods/train.hpp"
+#include "wsss/nn/nets/classifier.hpp"
+#include "wsss/nn/nets/resnet38_heads.hpp"
+#include "wsss/nn/nets/segmentation.hpp"
+#include "wsss/nn/preprocess.hpp"
+#include "wsss/pool/concepts.hpp"
+#include "wsss/pool/gap.hpp"
+#include "wsss/walk/concepts.hpp"
+#include "wsss/walk/inference.hpp"
+#include "wsss/walk/sparse_power.hpp"
+#include "wsss/walk/transition.hpp"
+
+namespace wsss::methods {
+
+/// The AffinityNet pipeline. Slots: the classifier's global pooling (GAP in the paper), the
+/// neighbourhood of the affinity graph (radius gamma = 5), the random-walk propagator (t = 256)
+/// and the dense CRF; each slot's own `cfg` carries its numbers (gamma, t, kernel widths).
+/// Stages, in the paper's order, each writing its artifacts under the work folder:
+///   classifier -> cams -> confident -> affinity -> revise -> segmentation -> evaluate
+template <pool::Pooler P = pool::gap, graph::GraphBuilder G = graph::radius, walk::Propagator W = walk::sparse_power,
+          crf::CrfEngine C = crf::mean_field<>>
+class affinitynet {
+  static_assert(G::weights == graph::weighting::learned,
+                "affinitynet: the graph slot must weight its edges by eq. 3 from learned features (graph::radius, "
+                "graph::connectivity); AffinityNet is what learns them");
+
+ public:
+  static constexpr std::string_view name = "affinitynet";
+
+  struct config {
+    double width = 1.0;           ///< ResNet38 width multiplier (1 = the paper's backbone)
+    float dropout = 0.5f;         ///< before the classifier's fc8 (psa); b6 / b7 keep theirs (0.3 / 0.5)
+    bool backbone_dropout = true; ///< Dropout2d inside b6 and b7 (psa)
+    std::uint64_t seed = 1;       ///< every random stream of the run derives from it
+    // 3.1 CAMs: the classification network (psa train_cls: 15 epochs, batch 16, crop 448)
+    train_config classifier{.epochs = 15, .batch_size = 16};
+    data::augment_config classifier_augment{.min_scale = 0.5, .max_scale = 1.0, .flip = true, .crop = 448};
+    cam::multiscale_config cams{};  ///< scales 1, 0.5, 1.5, 2 and flips, summed (psa infer_cls)
+    float cam_background = 0.2f;    ///< constant background score of the CAM-only labels (psa --out_cam_pred)
+    // 3.2 AffinityNet: confident regions (alpha 4 / 24) and training (psa train_aff: 8 epochs, batch 8)
+    cam::confident_config confident{};
+    train_config affinity{.epochs = 8, .batch_size = 8};
+    data::augment_config affinity_augment{.min_scale = 1.0, .max_scale = 1.0, .flip = true, .crop = 0};
+    losses::affinity_loss_config affinity_loss{};  ///< eq. 10 (the code's weights 1/4, 1/4, 1/2); eq. 3's
+                                                   ///< distance is the graph slot's (cfg.dist)
+    // 3.3 random walk on the CAMs with background alpha 16, W^beta with beta 8
+    float walk_alpha = 16.0f;
+    float beta = 8.0f;
+    index_t stride = 8;  ///< the backbone's output stride
+    // 3.4 segmentation labels through the dense CRF, then the segmentation network
+    float crf_clip = 1e-5f;
+    train_config segmentation{.epochs = 8, .batch_size = 8, .lr = 0.01f};
+    data::augment_config segmentation_augment{.min_scale = 0.7, .max_scale = 1.3, .flip = true, .crop = 448};
+    index_t seg_dilation = 12;
+
+    /// The main job's configuration: the scenes dataset (128-pixel images, 10 classes, a few
+    /// hundred images) in minutes on a 2-core CPU, networks trained from scratch. Scaled from
+    /// the paper: a 1/16-wide backbone (psa's is ImageNet-pretrained, ours starts from random
+    /// weights), crops of the whole 128-pixel image, atrous rate 3 for a 16x16 score map (12 at
+    /// psa's 56x56), more epochs over the small set.
+    static config scenes() {
+      config c;
+      c.width = 1.0 / 16;
+      c.classifier = {.epochs = 24, .batch_size = 8, .lr = 0.05f};
+      c.classifier_augment = {.min_scale = 0.75, .max_scale = 1.25, .flip = true, .crop = 128};
+      c.affinity = {.epochs = 8, .batch_size = 8, .lr = 0.05f};
+      c.segmentation = {.epochs = 12, .batch_size = 8, .lr = 0.05f};
+      c.segmentation_augment = {.min_scale = 0.75, .max_scale = 1.25, .flip = true, .crop = 128};
+      c.seg_dilation = 3;
+      return c;
+    }
+
+    void validate() const {
+      if (!(width > 0.0)) throw_value(name, "width must be > 0, got ", width);
+      classifier.validate(name);
+      affinity.validate(name);
+      segmentation.validate(name);
+      classifier_augment.validate(name);
+      affinity_augment.validate(name);
+      segmentation_augment.validate(name);
+      cams.validate(name);
+      confident.validate(name);
+      if (!(walk_alpha > 0.0f) || !(beta > 0.0f)) throw_value(name, "walk alpha and beta must be > 0");
+      if (stride != 8) throw_value(name, "the ResNet38 backbone has output stride 8, got stride ", stride);
+      if (affinity_augment.min_scale != 1.0 || affinity_augment.max_scale != 1.0 || affinity_augment.crop != 0)
+        throw_value(name, "AffinityNet trains on whole images (flips only): its labels live on the stride grid");
+    }
+  };
+
+  config cfg;
+  P pooler{};  ///< slot: the classifier's global pooling (Pooler)
+  G graph{};   ///< slot: the affinity graph's neighbourhood (GraphBuilder)
+  W walk{};    ///< slot: the random walk (Propagator)
+  C crf{};     ///< slot: the dense CRF (CrfEngine)
+
+  using classifier_net = nn::cam_classifier<P>;
+  using affinity_net = nn::resnet38_aff;
+  using segmentation_net = nn::resnet38_seg;
+
+  affinitynet() = default;
+  explicit affinitynet(config c, P p = {}, G g = {}, W w = {}, C k = {})
+      : cfg(std::move(c)), pooler(std::move(p)), graph(std::move(g)), walk(std::move(w)), crf(std::move(k)) {
+    cfg.validate();
+  }
+
+  // ---- the three networks --------------------------------------------------------------------
+
+  nn::resnet38::config backbone() const {
+    // Trained from scratch: BN learns (psa freezes its ImageNet statistics), every stage trains.
+    return {.width = cfg.width, .frozen_bn = false, .freeze_b2 = false, .random_init = true,
+            .drop6 = cfg.backbone_dropout ? 0.3f : 0.0f, .drop7 = cfg.backbone_dropout ? 0.5f : 0.0f};
+  }
+  classifier_net make_classifier(int classes, rng& g) const {
+    return classifier_net({.backbone = backbone(), .classes = classes - 1, .dropout = cfg.dropout}, pooler, g);
+  }
+  affinity_net make_affinity_net(rng& g) const { return affinity_net({.backbone = backbone()}, g); }
+  segmentation_net make_segmentation_net(int classes, rng& g) const {
+    return segmentation_net({.backbone = backbone(), .classes = classes, .dilation = cfg.seg_dilation}, g);
+  }
+
+  // ---- the per-image steps (shared by `run` and `label`) ---------------------------------------
+
+  /// Eq. 1 aggregated over scales and flips: K x H x W normalised CAMs, absent classes zero.
+  tensor cams(classifier_net& net, const rgb_image& img, const tag_set& tags) const {
+    auto cam_of = [&](const tensor& x) {
+      ad::tape t;
+      t.set_training(false);
+      ad::no_grad ng(t);
+      return net.cam(t, t.leaf(x)).value();
+    };
+    return cam::multiscale(cam_of, img, tags, cfg.cams);
+  }
+
+  /// Sec. 3.2.1: confident foreground / background / neutral, full size and on the stride grid.
+  template <class Tag>
+  cam::confident_maps confident(const exec<Tag>& ex, const rgb_image& img, const tensor& cams,
+                                const tag_set& tags) const {
+    return cam::confident_regions(ex, crf, img, cams, tags, cfg.confident, cfg.stride);
+  }
+
+  /// The affinity feature map f_aff (F x h x w) of one image, h x w = ceil(size / 8).
+  tensor affinity_features(affinity_net& net, const rgb_image& img) const {
+    ad::tape t;
+    t.set_training(false);
+    ad::no_grad ng(t);
+    tensor f = net(t, t.leaf(nn::normalize(img, cfg.cams.input))).value();
+    f.reshape({f.dim(1), f.dim(2), f.dim(3)});
+    return f;
+  }
+
+  /// Sec. 3.3: W from eq. 3 on the slot's neighbourhood, T = D^-1 W^beta (eq. 11), the walk
+  /// vec(M*_c) = T^t vec(M_c) (eq. 12) on [M_bg (alpha 16), M_c] pooled to the feature grid,
+  /// then bilinear upsampling to the image: (K + 1) x H x W revised scores.
+  template <class Tag>
+  tensor revise(const exec<Tag>& ex, const tensor& features, const tensor& cams) const {
+    const index_t h = cams.dim(1), w = cams.dim(2);
+    const batch none{};
+    auto gp = graph.prepare(ex, none, features.shape());
+    graph::csr_graph wg;
+    graph.run(ex, gp, features, wg);
+    const walk::transition T = walk::make_transition(wg, {cfg.beta, walk::orientation::average});
+    const tensor m = walk::reference_walk_input(cams, cfg.walk_alpha, cfg.stride);
+    auto wp = walk.prepare(ex, none, m.shape());
+    tensor revised;
+    walk.run(ex, wp, T, m, revised);
+    return walk::upsample_revised(revised, h, w, cfg.stride);
+  }
+
+  /// Sec. 3.4: the dense CRF over [background, present classes] of the revised scores, each
+  /// pixel's scores normalised to a distribution; the MAP labelling as class ids.
+  template <class Tag>
+  label_map refine(const exec<Tag>& ex, const rgb_image& img, const tensor& revised, const tag_set& tags) const {
+    tensor p = cam::present_channels(revised, tags);
+    const index_t k = p.dim(0), hw = p.dim(1) * p.dim(2);
+    for (index_t i = 0; i < hw; ++i) {
+      double s = 0;
+      for (index_t c = 0; c < k; ++c) s += std::max(0.0f, p[c * hw + i]);
+      const float inv = s > 0 ? static_cast<float>(1.0 / s) : 1.0f / static_cast<float>(k);
+      for (index_t c = 0; c < k; ++c) p[c * hw + i] = s > 0 ? std::max(0.0f, p[c * hw + i]) * inv : inv;
+    }
+    tensor u = crf::unary_from_probabilities(p, cfg.crf_clip);
+    u.reshape({1, k, p.dim(1), p.dim(2)});
+    const batch b = images_only(std::span<const rgb_image>(&img, 1));
+    auto plan = crf.prepare(ex, b, u.shape());
+    tensor q;
+    crf.run(ex, plan, u, q);
+    q.reshape({k, p.dim(1), p.dim(2)});
+    return cam::expand_labels(argmax_labels(q), tags);
+  }
+
+  /// Segmentation network prediction: logits upsampled to the image, argmax.
+  static label_map predict(segmentation_net& net, const rgb_image& img, const nn::normalization& nz) {
+    ad::tape t;
+    t.set_training(false);
+    ad::no_grad ng(t);
+    const ad::var s = net(t, t.leaf(nn::normalize(img, nz)));
+    return argmax_labels(resize_bilinear(s.value(), img.height(), img.width()));
+  }
+
+  // ---- the stages --------------------------------------------------------------------------------
+
+  /// Every stage in order; each skips what an earlier run finished. Returns Table 1's rows
+  /// (pseudo-labels on train) and the segmentation network's row (val).
+  run_summary run(run_context& cx) const {
+    cx.begin(name, describe());
+    const auto& data = cx.train();
+    rng init(mix_seed(cfg.seed, 10));
+    classifier_net cls = make_classifier(cx.classes(), init);
+    affinity_net aff = make_affinity_net(init);
+    segmentation_net seg = make_segmentation_net(cx.classes(), init);
+
+    train_classifier(cx, cls);                                        // 3.1
+    cx.per_image("CAMs", data, {"cams", "cam"}, [&](std::size_t i) {  // eq. 1, and labels from CAMs alone
+      const tensor m = cams(cls, data.image(i), data.tags(i));
+      cx.save_cams(i, m);
+      cx.save_labels("cam", i, cam::threshold_labels(m, cfg.cam_background));
+    });
+    cx.per_image("confident regions", data, {"confident", "affinity_labels"}, [&](std::size_t i) {  // 3.2.1
+      const auto r = confident(cx.ex(), data.image(i), cx.load_cams(i), data.tags(i));
+      cx.save_labels("confident", i, r.full);
+      cx.save_labels("affinity_labels", i, r.pooled);
+    });
+    train_affinity(cx, cls, aff);                                     // 3.2.2, eq. 7-10
+    cx.per_image("random walk + dCRF", data, {"rw", "rw_crf"}, [&](std::size_t i) {  // 3.3 (eq. 11-12), 3.4
+      const rgb_image img = data.image(i);
+      const tensor revised = revise(cx.ex(), affinity_features(aff, img), cx.load_cams(i));
+      cx.save_labels("rw", i, argmax_labels(revised));
+      cx.save_labels("rw_crf", i, refine(cx.ex(), img, revised, data.tags(i)));
+    });
+    std::vector<table_row> rows{{"CAM", "cam", data.split()},
+                                {"CAM + RW", "rw", data.split()},
+                                {"CAM + RW + dCRF", "rw_crf", data.split()}};
+    if (cx.has_val()) {
+      train_segmentation(cx, cls, seg);                               // 3.4
+      cx.per_image("segmentation (val)", cx.val(), {"segmentation"}, [&](std::size_t i) {
+        cx.save_labels("segmentation", cx.val().id(i), predict(seg, cx.val().image(i), cfg.cams.input));
+      });
+      rows.push_back({"segmentation network", "segmentation", cx.val().split()});
+    }
+    return cx.finish(rows);
+  }
+
+  /// `wsss label`: pseudo-labels (CAM -> random walk -> dCRF) for every image of `data` from the
+  /// networks a finished run left in `run_dir` (nets/classifier, nets/affinity), one palette PNG
+  /// per image in `out`; images already labelled there are skipped, so a killed call resumes.
+  /// The run's config.txt must match this configuration (same widths, same stages).
+  void label(const std::filesystem::path& run_dir, const io::voc_dataset& data, const std::filesystem::path& out,
+             bool quiet = false) const {
+    constexpr std::string_view comp = "affinitynet::label";
+    const auto config_file = run_dir / "config.txt";
+    std::ifstream in(config_file);
+    if (!in) throw_io(comp, config_file, "not a run folder of `wsss run affinitynet` (no config.txt)");
+    std::stringstream have;
+    have << in.rdbuf();
+    if (have.str() != "method = " + std::string(name) + "\n" + describe())
+      throw_value(comp, "the run in ", run_dir.string(), " was made with another configuration (", config_file.string(),
+                  "); pass the same --preset and options as its `wsss run`");
+    rng init(mix_seed(cfg.seed, 10));
+    classifier_net cls = make_classifier(data.num_classes(), init);
+    affinity_net aff = make_affinity_net(init);
+    nn::load_weights(cls, weights_file(run_dir / "nets" / "classifier"));
+    nn::load_weights(aff, weights_file(run_dir / "nets" / "affinity"));
+    std::filesystem::create_directories(out);
+    workspace ws;
+    const exec<omp_t> ex{omp, &ws};
+    report::progress_bar bar("label", data.size(), stderr, {.quiet = quiet});
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      const auto dst = out / (data.id(i) + ".png");
+      if (!std::filesystem::exists(dst)) {
+        const rgb_image img = data.image(i);
+        const tensor m = cams(cls, img, data.tags(i));
+        io::write_label_png(dst, refine(ex, img, revise(ex, affinity_features(aff, img), m), data.tags(i)));
+      }
+      bar.tick();
+    }
+  }
+
+  /// The classification network on image tags: pool(fc8(f)) and the multi-label soft-margin loss.
+  void train_classifier(run_context& cx, classifier_net& net) const {
+    const auto& data = cx.train();
+    const losses::multilabel loss({.classes = cx.classes() - 1});  // psa: MultiLabelSoftMarginLoss
+    train(net, data.size(), cfg.classifier, mix_seed(cfg.seed, 11), cx.net_io("classifier"),
+          [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
+            std::vector<rgb_image> imgs;
+            std::vector<tag_set> tags;
+            for (std::size_t j : idx) {
+              const rgb_image img = data.image(j);
+              imgs.push_back(data::transform::draw(cfg.classifier_augment, img.height(), img.width(), g).apply(img));
+              tags.push_back(data.tags(j));
+            }
+            const batch b{.images = imgs, .tags = tags};
+            const ad::var scores = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)), b);
+            auto pl = loss.prepare(cx.ex(), b, scores.shape());
+            return step_result{loss.record(t, pl, scores), {}};
+          });
+  }
+
+  /// AffinityNet on the confident regions: affinities of the slot's neighbourhood pairs on the
+  /// stride grid, the three-subset loss of eq. 7-10. The backbone starts from the classifier's
+  /// (the paper starts both from the same ImageNet weights; there are none here).
+  void train_affinity(run_context& cx, classifier_net& cls, affinity_net& net) const {
+    nn::load_state(net, nn::state_dict(cls.backbone), {.allow_missing = true});
+    const auto& data = cx.train();
+    train(net, data.size(), cfg.affinity, mix_seed(cfg.seed, 12), cx.net_io("affinity"),
+          [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
+            std::vector<rgb_image> imgs;
+            std::vector<label_map> labels;
+            for (std::size_t j : idx) {
+              const rgb_image img = data.image(j);
+              const auto tf = data::transform::draw(cfg.affinity_augment, img.height(), img.width(), g);
+              imgs.push_back(tf.apply(img));
+              const label_map l = cx.load_labels("affinity_labels", j);
+              labels.push_back(tf.flip ? flip(l) : l);
+            }
+            const ad::var f = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)));
+            // Eq. 3 on the slot's neighbourhood pairs (both orientations: every label mask is
+            // symmetric, so the normalised loss is that of the unordered pairs), eq. 7-10 on
+            // the pair labels of the confident regions. The pair list and the labels must
+            // outlive backward: the step hands them back.
+            struct pairs_and_labels {
+              typename G::plan graph;
+              losses::affinity_loss::plan labels;
+            };
+            const losses::affinity_loss loss_fn(cfg.affinity_loss);
+            auto keep = std::make_shared<pairs_and_labels>();
+            keep->graph = graph.prepare(cx.ex(), batch{}, f.shape());
+            keep->labels = loss_fn.prepare(cx.ex(), batch{.labels = labels}, keep->graph.pairs);
+            const ad::var a = ad::apply(t, graph::affinity_op{&keep->graph.pairs, {graph.cfg.dist}}, f);
+            return step_result{loss_fn.record(t, keep->labels, a), {}, keep};
+          });
+  }
+
+  /// The segmentation network on the synthesised labels (CAM + RW + dCRF), pixel-wise
+  /// cross-entropy at the image's resolution; backbone from the classifier.
+  void train_segmentation(run_context& cx, classifier_net& cls, segmentation_net& net) const {
+    nn::load_state(net, nn::state_dict(cls.backbone), {.allow_missing = true});
+    const auto& data = cx.train();
+    train(net, data.size(), cfg.segmentation, mix_seed(cfg.seed, 13), cx.net_io("segmentation"),
+          [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
+            std::vector<rgb_image> imgs;
+            std::vector<label_map> labels;
+            for (std::size_t j : idx) {
+              const rgb_image img = data.image(j);
+              const auto tf = data::transform::draw(cfg.segmentation_augment, img.height(), img.width(), g);
+              imgs.push_back(tf.apply(img));
+              labels.push_back(tf.apply(cx.load_labels("rw_crf", j)));
+            }
+            const ad::var s = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)));
+            const ad::var up = ad::resize_bilinear(s, imgs[0].height(), imgs[0].width());
+            const losses::cross_entropy loss;  // pixel-wise, 255 (CRF-free pixels, padding) ignored
+            auto pl = loss.prepare(cx.ex(), batch{.labels = labels}, up.shape());
+            return step_result{loss.record(t, pl, up), {}};
+          });
+  }
+
+  /// The configuration as text (one "key = value" per line): a rerun must find the same text
+  /// in the work folder, so a resumed run never mixes artifacts of two configurations.
+  std::string describe() const {
+    std::ostringstream os;
+    os.precision(9);
+    auto schedule = [&](const char* k, const train_config& t) {
+      os << k << " = " << (t.update == optimizer::adam ? "adam" : "sgd") << ", epochs " << t.epochs << ", batch "
+         << t.batch_size << ", lr " << t.lr << ", momentum "
+         << t.momentum << ", weight decay " << t.weight_decay << ", poly " << t.poly_power << "\n";
+    };
+    auto augment = [&](const char* k, const data::augment_config& a) {
+      os << k << " = scale " << a.min_scale << ".." << a.max_scale << ", flip " << a.flip << ", crop " << a.crop << "\n";
+    };
+    os << "slots = " << P::name << ", " << G::name << ", " << W::name << ", " << C::name << "\n"
+       << "width = " << cfg.width << "\nseed = " << cfg.seed << "\ndropout = " << cfg.dropout << ", backbone "
+       << cfg.backbone_dropout << "\n";
+    schedule("classifier", cfg.classifier);
+    augment("classifier augment", cfg.classifier_augment);
+    os << "cam scales =";
+    for (double sc : cfg.cams.scales) os << ' ' << sc;
+    os << "\ncam flip = " << cfg.cams.flip << "\ncam background = " << cfg.cam_background << "\n"
+       << "confident alphas = " << cfg.confident.low_alpha << ", " << cfg.confident.high_alpha << "\n";
+    schedule("affinity", cfg.affinity);
+    augment("affinity augment", cfg.affinity_augment);
+    os << "affinity loss weights = " << cfg.affinity_loss.w_bg << ", " << cfg.affinity_loss.w_fg << ", "
+       << cfg.affinity_loss.w_neg << "\n"
+       << "walk alpha = " << cfg.walk_alpha << "\nbeta = " << cfg.beta << "\nstride = " << cfg.stride << "\n";
+    schedule("segmentation", cfg.segmentation);
+    augment("segmentation augment", cfg.segmentation_augment);
+    os << "segmentation dilation = " << cfg.seg_dilation << "\n";
+    return os.str();
+  }
+
+ private:
+  static label_map flip(const label_map& l) {
+    label_map out(l.height(), l.width());
+    for (index_t y = 0; y < l.height(); ++y)
+      for (index_t x = 0; x < l.width(); ++x) out(y, x) = l(y, l.width() - 1 - x);
+    return out;
+  }
+};
+
+}  // namespace wsss::methods

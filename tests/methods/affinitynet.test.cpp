@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+// tests/methods/affinitynet.test.cpp — AffinityNet as users run it: every stage on a tiny
+// VOC-layout dataset, a run stopped part-way (inside a training stage, inside a per-image stage,
+// between stages) and resumed gives byte-identical artifacts, nothing is ever half-written,
+// a work folder of another configuration is refused, and `label` reproduces the run's labels
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "io/temp_dir.hpp"
+#include "wsss/data/scenes.hpp"
+#include "wsss/io/voc.hpp"
+#include "wsss/methods/affinitynet.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using method = wsss::methods::affinitynet<>;
+
+const fs::path embedded_dir = fs::path(WSSS_SOURCE_DIR) / "examples" / "data";
+
+// 6 train and 3 val scenes of 32 x 32: a 4 x 4 feature grid, enough for every stage.
+void make_tiny(const fs::path& root) {
+  wsss::data::scenes_options o;
+  o.items = wsss::data::embedded_fashion_subset(embedded_dir);
+  o.train_images = 6;
+  o.val_images = 3;
+  o.scene.size = 32;
+  o.scene.min_scale = 0.5;
+  o.scene.max_scale = 0.8;
+  o.scene.min_pixels = 20;
+  wsss::data::make_scenes(root, o);
+}
+
+// Every stage at its smallest: a 1/32-wide backbone, one or two epochs, one CAM scale.
+method tiny_method() {
+  method::config c = method::config::scenes();
+  c.width = 1.0 / 32;
+  c.classifier = {.epochs = 2, .batch_size = 3, .update = wsss::methods::optimizer::adam, .lr = 1e-3f};
+  c.affinity = {.epochs = 2, .batch_size = 3, .update = wsss::methods::optimizer::adam, .lr = 1e-3f};
+  c.segmentation = {.epochs = 1, .batch_size = 3, .update = wsss::methods::optimizer::adam, .lr = 1e-3f};
+  c.classifier_augment.crop = 32;
+  c.segmentation_augment.crop = 32;
+  c.cams.scales = {1.0, 0.5};
+  c.seg_dilation = 1;
+  return method(c);
+}
+
+wsss::methods::run_options options(const fs::path& data, const fs::path& work) {
+  wsss::methods::run_options o;
+  o.data = data;
+  o.work = work;
+  o.quiet = true;
+  o.out = nullptr;
+  o.overlays = 2;
+  return o;
+}
+
+// Every artifact's bytes, by path relative to the work folder. Logs, the report and
+// results.json carry wall-clock times and are compared separately.
+std::map<std::string, std::string> artifacts(const fs::path& work) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(work)) {
+    if (!e.is_regular_file()) continue;
+    const std::string rel = fs::relative(e.path(), work).generic_string();
+    if (rel.ends_with("log.csv") || rel.starts_with("report") || rel == "results.json") continue;
+    std::ifstream f(e.path(), std::ios::binary);
+    out[rel] = std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  return out;
+}
+
+// No temp file of an atomic write may survive a stop.
+void check_no_partial_files(const fs::path& work) {
+  for (const auto& e : fs::recursive_directory_iterator(work))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, e.path().string());
+}
+
+struct stop {
+  std::string stage;
+};
+
+// Runs with a hook that throws once `stage` has finished `count` items (or epochs).
+void run_until(const method& m, const fs::path& data, const fs::path& work, std::string stage, std::size_t count) {
+  auto o = options(data, work);
+  o.after_step = [stage, count](std::string_view s, std::size_t done) {
+    if (s == stage && done == count) throw stop{stage};
+  };
+  wsss::methods::run_context cx(o);
+  CHECK_THROWS_AS(m.run(cx), stop);
+  check_no_partial_files(work);
+}
+
+}  // namespace
+
+TEST_CASE("affinitynet: a run stopped inside and between stages resumes to identical artifacts") {
+  wsss_test::temp_dir tmp;
+  make_tiny(tmp / "data");
+  const method m = tiny_method();
+
+  wsss::methods::run_context whole_cx(options(tmp / "data", tmp / "whole"));
+  const auto whole = m.run(whole_cx);
+  REQUIRE(whole.results.rows.size() == 4);
+  CHECK(whole.results.rows[0].name == "CAM");
+  CHECK(whole.results.rows[3].split == "val");
+  for (const auto& r : whole.results.rows) CHECK(r.miou >= 0.0);
+  CHECK(fs::exists(whole.report_html));
+  CHECK(fs::exists(tmp / "whole" / "nets" / "classifier" / "log.csv"));
+  const auto expected = artifacts(tmp / "whole");
+  // Every image of the split has its labels of every kind.
+  for (const char* kind : {"cam", "confident", "affinity_labels", "rw", "rw_crf"})
+    for (int i = 0; i < 6; ++i)
+      CHECK(expected.count(std::string("labels/") + kind + "/train_0000" + std::to_string(i) + ".png") == 1);
+
+  const fs::path work = tmp / "resumed";
+  run_until(m, tmp / "data", work, "classifier", 1);  // inside a training stage (after epoch 1 of 2)
+  CHECK(fs::exists(work / "nets" / "classifier" / "checkpoint.safetensors"));
+  CHECK_FALSE(fs::exists(work / "nets" / "classifier" / "weights.safetensors"));
+  run_until(m, tmp / "data", work, "CAMs", 4);        // inside a per-image stage
+  run_until(m, tmp / "data", work, "CAMs", 6);        // between stages: CAMs done, nothing after
+  run_until(m, tmp / "data", work, "affinity", 1);    // inside the second training stage
+  wsss::methods::run_context cx(options(tmp / "data", work));
+  const auto resumed = m.run(cx);
+
+  const auto got = artifacts(work);
+  CHECK(got.size() == expected.size());
+  for (const auto& [name, bytes] : expected) {
+    INFO(name);
+    REQUIRE(got.count(name) == 1);
+    CHECK(got.at(name) == bytes);
+  }
+  for (std::size_t r = 0; r < whole.results.rows.size(); ++r)
+    CHECK(resumed.results.rows[r].miou == whole.results.rows[r].miou);
+  // The resumed classifier log holds each step once.
+  std::ifstream log(work / "nets" / "classifier" / "log.csv");
+  std::set<std::string> steps;
+  std::size_t lines = 0;
+  for (std::string line; std::getline(log, line); ++lines)
+    if (lines > 0) steps.insert(line.substr(0, line.find(',', line.find(',') + 1)));
+  CHECK(steps.size() == lines - 1);
+  CHECK(lines - 1 == 4);  // 2 epochs x 2 steps
+}
+
+TEST_CASE("affinitynet: a work folder of another configuration is refused; label reproduces the run") {
+  wsss_test::temp_dir tmp;
+  make_tiny(tmp / "data");
+  const method m = tiny_method();
+  wsss::methods::run_context cx(options(tmp / "data", tmp / "work"));
+  m.run(cx);
+
+  method::config other = m.cfg;
+  other.beta = 4.0f;
+  wsss::methods::run_context cx2(options(tmp / "data", tmp / "work"));
+  CHECK_THROWS_WITH_AS(method(other).run(cx2), doctest::Contains("another configuration"), wsss::value_error);
+
+  // `wsss label` from the run's networks gives the run's final pseudo-labels.
+  const wsss::io::voc_dataset train(tmp / "data", "train", {.num_classes = 11, .labels_file = "cls_labels.txt"});
+  m.label(tmp / "work", train, tmp / "labels", true);
+  for (std::size_t i = 0; i < train.size(); ++i)
+    CHECK(wsss::io::read_label_png(tmp / "labels" / (train.id(i) + ".png")) ==
+          wsss::io::read_label_png(tmp / "work" / "labels" / "rw_crf" / (train.id(i) + ".png")));
+  CHECK_THROWS_WITH_AS(method(other).label(tmp / "work", train, tmp / "labels2", true),
+                       doctest::Contains("another configuration"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(m.label(tmp / "nowhere", train, tmp / "labels3", true), doctest::Contains("no config.txt"),
+                       wsss::io_error);
+}
+
+TEST_CASE("affinitynet: configuration errors name the method") {
+  method::config c;
+  c.width = 0;
+  CHECK_THROWS_WITH_AS(method{c}, doctest::Contains("[wsss.value] affinitynet"), wsss::value_error);
+  c = {};
+  c.confident.low_alpha = 30.0f;
+  CHECK_THROWS_WITH_AS(method{c}, doctest::Contains("low alpha"), wsss::value_error);
+  c = {};
+  c.affinity_augment.crop = 64;
+  CHECK_THROWS_WITH_AS(method{c}, doctest::Contains("whole images"), wsss::value_error);
+  wsss::methods::run_options o;
+  o.data = "/nonexistent-wsss-data";
+  o.work = "/tmp/x";
+  CHECK_THROWS_WITH_AS(wsss::methods::run_context{o}, doctest::Contains("dataset folder not found"), wsss::io_error);
+}
