@@ -195,12 +195,43 @@ inline csr_graph with_weights(csr_graph g, const tensor& w) {
 struct structure_plan {
   csr_graph graph;
   pair_list pairs;
+  /// Each unordered edge once (filled by pair_up, which learned builders call in prepare):
+  /// edge upper[k] (i -> j with i < j) and its reverse reverse[k] (j -> i), both positions in
+  /// pairs, so that a symmetric weight (eq. 3) is computed once per pair of nodes. Empty when
+  /// not paired, or when some edge has no reverse.
+  std::vector<index_t> upper, reverse;
 
   /// Sets the plan from a built graph (its pair list derived in CSR order).
   void assign(csr_graph g) {
     pairs = edges_of(g);
     graph = std::move(g);
+    upper.clear();
+    reverse.clear();
   }
+  /// Pairs every edge with its reverse (upper / reverse above).
+  void pair_up() {
+    upper.clear();
+    reverse.clear();
+    for (index_t i = 0; i < graph.nodes(); ++i)
+      for (index_t k = graph.row_ptr[static_cast<std::size_t>(i)]; k < graph.row_ptr[static_cast<std::size_t>(i + 1)]; ++k) {
+        const index_t j = graph.col[static_cast<std::size_t>(k)];
+        if (j < i) continue;
+        const index_t r = graph.find(j, i);
+        if (r < 0) {
+          upper.clear();
+          reverse.clear();
+          return;
+        }
+        upper.push_back(k);
+        reverse.push_back(r);
+      }
+    if (2 * upper.size() != graph.col.size()) {
+      upper.clear();
+      reverse.clear();
+    }
+  }
+  /// True when pair_up ran and found every edge's reverse (and pairs still has its edges).
+  bool paired() const noexcept { return !upper.empty() && 2 * upper.size() == pairs.from.size(); }
   /// Writes the structure into out, without weights (out's storage is reused).
   void copy_structure(csr_graph& out) const {
     out.height = graph.height;

@@ -83,6 +83,7 @@ struct learned_grid {
     const auto [h, w] = grid_of(s, Self::name);
     structure_plan pl;
     pl.assign(offset_graph(h, w, self.offsets(), Self::name));
+    pl.pair_up();  // run computes eq. 3 once per unordered pair
     return pl;
   }
   template <class Tag>
