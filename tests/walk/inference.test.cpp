@@ -2,6 +2,7 @@
 // tests/walk/inference.test.cpp — the reference inference path: pooled walk input, upsampling, labels
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <wsss/core.hpp>
@@ -33,6 +34,29 @@ TEST_CASE("reference_walk_input pads, pools 8x8 and prepends (1 - max cam)^alpha
           for (index_t x = 0; x < 8; ++x) s += full(c, by * 8 + y, bx * 8 + x);
         CHECK(in(c, by, bx) == doctest::Approx(s / 64.0).epsilon(1e-5));
       }
+}
+
+TEST_CASE("reference_walk_input and upsample_revised: the bits of the unfused definitions, zero channels included") {
+  // The fused walk input skips all-zero channels and never forms the full-resolution stack;
+  // upsampling interpolates only the kept pixels of non-zero planes. Both must give exactly
+  // what block_average(with_background(.)) and resize_bilinear + crop give.
+  rng g(5);
+  const index_t h = 37, w = 50;  // pads to 40 x 56 -> 5 x 7
+  tensor cam({4, h, w});
+  for (index_t c : {index_t{1}, index_t{3}})
+    for (index_t i = 0; i < h * w; ++i) cam[c * h * w + i] = static_cast<float>(g.uniform());
+  const tensor fused = walk::reference_walk_input(cam, 16.0f, 8);
+  const tensor plain = block_average(cam::with_background(cam, 16.0f), 8);
+  REQUIRE(fused.shape() == plain.shape());
+  CHECK(std::equal(fused.begin(), fused.end(), plain.begin()));
+  const tensor up = walk::upsample_revised(fused, h, w, 8);
+  const tensor full = resize_bilinear(fused, 40, 56);
+  bool same = true;
+  for (index_t c = 0; c < 5; ++c)
+    for (index_t y = 0; y < h; ++y)
+      for (index_t x = 0; x < w; ++x) same = same && up(c, y, x) == full(c, y, x);
+  CHECK(same);
+  CHECK_THROWS_AS(walk::reference_walk_input(tensor({1, 8, 8}, std::nanf("")), 16.0f, 8), value_error);
 }
 
 TEST_CASE("upsample_revised is resize_bilinear to the padded size, cropped") {
