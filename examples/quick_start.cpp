@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: MIT
-// quick_start — wsss in a few lines: read a VOC-layout dataset (wsss_demo builds one), turn
+// quick_start — wsss in a few lines: read a VOC-layout dataset (`wsss scenes` builds one), turn
 // its ground truth into noisy class probabilities (a stand-in for a network's CAMs), refine
 // them with the dense CRF (pydensecrf's computation with psa's parameters) and score both.
 //
 //   quick_start [VOC_ROOT] [SPLIT]        defaults: wsss-scenes val
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include <wsss/wsss.hpp>
 
-#include "cli.hpp"
-
 namespace {
-
-constexpr const char* usage = "usage: quick_start [VOC_ROOT] [SPLIT]   (defaults: wsss-scenes val)\n";
 
 // 1 x C x H x W: softmax(2 * onehot(gt) + N(0, 1.2^2)) per pixel; ignored pixels uniform.
 wsss::tensor noisy_probabilities(const wsss::label_map& gt, int classes, wsss::rng& g) {
@@ -33,7 +30,6 @@ wsss::tensor noisy_probabilities(const wsss::label_map& gt, int classes, wsss::r
 }
 
 int run(int argc, char** argv) {
-  if (argc > 3) throw wsss_cli::usage_error{"too many arguments"};
   const std::filesystem::path root = argc > 1 ? argv[1] : "wsss-scenes";
   const std::string split = argc > 2 ? argv[2] : "val";
   constexpr int classes = wsss::data::scenes_num_classes;
@@ -60,4 +56,15 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return wsss_cli::guarded_main("quick_start", usage, argc, argv, run); }
+int main(int argc, char** argv) {
+  if (argc > 3) {
+    std::fprintf(stderr, "usage: quick_start [VOC_ROOT] [SPLIT]   (defaults: wsss-scenes val)\n");
+    return 2;
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "quick_start: %s\n", e.what());
+    return 1;
+  }
+}

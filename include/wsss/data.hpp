@@ -4,4 +4,3 @@
 
 #include "wsss/data/idx.hpp"
 #include "wsss/data/scenes.hpp"
-#include "wsss/data/baseline.hpp"

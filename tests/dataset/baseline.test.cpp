@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-// tests/dataset/baseline.test.cpp — the tag-only baseline of the demo: its parts against hand
+// tests/dataset/baseline.test.cpp — the tag-only heuristic (examples/baseline, a comparison row): its parts against hand
 // cases, and end to end on rendered scenes against trivial predictors
 #include <doctest/doctest.h>
 
 #include <cmath>
 
-#include "wsss/data/baseline.hpp"
+#include "baseline/tag_baseline.hpp"  // examples/
 #include "wsss/data/scenes.hpp"
 #include "wsss/eval/confusion.hpp"
 
@@ -34,19 +34,19 @@ TEST_CASE("data::border_distance and otsu_threshold separate a square from a gra
       img(y, x, 1) = static_cast<std::uint8_t>(in ? 220 : std::lround(40 * (1 - t) + 60 * t));
       img(y, x, 2) = static_cast<std::uint8_t>(in ? 40 : std::lround(60 * (1 - t) + 200 * t));
     }
-  const auto d = wd::border_distance(img);
+  const auto d = baseline::border_distance(img);
   CHECK(d[5 * 50 + 25] < 2.0f);   // background mid-way along the gradient: on the segment
   CHECK(d[20 * 50 + 25] > 100.0f);
-  const double thr = wd::otsu_threshold(d);
+  const double thr = baseline::otsu_threshold(d);
   CHECK(thr > 0.0);
   CHECK(thr < 100.0);
-  wd::tag_baseline model(11);
+  baseline::tag_baseline model(11);
   const auto fg = model.foreground(img);
   int wrong = 0;
   for (int y = 0; y < 40; ++y)
     for (int x = 0; x < 50; ++x) wrong += fg[static_cast<std::size_t>(y * 50 + x)] != (y >= 10 && y < 30 && x >= 15 && x < 35);
   CHECK(wrong == 0);
-  CHECK_THROWS_WITH_AS(wd::border_distance(wsss::rgb_image(5, 5)), doctest::Contains("too small for a border of 3"),
+  CHECK_THROWS_WITH_AS(baseline::border_distance(wsss::rgb_image(5, 5)), doctest::Contains("too small for a border of 3"),
                        wsss::shape_error);
 }
 
@@ -55,7 +55,7 @@ TEST_CASE("data::tag_baseline: shape features, tags and the single-tag case") {
   std::vector<std::uint8_t> region(6 * 5, 0);
   for (int y = 1; y < 5; ++y)
     for (int x = 2; x < 4; ++x) region[static_cast<std::size_t>(y * 5 + x)] = 1;
-  const auto f = wd::detail::region_features(region, 6, 5);
+  const auto f = baseline::detail::region_features(region, 6, 5);
   CHECK(f[0] == doctest::Approx(std::log(2.0)));
   CHECK(f[1] == doctest::Approx(1.0));
   CHECK(f[2] == doctest::Approx(0.5));
@@ -67,7 +67,7 @@ TEST_CASE("data::tag_baseline: shape features, tags and the single-tag case") {
   opt.size = 64;
   opt.max_objects = 1;
   const auto sc = wd::render_scene(items(), pools[0], g, opt);
-  wd::tag_baseline model(11);
+  baseline::tag_baseline model(11);
   const auto pred = model.predict(sc.image, sc.tags);
   wsss::eval::confusion_matrix m(11);
   m.add(pred, sc.mask);
@@ -78,14 +78,14 @@ TEST_CASE("data::tag_baseline: shape features, tags and the single-tag case") {
   CHECK_FALSE(model.fit(sc.image, {1, 2}));
   CHECK(model.examples(sc.tags[0]) == 1);
   CHECK_THROWS_WITH_AS(model.predict(sc.image, {11}), doctest::Contains("tag 11 outside 1..10"), wsss::value_error);
-  CHECK_THROWS_WITH_AS(wd::tag_baseline(1), doctest::Contains("num_classes must be in 2..255"), wsss::value_error);
+  CHECK_THROWS_WITH_AS(baseline::tag_baseline(1), doctest::Contains("num_classes must be in 2..255"), wsss::value_error);
 }
 
 TEST_CASE("data::tag_baseline beats trivial predictors on held-out scenes, and its prototypes help") {
   const auto pools = wd::split_items(items(), 0.2);
   wd::scene_options opt;
   opt.size = 64;
-  wd::tag_baseline fitted(11), unfitted(11);
+  baseline::tag_baseline fitted(11), unfitted(11);
   for (std::uint64_t i = 0; i < 120; ++i) {
     wsss::rng g(wd::scene_seed(9, 0, i));
     const auto sc = wd::render_scene(items(), pools[0], g, opt);

@@ -58,6 +58,15 @@ inline int max_threads() noexcept {
 #endif
 }
 
+/// The calling thread's number in its OpenMP team (0 outside a parallel region or without OpenMP).
+inline int thread_num() noexcept {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /// Runs f(part) for every part in [0, parts), each part on one thread of an OpenMP team of up to
 /// `parts` threads (inline when parts <= 1). Every part runs even if the runtime grants a
 /// smaller team, so work split by part (per-thread buffers, say) is always complete.

@@ -242,29 +242,29 @@ class affinitynet {
     segmentation_net seg = make_segmentation_net(cx.classes(), init);
 
     train_classifier(cx, cls);                                        // 3.1
-    cx.per_image("CAMs", data, {"cams", "cam"}, [&](std::size_t i) {  // eq. 1, and labels from CAMs alone
+    cx.per_image("CAMs", data, {"cams", "cam"}, [&](std::size_t i, const exec<>&) {  // eq. 1; labels from CAMs alone
       const tensor m = cams(cls, data.image(i), data.tags(i));
       cx.save_cams(i, m);
       cx.save_labels("cam", i, cam::threshold_labels(m, cfg.cam_background));
     });
-    cx.per_image("confident regions", data, {"confident", "affinity_labels"}, [&](std::size_t i) {  // 3.2.1
-      const auto r = confident(cx.ex(), data.image(i), cx.load_cams(i), data.tags(i));
+    cx.per_image("confident regions", data, {"confident", "affinity_labels"}, [&](std::size_t i, const exec<>& ex) {
+      const auto r = confident(ex, data.image(i), cx.load_cams(i), data.tags(i));  // 3.2.1
       cx.save_labels("confident", i, r.full);
       cx.save_labels("affinity_labels", i, r.pooled);
     });
     train_affinity(cx, cls, aff);                                     // 3.2.2, eq. 7-10
-    cx.per_image("random walk + dCRF", data, {"rw", "rw_crf"}, [&](std::size_t i) {  // 3.3 (eq. 11-12), 3.4
+    cx.per_image("random walk + dCRF", data, {"rw", "rw_crf"}, [&](std::size_t i, const exec<>& ex) {  // 3.3, 3.4
       const rgb_image img = data.image(i);
-      const tensor revised = revise(cx.ex(), affinity_features(aff, img), cx.load_cams(i));
+      const tensor revised = revise(ex, affinity_features(aff, img), cx.load_cams(i));  // eq. 11-12
       cx.save_labels("rw", i, argmax_labels(revised));
-      cx.save_labels("rw_crf", i, refine(cx.ex(), img, revised, data.tags(i)));
+      cx.save_labels("rw_crf", i, refine(ex, img, revised, data.tags(i)));
     });
     std::vector<table_row> rows{{"CAM", "cam", data.split()},
                                 {"CAM + RW", "rw", data.split()},
                                 {"CAM + RW + dCRF", "rw_crf", data.split()}};
     if (cx.has_val()) {
       train_segmentation(cx, cls, seg);                               // 3.4
-      cx.per_image("segmentation (val)", cx.val(), {"segmentation"}, [&](std::size_t i) {
+      cx.per_image("segmentation (val)", cx.val(), {"segmentation"}, [&](std::size_t i, const exec<>&) {
         cx.save_labels("segmentation", cx.val().id(i), predict(seg, cx.val().image(i), cfg.cams.input));
       });
       rows.push_back({"segmentation network", "segmentation", cx.val().split()});
@@ -293,18 +293,14 @@ class affinitynet {
     nn::load_weights(cls, weights_file(run_dir / "nets" / "classifier"));
     nn::load_weights(aff, weights_file(run_dir / "nets" / "affinity"));
     std::filesystem::create_directories(out);
-    workspace ws;
-    const exec<omp_t> ex{omp, &ws};
-    report::progress_bar bar("label", data.size(), stderr, {.quiet = quiet});
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      const auto dst = out / (data.id(i) + ".png");
-      if (!std::filesystem::exists(dst)) {
-        const rgb_image img = data.image(i);
-        const tensor m = cams(cls, img, data.tags(i));
-        io::write_label_png(dst, refine(ex, img, revise(ex, affinity_features(aff, img), m), data.tags(i)));
-      }
-      bar.tick();
-    }
+    std::vector<std::size_t> todo;
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (!std::filesystem::exists(out / (data.id(i) + ".png"))) todo.push_back(i);
+    for_each_item("label", todo, data.size(), {.quiet = quiet}, {}, [&](std::size_t i, const exec<>& ex) {
+      const rgb_image img = data.image(i);
+      const tensor m = cams(cls, img, data.tags(i));
+      io::write_label_png(out / (data.id(i) + ".png"), refine(ex, img, revise(ex, affinity_features(aff, img), m), data.tags(i)));
+    });
   }
 
   /// The classification network on image tags: pool(fc8(f)) and the multi-label soft-margin loss.

@@ -4,7 +4,12 @@
 // stages with a progress bar, and the final evaluation and report
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
+#include <span>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -76,6 +81,48 @@ inline std::vector<std::string> class_names_of(const std::filesystem::path& root
     for (int c = 1; c < classes; ++c) names.push_back("class_" + std::to_string(c));
   }
   return names;
+}
+
+/// Runs f(i, ex) for every item i of `todo` (out of `total`; the others are done already), one
+/// item per OpenMP thread, each thread with its own workspace, with a progress bar labelled
+/// `stage`. The items of a per-image stage are independent and small next to the operators'
+/// parallel grain, so two images at once keep both cores busier than splitting each image's
+/// operators (their OpenMP regions run serially inside the item's thread). `after` (may be
+/// empty) is called after each item with the count done. The first exception stops the
+/// remaining items and is rethrown once the running ones finish; every item's outputs are
+/// written atomically by f, so a stopped stage leaves only whole items behind.
+template <class F>
+void for_each_item(std::string_view stage, std::span<const std::size_t> todo, std::size_t total,
+                   report::progress_options bar_options, const std::function<void(std::string_view, std::size_t)>& after,
+                   F&& f) {
+  if (todo.empty()) return;
+  report::progress_bar bar(std::string(stage), total, stderr, std::move(bar_options));
+  bar.tick(total - todo.size());
+  const int threads = std::max(1, std::min(backend::max_threads(), static_cast<int>(todo.size())));
+  std::vector<workspace> spaces(static_cast<std::size_t>(threads));
+  std::atomic<std::size_t> done{total - todo.size()};
+  std::atomic<bool> stop{false};
+  std::exception_ptr error;
+  std::mutex mu;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (std::size_t k = 0; k < todo.size(); ++k) {
+    if (stop.load()) continue;
+    try {
+      const exec<omp_t> ex{omp, &spaces[static_cast<std::size_t>(backend::thread_num())]};
+      f(todo[k], ex);
+      bar.tick();
+      const std::size_t n = ++done;
+      if (after) {
+        const std::lock_guard lock(mu);
+        after(stage, n);
+      }
+    } catch (...) {
+      const std::lock_guard lock(mu);
+      if (!error) error = std::current_exception();
+      stop = true;
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 /// The shared machinery of a method's run. Layout of the work folder:
@@ -183,8 +230,8 @@ class run_context {
 
   // ---- stages ------------------------------------------------------------------------------
 
-  /// Runs f(i) for every image of `data` whose outputs (labels of each kind in `kinds`, and
-  /// its CAMs when `cams` is listed) are not all there yet, with a progress bar.
+  /// Runs f(i, ex) for every image of `data` whose outputs (labels of each kind in `kinds`,
+  /// and its CAMs when "cams" is listed) are not all there yet (for_each_item).
   template <class F>
   void per_image(std::string_view stage, const io::voc_dataset& data, std::initializer_list<std::string_view> kinds,
                  F&& f) const {
@@ -197,15 +244,7 @@ class run_context {
       }
       if (!done) todo.push_back(i);
     }
-    if (todo.empty()) return;
-    report::progress_bar bar(std::string(stage), data.size(), stderr, {.quiet = opt_.quiet});
-    bar.tick(data.size() - todo.size());
-    std::size_t n = data.size() - todo.size();
-    for (std::size_t i : todo) {
-      f(i);
-      bar.tick();
-      if (opt_.after_step) opt_.after_step(stage, ++n);
-    }
+    for_each_item(stage, todo, data.size(), {.quiet = opt_.quiet}, opt_.after_step, f);
   }
 
   /// Where a network of this run trains.

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// wsss/data/baseline.hpp — a weakly supervised baseline that needs only image tags: foreground
-// = colours far from the image border's colour line, split among the tags by chromaticity
-// k-means, clusters matched to tags by shape prototypes learnt from single-tag images
+// examples/baseline/tag_baseline.hpp — a colour heuristic tuned to the scenes dataset, kept as a
+// comparison row only (not part of the library): foreground = colours far from the image
+// border's colour line, split among the tags by chromaticity k-means, clusters matched to tags
+// by shape prototypes learnt from single-tag images. It knows how scenes are drawn; a learned
+// method does not.
 #pragma once
 
 #include <algorithm>
@@ -16,7 +18,9 @@
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
 
-namespace wsss::data {
+namespace baseline {
+
+using namespace wsss;
 
 struct baseline_options {
   int border = 3;               // width of the frame whose colours model the background
@@ -65,7 +69,7 @@ inline shape_features region_features(const std::vector<std::uint8_t>& region, i
 inline std::vector<float> border_distance(const rgb_image& img, const baseline_options& opt = {}) {
   const index_t h = img.height(), w = img.width();
   if (h < 2 * opt.border + 1 || w < 2 * opt.border + 1)
-    throw_shape("data::border_distance", "image ", h, "x", w, " is too small for a border of ", opt.border);
+    throw_shape("baseline::border_distance", "image ", h, "x", w, " is too small for a border of ", opt.border);
   std::vector<std::array<double, 3>> samples;
   for (index_t y = 0; y < h; ++y)
     for (index_t x = 0; x < w; ++x)
@@ -136,7 +140,7 @@ class tag_baseline {
  public:
   explicit tag_baseline(int num_classes, baseline_options opt = {}) : c_(num_classes), opt_(opt) {
     if (num_classes < 2 || num_classes > 255)
-      throw_value("data::tag_baseline", "num_classes must be in 2..255, got ", num_classes);
+      throw_value("baseline::tag_baseline", "num_classes must be in 2..255, got ", num_classes);
     sums_.assign(static_cast<std::size_t>(c_), shape_features{});
     sq_.assign(static_cast<std::size_t>(c_), shape_features{});
     counts_.assign(static_cast<std::size_t>(c_), 0);
@@ -214,7 +218,7 @@ class tag_baseline {
  private:
   void check_tags(const std::vector<int>& tags) const {
     for (int t : tags)
-      if (t < 1 || t >= c_) throw_value("data::tag_baseline", "tag ", t, " outside 1..", c_ - 1);
+      if (t < 1 || t >= c_) throw_value("baseline::tag_baseline", "tag ", t, " outside 1..", c_ - 1);
   }
 
   double prototype_distance(const shape_features& f, int c) const {
@@ -288,4 +292,4 @@ class tag_baseline {
   std::vector<int> counts_;
 };
 
-}  // namespace wsss::data
+}  // namespace baseline
