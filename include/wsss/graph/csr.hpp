@@ -208,22 +208,28 @@ struct structure_plan {
     upper.clear();
     reverse.clear();
   }
-  /// Pairs every edge with its reverse (upper / reverse above).
+  /// Pairs every edge with its reverse (upper / reverse above) in one pass over the edges:
+  /// rows ascend, so the reverses j -> i (i < j) of row j come first in that row, in the order
+  /// in which the rows i < j reach them; a cursor per row finds each one without a search.
   void pair_up() {
     upper.clear();
     reverse.clear();
-    for (index_t i = 0; i < graph.nodes(); ++i)
+    const index_t n = graph.nodes();
+    std::vector<index_t> next(graph.row_ptr.begin(), graph.row_ptr.end() - 1);
+    upper.reserve(graph.col.size() / 2);
+    reverse.reserve(graph.col.size() / 2);
+    for (index_t i = 0; i < n; ++i)
       for (index_t k = graph.row_ptr[static_cast<std::size_t>(i)]; k < graph.row_ptr[static_cast<std::size_t>(i + 1)]; ++k) {
         const index_t j = graph.col[static_cast<std::size_t>(k)];
         if (j < i) continue;
-        const index_t r = graph.find(j, i);
-        if (r < 0) {
-          upper.clear();
+        index_t& r = next[static_cast<std::size_t>(j)];
+        if (r >= graph.row_ptr[static_cast<std::size_t>(j + 1)] || graph.col[static_cast<std::size_t>(r)] != i) {
+          upper.clear();  // no reverse where it must be: not symmetric, computed edge by edge
           reverse.clear();
           return;
         }
         upper.push_back(k);
-        reverse.push_back(r);
+        reverse.push_back(r++);
       }
     if (2 * upper.size() != graph.col.size()) {
       upper.clear();
