@@ -62,6 +62,18 @@ std::string cat(const Args&... args) {
   return os.str();
 }
 
+/// Extents joined by 'x' ("2x3x5"), for messages about sizes that may not form a valid shape.
+template <class Range>
+std::string dims_string(const Range& extents) {
+  std::ostringstream os;
+  bool first = true;
+  for (const auto& e : extents) {
+    os << (first ? "" : "x") << e;
+    first = false;
+  }
+  return os.str();
+}
+
 template <class E, class... Args>
 [[noreturn]] void raise(std::string_view tag, std::string_view component, const Args&... args) {
   throw E(cat("[wsss.", tag, "] ", component, ": ", args...));

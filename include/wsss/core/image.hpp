@@ -16,7 +16,7 @@ class rgb_image {
   rgb_image() = default;
   rgb_image(index_t height, index_t width, std::uint8_t fill = 0) : h_(height), w_(width) {
     if (height < 0 || width < 0) throw_shape("rgb_image", "negative size ", height, "x", width);
-    data_.assign(static_cast<std::size_t>(height * width * 3), fill);
+    data_.assign(memory::checked_bytes("rgb_image", {height, width, 3}, 1), fill);
   }
   index_t height() const noexcept { return h_; }
   index_t width() const noexcept { return w_; }

@@ -17,7 +17,7 @@ class label_map {
   label_map() = default;
   label_map(index_t height, index_t width, std::uint8_t fill = 0) : h_(height), w_(width) {
     if (height < 0 || width < 0) throw_shape("label_map", "negative size ", height, "x", width);
-    data_.assign(static_cast<std::size_t>(height * width), fill);
+    data_.assign(memory::checked_bytes("label_map", {height, width}, 1), fill);
   }
   index_t height() const noexcept { return h_; }
   index_t width() const noexcept { return w_; }

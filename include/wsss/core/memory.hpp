@@ -7,17 +7,41 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wsss/core/error.hpp"
 
+// Under AddressSanitizer the cache poisons what it holds: a cached block is unaddressable until
+// it is handed out again, and the slack of a block (its size class beyond the request) stays
+// unaddressable, so a use after free or an overrun inside the cache is reported like one on
+// the heap. Detected from the compiler (GCC __SANITIZE_ADDRESS__, clang __has_feature).
+#if defined(__SANITIZE_ADDRESS__)
+#define WSSS_MEMORY_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WSSS_MEMORY_ASAN 1
+#endif
+#endif
+#if defined(WSSS_MEMORY_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace wsss::memory {
+
+/// True when the build runs under AddressSanitizer and cached blocks and slack are poisoned.
+#if defined(WSSS_MEMORY_ASAN)
+inline constexpr bool poisons_cache = true;
+#else
+inline constexpr bool poisons_cache = false;
+#endif
 
 /// Every block starts on a 64-byte boundary (one cache line, one AVX-512 register).
 inline constexpr std::size_t alignment = 64;
@@ -40,6 +64,27 @@ class out_of_memory : public std::bad_alloc {
  private:
   std::string what_;
 };
+
+/// The bytes of an array of `extents` (each >= 0) elements of `elem_size` bytes, checked: when
+/// the product overflows or exceeds max_request, out_of_memory "[wsss.memory] <what>: AxB
+/// elements of <elem_size> bytes exceed the <max_request>-byte maximum" ("AxB bytes" for bytes). Every container of
+/// the library sizes its storage through it (tensors, images, label maps).
+inline std::size_t checked_bytes(std::string_view what, std::initializer_list<std::int64_t> extents,
+                                 std::size_t elem_size) {
+  std::uint64_t n = elem_size;
+  bool fits = true;
+  for (const std::int64_t e : extents)
+    fits = fits && e >= 0 && !__builtin_mul_overflow(n, static_cast<std::uint64_t>(e), &n);
+  if (!fits || n > max_request) {
+    const std::string dims = wsss::detail::dims_string(extents);
+    if (elem_size == 1)
+      throw out_of_memory(wsss::detail::cat("[wsss.memory] ", what, ": ", dims, " bytes exceed the ", max_request,
+                                            "-byte maximum"));
+    throw out_of_memory(wsss::detail::cat("[wsss.memory] ", what, ": ", dims, " elements of ", elem_size,
+                                          " bytes exceed the ", max_request, "-byte maximum"));
+  }
+  return static_cast<std::size_t>(n);
+}
 
 /// Counters of the allocator (bytes are size-class bytes, i.e. what is really reserved).
 struct stats {
@@ -64,6 +109,23 @@ constexpr std::size_t size_class(std::size_t bytes) noexcept {
 
 namespace detail {
 
+/// Marks [p, p + n) unaddressable (poison) or addressable again (unpoison) under ASan; no-ops
+/// otherwise.
+inline void poison(const void* p, std::size_t n) noexcept {
+#if defined(WSSS_MEMORY_ASAN)
+  if (p && n) ASAN_POISON_MEMORY_REGION(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
+inline void unpoison(const void* p, std::size_t n) noexcept {
+#if defined(WSSS_MEMORY_ASAN)
+  if (p && n) ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
+
 /// Parses WSSS_CACHE_MB (a non-negative integer of MiB; 0 disables caching).
 inline std::size_t limit_from_env() {
   const char* s = std::getenv("WSSS_CACHE_MB");
@@ -81,7 +143,9 @@ struct cache {
   std::map<std::size_t, std::vector<void*>> free;  // size class -> cached blocks
   stats s;
 
-  void os_free(void* p) noexcept {
+  // Returns a block of class c to the OS (addressable again first: ASan owns it from here).
+  void os_free(void* p, std::size_t c) noexcept {
+    unpoison(p, c);
     std::free(p);
     ++s.os_frees;
   }
@@ -89,7 +153,7 @@ struct cache {
   void trim(std::size_t incoming) noexcept {
     while (s.cached + incoming > s.limit && !free.empty()) {
       auto it = std::prev(free.end());
-      os_free(it->second.back());
+      os_free(it->second.back(), it->first);
       it->second.pop_back();
       s.cached -= it->first;
       if (it->second.empty()) free.erase(it);
@@ -103,7 +167,7 @@ struct cache {
     std::size_t released = 0;
     while (released < need && !free.empty()) {
       auto it = std::prev(free.end());
-      os_free(it->second.back());
+      os_free(it->second.back(), it->first);
       it->second.pop_back();
       s.cached -= it->first;
       released += it->first;
@@ -114,7 +178,7 @@ struct cache {
   std::size_t release_all() noexcept {
     const std::size_t released = s.cached;
     for (auto& [c, blocks] : free)
-      for (void* p : blocks) os_free(p);
+      for (void* p : blocks) os_free(p, c);
     free.clear();
     s.cached = 0;
     return released;
@@ -168,6 +232,8 @@ inline void* allocate(std::size_t bytes) {
   }
   st.s.in_use += c;
   if (st.s.in_use > st.s.peak_in_use) st.s.peak_in_use = st.s.in_use;
+  detail::unpoison(p, bytes);
+  detail::poison(static_cast<char*>(p) + bytes, c - bytes);  // the slack of the size class
   return p;
 }
 
@@ -182,15 +248,16 @@ inline void deallocate(void* p, std::size_t bytes) noexcept {
   std::lock_guard<std::mutex> lock(st.m);
   st.s.in_use -= c;
   if (c > st.s.limit) {
-    st.os_free(p);
+    st.os_free(p, c);
     return;
   }
   st.trim(c);
   try {
     st.free[c].push_back(p);
     st.s.cached += c;
+    detail::poison(p, c);  // cached: unaddressable until allocate hands it out again
   } catch (...) {  // no room for the bookkeeping: give the block back instead
-    st.os_free(p);
+    st.os_free(p, c);
   }
 }
 

@@ -14,6 +14,15 @@ namespace wsss {
 
 using index_t = std::int64_t;
 
+namespace detail {
+/// out = a * b; false (and out unspecified) when the product leaves T. The one overflow check
+/// behind every size product (shapes, images, label maps, tensor storage, IDX dims).
+template <class T>
+[[nodiscard]] constexpr bool checked_mul(T a, T b, T& out) noexcept {
+  return !__builtin_mul_overflow(a, b, &out);
+}
+}  // namespace detail
+
 /// Extents of a dense row-major tensor, outermost first (N, C, H, W for images).
 class shape {
  public:
@@ -43,9 +52,16 @@ class shape {
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
   }
+  /// Appends an extent. The product of the non-zero extents must fit index_t, so numel() and
+  /// every partial product of extents (strides, plane sizes) are exact.
   void push_back(index_t d) {
     if (rank_ == max_rank) throw_shape("shape", "rank exceeds ", max_rank);
     if (d < 0) throw_shape("shape", "negative extent ", d);
+    index_t product = 1;
+    for (int i = 0; i < rank_; ++i)
+      if (dims_[static_cast<std::size_t>(i)] != 0) product *= dims_[static_cast<std::size_t>(i)];
+    if (d != 0 && !detail::checked_mul(product, d, product))
+      throw_shape("shape", "extents ", rank_ ? str() + "x" : std::string(), d, " overflow the 64-bit element count");
     dims_[static_cast<std::size_t>(rank_++)] = d;
   }
   const index_t* begin() const noexcept { return dims_.data(); }

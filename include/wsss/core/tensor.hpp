@@ -167,11 +167,7 @@ class basic_tensor {
   /// memory::out_of_memory naming the size when it cannot be had.
   static storage make_storage(index_t n) {
     if (n == 0) return storage(nullptr, detail::storage_release{0});
-    const auto count = static_cast<std::size_t>(n);
-    if (count > memory::max_request / sizeof(T))
-      throw memory::out_of_memory(wsss::detail::cat("[wsss.memory] tensor: ", n, " elements of ", sizeof(T),
-                                                    " bytes exceed the ", memory::max_request, "-byte maximum"));
-    const std::size_t bytes = count * sizeof(T);
+    const std::size_t bytes = memory::checked_bytes("tensor", {n}, sizeof(T));
     return storage(static_cast<T*>(memory::allocate(bytes)), detail::storage_release{bytes});
   }
 
