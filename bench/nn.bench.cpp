@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 // bench/nn.bench.cpp — forward and forward+backward of VGG16's conv stack, DeepLab-LargeFOV, a
-// ResNet38 wide block and a dilated 1024->1024 conv: wsss beside libtorch, same shapes, same
-// thread count, in one run. Prints a ratio table (wsss time / libtorch time) at the end.
+// ResNet38 wide block and a dilated 1024->1024 conv, and one training step of AffinityNet's
+// classification network (ResNet38 + fc8 + GAP + multi-label soft-margin loss + SGD, BN in
+// training mode): wsss beside libtorch, same shapes, same thread count, in one run. Prints a
+// ratio table (wsss time / libtorch time) at the end.
 //
 //   export OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=2
 //   flock /tmp/wsss-bench.lock build/bench/bench_nn --benchmark_min_time=2
+//   flock /tmp/wsss-bench.lock build/bench/bench_nn --benchmark_filter=train   # the training steps only
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -18,10 +21,13 @@
 #include "wsss/autodiff/ops/detail/sgemm.hpp"
 #include "wsss/autodiff/ops/pointwise.hpp"
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/losses/multilabel.hpp"
+#include "wsss/methods/affinitynet.hpp"
 #include "wsss/nn/layers/batch_norm.hpp"
 #include "wsss/nn/layers/conv2d.hpp"
 #include "wsss/nn/nets/deeplab_largefov.hpp"
 #include "wsss/nn/nets/vgg16.hpp"
+#include "wsss/nn/optim/sgd.hpp"
 
 #if WSSS_BENCH_WITH_TORCH
 #include <torch/torch.h>
@@ -125,6 +131,62 @@ void bm_wsss_dilated(benchmark::State& state) {
   rng g(4);
   dilated_conv net(g);
   run_wsss(state, net, {1, 1024, 41, 41}, "dilated conv 1024 d12 41", state.range(0) != 0);
+}
+
+// ---- one training step of AffinityNet's classification network ---------------------------
+
+// The method's classifier (methods::affinitynet::make_classifier: ResNet38 with BN learning,
+// nothing frozen, Dropout2d in b6 / b7 and before fc8, fc8 1x1 without bias, GAP) at a width,
+// on square crops of a size, in batches: width 1 is the paper's network, 1/16 the main job's
+// (affinitynet::config::scenes()).
+struct train_case {
+  double width;
+  index_t size, batch;
+};
+const std::vector<train_case> train_cases{{1.0, 448, 1}, {1.0, 448, 2}, {1.0 / 16, 448, 1}, {1.0 / 16, 448, 2},
+                                          {1.0 / 16, 128, 8}};
+std::string train_name(const benchmark::State& s) {
+  const train_case& c = train_cases[static_cast<std::size_t>(s.range(0))];
+  return std::string("affinitynet cls train w") + (c.width == 1.0 ? "1" : "1/16") + " " + std::to_string(c.size) + " b" +
+         std::to_string(c.batch);
+}
+// Tags of item i: two or three VOC classes (the loss's targets; cost is independent of them).
+tag_set train_tags(index_t i) {
+  tag_set t{static_cast<int>(1 + i % 20), static_cast<int>(1 + (i * 7 + 3) % 20)};
+  if (i % 2 == 0) t.push_back(static_cast<int>(1 + (i * 13 + 9) % 20));
+  std::sort(t.begin(), t.end());
+  t.erase(std::unique(t.begin(), t.end()), t.end());
+  return t;
+}
+
+// Forward (training mode), the loss, backward and the SGD update (momentum 0.9, weight decay
+// 5e-4), as methods::train runs a step. One step before the timing fills the allocator's cache.
+void bm_wsss_train(benchmark::State& state) {
+  backend::set_num_threads(bench_threads());
+  const train_case& c = train_cases[static_cast<std::size_t>(state.range(0))];
+  methods::affinitynet<>::config cfg;
+  cfg.width = c.width;
+  const methods::affinitynet<> method(cfg);
+  rng g(11);
+  auto net = method.make_classifier(21, g);
+  nn::optim::sgd opt(net, {.lr = 0.01f, .momentum = 0.9f, .weight_decay = 5e-4f});
+  const losses::multilabel loss({.classes = 20});
+  const tensor x = random_input({c.batch, 3, c.size, c.size});
+  std::vector<tag_set> tags;
+  for (index_t i = 0; i < c.batch; ++i) tags.push_back(train_tags(i));
+  const batch b{.tags = tags};
+  const exec<omp_t> ex{};
+  auto step = [&] {
+    ad::tape t;
+    t.set_training(true);
+    const ad::var scores = net(t, t.leaf(x), b);
+    auto pl = loss.prepare(ex, b, scores.shape());
+    t.backward(loss.record(t, pl, scores));
+    opt.step();
+    opt.zero_grad();
+  };
+  step();
+  timed_loop(state, train_name(state), "wsss", step);
 }
 
 // Single convolutions of the nets above (bias, padding = dilation): cin, cout, size, kernel,
@@ -274,6 +336,114 @@ void bm_torch_dilated(benchmark::State& state) {
   run_torch(state, torch_dilated(), {1, 1024, 41, 41}, "dilated conv 1024 d12 41", false);
 }
 
+// psa's network/resnet38d.py and resnet38_cls.py, channels scaled as nn::scale_channels.
+std::int64_t torch_width(std::int64_t c, double w) { return std::max<std::int64_t>(1, std::llround(static_cast<double>(c) * w)); }
+
+struct TorchResBlockImpl : tn::Module {
+  bool same_shape;
+  tn::BatchNorm2d bn_branch2a{nullptr}, bn_branch2b1{nullptr};
+  tn::Conv2d conv_branch2a{nullptr}, conv_branch2b1{nullptr}, conv_branch1{nullptr};
+  TorchResBlockImpl(std::int64_t in, std::int64_t mid, std::int64_t out, std::int64_t stride, std::int64_t first_dilation,
+                    std::int64_t dilation)
+      : same_shape(in == out && stride == 1) {
+    bn_branch2a = register_module("bn_branch2a", tn::BatchNorm2d(in));
+    conv_branch2a = register_module("conv_branch2a", tn::Conv2d(tn::Conv2dOptions(in, mid, 3).stride(stride).padding(first_dilation).dilation(first_dilation).bias(false)));
+    bn_branch2b1 = register_module("bn_branch2b1", tn::BatchNorm2d(mid));
+    conv_branch2b1 = register_module("conv_branch2b1", tn::Conv2d(tn::Conv2dOptions(mid, out, 3).padding(dilation).dilation(dilation).bias(false)));
+    if (!same_shape) conv_branch1 = register_module("conv_branch1", tn::Conv2d(tn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const torch::Tensor a = torch::relu(bn_branch2a(x));
+    const torch::Tensor shortcut = same_shape ? x : conv_branch1(a);
+    return shortcut + conv_branch2b1(torch::relu(bn_branch2b1(conv_branch2a(a))));
+  }
+};
+TORCH_MODULE(TorchResBlock);
+
+struct TorchResBlockBotImpl : tn::Module {
+  double drop;
+  tn::BatchNorm2d bn_branch2a{nullptr}, bn_branch2b1{nullptr}, bn_branch2b2{nullptr};
+  tn::Conv2d conv_branch2a{nullptr}, conv_branch2b1{nullptr}, conv_branch2b2{nullptr}, conv_branch1{nullptr};
+  TorchResBlockBotImpl(std::int64_t in, std::int64_t out, std::int64_t dilation, double p) : drop(p) {
+    const std::int64_t q = std::max<std::int64_t>(1, out / 4), h = std::max<std::int64_t>(1, out / 2);
+    bn_branch2a = register_module("bn_branch2a", tn::BatchNorm2d(in));
+    conv_branch2a = register_module("conv_branch2a", tn::Conv2d(tn::Conv2dOptions(in, q, 1).bias(false)));
+    bn_branch2b1 = register_module("bn_branch2b1", tn::BatchNorm2d(q));
+    conv_branch2b1 = register_module("conv_branch2b1", tn::Conv2d(tn::Conv2dOptions(q, h, 3).padding(dilation).dilation(dilation).bias(false)));
+    bn_branch2b2 = register_module("bn_branch2b2", tn::BatchNorm2d(h));
+    conv_branch2b2 = register_module("conv_branch2b2", tn::Conv2d(tn::Conv2dOptions(h, out, 1).bias(false)));
+    conv_branch1 = register_module("conv_branch1", tn::Conv2d(tn::Conv2dOptions(in, out, 1).bias(false)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    namespace F = torch::nn::functional;
+    const auto d = F::Dropout2dFuncOptions().p(drop).training(is_training());
+    const torch::Tensor a = torch::relu(bn_branch2a(x));
+    const torch::Tensor shortcut = conv_branch1(a);
+    torch::Tensor b = conv_branch2b1(F::dropout2d(torch::relu(bn_branch2b1(conv_branch2a(a))), d));
+    b = conv_branch2b2(F::dropout2d(torch::relu(bn_branch2b2(b)), d));
+    return shortcut + b;
+  }
+};
+TORCH_MODULE(TorchResBlockBot);
+
+// resnet38_cls.Net: conv6 -> Dropout2d(0.5) -> global average pool -> fc8 (1x1, no bias).
+struct TorchResNet38ClsImpl : tn::Module {
+  tn::Conv2d conv1a{nullptr}, fc8{nullptr};
+  std::vector<TorchResBlock> units;
+  TorchResBlockBot b6{nullptr}, b7{nullptr};
+  tn::BatchNorm2d bn7{nullptr};
+  explicit TorchResNet38ClsImpl(double width) {
+    const auto w = [&](std::int64_t c) { return torch_width(c, width); };
+    conv1a = register_module("conv1a", tn::Conv2d(tn::Conv2dOptions(3, w(64), 3).padding(1).bias(false)));
+    struct spec {
+      const char* name;
+      std::int64_t in, mid, out, stride, first_dilation, dilation;
+    };
+    const spec specs[] = {{"b2", 64, 128, 128, 2, 1, 1},     {"b2_1", 128, 128, 128, 1, 1, 1},  {"b2_2", 128, 128, 128, 1, 1, 1},
+                          {"b3", 128, 256, 256, 2, 1, 1},    {"b3_1", 256, 256, 256, 1, 1, 1},  {"b3_2", 256, 256, 256, 1, 1, 1},
+                          {"b4", 256, 512, 512, 2, 1, 1},    {"b4_1", 512, 512, 512, 1, 1, 1},  {"b4_2", 512, 512, 512, 1, 1, 1},
+                          {"b4_3", 512, 512, 512, 1, 1, 1},  {"b4_4", 512, 512, 512, 1, 1, 1},  {"b4_5", 512, 512, 512, 1, 1, 1},
+                          {"b5", 512, 512, 1024, 1, 1, 2},   {"b5_1", 1024, 512, 1024, 1, 2, 2}, {"b5_2", 1024, 512, 1024, 1, 2, 2}};
+    for (const spec& u : specs)
+      units.push_back(register_module(u.name, TorchResBlock(w(u.in), w(u.mid), w(u.out), u.stride, u.first_dilation, u.dilation)));
+    b6 = register_module("b6", TorchResBlockBot(w(1024), w(2048), 4, 0.3));
+    b7 = register_module("b7", TorchResBlockBot(w(2048), w(4096), 4, 0.5));
+    bn7 = register_module("bn7", tn::BatchNorm2d(w(4096)));
+    fc8 = register_module("fc8", tn::Conv2d(tn::Conv2dOptions(w(4096), 20, 1).bias(false)));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    namespace F = torch::nn::functional;
+    x = conv1a(x);
+    for (auto& u : units) x = u(x);
+    x = torch::relu(bn7(b7(b6(x))));
+    x = F::dropout2d(x, F::Dropout2dFuncOptions().p(0.5).training(is_training()));
+    x = F::avg_pool2d(x, F::AvgPool2dFuncOptions({x.size(2), x.size(3)}));
+    return fc8(x).view({x.size(0), -1});
+  }
+};
+TORCH_MODULE(TorchResNet38Cls);
+
+void bm_torch_train(benchmark::State& state) {
+  torch::set_num_threads(bench_threads());
+  const train_case& c = train_cases[static_cast<std::size_t>(state.range(0))];
+  torch::manual_seed(42);
+  TorchResNet38Cls net(c.width);
+  net->train(true);
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(5e-4));
+  const torch::Tensor x = torch::randn({c.batch, 3, c.size, c.size});
+  torch::Tensor y = torch::zeros({c.batch, 20});
+  for (index_t i = 0; i < c.batch; ++i)
+    for (int t : train_tags(i)) y[i][t - 1] = 1.0f;
+  auto step = [&] {
+    opt.zero_grad();
+    const torch::Tensor loss = torch::nn::functional::multilabel_soft_margin_loss(net->forward(x), y);
+    loss.backward();
+    opt.step();
+  };
+  step();
+  timed_loop(state, train_name(state), "libtorch", step);
+}
+
 void bm_torch_conv(benchmark::State& state) {
   torch::set_num_threads(bench_threads());
   const std::int64_t cin = state.range(0), cout = state.range(1), hw = state.range(2), k = state.range(3), d = state.range(4);
@@ -339,6 +509,15 @@ void register_all() {
       add("torch_conv", bm_torch_conv, args);
 #endif
     }
+  // A step of the width-1 network takes tens of seconds: one timed step (after the warm-up);
+  // the 1/16-wide ones five.
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(train_cases.size()); ++i) {
+    const int steps = train_cases[static_cast<std::size_t>(i)].width == 1.0 ? 1 : 5;
+    benchmark::RegisterBenchmark("wsss_train", bm_wsss_train)->Arg(i)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(steps);
+#if WSSS_BENCH_WITH_TORCH
+    benchmark::RegisterBenchmark("torch_train", bm_torch_train)->Arg(i)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(steps);
+#endif
+  }
   for (const auto& args : gemm_shapes) {
     add("wsss_sgemm", bm_wsss_sgemm, args);
 #if WSSS_BENCH_WITH_TORCH
@@ -348,14 +527,14 @@ void register_all() {
 }
 
 void print_ratio_table() {
-  std::printf("\n%-34s %12s %12s %8s\n", "case (batch 1)", "wsss ms", "libtorch ms", "ratio");
+  std::printf("\n%-40s %12s %12s %8s\n", "case (batch 1 unless named)", "wsss ms", "libtorch ms", "ratio");
   for (const auto& [name, impls] : timings()) {
     const auto w = impls.find("wsss"), t = impls.find("libtorch");
     const double wm = w == impls.end() ? 0 : w->second * 1e3, tm = t == impls.end() ? 0 : t->second * 1e3;
     if (wm > 0 && tm > 0)
-      std::printf("%-34s %12.1f %12.1f %8.2f\n", name.c_str(), wm, tm, wm / tm);
+      std::printf("%-40s %12.1f %12.1f %8.2f\n", name.c_str(), wm, tm, wm / tm);
     else
-      std::printf("%-34s %12.1f %12s %8s\n", name.c_str(), wm, tm > 0 ? std::to_string(tm).c_str() : "-", "-");
+      std::printf("%-40s %12.1f %12s %8s\n", name.c_str(), wm, tm > 0 ? std::to_string(tm).c_str() : "-", "-");
   }
   std::printf("ratio = wsss time / libtorch time (< 1: wsss faster); threads: %d\n", bench_threads());
 }
