@@ -4,7 +4,7 @@
 #   bash .ci/deps.sh --bench   also Google Benchmark's baselines: libtorch and OpenMP OpenBLAS
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev libboost-dev doctest-dev
-      libbenchmark-dev libpng-dev libjpeg-dev libthrust-dev libcli11-dev
+      libbenchmark-dev libpng-dev libjpeg-dev nlohmann-json3-dev libthrust-dev libcli11-dev
       pocl-opencl-icd ocl-icd-opencl-dev opencl-headers)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev libopenblas0-openmp)

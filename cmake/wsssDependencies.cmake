@@ -17,6 +17,9 @@ find_package(ZLIB QUIET)
 wsss_need(ZLIB_FOUND "zlib" zlib1g-dev)
 find_package(JPEG QUIET)
 wsss_need(JPEG_FOUND "libjpeg" libjpeg-dev)
+# nlohmann/json (header-only) reads the safetensors header and results.json.
+find_package(nlohmann_json 3.9 CONFIG QUIET)
+wsss_need(nlohmann_json_FOUND "nlohmann/json 3.9 or later" nlohmann-json3-dev)
 # CLI11 (header-only) parses the arguments of the `wsss` command; only the examples need it.
 if(WSSS_BUILD_EXAMPLES)
   find_package(CLI11 CONFIG QUIET)

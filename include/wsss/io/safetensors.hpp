@@ -22,7 +22,7 @@
 #include "wsss/core/tensor.hpp"
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/io/detail/file.hpp"
-#include "wsss/io/detail/json.hpp"
+#include "wsss/io/detail/strict_json.hpp"
 
 namespace wsss::io {
 
@@ -99,11 +99,16 @@ struct st_header {
 
 inline constexpr std::string_view st_component = "io::safetensors";
 
-inline std::uint64_t st_nonneg_int(const json_value& v, const std::filesystem::path& path,
-                                   const std::string& name, std::string_view field) {
-  if (v.type != json_value::kind::number || !v.is_integer || v.integer < 0)
-    throw_io(st_component, path, "tensor '", name, "': ", field, " must hold non-negative integers");
-  return static_cast<std::uint64_t>(v.integer);
+/// The reference reader's limit on the header (it refuses longer ones before parsing).
+inline constexpr std::uint64_t st_max_header = 100'000'000;
+
+/// A non-negative integer of the header (0 .. 2^64-1); a negative number, a fraction, an
+/// exponent or a non-number is an error naming the tensor and the field.
+inline std::uint64_t st_nonneg_int(const json& v, const std::filesystem::path& path, const std::string& name,
+                                   std::string_view field) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  throw_io(st_component, path, "tensor '", name, "': ", field, " must hold non-negative integers");
 }
 
 /// The header length field of a file of `file_size` bytes whose first bytes are `prefix`.
@@ -115,70 +120,74 @@ inline std::uint64_t st_header_length(std::span<const unsigned char> prefix, std
   if (n > file_size - 8)
     throw_io(st_component, path, "header length ", n, " exceeds the ", file_size - 8,
              " bytes after the length field (truncated file?)");
+  if (n > st_max_header)
+    throw_io(st_component, path, "header length ", n, " exceeds the format's limit of ", st_max_header, " bytes");
   return n;
 }
 
 /// Parses and validates the header: every check that does not need the tensor bytes.
 /// `prefix` holds at least the file's first 8 + header-length bytes; the file has `file_size`.
+/// The JSON goes through nlohmann/json (parse_json_strict: duplicate keys and nesting over 64
+/// refused); the checks below are the format's.
 inline st_header parse_st_header(std::span<const unsigned char> prefix, std::uint64_t file_size,
                                  const std::filesystem::path& path) {
   const std::uint64_t n = st_header_length(prefix, file_size, path);
   if (prefix.size() < 8 + n) throw_io(st_component, path, "header incomplete in memory");
   if (n == 0 || prefix[8] != '{') throw_io(st_component, path, "header does not start with '{'");
   const std::string_view text(reinterpret_cast<const char*>(prefix.data() + 8), static_cast<std::size_t>(n));
-
-  json_value root;
-  try {
-    root = parse_json(text);
-  } catch (const json_error& e) {
-    throw_io(st_component, path, "header: ", e.what());
-  }
-  if (root.type != json_value::kind::object) throw_io(st_component, path, "header is not a JSON object");
+  const json root = parse_json_strict(text, st_component, path, "header");
+  if (!root.is_object()) throw_io(st_component, path, "header is not a JSON object");
 
   st_header h;
   h.data_start = static_cast<std::size_t>(8 + n);
   const std::uint64_t buffer = file_size - h.data_start;
-  for (const auto& [name, v] : root.members) {
+  h.entries.reserve(root.size());
+  for (const auto& [name, v] : root.items()) {
     if (name == "__metadata__") {
-      if (v.type != json_value::kind::object)
-        throw_io(st_component, path, "__metadata__ must be an object of strings");
-      for (const auto& [k, mv] : v.members) {
-        if (mv.type != json_value::kind::string)
-          throw_io(st_component, path, "__metadata__ value of '", k, "' is a ",
-                   json_value::kind_name(mv.type), ", not a string");
-        h.metadata.emplace(k, mv.str);
+      if (!v.is_object()) throw_io(st_component, path, "__metadata__ must be an object of strings");
+      for (const auto& [k, mv] : v.items()) {
+        if (!mv.is_string())
+          throw_io(st_component, path, "__metadata__ value of '", k, "' is a ", json_kind(mv), ", not a string");
+        h.metadata.emplace(k, mv.get<std::string>());
       }
       continue;
     }
-    if (v.type != json_value::kind::object) throw_io(st_component, path, "tensor '", name, "': entry is not an object");
-    const json_value* dt = v.find("dtype");
-    const json_value* sh = v.find("shape");
-    const json_value* off = v.find("data_offsets");
-    if (!dt || dt->type != json_value::kind::string)
+    if (!v.is_object()) throw_io(st_component, path, "tensor '", name, "': entry is not an object");
+    const auto dt = v.find("dtype");
+    const auto sh = v.find("shape");
+    const auto off = v.find("data_offsets");
+    if (dt == v.end() || !dt->is_string())
       throw_io(st_component, path, "tensor '", name, "': missing string field dtype");
-    if (!sh || sh->type != json_value::kind::array)
+    if (sh == v.end() || !sh->is_array())
       throw_io(st_component, path, "tensor '", name, "': missing array field shape");
-    if (!off || off->type != json_value::kind::array || off->items.size() != 2)
+    if (off == v.end() || !off->is_array() || off->size() != 2)
       throw_io(st_component, path, "tensor '", name, "': data_offsets must be an array [begin, end]");
     st_entry e;
     e.name = name;
-    e.dtype = find_st_dtype(dt->str);
-    if (!e.dtype) throw_io(st_component, path, "tensor '", name, "': unknown dtype '", dt->str, "'");
+    const auto& dtype = dt->get_ref<const std::string&>();
+    e.dtype = find_st_dtype(dtype);
+    if (!e.dtype) throw_io(st_component, path, "tensor '", name, "': unknown dtype '", dtype, "'");
     if (e.dtype->kind == st_kind::unsupported)
-      throw_io(st_component, path, "tensor '", name, "': dtype ", dt->str, " is not supported");
-    if (sh->items.size() > static_cast<std::size_t>(wsss::shape::max_rank))
-      throw_io(st_component, path, "tensor '", name, "': rank ", sh->items.size(), " exceeds ", wsss::shape::max_rank);
-    std::uint64_t count = 1;
+      throw_io(st_component, path, "tensor '", name, "': dtype ", dtype, " is not supported");
+    if (sh->size() > static_cast<std::size_t>(wsss::shape::max_rank))
+      throw_io(st_component, path, "tensor '", name, "': rank ", sh->size(), " exceeds ", wsss::shape::max_rank);
+    // Extents are checked as unsigned 64-bit numbers before any becomes a shape: the product
+    // of the non-zero ones times 16 bytes must fit (so every extent and byte count fits index_t).
+    std::vector<std::uint64_t> extents;
+    std::uint64_t count = 1, nonzero = 1;
     bool overflow = false;
-    for (const auto& d : sh->items) {
+    for (const auto& d : *sh) {
       const std::uint64_t extent = st_nonneg_int(d, path, name, "shape");
-      if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / 16 / extent) overflow = true;
-      count *= extent;
-      e.shape.push_back(static_cast<index_t>(extent));
+      extents.push_back(extent);
+      if (extent != 0 && !overflow) overflow = !wsss::detail::checked_mul(nonzero, extent, nonzero) ||
+                                               nonzero > std::numeric_limits<std::uint64_t>::max() / 16;
+      count *= extent;  // exact unless overflow (then refused below)
     }
-    if (overflow) throw_io(st_component, path, "tensor '", name, "': shape ", e.shape, " is too large");
-    e.begin = st_nonneg_int(off->items[0], path, name, "data_offsets");
-    e.end = st_nonneg_int(off->items[1], path, name, "data_offsets");
+    if (overflow)
+      throw_io(st_component, path, "tensor '", name, "': shape ", wsss::detail::dims_string(extents), " is too large");
+    for (const auto x : extents) e.shape.push_back(static_cast<index_t>(x));
+    e.begin = st_nonneg_int((*off)[0], path, name, "data_offsets");
+    e.end = st_nonneg_int((*off)[1], path, name, "data_offsets");
     if (e.begin > e.end || e.end > buffer)
       throw_io(st_component, path, "tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
                ") out of range of the ", buffer, "-byte data buffer");
@@ -191,6 +200,7 @@ inline st_header parse_st_header(std::span<const unsigned char> prefix, std::uin
 
   // The format forbids overlaps and holes: sorted by offset, the tensors tile the buffer.
   std::vector<const st_entry*> order;
+  order.reserve(h.entries.size());
   for (const auto& e : h.entries) order.push_back(&e);
   std::sort(order.begin(), order.end(), [](const st_entry* a, const st_entry* b) {
     return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
@@ -212,13 +222,15 @@ inline st_header parse_st_header(std::span<const unsigned char> prefix, std::uin
   return h;
 }
 
-/// Converts one tensor's bytes to float; integers must be exactly representable.
+/// Converts one tensor's bytes to float; integers must be exactly representable. Integers are
+/// compared and reported as integers (a double of a 64-bit value would round, and converting
+/// it back would be undefined beyond the integer range).
 inline tensor st_decode(const st_entry& e, const unsigned char* p, const std::filesystem::path& path) {
   tensor t = tensor::uninitialized(e.shape);
   const index_t n = e.shape.numel();
   const int b = e.dtype->bytes;
   const std::string_view dt = e.dtype->name;
-  constexpr double int_limit = 16777216.0;  // 2^24: every integer up to here is exact in float
+  constexpr std::int64_t int_limit = std::int64_t{1} << 24;  // every integer up to 2^24 is exact in float
   if (dt == "F32") {
     if constexpr (std::endian::native == std::endian::little) {
       if (n) std::memcpy(t.data(), p, static_cast<std::size_t>(n) * 4);
@@ -227,33 +239,33 @@ inline tensor st_decode(const st_entry& e, const unsigned char* p, const std::fi
     }
     return t;
   }
+  const auto beyond = [&](const auto value, index_t i) {
+    throw_io(st_component, path, "tensor '", e.name, "': ", dt, " value ", value, " at flat index ", i,
+             " is beyond 2^24 and has no exact float");
+  };
   for (index_t i = 0; i < n; ++i) {
     const std::uint64_t raw = load_le(p + b * i, b);
-    double v = 0;
     if (dt == "F64") {
-      v = std::bit_cast<double>(raw);
+      const double v = std::bit_cast<double>(raw);
       if (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max())
         throw_io(st_component, path, "tensor '", e.name, "': F64 value ", v, " at flat index ", i,
                  " is out of float range");
+      t[i] = static_cast<float>(v);
     } else if (dt == "F16") {
       t[i] = half_to_float(static_cast<std::uint16_t>(raw));
-      continue;
     } else if (dt == "BF16") {
       t[i] = std::bit_cast<float>(static_cast<std::uint32_t>(raw << 16));
-      continue;
     } else if (e.dtype->kind == st_kind::signed_int) {
-      const int shift = 64 - 8 * b;  // sign-extend the b-byte value
-      v = static_cast<double>(static_cast<std::int64_t>(raw << shift) >> shift);
-    } else if (e.dtype->kind == st_kind::boolean) {
-      if (raw > 1) throw_io(st_component, path, "tensor '", e.name, "': BOOL byte ", raw, " at flat index ", i);
-      v = static_cast<double>(raw);
-    } else {
-      v = static_cast<double>(raw);
+      const int shift = 64 - 8 * b;  // sign-extend the b-byte value (C++20: modular cast, arithmetic shift)
+      const std::int64_t v = static_cast<std::int64_t>(raw << shift) >> shift;
+      if (v > int_limit || v < -int_limit) beyond(v, i);
+      t[i] = static_cast<float>(v);
+    } else {  // unsigned and BOOL
+      if (e.dtype->kind == st_kind::boolean && raw > 1)
+        throw_io(st_component, path, "tensor '", e.name, "': BOOL byte ", raw, " at flat index ", i);
+      if (raw > static_cast<std::uint64_t>(int_limit)) beyond(raw, i);
+      t[i] = static_cast<float>(raw);
     }
-    if (e.dtype->kind != st_kind::floating && std::abs(v) > int_limit)
-      throw_io(st_component, path, "tensor '", e.name, "': ", dt, " value ", static_cast<long long>(v),
-               " at flat index ", i, " is beyond 2^24 and has no exact float");
-    t[i] = static_cast<float>(v);
   }
   return t;
 }
@@ -328,6 +340,7 @@ inline std::map<std::string, std::string> load_safetensors_metadata(const std::f
 /// written atomically (atomic_file): a failure leaves any previous file untouched.
 inline void save_safetensors(const std::filesystem::path& path, const std::map<std::string, tensor>& tensors,
                              const std::map<std::string, std::string>& metadata = {}) {
+  const auto quote = [&](std::string_view s) { return detail::json_quote(s, detail::st_component, path); };
   std::string header = "{";
   bool first = true;
   if (!metadata.empty()) {
@@ -335,9 +348,7 @@ inline void save_safetensors(const std::filesystem::path& path, const std::map<s
     for (const auto& [k, v] : metadata) {
       if (!first) header += ',';
       first = false;
-      detail::append_json_string(header, k);
-      header += ':';
-      detail::append_json_string(header, v);
+      header += quote(k) + ':' + quote(v);
     }
     header += '}';
     first = false;
@@ -347,7 +358,7 @@ inline void save_safetensors(const std::filesystem::path& path, const std::map<s
     if (name == "__metadata__") throw_io(detail::st_component, path, "'__metadata__' is reserved, not a tensor name");
     if (!first) header += ',';
     first = false;
-    detail::append_json_string(header, name);
+    header += quote(name);
     header += ":{\"dtype\":\"F32\",\"shape\":[";
     for (int i = 0; i < t.rank(); ++i) {
       if (i) header += ',';

@@ -15,7 +15,7 @@
 #include "wsss/core/error.hpp"
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/io/detail/file.hpp"
-#include "wsss/io/detail/json.hpp"
+#include "wsss/io/detail/strict_json.hpp"
 #include "wsss/report/detail/format.hpp"
 
 namespace wsss::report {
@@ -48,27 +48,25 @@ namespace detail {
 inline constexpr std::string_view results_component = "report::results";
 
 inline std::string json_string(std::string_view s) {
-  std::string out;
-  io::detail::append_json_string(out, s);
-  return out;
+  return io::detail::json_quote(s, results_component, "results.json");
 }
 inline std::string json_number(double v) { return std::isfinite(v) ? shortest(v) : "null"; }
 
-using json = io::detail::json_value;
+using json = io::detail::json;
 
-/// Member `key` of `obj` of kind `k` (a number may also be null when `nullable`), else
-/// io_error naming the file and where in it.
-inline const json& member(const json& obj, std::string_view key, json::kind k, std::string_view where,
+/// Member `key` of `obj`, a `kind` ("string", "number", "array") value (a number may also be
+/// null when `nullable`), else io_error naming the file and where in it.
+inline const json& member(const json& obj, std::string_view key, std::string_view kind, std::string_view where,
                           const std::filesystem::path& path, bool nullable = false) {
-  const json* v = obj.find(key);
-  if (!v) throw_io(results_component, path, where, ": missing \"", key, "\"");
-  if (v->type != k && !(nullable && v->type == json::kind::null))
-    throw_io(results_component, path, where, ": \"", key, "\" must be a ", json::kind_name(k), ", got a ",
-             json::kind_name(v->type));
-  return *v;
+  const auto it = obj.find(key);
+  if (it == obj.end()) throw_io(results_component, path, where, ": missing \"", key, "\"");
+  const std::string_view got = io::detail::json_kind(*it);
+  if (got != kind && !(nullable && it->is_null()))
+    throw_io(results_component, path, where, ": \"", key, "\" must be a ", kind, ", got a ", got);
+  return *it;
 }
 
-inline double number_or_nan(const json& v) { return v.type == json::kind::null ? std::nan("") : v.number; }
+inline double number_or_nan(const json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
 
 /// A markdown table cell: '|' escaped, line breaks as spaces.
 inline std::string md_cell(std::string_view s) {
@@ -98,7 +96,7 @@ inline std::string to_json(const results& r) {
   s += "  \"class_names\": [";
   for (std::size_t i = 0; i < r.class_names.size(); ++i) {
     if (i) s += ", ";
-    io::detail::append_json_string(s, r.class_names[i]);
+    s += json_string(r.class_names[i]);
   }
   s += "],\n  \"rows\": [";
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
@@ -126,46 +124,39 @@ inline void write_results(const std::filesystem::path& path, const results& r) {
 /// are ignored (later methods may add their own); class_names may be absent.
 inline results parse_results(std::string_view text, const std::filesystem::path& path = "<memory>") {
   using detail::member;
-  using kind = detail::json::kind;
-  detail::json doc;
-  try {
-    doc = io::detail::parse_json(text);
-  } catch (const io::detail::json_error& e) {
-    throw_io(detail::results_component, path, e.what());
-  }
-  if (doc.type != kind::object) throw_io(detail::results_component, path, "the top level must be an object");
+  const detail::json doc = io::detail::parse_json_strict(text, detail::results_component, path);
+  if (!doc.is_object()) throw_io(detail::results_component, path, "the top level must be an object");
   results r;
-  r.method = member(doc, "method", kind::string, "top level", path).str;
-  r.variant = member(doc, "variant", kind::string, "top level", path).str;
-  const auto& seed = member(doc, "seed", kind::number, "top level", path);
-  if (!seed.is_integer || seed.integer < 0)
-    throw_io(detail::results_component, path, "\"seed\" must be a non-negative integer");
-  r.seed = static_cast<std::uint64_t>(seed.integer);
-  r.dataset = member(doc, "dataset", kind::string, "top level", path).str;
-  r.cpu = member(doc, "cpu", kind::string, "top level", path).str;
-  const auto& threads = member(doc, "threads", kind::number, "top level", path);
-  if (!threads.is_integer || threads.integer < 0 || threads.integer > 1 << 20)
+  r.method = member(doc, "method", "string", "top level", path).get<std::string>();
+  r.variant = member(doc, "variant", "string", "top level", path).get<std::string>();
+  const auto& seed = member(doc, "seed", "number", "top level", path);
+  if (!seed.is_number_unsigned()) throw_io(detail::results_component, path, "\"seed\" must be a non-negative integer");
+  r.seed = seed.get<std::uint64_t>();
+  r.dataset = member(doc, "dataset", "string", "top level", path).get<std::string>();
+  r.cpu = member(doc, "cpu", "string", "top level", path).get<std::string>();
+  const auto& threads = member(doc, "threads", "number", "top level", path);
+  if (!threads.is_number_unsigned() || threads.get<std::uint64_t>() > 1 << 20)
     throw_io(detail::results_component, path, "\"threads\" must be a non-negative integer");
-  r.threads = static_cast<int>(threads.integer);
-  r.time_s = detail::number_or_nan(member(doc, "time_s", kind::number, "top level", path, true));
-  if (const auto* names = doc.find("class_names")) {
-    if (names->type != kind::array) throw_io(detail::results_component, path, "\"class_names\" must be an array");
-    for (const auto& n : names->items) {
-      if (n.type != kind::string) throw_io(detail::results_component, path, "\"class_names\" must hold strings");
-      r.class_names.push_back(n.str);
+  r.threads = static_cast<int>(threads.get<std::uint64_t>());
+  r.time_s = detail::number_or_nan(member(doc, "time_s", "number", "top level", path, true));
+  if (const auto names = doc.find("class_names"); names != doc.end()) {
+    if (!names->is_array()) throw_io(detail::results_component, path, "\"class_names\" must be an array");
+    for (const auto& n : *names) {
+      if (!n.is_string()) throw_io(detail::results_component, path, "\"class_names\" must hold strings");
+      r.class_names.push_back(n.get<std::string>());
     }
   }
-  const auto& rows = member(doc, "rows", kind::array, "top level", path);
-  for (std::size_t i = 0; i < rows.items.size(); ++i) {
-    const auto& e = rows.items[i];
+  const auto& rows = member(doc, "rows", "array", "top level", path);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& e = rows[i];
     const std::string where = "rows[" + std::to_string(i) + "]";
-    if (e.type != kind::object) throw_io(detail::results_component, path, where, " must be an object");
+    if (!e.is_object()) throw_io(detail::results_component, path, where, " must be an object");
     result_row row;
-    row.name = member(e, "name", kind::string, where, path).str;
-    row.split = member(e, "split", kind::string, where, path).str;
-    row.miou = detail::number_or_nan(member(e, "miou", kind::number, where, path, true));
-    for (const auto& v : member(e, "per_class", kind::array, where, path).items) {
-      if (v.type != kind::number && v.type != kind::null)
+    row.name = member(e, "name", "string", where, path).get<std::string>();
+    row.split = member(e, "split", "string", where, path).get<std::string>();
+    row.miou = detail::number_or_nan(member(e, "miou", "number", where, path, true));
+    for (const auto& v : member(e, "per_class", "array", where, path)) {
+      if (!v.is_number() && !v.is_null())
         throw_io(detail::results_component, path, where, ": \"per_class\" must hold numbers or null");
       row.per_class.push_back(detail::number_or_nan(v));
     }
