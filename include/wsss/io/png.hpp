@@ -71,7 +71,13 @@ inline constexpr double png_max_inflate_ratio = 1100.0;
 inline bool png_decode_header(png_structp png, png_infop info, png_ctx& ctx, png_target target, png_header& h) {
   if (setjmp(ctx.jmp)) return false;
   png_set_read_fn(png, &ctx, png_read_memory);
+  // Limits, set before libpng reads (and allocates) anything: the sides; every ancillary chunk
+  // skipped unread, so its claimed length is never allocated (libpng keeps tRNS, the only one
+  // these decoders could use; a tEXt chunk can claim 2 GB in a few bytes); and no chunk buffer
+  // larger than the file itself.
   png_set_user_limits(png, png_max_side, png_max_side);
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);
+  png_set_chunk_malloc_max(png, static_cast<png_alloc_size_t>(ctx.size) + 1);
   png_read_info(png, info);
   h.width = png_get_image_width(png, info);
   h.height = png_get_image_height(png, info);
