@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -12,9 +13,7 @@
 #include "commands.hpp"
 #include "dataset.hpp"
 #include "methods.hpp"
-#include "wsss/eval/confusion.hpp"
-#include "wsss/io/label_png.hpp"
-#include "wsss/io/voc.hpp"
+#include "wsss/eval/folder.hpp"
 #include "wsss/report/progress.hpp"
 
 namespace wsss_cli {
@@ -23,38 +22,19 @@ namespace {
 
 constexpr std::string_view component = "wsss eval";
 
-// Scores <pred>/<id>.png against <root>/SegmentationClass/<id>.png for the ids of the split.
-// Unlike eval::evaluate_folder, it reads the split list and the masks only: io::voc_dataset
-// requires every JPEG, which evaluation does not need (a folder of masks is enough).
+// Scores <pred>/<id>.png against <root>/SegmentationClass/<id>.png for the ids of the split
+// (eval::evaluate_folder: the split list and the masks only, no JPEGs), with a progress bar.
 wsss::eval::confusion_matrix evaluate_masks(const std::filesystem::path& pred, const std::filesystem::path& root,
                                             const std::string& split, int classes) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(root, ec)) wsss::throw_io(component, root, "dataset folder not found");
-  if (!std::filesystem::is_directory(pred, ec)) wsss::throw_io(component, pred, "prediction folder not found");
-  const auto list = root / "ImageSets" / "Segmentation" / (split + ".txt");
-  const auto lines = wsss::io::detail::read_token_lines(list);
-  if (lines.empty()) wsss::throw_io(component, list, "split '", split, "' lists no images");
-  wsss::eval::confusion_matrix m(classes);
   // Evaluation is quick (VOC's 1449 val masks in about a second): a bar on a terminal, but
   // no ten lines of it in a log.
-  wsss::report::progress_bar bar("eval " + split, lines.size(), stderr,
-                                 {.quiet = globals().quiet || ::isatty(::fileno(stderr)) != 1});
-  for (const auto& tokens : lines) {
-    const std::string& id = tokens[0];
-    const auto gt_path = root / "SegmentationClass" / (id + ".png");
-    const auto gt = wsss::io::read_label_png(gt_path);
-    wsss::io::mask_tags(gt, classes, gt_path);  // a ground-truth label >= classes names the mask
-    const auto pred_path = pred / (id + ".png");
-    try {
-      m.add(wsss::io::read_label_png(pred_path), gt);
-    } catch (const wsss::shape_error& e) {  // a size or class mismatch: name the image too
-      throw wsss::shape_error(std::string(e.what()) + " (" + pred_path.string() + ")");
-    } catch (const wsss::value_error& e) {
-      throw wsss::value_error(std::string(e.what()) + " (" + pred_path.string() + ")");
-    }
-    bar.tick();
-  }
-  bar.finish();
+  std::optional<wsss::report::progress_bar> bar;
+  const auto m = wsss::eval::evaluate_folder(pred, root, split, classes, [&](std::size_t, std::size_t total) {
+    if (!bar) bar.emplace("eval " + split, total, stderr,
+                          wsss::report::progress_options{.quiet = globals().quiet || ::isatty(::fileno(stderr)) != 1});
+    bar->tick();
+  });
+  if (bar) bar->finish();
   return m;
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/io/atomic_file.hpp"
+#include "wsss/io/detail/file.hpp"
 #include "wsss/io/image.hpp"
 #include "wsss/io/label_png.hpp"
 
@@ -47,13 +49,11 @@ namespace detail {
 
 inline constexpr std::string_view voc_component = "io::voc";
 
-/// Non-empty, whitespace-separated tokens of each line; blank lines and '#' comments skipped.
-inline std::vector<std::vector<std::string>> read_token_lines(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw_io(voc_component, path, "file not found");
-  std::ifstream in(path);
-  if (!in) throw_io(voc_component, path, "cannot open");
+/// Non-empty, whitespace-separated tokens of each line of `text`; blank lines and '#'
+/// comments skipped.
+inline std::vector<std::vector<std::string>> token_lines(std::string_view text) {
   std::vector<std::vector<std::string>> out;
+  std::istringstream in{std::string(text)};
   std::string line;
   while (std::getline(in, line)) {
     if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
@@ -62,21 +62,70 @@ inline std::vector<std::vector<std::string>> read_token_lines(const std::filesys
     for (std::string t; ls >> t;) tokens.push_back(t);
     if (!tokens.empty()) out.push_back(std::move(tokens));
   }
-  if (in.bad()) throw_io(voc_component, path, "read failed");
   return out;
+}
+
+/// The text of a list file; io_error naming it when it is missing or unreadable.
+inline std::string read_list_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw_io(voc_component, path, "file not found");
+  const auto bytes = read_bytes(path, voc_component);
+  return {bytes.begin(), bytes.end()};
+}
+
+/// Throws unless `name` names one entry of a folder: not empty, not "." or "..", without '/'
+/// or NUL. Split names and image ids become file names under the dataset root
+/// (<root>/JPEGImages/<id>.jpg), so this is what keeps every read inside the root: a list naming
+/// "/etc/passwd" or "../x" is refused, not followed.
+inline void check_voc_name(const std::string& name, std::string_view what, const std::filesystem::path& file,
+                           std::size_t entry) {
+  const bool ok = !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+                  name.find('\0') == std::string::npos;
+  if (!ok)
+    throw_io(voc_component, file, what, " '", name, "'", entry ? " (entry " + std::to_string(entry) + ")" : "",
+             " is not a plain file name (empty, '.', '..' or with '/'): it would lead outside the dataset root");
 }
 
 }  // namespace detail
 
-/// Reads an image-level labels file. Format, one image per line:
+/// The image ids of a split list's text (ImageSets/Segmentation/<split>.txt): one id per line,
+/// blank lines and '#' comments skipped. An id with a second token, an id that is not a plain
+/// file name (detail::check_voc_name: it would lead outside the dataset root) or a list without
+/// ids is an io_error naming `path`.
+inline std::vector<std::string> parse_voc_split(std::string_view text, const std::filesystem::path& path = "<memory>") {
+  std::vector<std::string> ids;
+  for (const auto& tokens : detail::token_lines(text)) {
+    if (tokens.size() != 1)
+      throw_io(detail::voc_component, path, "expected one image id per line, got '", tokens[0], " ", tokens[1], "'");
+    detail::check_voc_name(tokens[0], "image id", path, ids.size() + 1);
+    ids.push_back(tokens[0]);
+  }
+  if (ids.empty()) throw_io(detail::voc_component, path, "lists no images");
+  return ids;
+}
+
+/// Reads a split list file (see parse_voc_split).
+inline std::vector<std::string> read_voc_split(const std::filesystem::path& list) {
+  return parse_voc_split(detail::read_list_file(list), list);
+}
+
+/// <root>/ImageSets/Segmentation/<split>.txt; the split must be a plain file name.
+inline std::filesystem::path voc_split_list(const std::filesystem::path& root, const std::string& split) {
+  detail::check_voc_name(split, "split", root, 0);
+  return root / "ImageSets" / "Segmentation" / (split + ".txt");
+}
+
+/// Parses the text of an image-level labels file (`path` names it in errors). Format, one
+/// image per line:
 ///   <id> <class> <class> ...      e.g. "2007_000032 1 15"
 /// Class ids are foreground classes 1 .. num_classes-1 (background 0 and 255 are not tags); an
 /// image with no foreground object has a line with its id alone. '#' starts a comment. A class
 /// outside 1 .. num_classes-1, a non-integer token or a repeated id is an io_error naming the line.
-inline std::map<std::string, std::vector<int>> read_voc_labels(const std::filesystem::path& path, int num_classes) {
+inline std::map<std::string, std::vector<int>> parse_voc_labels(std::string_view text, int num_classes,
+                                                                const std::filesystem::path& path = "<memory>") {
   std::map<std::string, std::vector<int>> out;
   std::size_t line_no = 0;
-  for (const auto& tokens : detail::read_token_lines(path)) {
+  for (const auto& tokens : detail::token_lines(text)) {
     ++line_no;
     std::vector<int> tags;
     for (std::size_t k = 1; k < tokens.size(); ++k) {
@@ -101,6 +150,11 @@ inline std::map<std::string, std::vector<int>> read_voc_labels(const std::filesy
       throw_io(detail::voc_component, path, "image id ", tokens[0], " is listed twice");
   }
   return out;
+}
+
+/// Reads an image-level labels file (see parse_voc_labels).
+inline std::map<std::string, std::vector<int>> read_voc_labels(const std::filesystem::path& path, int num_classes) {
+  return parse_voc_labels(detail::read_list_file(path), num_classes, path);
 }
 
 /// Writes a labels file in read_voc_labels' format (ids in the given order), atomically.
@@ -149,13 +203,7 @@ class voc_dataset {
       throw_value(detail::voc_component, "num_classes must be in 2..255, got ", opt_.num_classes);
     std::error_code ec;
     if (!std::filesystem::is_directory(root_, ec)) throw_io(detail::voc_component, root_, "dataset root not found");
-    const auto list = root_ / "ImageSets" / "Segmentation" / (split_ + ".txt");
-    for (const auto& tokens : detail::read_token_lines(list)) {
-      if (tokens.size() != 1)
-        throw_io(detail::voc_component, list, "expected one image id per line, got '", tokens[0], " ", tokens[1], "'");
-      ids_.push_back(tokens[0]);
-    }
-    if (ids_.empty()) throw_io(detail::voc_component, list, "split '", split_, "' lists no images");
+    ids_ = read_voc_split(voc_split_list(root_, split_));
     for (const auto& id : ids_)
       if (!std::filesystem::is_regular_file(image_path_of(id), ec))
         throw_io(detail::voc_component, image_path_of(id), "image of '", id, "' not found");
