@@ -349,6 +349,18 @@ class permutohedral {
     for (int i = 0; i < d; ++i) scale[static_cast<std::size_t>(i)] = static_cast<float>(1.0 / std::sqrt(double((i + 2) * (i + 1))) * inv_std);
     const float down = 1.0f / static_cast<float>(dp1);
     alpha_ = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
+    // The keys are int16, so a scaled coordinate beyond about 2^15 can only fail the range check
+    // of pass 1; beyond 2^20 it would first overflow elevate's float-to-int32 conversions
+    // (undefined behaviour; a tiny appearance sfeat makes such features). Refused up front.
+    for (int k = 0; k < d; ++k) {
+      const float* row = f.data() + k * n;
+      float big = 0.0f;
+#pragma omp simd reduction(max : big)
+      for (index_t p = 0; p < n; ++p) big = std::max(big, std::abs(row[p]));
+      if (!(big * scale[static_cast<std::size_t>(k)] < 0x1p20f))
+        throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow (feature ", k,
+                    " reaches ", big, "); divide them by a larger standard deviation");
+    }
 
     // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights. The
     // point's first d coordinates and ranks fix the pixel's d + 1 vertices; as the point's

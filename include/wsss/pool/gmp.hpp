@@ -2,6 +2,7 @@
 // wsss/pool/gmp.hpp — global max pooling (Oquab et al. 2015; SEC eq. 3 at d = 0)
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@ namespace wsss::pool {
 
 /// out[n,c] = max_i s[n,c,i]; backward routes g[n,c] to the arg max. Ties: the first
 /// (lowest flat index) maximum takes the whole gradient, which is also what gwrp at d = 0 does.
+/// Scores holding a NaN or an infinity are a value_error naming the plane.
 class gmp {
  public:
   static constexpr std::string_view name = "pool::gmp";
@@ -39,6 +41,7 @@ class gmp {
     const auto [nc, hw] = detail::begin_run(pl, s, out, name);
     pl.argmax.resize(static_cast<std::size_t>(nc));
     detail::launch(ex.tag, nc, s.numel(), max_kernel{s.data(), out.data(), pl.argmax.data(), hw});
+    detail::require_finite_planes(out, s.shape(), name);
   }
 
   template <class Tag>
@@ -58,7 +61,8 @@ class gmp {
     index_t hw;
     WSSS_HD void operator()(index_t k) const {
       const index_t at = detail::first_argmax(s + k * hw, hw);
-      out[k] = s[k * hw + at];
+      // max skips a NaN: a plane with one gets NaN, which run turns into an error.
+      out[k] = detail::has_nonfinite(s + k * hw, hw) ? NAN : s[k * hw + at];
       arg[k] = static_cast<std::int32_t>(at);
     }
   };

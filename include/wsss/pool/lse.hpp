@@ -47,6 +47,7 @@ class lse {
     const auto [nc, hw] = detail::begin_run(pl, s, out, name);
     detail::ensure_shape(pl.weights, s.shape());
     detail::launch(ex.tag, nc, s.numel(), forward_kernel{s.data(), out.data(), pl.weights.data(), hw, cfg.r});
+    detail::require_finite_planes(out, s.shape(), name);
   }
 
   template <class Tag>
@@ -69,8 +70,18 @@ class lse {
       const float* x = s + k * hw;
       float* p = w + k * hw;
       const float m = detail::max_of(x, hw);
-#pragma omp simd  // p (the plan) never aliases x (the input)
-      for (index_t i = 0; i < hw; ++i) p[i] = detail::exp_nonpositive(r * (x[i] - m));
+      // The clamped exponential maps a NaN to 0 (dropped from the sum): a plane holding a NaN
+      // or an infinity gets NaN instead, which run turns into an error.
+      int bad = 0;
+#pragma omp simd reduction(| : bad)  // p (the plan) never aliases x (the input)
+      for (index_t i = 0; i < hw; ++i) {
+        p[i] = detail::exp_nonpositive(r * (x[i] - m));
+        bad |= (x[i] - x[i]) != 0.0f ? 1 : 0;
+      }
+      if (bad) {
+        out[k] = NAN;
+        return;
+      }
       const double sum = detail::sum(p, hw);  // terms in [0, 1], the largest 1: sum in [1, HW]
       const float inv = static_cast<float>(1.0 / sum);
       for (index_t i = 0; i < hw; ++i) p[i] *= inv;

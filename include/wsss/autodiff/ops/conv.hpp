@@ -36,6 +36,9 @@ inline conv_geometry conv2d_geometry(const tensor& x, const tensor& w, const ten
   if (c.stride_h < 1 || c.stride_w < 1 || c.dilation_h < 1 || c.dilation_w < 1 || c.pad_h < 0 || c.pad_w < 0)
     throw_value(who, "stride and dilation must be >= 1 and padding >= 0, got stride ", c.stride_h, "x", c.stride_w,
                 " pad ", c.pad_h, "x", c.pad_w, " dilation ", c.dilation_h, "x", c.dilation_w);
+  if (x.empty() || w.empty())
+    throw_shape(who, "input and weight must be non-empty (at least one image, channel and output channel), got input ",
+                x.shape(), " and weight ", w.shape());
   if (w.dim(1) != x.dim(1))
     throw_shape(who, "weight expects ", w.dim(1), " input channels (", w.shape(), "), input has ", x.dim(1), " (",
                 x.shape(), ")");

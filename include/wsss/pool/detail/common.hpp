@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
@@ -90,6 +91,16 @@ inline planes begin_run(plan_base& pl, const tensor& s, tensor& out, std::string
   ensure_shape(out, shape{s.dim(0), s.dim(1)});
   ++pl.runs;
   return planes_of(s.shape());
+}
+
+/// After a run whose kernel wrote NaN for each plane holding a NaN or an infinity (gmp, lse:
+/// their reductions would otherwise drop a NaN and return a finite score): value_error naming
+/// the first such plane.
+inline void require_finite_planes(const tensor& out, const shape& s, std::string_view component) {
+  for (index_t k = 0; k < out.numel(); ++k)
+    if (!std::isfinite(out[k]))
+      throw_value(component, "scores must be finite; plane (image ", k / s[1], ", class ", k % s[1], ") of ", s,
+                  " holds a NaN or an infinity");
 }
 
 /// Backward preamble: the plan must have run; checks g (N x C) and sizes g_in to the input.

@@ -55,6 +55,16 @@ WSSS_HD inline float max_of(const float* a, index_t n) {
   return r;
 }
 
+/// Whether a[0, n) holds a NaN or an infinity (x - x is NaN exactly for those): one vectorised
+/// pass, so poolers whose reduction would skip a NaN (max, the clamped exponential) can refuse
+/// it instead.
+WSSS_HD inline bool has_nonfinite(const float* a, index_t n) {
+  int bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (index_t i = 0; i < n; ++i) bad |= (a[i] - a[i]) != 0.0f ? 1 : 0;
+  return bad != 0;
+}
+
 /// The first position holding the maximum (0 if no element exceeds a[0], e.g. all NaN), in
 /// one pass over memory: maxima of 8192-element blocks (vector reductions), the first block
 /// whose max beats every earlier one, then a scan of that block (still in L1) for the value.
