@@ -3,8 +3,11 @@
 // Fashion-MNIST item set built from an images + labels pair
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -13,6 +16,7 @@
 #include <zlib.h>
 
 #include "wsss/core/error.hpp"
+#include "wsss/core/shape.hpp"
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/io/detail/file.hpp"
 
@@ -28,34 +32,70 @@ namespace detail {
 
 inline constexpr std::string_view idx_component = "data::idx";
 
-/// gunzips `bytes` (or returns them unchanged when they lack the gzip magic).
-inline std::vector<unsigned char> maybe_gunzip(std::vector<unsigned char> bytes, const std::filesystem::path& path) {
-  if (bytes.size() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b) return bytes;
-  z_stream s{};
-  if (inflateInit2(&s, 15 + 16) != Z_OK) throw_io(idx_component, path, "inflateInit2 failed");
-  std::vector<unsigned char> out;
-  unsigned char buf[1 << 16];
-  s.next_in = bytes.data();
-  s.avail_in = static_cast<uInt>(bytes.size());
-  int rc = Z_OK;
-  do {
-    s.next_out = buf;
-    s.avail_out = sizeof buf;
-    rc = inflate(&s, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) {
-      const std::string msg = s.msg ? s.msg : "inflate error";
-      inflateEnd(&s);
-      throw_io(idx_component, path, "gzip data is corrupt: ", msg);
+/// The bytes of an IDX file in order: the file itself, or its gzip stream inflated a piece at a
+/// time (so no more is ever inflated than the caller asks for).
+class idx_source {
+ public:
+  idx_source(std::vector<unsigned char> bytes, const std::filesystem::path& path)
+      : bytes_(std::move(bytes)), path_(path), gz_(bytes_.size() >= 2 && bytes_[0] == 0x1f && bytes_[1] == 0x8b) {
+    if (!gz_) return;
+    if (inflateInit2(&z_, 15 + 16) != Z_OK) throw_io(idx_component, path_, "inflateInit2 failed");
+    z_.next_in = bytes_.data();
+    z_.avail_in = static_cast<uInt>(std::min<std::size_t>(bytes_.size(), std::numeric_limits<uInt>::max()));
+    fed_ = z_.avail_in;
+  }
+  idx_source(const idx_source&) = delete;
+  idx_source& operator=(const idx_source&) = delete;
+  ~idx_source() {
+    if (gz_) inflateEnd(&z_);
+  }
+
+  /// Reads up to n bytes into out; fewer only at the end of the data.
+  std::size_t read(unsigned char* out, std::size_t n) {
+    if (!gz_) {
+      const std::size_t k = std::min(n, bytes_.size() - pos_);
+      if (k) std::memcpy(out, bytes_.data() + pos_, k);
+      pos_ += k;
+      return k;
     }
-    out.insert(out.end(), buf, buf + (sizeof buf - s.avail_out));
-    if (rc != Z_STREAM_END && s.avail_in == 0 && s.avail_out != 0) {
-      inflateEnd(&s);
-      throw_io(idx_component, path, "gzip data is truncated");
+    std::size_t got = 0;
+    while (got < n && !ended_) {
+      z_.next_out = out + got;
+      z_.avail_out = static_cast<uInt>(std::min<std::size_t>(n - got, 1u << 30));
+      if (z_.avail_in == 0 && fed_ < bytes_.size()) {  // files over 4 GiB: feed the rest
+        z_.avail_in = static_cast<uInt>(std::min<std::size_t>(bytes_.size() - fed_, std::numeric_limits<uInt>::max()));
+        fed_ += z_.avail_in;
+      }
+      const uInt before = z_.avail_out;
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      got += before - z_.avail_out;
+      if (rc == Z_STREAM_END) {
+        ended_ = true;
+      } else if (rc == Z_BUF_ERROR && z_.avail_in == 0) {
+        throw_io(idx_component, path_, "gzip data is truncated");
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        throw_io(idx_component, path_, "gzip data is corrupt: ", z_.msg ? z_.msg : "inflate error");
+      }
     }
-  } while (rc != Z_STREAM_END);
-  inflateEnd(&s);
-  return out;
-}
+    return got;
+  }
+  /// Whether the file is a gzip stream, and its size in bytes (compressed).
+  bool compressed() const noexcept { return gz_; }
+  std::size_t size() const noexcept { return bytes_.size(); }
+  /// True when no byte is left.
+  bool at_end() {
+    unsigned char c;
+    return read(&c, 1) == 0;
+  }
+
+ private:
+  std::vector<unsigned char> bytes_;
+  std::filesystem::path path_;
+  bool gz_;
+  z_stream z_{};
+  std::size_t pos_ = 0, fed_ = 0;
+  bool ended_ = false;
+};
 
 inline std::vector<unsigned char> gzip(const std::vector<unsigned char>& raw) {
   z_stream s{};
@@ -75,37 +115,71 @@ inline std::vector<unsigned char> gzip(const std::vector<unsigned char>& raw) {
 
 }  // namespace detail
 
-/// Reads an unsigned-byte IDX file (magic 0x00 0x00 0x08 <rank>), gzipped or not. A wrong
-/// magic, a non-byte type or a size that disagrees with the dims is an io_error.
-inline idx_array read_idx(const std::filesystem::path& path) {
-  const auto bytes = detail::maybe_gunzip(io::detail::read_bytes(path, detail::idx_component), path);
-  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0)
+/// Largest payload read_idx accepts unless told otherwise: 512 MiB, ten times the full
+/// Fashion-MNIST training set (47 MB).
+inline constexpr std::uint64_t idx_max_bytes = std::uint64_t{512} << 20;
+
+/// Decodes the bytes of an unsigned-byte IDX file (magic 0x00 0x00 0x08 <rank>), gzipped or
+/// not; `path` names the source in errors. A wrong magic, a non-byte type, dims whose product
+/// overflows or exceeds `max_bytes`, or data of another size than the dims give is an
+/// io_error. A gzip stream is inflated only as far as its header says, and dims no stream of
+/// its size could fill are refused before anything is allocated, so a small .gz cannot make it
+/// inflate or allocate gigabytes.
+inline idx_array decode_idx(std::vector<unsigned char> bytes, const std::filesystem::path& path = "<memory>",
+                            std::uint64_t max_bytes = idx_max_bytes) {
+  detail::idx_source src(std::move(bytes), path);
+  unsigned char head[4];
+  if (src.read(head, 4) < 4 || head[0] != 0 || head[1] != 0)
     throw_io(detail::idx_component, path, "not an IDX file (bad magic)");
-  if (bytes[2] != 0x08) throw_io(detail::idx_component, path, "IDX type 0x", std::hex, int{bytes[2]}, " is not unsigned byte");
-  const int rank = bytes[3];
-  if (rank < 1 || bytes.size() < 4 + 4 * static_cast<std::size_t>(rank))
+  if (head[2] != 0x08) throw_io(detail::idx_component, path, "IDX type 0x", std::hex, int{head[2]}, " is not unsigned byte");
+  const int rank = head[3];
+  std::vector<unsigned char> dims(4 * static_cast<std::size_t>(rank));
+  if (rank < 1 || src.read(dims.data(), dims.size()) < dims.size())
     throw_io(detail::idx_component, path, "IDX header truncated (rank ", rank, ")");
   idx_array a;
   std::uint64_t count = 1;
+  bool fits = true;
   for (int d = 0; d < rank; ++d) {
-    const unsigned char* p = bytes.data() + 4 + 4 * d;
+    const unsigned char* p = dims.data() + 4 * d;
     const std::uint64_t extent = (std::uint64_t{p[0]} << 24) | (std::uint64_t{p[1]} << 16) | (std::uint64_t{p[2]} << 8) | p[3];
     a.dims.push_back(static_cast<std::int64_t>(extent));
-    count *= extent;
-    if (count > (std::uint64_t{1} << 40)) throw_io(detail::idx_component, path, "IDX dims too large");
+    fits = fits && wsss::detail::checked_mul(count, extent, count);
   }
-  const std::size_t offset = 4 + 4 * static_cast<std::size_t>(rank);
-  if (bytes.size() - offset != count)
-    throw_io(detail::idx_component, path, "IDX dims need ", count, " bytes of data, file has ", bytes.size() - offset);
-  a.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(offset), bytes.end());
+  if (!fits || count > max_bytes)
+    throw_io(detail::idx_component, path, "IDX dims ", wsss::detail::dims_string(a.dims), " exceed the ", max_bytes,
+             "-byte limit");
+  // Deflate expands at most about 1032:1, so dims no stream of this size could fill are refused
+  // before anything is allocated; the data then grow as they arrive, never beyond the dims.
+  if (src.compressed() && static_cast<double>(count) > 1100.0 * static_cast<double>(src.size()) + 4096)
+    throw_io(detail::idx_component, path, "IDX dims ", wsss::detail::dims_string(a.dims), " claim ", count,
+             " bytes, more than a ", src.size(), "-byte gzip stream can hold");
+  std::uint64_t got = 0;
+  for (bool more = true; more && got < count;) {
+    const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(count - got, std::uint64_t{1} << 22));
+    a.data.resize(static_cast<std::size_t>(got) + chunk);
+    const std::size_t n = src.read(a.data.data() + got, chunk);
+    more = n == chunk;
+    got += n;
+  }
+  a.data.resize(static_cast<std::size_t>(got));
+  if (got != count)
+    throw_io(detail::idx_component, path, "IDX dims need ", count, " bytes of data, file has ", got);
+  if (!src.at_end()) throw_io(detail::idx_component, path, "IDX file has data beyond the ", count, " bytes its dims need");
   return a;
+}
+
+/// Reads an IDX file (see decode_idx).
+inline idx_array read_idx(const std::filesystem::path& path, std::uint64_t max_bytes = idx_max_bytes) {
+  return decode_idx(io::detail::read_bytes(path, detail::idx_component), path, max_bytes);
 }
 
 /// Writes an unsigned-byte IDX file, gzipped (deterministic bytes: no time stamp), atomically.
 inline void write_idx_gz(const std::filesystem::path& path, const idx_array& a) {
   std::uint64_t count = 1;
-  for (auto d : a.dims) count *= static_cast<std::uint64_t>(d);
-  if (a.dims.empty() || a.dims.size() > 255 || count != a.data.size())
+  bool fits = true;
+  for (auto d : a.dims)
+    fits = fits && d >= 0 && d <= 0xFFFFFFFF && wsss::detail::checked_mul(count, static_cast<std::uint64_t>(d), count);
+  if (!fits || a.dims.empty() || a.dims.size() > 255 || count != a.data.size())
     throw_value(detail::idx_component, "dims do not match the ", a.data.size(), " data bytes");
   std::vector<unsigned char> raw = {0, 0, 0x08, static_cast<unsigned char>(a.dims.size())};
   for (auto d : a.dims)
