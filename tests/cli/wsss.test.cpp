@@ -14,46 +14,14 @@
 
 #include <sys/wait.h>
 
+#include "cli/run.hpp"
 #include "io/temp_dir.hpp"
 
 namespace {
 
-struct outcome {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string quoted(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string text_of(const std::filesystem::path& p) {
-  const auto b = wsss_test::read_bytes(p);
-  return {b.begin(), b.end()};
-}
-
-// Runs `wsss args...` with stdout and stderr captured.
-outcome wsss(const std::vector<std::string>& args) {
-  static wsss_test::temp_dir capture;
-  std::string cmd = quoted(WSSS_CLI_PATH);
-  for (const auto& a : args) cmd.append(" ").append(quoted(a));
-  cmd.append(" >").append(quoted((capture / "out").string()));
-  cmd.append(" 2>").append(quoted((capture / "err").string())).append(" </dev/null");
-  const int rc = std::system(cmd.c_str());
-  outcome o;
-  o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  o.out = text_of(capture / "out");
-  o.err = text_of(capture / "err");
-  return o;
-}
-
-std::size_t lines(const std::string& s) {
-  std::size_t n = 0;
-  for (const char c : s) n += c == '\n';
-  return n;
-}
+using wsss_test::lines;
+using wsss_test::text_of;
+using wsss_test::wsss;
 
 // The method names `wsss run` lists (none until a method registers).
 std::vector<std::string> listed_methods(const std::string& listing) {

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// tests/io/temp_dir.hpp — a fresh temp folder per test, removed on scope exit; raw file writes
+// tests/io/temp_dir.hpp — a fresh temp folder per test, removed on scope exit; raw file reads
+// and writes, folder listings and snapshots
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +46,22 @@ inline void write_bytes(const std::filesystem::path& p, const std::vector<unsign
 inline std::vector<unsigned char> read_bytes(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+/// The names in a folder, sorted.
+inline std::vector<std::string> entries(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Every regular file under `root`: relative path -> bytes.
+inline std::map<std::string, std::vector<unsigned char>> snapshot(const std::filesystem::path& root) {
+  std::map<std::string, std::vector<unsigned char>> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root))
+    if (e.is_regular_file()) out[std::filesystem::relative(e.path(), root).string()] = read_bytes(e.path());
+  return out;
 }
 
 }  // namespace wsss_test

@@ -18,6 +18,7 @@
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/data/idx.hpp"
+#include "wsss/io/atomic_dataset.hpp"
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/io/jpeg.hpp"
 #include "wsss/io/label_png.hpp"
@@ -305,19 +306,25 @@ inline std::uint64_t scene_seed(std::uint64_t seed, int split, std::size_t index
   return z ^ (z >> 31);
 }
 
-/// Writes a VOC-layout scenes dataset under `root` (created if needed):
+/// Writes a VOC-layout scenes dataset under `target` (created if needed):
 ///   JPEGImages/<id>.jpg, SegmentationClass/<id>.png (VOC palette), ImageSets/Segmentation/
 ///   {train,val}.txt, cls_labels.txt (image-level tags of every id, io::read_voc_labels format),
 ///   classes.txt (the 11 class names, one per line, line k = class k) and NOTICE.txt (the
 ///   Fashion-MNIST licence). Ids are train_00000.. and val_00000..; train and val scenes draw
-///   on disjoint items. Every file is written atomically. The bytes are a function of the
-///   options (same seed -> same files) for a given build and platform.
-inline scenes_summary make_scenes(const std::filesystem::path& root, const scenes_options& opt) {
+///   on disjoint items. The dataset is written atomically as a whole (io::atomic_dataset): in a
+///   hidden sibling folder, then moved into place, so a failed or killed run leaves the previous
+///   dataset under `target` or none, never a partial one; other entries of `target` are kept. The
+///   bytes are a function of the options (same seed -> same files) for a given build and platform.
+inline scenes_summary make_scenes(const std::filesystem::path& target, const scenes_options& opt) {
   if (opt.train_images < 1 || opt.val_images < 1)
     throw_value("data::make_scenes", "need at least one train and one val image, got ", opt.train_images, " and ",
                 opt.val_images);
+  if (opt.jpeg_quality < 1 || opt.jpeg_quality > 100)
+    throw_value("data::make_scenes", "jpeg_quality must be in 1..100, got ", opt.jpeg_quality);
   const fashion_items items = read_fashion_items(opt.items.images, opt.items.labels);
   const auto pools = split_items(items, opt.val_item_fraction);
+  io::atomic_dataset dataset(target);  // written beside `target`, moved into place by commit()
+  const std::filesystem::path& root = dataset.path();
   std::error_code ec;
   for (const char* sub : {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"}) {
     std::filesystem::create_directories(root / sub, ec);
@@ -365,6 +372,7 @@ inline scenes_summary make_scenes(const std::filesystem::path& root, const scene
       "FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR\n"
       "OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER\n"
       "DEALINGS IN THE SOFTWARE.\n"));
+  dataset.commit();
   return sum;
 }
 

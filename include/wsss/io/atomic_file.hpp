@@ -19,6 +19,18 @@
 
 namespace wsss::io {
 
+namespace detail {
+/// fsyncs a folder, making renames in it durable; failure is not an error (some file systems
+/// refuse).
+inline void sync_folder(const std::filesystem::path& folder) noexcept {
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+}  // namespace detail
+
 /// A file being written. Data goes to `<target>.tmp.<pid>.<n>` beside the target; commit()
 /// flushes, fsyncs and renames it over the target. If commit() is never reached (an exception,
 /// an early return), the destructor removes the temp file, so the target is either the old
@@ -90,7 +102,7 @@ class atomic_file {
       throw_io("io::atomic_file", target_, "rename failed: ", ec.message());
     }
     temp_.clear();
-    sync_folder();
+    detail::sync_folder(target_.has_parent_path() ? target_.parent_path() : std::filesystem::path("."));
   }
 
  private:
@@ -105,16 +117,6 @@ class atomic_file {
       temp_.clear();
     }
   }
-  // Makes the rename itself durable; failure here is not an error (some file systems refuse).
-  void sync_folder() const noexcept {
-    const auto folder = target_.has_parent_path() ? target_.parent_path() : std::filesystem::path(".");
-    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-  }
-
   std::filesystem::path target_;
   std::filesystem::path temp_;
   std::FILE* file_ = nullptr;
