@@ -23,6 +23,7 @@ struct common_flags {
   long long seed = -1;
   int threads = 0;
   int classes = 0;
+  std::filesystem::path backbone;
 
   void add(CLI::App& cmd) {
     cmd.add_option("--preset", preset, "configuration: 'paper' (the paper's schedules, ResNet38 at full width) or "
@@ -32,6 +33,10 @@ struct common_flags {
     cmd.add_option("--width", width, "ResNet38 width multiplier (default: the preset's)")->check(CLI::PositiveNumber);
     cmd.add_option("--seed", seed, "seed of every random stream (default: the preset's, 1)")->check(CLI::NonNegativeNumber);
     cmd.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(CLI::PositiveNumber);
+    cmd.add_option("--backbone", backbone,
+                   "pretrained ResNet38 weights (safetensors, nn::resnet38 names, e.g. psa's ImageNet weights "
+                   "converted by examples/convert_torch_weights.py) for all three networks")
+        ->check(CLI::ExistingFile);
     cmd.add_option("--classes", classes, "class count incl. background (default: lines of <data>/classes.txt, else 21)")
         ->check(CLI::Range(2, 255));
   }
@@ -39,6 +44,7 @@ struct common_flags {
     method::config c = preset == "scenes" ? method::config::scenes() : method::config{};
     if (width > 0) c.width = width;
     if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
+    if (!backbone.empty()) c.backbone_weights = backbone;
     if (threads > 0) wsss::backend::set_num_threads(threads);
     return method(c);
   }

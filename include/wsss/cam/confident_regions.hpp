@@ -11,6 +11,7 @@
 #include "wsss/core/batch.hpp"
 #include "wsss/core/exec.hpp"
 #include "wsss/core/label_map.hpp"
+#include "wsss/core/policy.hpp"
 #include "wsss/core/resize.hpp"
 #include "wsss/crf/concepts.hpp"
 #include "wsss/crf/mean_field.hpp"
@@ -70,8 +71,8 @@ confident_maps confident_regions(const exec<Tag>& ex, const C& crf, const rgb_im
   if (img.height() != cams.dim(1) || img.width() != cams.dim(2))
     throw_shape(comp, "image is ", img.height(), "x", img.width(), " but the CAMs are ", cams.dim(1), "x", cams.dim(2));
   const index_t k = static_cast<index_t>(tags.size()) + 1, h = cams.dim(1), w = cams.dim(2);
-  const batch b = images_only(std::span<const rgb_image>(&img, 1));
-  auto plan = crf.prepare(ex, b, shape{1, k, h, w});
+  typename C::plan local;  // one lattice for both refinements, its buffers reused by the next image
+  auto& plan = plan_in_workspace(crf, ex, images_only(std::span<const rgb_image>(&img, 1)), shape{1, k, h, w}, local);
   auto refine = [&](float alpha) {
     tensor u = crf::unary_from_probabilities(present_channels(with_background(cams, alpha), tags), cfg.clip);
     u.reshape({1, k, h, w});

@@ -37,4 +37,40 @@ concept Policy = requires(const P& p) {
 template <class P>
 concept Trainable = requires(P& p) { p.visit_params([](ad::parameter&) {}); };
 
+namespace detail {
+template <class P>
+struct shape_plan {
+  shape s;
+  bool ready = false;
+  typename P::plan plan;
+};
+}  // namespace detail
+
+/// The plan of p for shape s kept in the exec's workspace: prepared on first use and again
+/// whenever s changes, reused otherwise. Only for plans that depend on the shape alone (a
+/// neighbourhood graph on a grid, walk buffers); without a workspace, `local` is prepared.
+template <Policy P, class Tag>
+typename P::plan& plan_for_shape(const P& p, const exec<Tag>& ex, const shape& s, typename P::plan& local) {
+  if (!ex.ws) return local = p.prepare(ex, batch{}, s);
+  auto& c = ex.ws->template get<detail::shape_plan<P>>();
+  if (!c.ready || c.s != s) {
+    c.plan = p.prepare(ex, batch{}, s);
+    c.s = s;
+    c.ready = true;
+  }
+  return c.plan;
+}
+
+/// The plan of p for batch b and shape s, prepared in place in the exec's workspace so its
+/// buffers are reused from one image to the next (when P can prepare in place; otherwise a
+/// fresh plan is moved in).
+template <Policy P, class Tag>
+typename P::plan& plan_in_workspace(const P& p, const exec<Tag>& ex, const batch& b, const shape& s,
+                                    typename P::plan& local) {
+  typename P::plan& pl = ex.scratch(local);
+  if constexpr (requires { p.prepare(ex, b, s, pl); }) p.prepare(ex, b, s, pl);
+  else pl = p.prepare(ex, b, s);
+  return pl;
+}
+
 }  // namespace wsss

@@ -63,6 +63,10 @@ class affinitynet {
     double width = 1.0;           ///< ResNet38 width multiplier (1 = the paper's backbone)
     float dropout = 0.5f;         ///< before the classifier's fc8 (psa); b6 / b7 keep theirs (0.3 / 0.5)
     bool backbone_dropout = true; ///< Dropout2d inside b6 and b7 (psa)
+    /// Initial backbone weights for all three networks (the paper's ImageNet-trained ResNet38,
+    /// e.g. psa's converted weights, names as nn::resnet38's); empty: the classifier starts from
+    /// random weights and the other two networks from the trained classifier's backbone.
+    std::filesystem::path backbone_weights{};
     std::uint64_t seed = 1;       ///< every random stream of the run derives from it
     // 3.1 CAMs: the classification network (psa train_cls: 15 epochs, batch 16, crop 448)
     train_config classifier{.epochs = 15, .batch_size = 16};
@@ -186,13 +190,14 @@ class affinitynet {
   template <class Tag>
   tensor revise(const exec<Tag>& ex, const tensor& features, const tensor& cams) const {
     const index_t h = cams.dim(1), w = cams.dim(2);
-    const batch none{};
-    auto gp = graph.prepare(ex, none, features.shape());
+    typename G::plan g_local;  // both plans depend on the grid only: kept in the workspace
+    typename W::plan w_local;
+    auto& gp = plan_for_shape(graph, ex, features.shape(), g_local);
     graph::csr_graph wg;
     graph.run(ex, gp, features, wg);
     const walk::transition T = walk::make_transition(wg, {cfg.beta, walk::orientation::average});
     const tensor m = walk::reference_walk_input(cams, cfg.walk_alpha, cfg.stride);
-    auto wp = walk.prepare(ex, none, m.shape());
+    auto& wp = plan_for_shape(walk, ex, m.shape(), w_local);
     tensor revised;
     walk.run(ex, wp, T, m, revised);
     return walk::upsample_revised(revised, h, w, cfg.stride);
@@ -212,8 +217,8 @@ class affinitynet {
     }
     tensor u = crf::unary_from_probabilities(p, cfg.crf_clip);
     u.reshape({1, k, p.dim(1), p.dim(2)});
-    const batch b = images_only(std::span<const rgb_image>(&img, 1));
-    auto plan = crf.prepare(ex, b, u.shape());
+    typename C::plan local;  // prepared in place: the next image reuses its buffers
+    auto& plan = plan_in_workspace(crf, ex, images_only(std::span<const rgb_image>(&img, 1)), u.shape(), local);
     tensor q;
     crf.run(ex, plan, u, q);
     q.reshape({k, p.dim(1), p.dim(2)});
@@ -240,6 +245,9 @@ class affinitynet {
     classifier_net cls = make_classifier(cx.classes(), init);
     affinity_net aff = make_affinity_net(init);
     segmentation_net seg = make_segmentation_net(cx.classes(), init);
+    if (!cfg.backbone_weights.empty())  // the paper: all three start from the same pretrained backbone
+      for (nn::resnet38* b : {&cls.backbone, &aff.backbone, &seg.backbone})
+        nn::load_weights(*b, cfg.backbone_weights, {.allow_missing = false, .allow_unexpected = true});
 
     train_classifier(cx, cls);                                        // 3.1
     cx.per_image("CAMs", data, {"cams", "cam"}, [&](std::size_t i, const exec<>&) {  // eq. 1; labels from CAMs alone
@@ -324,10 +332,10 @@ class affinitynet {
   }
 
   /// AffinityNet on the confident regions: affinities of the slot's neighbourhood pairs on the
-  /// stride grid, the three-subset loss of eq. 7-10. The backbone starts from the classifier's
-  /// (the paper starts both from the same ImageNet weights; there are none here).
+  /// stride grid, the three-subset loss of eq. 7-10. Without pretrained backbone weights the
+  /// backbone starts from the trained classifier's.
   void train_affinity(run_context& cx, classifier_net& cls, affinity_net& net) const {
-    nn::load_state(net, nn::state_dict(cls.backbone), {.allow_missing = true});
+    if (cfg.backbone_weights.empty()) nn::load_state(net.backbone, nn::state_dict(cls.backbone));
     const auto& data = cx.train();
     train(net, data.size(), cfg.affinity, mix_seed(cfg.seed, 12), cx.net_io("affinity"),
           [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
@@ -361,7 +369,7 @@ class affinitynet {
   /// The segmentation network on the synthesised labels (CAM + RW + dCRF), pixel-wise
   /// cross-entropy at the image's resolution; backbone from the classifier.
   void train_segmentation(run_context& cx, classifier_net& cls, segmentation_net& net) const {
-    nn::load_state(net, nn::state_dict(cls.backbone), {.allow_missing = true});
+    if (cfg.backbone_weights.empty()) nn::load_state(net.backbone, nn::state_dict(cls.backbone));
     const auto& data = cx.train();
     train(net, data.size(), cfg.segmentation, mix_seed(cfg.seed, 13), cx.net_io("segmentation"),
           [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
@@ -396,7 +404,7 @@ class affinitynet {
     };
     os << "slots = " << P::name << ", " << G::name << ", " << W::name << ", " << C::name << "\n"
        << "width = " << cfg.width << "\nseed = " << cfg.seed << "\ndropout = " << cfg.dropout << ", backbone "
-       << cfg.backbone_dropout << "\n";
+       << cfg.backbone_dropout << "\nbackbone weights = " << cfg.backbone_weights.string() << "\n";
     schedule("classifier", cfg.classifier);
     augment("classifier augment", cfg.classifier_augment);
     os << "cam scales =";
