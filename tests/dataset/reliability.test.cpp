@@ -12,6 +12,7 @@
 
 #include <sys/resource.h>
 
+#include "dataset/small_scenes.hpp"
 #include "io/temp_dir.hpp"
 #include "support/hostile.hpp"
 #include "wsss/data/idx.hpp"
@@ -20,19 +21,10 @@
 namespace {
 
 namespace wd = wsss::data;
+using wsss_test::small_options;
 using wsss_test::bytes;
 using wsss_test::entries;
 using wsss_test::snapshot;
-
-wd::scenes_options small_options(std::uint64_t seed) {
-  wd::scenes_options o;
-  o.items = wd::embedded_fashion_subset(std::filesystem::path(WSSS_SOURCE_DIR) / "examples" / "data");
-  o.train_images = 4;
-  o.val_images = 2;
-  o.seed = seed;
-  o.scene.size = 64;
-  return o;
-}
 
 // Runs f with writes limited to `limit` bytes per file and SIGXFSZ ignored: a write crossing
 // the limit fails with EFBIG, as one on a full disk fails with ENOSPC.

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "dataset/small_scenes.hpp"
 #include "io/temp_dir.hpp"
 #include "wsss/data/scenes.hpp"
 #include "wsss/io/voc.hpp"
@@ -13,6 +14,7 @@
 namespace {
 
 namespace wd = wsss::data;
+using wsss_test::small_options;
 const std::filesystem::path embedded_dir = std::filesystem::path(WSSS_SOURCE_DIR) / "examples" / "data";
 
 const wd::fashion_items& embedded_items() {
@@ -21,16 +23,6 @@ const wd::fashion_items& embedded_items() {
     return wd::read_fashion_items(src.images, src.labels);
   }();
   return items;
-}
-
-wd::scenes_options small_options(std::uint64_t seed) {
-  wd::scenes_options o;
-  o.items = wd::embedded_fashion_subset(embedded_dir);
-  o.train_images = 4;
-  o.val_images = 2;
-  o.seed = seed;
-  o.scene.size = 64;
-  return o;
 }
 
 }  // namespace

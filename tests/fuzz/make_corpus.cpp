@@ -20,6 +20,7 @@
 
 namespace fs = std::filesystem;
 using wsss_test::bytes;
+using wsss_test::safetensors_bytes;
 
 namespace {
 
@@ -61,14 +62,6 @@ bytes palette_png_with_chunks() {
   wsss_test::png_chunk(png, "IDAT", z);
   wsss_test::png_chunk(png, "IEND", {});
   return png;
-}
-
-bytes st_file(const std::string& header, const bytes& data) {
-  bytes out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(static_cast<std::uint64_t>(header.size()) >> (8 * i)));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
 }
 
 }  // namespace
@@ -126,10 +119,10 @@ int main(int argc, char** argv) {
                              {{"format", "pt"}});
   put("safetensors", "written.safetensors", file(tmp / "w.safetensors"));
   put("safetensors", "i64.safetensors",
-      st_file(R"({"x":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})",
+      safetensors_bytes(R"({"x":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})",
               {0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0}));
   put("safetensors", "small_types.safetensors",
-      st_file(R"({"__metadata__":{"k":"v"},"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},)"
+      safetensors_bytes(R"({"__metadata__":{"k":"v"},"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},)"
               R"("h":{"dtype":"F16","shape":[1],"data_offsets":[2,4]},"g":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},)"
               R"("u":{"dtype":"U16","shape":[1],"data_offsets":[6,8]},"d":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}})",
               {1, 0, 0, 0x3C, 0x80, 0x3F, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F}));

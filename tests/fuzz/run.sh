@@ -13,7 +13,7 @@ drivers=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-printf '%-12s %10s %8s %6s %7s %7s %s\n' driver execs exec/s cov ft corpus "(seeds)"
+printf '%-17s %10s %8s %6s %7s %7s %s\n' driver execs exec/s cov ft corpus "(seeds)"
 for name in "${drivers[@]}"; do
   bin=$build/tests/fuzz/fuzz_$name
   [[ -x $bin ]] || { echo "wsss: $bin not built (cmake -DWSSS_BUILD_FUZZERS=ON, target fuzzers)"; exit 1; }
@@ -40,5 +40,5 @@ for name in "${drivers[@]}"; do
   ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | awk '{print $2}')
   corp=$(grep -oE 'corp: [0-9]+' <<<"$last" | awk '{print $2}')
   seeds=$(find "$here/corpus/$name" -type f | wc -l)
-  printf '%-12s %10s %8s %6s %7s %7s (%s)\n' "fuzz_$name" "$execs" "$speed" "$cov" "$ft" "$corp" "$seeds"
+  printf '%-17s %10s %8s %6s %7s %7s (%s)\n' "fuzz_$name" "$execs" "$speed" "$cov" "$ft" "$corp" "$seeds"
 done

@@ -21,6 +21,8 @@
 namespace {
 
 using wsss_test::bytes;
+using wsss_test::le64;
+using wsss_test::safetensors_bytes;
 constexpr long long few_mb = 32ll << 20;
 
 // Checks that `decode` throws an io_error containing `expected`, with a peak-memory rise of a
@@ -44,20 +46,6 @@ void refused_cheaply(F decode, const char* expected) {
 }
 
 unsigned char smooth(int x, int y, int c) { return static_cast<unsigned char>((3 * x + 5 * y + 60 * c) & 255); }
-
-std::vector<unsigned char> st_file(const std::string& header, const bytes& data) {
-  bytes out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(static_cast<std::uint64_t>(header.size()) >> (8 * i)));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
-
-bytes le64(std::uint64_t v) {
-  bytes out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
-  return out;
-}
 
 }  // namespace
 
@@ -137,21 +125,21 @@ TEST_CASE("[R05] safetensors integers beyond 2^24 are refused by exact integer c
   const auto one = [](const char* dtype) {
     return std::string(R"({"x":{"dtype":")") + dtype + R"(","shape":[1],"data_offsets":[0,8]}})";
   };
-  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(one("U64"), le64((std::uint64_t{1} << 63) + 1))),
+  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(one("U64"), le64((std::uint64_t{1} << 63) + 1))),
                        doctest::Contains("U64 value 9223372036854775809 at flat index 0 is beyond 2^24"),
                        wsss::io_error);
-  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(one("U64"), le64(~std::uint64_t{0}))),
+  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(one("U64"), le64(~std::uint64_t{0}))),
                        doctest::Contains("U64 value 18446744073709551615 at flat index 0"), wsss::io_error);
-  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(one("I64"), le64(0x7FFFFFFFFFFFFFFF))),
+  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(one("I64"), le64(0x7FFFFFFFFFFFFFFF))),
                        doctest::Contains("I64 value 9223372036854775807 at flat index 0"), wsss::io_error);
-  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(one("I64"), le64(std::uint64_t{1} << 63))),
+  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(one("I64"), le64(std::uint64_t{1} << 63))),
                        doctest::Contains("I64 value -9223372036854775808 at flat index 0"), wsss::io_error);
   // The edges: +-2^24 are exact and load.
-  CHECK(wsss::io::decode_safetensors(st_file(one("I64"), le64(static_cast<std::uint64_t>(-(std::int64_t{1} << 24)))))
+  CHECK(wsss::io::decode_safetensors(safetensors_bytes(one("I64"), le64(static_cast<std::uint64_t>(-(std::int64_t{1} << 24)))))
             .at("x")[0] == -16777216.0f);
-  CHECK(wsss::io::decode_safetensors(st_file(one("U64"), le64(std::uint64_t{1} << 24))).at("x")[0] == 16777216.0f);
+  CHECK(wsss::io::decode_safetensors(safetensors_bytes(one("U64"), le64(std::uint64_t{1} << 24))).at("x")[0] == 16777216.0f);
   // F64 beyond float range (finite) is refused; infinities and NaN pass as such.
-  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(one("F64"), le64(std::bit_cast<std::uint64_t>(1e300)))),
+  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(one("F64"), le64(std::bit_cast<std::uint64_t>(1e300)))),
                        doctest::Contains("F64 value 1e+300 at flat index 0 is out of float range"), wsss::io_error);
 }
 
@@ -163,13 +151,13 @@ TEST_CASE("[R06] a safetensors header of 80k tensors is checked in linear time, 
               std::to_string(i) + "," + std::to_string(i + 1) + "]}";
   const bytes data(n, 3);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto all = wsss::io::decode_safetensors(st_file(header + "}", data));
+  const auto all = wsss::io::decode_safetensors(safetensors_bytes(header + "}", data));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(all.size() == n);
   CHECK(all.at("t79999")[0] == 3.0f);
   MESSAGE("80k-tensor header: " << secs << " s");
   CHECK(secs < 5.0);  // 13 s with the quadratic check; about 0.2 s now (1 s under ASan)
-  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(header + R"(,"t17":{}})", data)),
+  CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(header + R"(,"t17":{}})", data)),
                        doctest::Contains("header: duplicate key \"t17\""), wsss::io_error);
 }
 
@@ -177,7 +165,7 @@ TEST_CASE("[R07] safetensors headers through nlohmann/json keep every strict che
   const bytes four(4, 0);
   const auto bad = [&](const std::string& header, const char* expected) {
     CAPTURE(header);
-    CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(st_file(header, four)), doctest::Contains(expected),
+    CHECK_THROWS_WITH_AS(wsss::io::decode_safetensors(safetensors_bytes(header, four)), doctest::Contains(expected),
                          wsss::io_error);
   };
   bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{}})", "duplicate key \"a\"");

@@ -126,6 +126,21 @@ inline bytes gzip_zeros(const bytes& prefix, int zero_mib) {
   return out;
 }
 
+/// n as 8 little-endian bytes.
+inline bytes le64(std::uint64_t n) {
+  bytes out;
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(n >> (8 * i)));
+  return out;
+}
+
+/// A safetensors file: the header length, the header text, the data buffer.
+inline bytes safetensors_bytes(const std::string& header, const bytes& data) {
+  bytes out = le64(header.size());
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
 /// A line of /proc/self/status in kB ("VmRSS", "VmHWM"); -1 when absent.
 inline long long proc_status_kb(const std::string& key) {
   std::ifstream in("/proc/self/status");

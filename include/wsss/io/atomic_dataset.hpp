@@ -86,14 +86,23 @@ class atomic_dataset {
 
  private:
   // <parent>/.<name>.wsss-<kind>.<pid>
-  std::filesystem::path sibling(std::string_view kind, pid_t pid = ::getpid()) const {
-    return root_.parent_path() / ("." + root_.filename().string() + ".wsss-" + std::string(kind) + "." + std::to_string(pid));
+  std::filesystem::path sibling(std::string_view kind) const {
+    std::string name = prefix();
+    name.append(kind).append(".").append(std::to_string(::getpid()));
+    return root_.parent_path() / name;
+  }
+  // ".<name>.wsss-", the start of every temp folder of this root (appended piece by piece:
+  // GCC 12 misreads `"." + string` as an overflow, bug 105329).
+  std::string prefix() const {
+    std::string p = ".";
+    p.append(root_.filename().string()).append(".wsss-");
+    return p;
   }
 
   // Temp folders of writers of this root whose process is gone (killed outright).
   void remove_stale() const {
     std::error_code ec;
-    const std::string prefix = "." + root_.filename().string() + ".wsss-";
+    const std::string prefix = this->prefix();
     for (const auto& e : std::filesystem::directory_iterator(root_.parent_path(), ec)) {
       const std::string name = e.path().filename().string();
       if (name.rfind(prefix, 0) != 0) continue;
