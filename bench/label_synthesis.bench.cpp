@@ -173,17 +173,6 @@ const inputs& data(int i) {
 using method_sparse = methods::affinitynet<>;  // GAP, radius 5, sparse_power t = 256, mean_field<>
 using method_chebyshev = methods::affinitynet<pool::gap, graph::radius, walk::chebyshev>;
 
-/// refine's per-pixel normalisation of [background, present classes] (methods/affinitynet.hpp).
-void normalise_pixels(tensor& p) {
-  const index_t k = p.dim(0), hw = p.dim(1) * p.dim(2);
-  for (index_t i = 0; i < hw; ++i) {
-    double s = 0;
-    for (index_t c = 0; c < k; ++c) s += std::max(0.0f, p[c * hw + i]);
-    const float inv = s > 0 ? static_cast<float>(1.0 / s) : 1.0f / static_cast<float>(k);
-    for (index_t c = 0; c < k; ++c) p[c * hw + i] = s > 0 ? std::max(0.0f, p[c * hw + i]) * inv : inv;
-  }
-}
-
 /// The stage names, in order, for the breakdown.
 const char* const stage_names[] = {"a_cam_post", "b_affinity", "c_transition", "d_walk",
                                    "e1_upsample", "e2_crf", "f_argmax"};
@@ -233,7 +222,7 @@ struct pipeline {
   // (e2) refine's CRF: present channels, per-pixel distribution, unary, prepare + run
   void crf(const inputs& in) {
     tensor p = cam::present_channels(revised, in.tags);
-    normalise_pixels(p);
+    cam::normalise_pixels(p);
     tensor u = crf::unary_from_probabilities(p, m.cfg.crf_clip);
     const index_t k = p.dim(0);
     u.reshape({1, k, p.dim(1), p.dim(2)});

@@ -158,3 +158,17 @@ TEST_CASE("confident_rule: foreground from the low-alpha labelling, background f
   tensor z({2, 1, 1}), z2({2, 1, 1});
   CHECK(cam::confident_rule(z, z2, tag_set{3}, 1e-5f)[0] == ignore_label);
 }
+
+TEST_CASE("normalise_pixels makes each pixel a distribution; all-zero pixels become uniform") {
+  tensor p({3, 1, 2});
+  p(0, 0, 0) = 1.0f;
+  p(1, 0, 0) = 3.0f;
+  p(2, 0, 0) = -2.0f;  // negative scores count as 0
+  cam::normalise_pixels(p);
+  CHECK(p(0, 0, 0) == doctest::Approx(0.25));
+  CHECK(p(1, 0, 0) == doctest::Approx(0.75));
+  CHECK(p(2, 0, 0) == 0.0f);
+  for (index_t c = 0; c < 3; ++c) CHECK(p(c, 0, 1) == doctest::Approx(1.0 / 3));
+  tensor bad({2, 2});
+  CHECK_THROWS_AS(cam::normalise_pixels(bad), shape_error);
+}

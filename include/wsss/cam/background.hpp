@@ -62,6 +62,20 @@ inline label_map expand_labels(const label_map& compact, const tag_set& tags) {
   return out;
 }
 
+/// Makes every pixel of a C x H x W score stack a distribution over its C channels: negative
+/// scores count as 0, each pixel divided by its sum (uniform where all are 0). The dense CRF's
+/// unary reads the walk's revised scores this way (sec. 3.4).
+inline void normalise_pixels(tensor& p) {
+  expect_rank(p, 3, "cam::normalise_pixels", "scores", "C x H x W");
+  const index_t k = p.dim(0), hw = p.dim(1) * p.dim(2);
+  for (index_t i = 0; i < hw; ++i) {
+    double s = 0;
+    for (index_t c = 0; c < k; ++c) s += std::max(0.0f, p[c * hw + i]);
+    const float inv = s > 0 ? static_cast<float>(1.0 / s) : 1.0f / static_cast<float>(k);
+    for (index_t c = 0; c < k; ++c) p[c * hw + i] = s > 0 ? std::max(0.0f, p[c * hw + i]) * inv : inv;
+  }
+}
+
 /// Labels from CAMs alone (psa's --out_cam_pred): argmax over [threshold, M_1 .. M_K] with a
 /// constant background score. cams: K x H x W normalised.
 inline label_map threshold_labels(const tensor& cams, float background) {

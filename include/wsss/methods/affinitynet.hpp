@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <utility>
 #include <sstream>
 #include <span>
 #include <string>
@@ -97,11 +98,19 @@ class affinitynet {
     static config scenes() {
       config c;
       c.width = 1.0 / 16;
-      c.classifier = {.epochs = 24, .batch_size = 8, .lr = 0.05f};
-      c.classifier_augment = {.min_scale = 0.75, .max_scale = 1.25, .flip = true, .crop = 128};
-      c.affinity = {.epochs = 8, .batch_size = 8, .lr = 0.05f};
-      c.segmentation = {.epochs = 12, .batch_size = 8, .lr = 0.05f};
-      c.segmentation_augment = {.min_scale = 0.75, .max_scale = 1.25, .flip = true, .crop = 128};
+      c.dropout = 0.0f;  // dropout only slows a from-scratch network this small
+      c.backbone_dropout = false;
+      // Adam: from random weights SGD stays at the tag prior for hundreds of steps here. No
+      // weight decay: Adam's L2 term shrinks every weight whose gradient is small.
+      const train_config adam{.epochs = 40, .batch_size = 8, .update = optimizer::adam, .lr = 1e-3f,
+                              .momentum = 0.0f, .weight_decay = 0.0f, .poly_power = 0.9f};
+      c.classifier = adam;
+      c.classifier_augment = {.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 128};
+      c.affinity = adam;
+      c.affinity.epochs = 10;
+      c.segmentation = adam;
+      c.segmentation.epochs = 15;
+      c.segmentation_augment = {.min_scale = 0.8, .max_scale = 1.2, .flip = true, .crop = 128};
       c.seg_dilation = 3;
       return c;
     }
@@ -208,13 +217,8 @@ class affinitynet {
   template <class Tag>
   label_map refine(const exec<Tag>& ex, const rgb_image& img, const tensor& revised, const tag_set& tags) const {
     tensor p = cam::present_channels(revised, tags);
-    const index_t k = p.dim(0), hw = p.dim(1) * p.dim(2);
-    for (index_t i = 0; i < hw; ++i) {
-      double s = 0;
-      for (index_t c = 0; c < k; ++c) s += std::max(0.0f, p[c * hw + i]);
-      const float inv = s > 0 ? static_cast<float>(1.0 / s) : 1.0f / static_cast<float>(k);
-      for (index_t c = 0; c < k; ++c) p[c * hw + i] = s > 0 ? std::max(0.0f, p[c * hw + i]) * inv : inv;
-    }
+    cam::normalise_pixels(p);
+    const index_t k = p.dim(0);
     tensor u = crf::unary_from_probabilities(p, cfg.crf_clip);
     u.reshape({1, k, p.dim(1), p.dim(2)});
     typename C::plan local;  // prepared in place: the next image reuses its buffers
@@ -317,13 +321,9 @@ class affinitynet {
     const losses::multilabel loss({.classes = cx.classes() - 1});  // psa: MultiLabelSoftMarginLoss
     train(net, data.size(), cfg.classifier, mix_seed(cfg.seed, 11), cx.net_io("classifier"),
           [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
-            std::vector<rgb_image> imgs;
+            const auto [imgs, tf] = augmented(data, idx, cfg.classifier_augment, g);
             std::vector<tag_set> tags;
-            for (std::size_t j : idx) {
-              const rgb_image img = data.image(j);
-              imgs.push_back(data::transform::draw(cfg.classifier_augment, img.height(), img.width(), g).apply(img));
-              tags.push_back(data.tags(j));
-            }
+            for (std::size_t j : idx) tags.push_back(data.tags(j));
             const batch b{.images = imgs, .tags = tags};
             const ad::var scores = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)), b);
             auto pl = loss.prepare(cx.ex(), b, scores.shape());
@@ -339,14 +339,11 @@ class affinitynet {
     const auto& data = cx.train();
     train(net, data.size(), cfg.affinity, mix_seed(cfg.seed, 12), cx.net_io("affinity"),
           [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
-            std::vector<rgb_image> imgs;
-            std::vector<label_map> labels;
-            for (std::size_t j : idx) {
-              const rgb_image img = data.image(j);
-              const auto tf = data::transform::draw(cfg.affinity_augment, img.height(), img.width(), g);
-              imgs.push_back(tf.apply(img));
-              const label_map l = cx.load_labels("affinity_labels", j);
-              labels.push_back(tf.flip ? flip(l) : l);
+            const auto [imgs, tf] = augmented(data, idx, cfg.affinity_augment, g);
+            std::vector<label_map> labels;  // on the stride grid: only the flip applies
+            for (std::size_t j = 0; j < idx.size(); ++j) {
+              const label_map l = cx.load_labels("affinity_labels", idx[j]);
+              labels.push_back(tf[j].flip ? flip(l) : l);
             }
             const ad::var f = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)));
             // Eq. 3 on the slot's neighbourhood pairs (both orientations: every label mask is
@@ -373,14 +370,9 @@ class affinitynet {
     const auto& data = cx.train();
     train(net, data.size(), cfg.segmentation, mix_seed(cfg.seed, 13), cx.net_io("segmentation"),
           [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
-            std::vector<rgb_image> imgs;
+            const auto [imgs, tf] = augmented(data, idx, cfg.segmentation_augment, g);
             std::vector<label_map> labels;
-            for (std::size_t j : idx) {
-              const rgb_image img = data.image(j);
-              const auto tf = data::transform::draw(cfg.segmentation_augment, img.height(), img.width(), g);
-              imgs.push_back(tf.apply(img));
-              labels.push_back(tf.apply(cx.load_labels("rw_crf", j)));
-            }
+            for (std::size_t j = 0; j < idx.size(); ++j) labels.push_back(tf[j].apply(cx.load_labels("rw_crf", idx[j])));
             const ad::var s = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)));
             const ad::var up = ad::resize_bilinear(s, imgs[0].height(), imgs[0].width());
             const losses::cross_entropy loss;  // pixel-wise, 255 (CRF-free pixels, padding) ignored
@@ -423,6 +415,18 @@ class affinitynet {
   }
 
  private:
+  /// A mini-batch's images, each through its own random transform (returned for the labels).
+  static std::pair<std::vector<rgb_image>, std::vector<data::transform>> augmented(
+      const io::voc_dataset& data, std::span<const std::size_t> idx, const data::augment_config& aug, rng& g) {
+    std::pair<std::vector<rgb_image>, std::vector<data::transform>> out;
+    for (std::size_t j : idx) {
+      const rgb_image img = data.image(j);
+      out.second.push_back(data::transform::draw(aug, img.height(), img.width(), g));
+      out.first.push_back(out.second.back().apply(img));
+    }
+    return out;
+  }
+
   static label_map flip(const label_map& l) {
     label_map out(l.height(), l.width());
     for (index_t y = 0; y < l.height(); ++y)
