@@ -2,12 +2,17 @@
 # Installs what a fresh Debian 12 machine lacks to build wsss, its tests and its demo.
 #   bash .ci/deps.sh           core + tests + demo
 #   bash .ci/deps.sh --bench   also Google Benchmark's baselines: libtorch and OpenMP OpenBLAS
+#   bash .ci/deps.sh --ci      also CI's hardening jobs (.ci/run, docs/reliability.md): clang 14
+#                              with its OpenMP, sanitizer and libFuzzer runtimes, llvm-symbolizer
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev libboost-dev doctest-dev
       libbenchmark-dev libpng-dev libjpeg-dev nlohmann-json3-dev libthrust-dev libcli11-dev
       pocl-opencl-icd ocl-icd-opencl-dev opencl-headers)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev libopenblas0-openmp)
+fi
+if [[ "${1:-}" == "--ci" ]]; then
+  pkgs+=(clang-14 libclang-rt-14-dev libomp-14-dev llvm-14)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
