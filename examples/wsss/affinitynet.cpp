@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // affinitynet.cpp — `wsss run affinitynet` (every stage of the paper, resumable) and
-// `wsss label affinitynet` (pseudo-labels for a VOC folder from a finished run's networks).
+// `wsss label affinitynet` (pseudo-labels for a VOC folder from a finished run's networks) and
+// `wsss pretrain affinitynet` (the backbone on single-object images, the ImageNet stand-in).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -101,11 +102,43 @@ void add_label(CLI::App& cmd) {
   });
 }
 
+void add_pretrain(CLI::App& cmd) {
+  struct flags : common_flags {
+    wsss::methods::run_options run;
+    std::filesystem::path out;
+    int epochs = 0;
+  };
+  auto f = std::make_shared<flags>();
+  f->preset = "scenes";
+  cmd.add_option("--data", f->run.data, "single-object VOC-layout dataset (e.g. wsss scenes DIR --objects 1 1 --test-items)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd.add_option("--work", f->run.work, "folder for checkpoints and the training log; a rerun resumes it")->required();
+  cmd.add_option("--out", f->out, "the backbone's weights (safetensors), for --backbone of `wsss run affinitynet`")
+      ->required();
+  cmd.add_option("--epochs", f->epochs, "classifier epochs (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd.add_option("--val-split", f->run.val_split, "split the top-1 accuracy is measured on ('' = none)")
+      ->capture_default_str();
+  f->add(cmd);
+  cmd.callback([f] {
+    f->run.quiet = wsss_cli::globals().quiet;
+    f->run.classes = f->classes;
+    f->run.variant = "pretrain";
+    method m = f->make();
+    if (f->epochs > 0) m.cfg.classifier.epochs = f->epochs;
+    wsss::methods::run_context cx(f->run);
+    const double top1 = m.pretrain(cx, f->out);
+    std::printf("backbone: %s\n", f->out.string().c_str());
+    if (top1 >= 0) std::printf("top-1 accuracy on %s: %.1f%%\n", f->run.val_split.c_str(), 100.0 * top1);
+  });
+}
+
 const wsss_cli::register_method reg{{
     .name = "affinitynet",
     .summary = "AffinityNet (Ahn & Kwak 2018): CAMs, confident regions, AffinityNet, random walk, dCRF, segmentation",
     .add_run = add_run,
     .add_label = add_label,
+    .add_pretrain = add_pretrain,
 }};
 
 }  // namespace

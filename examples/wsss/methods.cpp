@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// methods.cpp — the method registry and the `run` / `label` subcommands built from it.
+// methods.cpp — the method registry and the `run` / `label` / `pretrain` subcommands built from it.
 #include "methods.hpp"
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,13 +29,16 @@ global_options& globals() {
 
 namespace {
 
-// The text `wsss run` / `wsss label` print without a method: the methods and their summaries.
-std::string method_list(const char* verb, bool labelling) {
+using adder = std::function<void(CLI::App&)> method_command::*;
+
+// The text `wsss run` (label, pretrain) prints without a method: the methods that have the
+// subcommand and their summaries.
+std::string method_list(const std::string& verb, adder has) {
   std::vector<const method_command*> methods;
   for (const auto& m : method_registry())
-    if (labelling ? bool(m.add_label) : bool(m.add_run)) methods.push_back(&m);
+    if (m.*has) methods.push_back(&m);
   std::sort(methods.begin(), methods.end(), [](auto* a, auto* b) { return a->name < b->name; });
-  std::string out = std::string("usage: wsss ") + verb + " METHOD [options]  (wsss " + verb + " METHOD --help)\n";
+  std::string out = "usage: wsss " + verb + " METHOD [options]  (wsss " + verb + " METHOD --help)\n";
   if (methods.empty()) return out + "methods: none registered in this build\n";
   std::size_t w = 0;
   for (auto* m : methods) w = std::max(w, m->name.size());
@@ -46,23 +50,24 @@ std::string method_list(const char* verb, bool labelling) {
 }  // namespace
 
 void add_method_commands(CLI::App& app) {
-  auto* run = app.add_subcommand("run", "run a method end to end on a dataset (every stage, resumable)");
-  auto* label = app.add_subcommand("label", "write a method's pseudo-labels for a dataset from saved weights");
-  for (auto* cmd : {run, label}) {
+  const std::pair<adder, CLI::App*> verbs[] = {
+      {&method_command::add_run,
+       app.add_subcommand("run", "run a method end to end on a dataset (every stage, resumable)")},
+      {&method_command::add_label,
+       app.add_subcommand("label", "write a method's pseudo-labels for a dataset from saved weights")},
+      {&method_command::add_pretrain,
+       app.add_subcommand("pretrain", "pretrain a method's backbone on single-object images (the ImageNet stand-in)")},
+  };
+  for (const auto& [has, cmd] : verbs) {
     cmd->require_subcommand(0, 1);
     cmd->footer("Without METHOD, lists the methods of this build; `wsss " + cmd->get_name() +
                 " METHOD --help` gives a method's options.");
+    for (const auto& m : method_registry())
+      if (m.*has) (m.*has)(*cmd->add_subcommand(m.name, m.summary));
+    cmd->callback([cmd, has] {
+      if (cmd->get_subcommands().empty()) std::fputs(method_list(cmd->get_name(), has).c_str(), stdout);
+    });
   }
-  for (const auto& m : method_registry()) {
-    if (m.add_run) m.add_run(*run->add_subcommand(m.name, m.summary));
-    if (m.add_label) m.add_label(*label->add_subcommand(m.name, m.summary));
-  }
-  run->callback([run] {
-    if (run->get_subcommands().empty()) std::fputs(method_list("run", false).c_str(), stdout);
-  });
-  label->callback([label] {
-    if (label->get_subcommands().empty()) std::fputs(method_list("label", true).c_str(), stdout);
-  });
 }
 
 }  // namespace wsss_cli

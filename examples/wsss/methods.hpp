@@ -11,10 +11,11 @@
 //   }};
 //   }
 //
-// main.cpp then adds `wsss run <name>` (configured by add_run) and `wsss label <name>`
-// (configured by add_label; a method without one has no label subcommand). The functions
-// add the subcommand's options and set its callback, which does the work; a wsss::error or
-// other exception from it exits 1 with its message, a CLI::ParseError exits 2.
+// main.cpp then adds `wsss run <name>` (configured by add_run), `wsss label <name>` (add_label)
+// and `wsss pretrain <name>` (add_pretrain); a method without add_label or add_pretrain has no
+// such subcommand. The functions add the subcommand's options and set its callback, which does
+// the work; a wsss::error or other exception from it exits 1 with its message, a
+// CLI::ParseError exits 2.
 #pragma once
 
 #include <functional>
@@ -29,6 +30,7 @@ struct method_command {
   std::string name, summary;
   std::function<void(CLI::App& run_cmd)> add_run;
   std::function<void(CLI::App& label_cmd)> add_label;
+  std::function<void(CLI::App& pretrain_cmd)> add_pretrain;
 };
 
 // The registered methods, in registration order (listed by name in `wsss run`).

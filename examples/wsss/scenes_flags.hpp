@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // scenes_flags.hpp — the dataset flags of `wsss scenes` (--train, --val, --size, --seed,
-// --objects, --full), for any subcommand that makes a scenes dataset.
+// --objects, --full, --test-items), for any subcommand that makes a scenes dataset.
 #pragma once
 
 #include <memory>
@@ -53,6 +53,11 @@ inline std::vector<CLI::Option*> add_scenes_flags(CLI::App& cmd, const std::shar
   added.push_back(cmd.add_flag_callback(
       "--full", [opt] { opt->items = wsss::data::debian_fashion_mnist("train"); },
       "draw items from Debian's full Fashion-MNIST (dataset-fashion-mnist) instead of the embedded subset"));
+  added.push_back(cmd.add_flag_callback(
+      "--test-items", [opt] { opt->items = wsss::data::debian_fashion_mnist("t10k"); },
+      "draw items from Debian's Fashion-MNIST test set (t10k), none of which is in the embedded subset "
+      "(the stand-in for ImageNet of `wsss pretrain`)"));
+  added.back()->excludes(added[added.size() - 2]);
   return added;
 }
 

@@ -103,6 +103,8 @@ TEST_CASE("affinitynet: a run stopped inside and between stages resumes to ident
   wsss::methods::run_context whole_cx(options(tmp / "data", tmp / "whole"));
   const auto whole = m.run(whole_cx);
   REQUIRE(whole.results.rows.size() == 4);
+  CHECK(whole.results.seed == m.cfg.seed);
+  CHECK(m.cfg.seed != 0);  // so a seed left unset in results.json would show
   CHECK(whole.results.rows[0].name == "CAM");
   CHECK(whole.results.rows[3].split == "val");
   for (const auto& r : whole.results.rows) CHECK(r.miou >= 0.0);
@@ -165,6 +167,50 @@ TEST_CASE("affinitynet: a work folder of another configuration is refused; label
                        doctest::Contains("another configuration"), wsss::value_error);
   CHECK_THROWS_WITH_AS(m.label(tmp / "nowhere", train, tmp / "labels3", true), doctest::Contains("no config.txt"),
                        wsss::io_error);
+}
+
+TEST_CASE("affinitynet: pretrain writes a backbone that a run starts all three networks from") {
+  wsss_test::temp_dir tmp;
+  make_tiny(tmp / "data");
+  const method m = tiny_method();
+  const fs::path backbone = tmp / "backbone.safetensors";
+  wsss::methods::run_context cx(options(tmp / "data", tmp / "pre"));
+  const double top1 = m.pretrain(cx, backbone);
+  CHECK(top1 >= -1.0);
+  CHECK(top1 <= 1.0);
+  check_no_partial_files(tmp / "pre");
+
+  // The file holds exactly a backbone of the method's width, trained (not the random start).
+  wsss::rng init(wsss::methods::mix_seed(m.cfg.seed, 10));
+  auto fresh = m.make_classifier(11, init);
+  const auto before = wsss::nn::state_dict(fresh.backbone);
+  wsss::nn::load_weights(fresh.backbone, backbone, {.allow_missing = false, .allow_unexpected = false});
+  const auto after = wsss::nn::state_dict(fresh.backbone);
+  REQUIRE(after.size() == before.size());
+  bool changed = false;
+  for (const auto& [name, t] : after)
+    for (wsss::index_t i = 0; i < t.numel() && !changed; ++i) changed = t.data()[i] != before.at(name).data()[i];
+  CHECK(changed);
+  // Of another width it does not load, and pretraining refuses to start from it.
+  method::config wider = m.cfg;
+  wider.width = 1.0 / 16;
+  auto other = method(wider).make_classifier(11, init);
+  CHECK_THROWS_AS(wsss::nn::load_weights(other.backbone, backbone), wsss::error);
+  method::config from = m.cfg;
+  from.backbone_weights = backbone;
+  wsss::methods::run_context cx2(options(tmp / "data", tmp / "pre2"));
+  CHECK_THROWS_WITH_AS(method(from).pretrain(cx2, tmp / "b2.safetensors"), doctest::Contains("random weights"),
+                       wsss::value_error);
+
+  // A run from it: every stage completes; a rerun of pretrain resumes to the same bytes.
+  wsss::methods::run_context run_cx(options(tmp / "data", tmp / "run"));
+  CHECK(method(from).run(run_cx).results.rows.size() == 4);
+  std::ifstream a(backbone, std::ios::binary);
+  const std::string first(std::istreambuf_iterator<char>(a), {});
+  wsss::methods::run_context cx3(options(tmp / "data", tmp / "pre"));
+  m.pretrain(cx3, tmp / "again.safetensors");
+  std::ifstream b(tmp / "again.safetensors", std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(b), {}) == first);
 }
 
 TEST_CASE("affinitynet: configuration errors name the method") {

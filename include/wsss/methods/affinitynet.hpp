@@ -243,7 +243,7 @@ class affinitynet {
   /// Every stage in order; each skips what an earlier run finished. Returns Table 1's rows
   /// (pseudo-labels on train) and the segmentation network's row (val).
   run_summary run(run_context& cx) const {
-    cx.begin(name, describe());
+    cx.begin(name, describe(), cfg.seed);
     const auto& data = cx.train();
     rng init(mix_seed(cfg.seed, 10));
     classifier_net cls = make_classifier(cx.classes(), init);
@@ -313,6 +313,37 @@ class affinitynet {
       const tensor m = cams(cls, img, data.tags(i));
       io::write_label_png(out / (data.id(i) + ".png"), refine(ex, img, revise(ex, affinity_features(aff, img), m), data.tags(i)));
     });
+  }
+
+  /// The stand-in for the paper's premise: psa's ResNet38 starts from ImageNet weights, which
+  /// cannot be had here. The classification network trained on a dataset of single-object
+  /// images (`wsss scenes --objects 1 1 --test-items`: items none of the run's scenes use); its
+  /// backbone's weights go to `out` (atomically) for cfg.backbone_weights of later runs. Resumes
+  /// like `run`. Returns top-1 accuracy on the val split's single-tag images (-1 without val).
+  double pretrain(run_context& cx, const std::filesystem::path& out) const {
+    if (!cfg.backbone_weights.empty()) throw_value(name, "pretraining starts from random weights: no backbone weights");
+    cx.begin("affinitynet pretrain", describe(), cfg.seed);
+    rng init(mix_seed(cfg.seed, 10));
+    classifier_net cls = make_classifier(cx.classes(), init);
+    train_classifier(cx, cls);
+    nn::save_weights(cls.backbone, out, {{"wsss", "affinitynet pretrained backbone"}, {"width", std::to_string(cfg.width)}});
+    if (!cx.has_val()) return -1.0;
+    const io::voc_dataset val(cx.options().data, cx.options().val_split, {.num_classes = cx.classes()});  // tags from the masks
+    std::size_t right = 0, single = 0;
+    for (std::size_t i = 0; i < val.size(); ++i) {
+      const tag_set tags = val.tags(i);
+      if (tags.size() != 1) continue;
+      ad::tape t;
+      t.set_training(false);
+      ad::no_grad ng(t);
+      const tensor s = cls(t, t.leaf(nn::normalize(val.image(i), cfg.cams.input)), batch{}).value();
+      index_t best = 0;
+      for (index_t k = 1; k < s.numel(); ++k)
+        if (s[k] > s[best]) best = k;
+      right += static_cast<int>(best) + 1 == tags.front();
+      ++single;
+    }
+    return single ? static_cast<double>(right) / static_cast<double>(single) : -1.0;
   }
 
   /// The classification network on image tags: pool(fc8(f)) and the multi-label soft-margin loss.

@@ -164,10 +164,11 @@ class run_context {
   const exec<omp_t>& ex() const noexcept { return ex_; }
   const std::filesystem::path& work() const noexcept { return opt_.work; }
 
-  /// Records the method and its configuration; a work folder made with another configuration
+  /// Records the method, its configuration and seed; a work folder made with another configuration
   /// is refused (its artifacts would silently mix two runs).
-  void begin(std::string_view method, const std::string& description) {
+  void begin(std::string_view method, const std::string& description, std::uint64_t seed) {
     method_ = method;
+    seed_ = seed;
     t0_ = std::chrono::steady_clock::now();
     const auto file = opt_.work / "config.txt";
     const std::string text = "method = " + std::string(method) + "\n" + description;
@@ -267,6 +268,7 @@ class run_context {
     report::results res;
     res.method = method_;
     res.variant = opt_.variant;
+    res.seed = seed_;
     res.dataset = opt_.data.filename().empty() ? opt_.data.parent_path().filename().string() : opt_.data.filename().string();
     res.cpu = report::cpu_name();
     res.threads = backend::max_threads();
@@ -314,6 +316,7 @@ class run_context {
   workspace ws_;
   exec<omp_t> ex_{omp, &ws_};
   std::string method_;
+  std::uint64_t seed_ = 0;
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
