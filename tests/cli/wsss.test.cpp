@@ -37,7 +37,7 @@ std::vector<std::string> listed_methods(const std::string& listing) {
 TEST_CASE("wsss: --help of every subcommand and every registered method exits 0") {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"--help"}, {"scenes", "--help"}, {"eval", "--help"}, {"results", "--help"}, {"run", "--help"},
-           {"label", "--help"}}) {
+           {"label", "--help"}, {"pretrain", "--help"}}) {
     const auto o = wsss(args);
     CAPTURE(args[0]);
     CHECK(o.status == 0);
@@ -47,7 +47,8 @@ TEST_CASE("wsss: --help of every subcommand and every registered method exits 0"
   const auto run = wsss({"run"});
   CHECK(run.status == 0);
   CHECK(run.out.rfind("usage: wsss run METHOD", 0) == 0);
-  for (const auto& verb : {"run", "label"})
+  CHECK(listed_methods(wsss({"pretrain"}).out) == std::vector<std::string>{"affinitynet"});
+  for (const auto& verb : {"run", "label", "pretrain"})
     for (const auto& m : listed_methods(wsss({verb}).out)) {
       CAPTURE(m);
       CHECK(wsss({verb, m, "--help"}).status == 0);
@@ -77,6 +78,7 @@ TEST_CASE("wsss: a bad command line exits 2 with one line naming the flag") {
   CHECK(wsss({"scenes", (dir / "s").string(), "--make-subset", "3", "--train", "4"}).status == 2);
   CHECK(wsss({}).status == 2);
   CHECK(wsss({"run", "no-such-method"}).status == 2);
+  CHECK(wsss({"scenes", (dir / "s").string(), "--full", "--test-items"}).status == 2);  // two item sources
   CHECK_FALSE(std::filesystem::exists(dir / "s"));
 }
 
