@@ -58,7 +58,9 @@ void add_method_commands(CLI::App& app) {
       {&method_command::add_pretrain,
        app.add_subcommand("pretrain", "pretrain a method's backbone on single-object images (the ImageNet stand-in)")},
   };
-  for (const auto& [has, cmd] : verbs) {
+  for (const auto& verb : verbs) {
+    const adder has = verb.first;  // named, not bound: clang 14 cannot capture a structured binding
+    CLI::App* const cmd = verb.second;
     cmd->require_subcommand(0, 1);
     cmd->footer("Without METHOD, lists the methods of this build; `wsss " + cmd->get_name() +
                 " METHOD --help` gives a method's options.");

@@ -32,7 +32,9 @@ TEST_CASE("add, sub, mul and div match a naive broadcast loop and pass grad_chec
   };
   const binary_fn fns[] = {ad::add, ad::sub, ad::mul, ad::div};
   const char* names[] = {"add", "sub", "mul", "div"};
-  for (const auto& [sa, sb] : cases) {
+  for (const auto& c : cases) {
+    const auto& sa = c.first;  // named: clang 14 cannot capture a binding in INFO
+    const auto& sb = c.second;
     for (int k = 0; k < 4; ++k) {
       INFO(names[k], " ", sa, " with ", sb);
       tensor a = random_uniform(sa, g, -1.0, 1.0);

@@ -178,7 +178,8 @@ TEST_CASE("resize_bilinear op forwards core's resize and backpropagates its adjo
   rng g(47);
   const tensor x = random_uniform({1, 2, 5, 4}, g, -1, 1);
   for (auto mode : {resize_mode::half_pixel, resize_mode::align_corners}) {
-    for (auto [h, w] : {std::pair<index_t, index_t>{9, 7}, {3, 2}}) {
+    for (const auto& hw : {std::pair<index_t, index_t>{9, 7}, {3, 2}}) {
+      const index_t h = hw.first, w = hw.second;  // named: clang 14 cannot capture a binding in a lambda
       ad::tape t;
       const ad::var y = ad::resize_bilinear(t.leaf(x), h, w, mode);
       const tensor ref = wsss::resize_bilinear(x, h, w, mode);

@@ -109,9 +109,11 @@ TEST_CASE("large elementwise gradients match naive loops with fresh and with acc
   };
   const ad::detail::binary_kind kinds[] = {ad::detail::binary_kind::add, ad::detail::binary_kind::sub,
                                            ad::detail::binary_kind::mul, ad::detail::binary_kind::div};
-  for (const auto& [sa, sb] : cases)
+  for (const auto& c : cases)
     for (auto kind : kinds)
       for (bool accumulate : {false, true}) {
+        const auto& sa = c.first;  // named: clang 14 cannot capture a binding in INFO
+        const auto& sb = c.second;
         INFO(static_cast<int>(kind), " ", sa, " with ", sb, accumulate ? " (accumulating)" : " (fresh)");
         const tensor a = random_uniform(sa, g, -1.0, 1.0), b = random_uniform(sb, g, 0.5, 1.5);
         ad::tape t;

@@ -210,7 +210,8 @@ TEST_CASE("conv2d through winograd passes the finite-difference check for x, w a
 
 TEST_CASE("sgemm_nt_long_k and the thin first-layer weight gradient match the definition") {
   rng gen(23);
-  for (const auto& [m, n, k] : {std::array<index_t, 3>{5, 7, 1030}, std::array<index_t, 3>{64, 27, 2100}, std::array<index_t, 3>{1, 1, 15}}) {
+  for (const auto& mnk : {std::array<index_t, 3>{5, 7, 1030}, std::array<index_t, 3>{64, 27, 2100}, std::array<index_t, 3>{1, 1, 15}}) {
+    const index_t m = mnk[0], n = mnk[1], k = mnk[2];  // named: clang 14 cannot capture a binding in INFO
     INFO("m " << m << " n " << n << " k " << k);
     const tensor a = random_normal({m, k + 3}, gen), b = random_normal({n, k + 1}, gen);
     tensor c = random_normal({m, n + 2}, gen);

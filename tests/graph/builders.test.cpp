@@ -51,7 +51,8 @@ TEST_CASE("half_plane_offsets(5) are the reference's 34 offsets in its order") {
 
 TEST_CASE("radius builder equals the naive pair set of eq. 4 (both orientations)") {
   for (double gamma : {1.0, 1.5, 2.3, 3.0, 5.0}) {
-    for (auto [h, w] : {std::pair<index_t, index_t>{7, 9}, {1, 6}, {11, 4}}) {
+    for (const auto& hw : {std::pair<index_t, index_t>{7, 9}, {1, 6}, {11, 4}}) {
+      const index_t h = hw.first, w = hw.second;  // named: clang 14 cannot capture a binding in INFO
       INFO("gamma " << gamma << " grid " << h << "x" << w);
       const auto g = graph::build(graph::radius{{gamma}}, {h, w});
       CHECK_NOTHROW(g.validate());

@@ -61,7 +61,9 @@ TEST_CASE("io::read_image decodes every PNG colour type and depth to RGB") {
   for (int y = 0; y < 3; ++y)
     for (int x = 0; x < 5; ++x) CHECK(g4(y, x, 1) == 17 * ((x + 3 * y) % 16));
   // Palette with a tRNS chunk: colours from the palette, transparency dropped.
-  for (const auto& [name, n] : {std::pair{"palette8.png", 23}, std::pair{"palette4.png", 11}}) {
+  for (const auto& entry : {std::pair{"palette8.png", 23}, std::pair{"palette4.png", 11}}) {
+    const char* const name = entry.first;  // named: clang 14 cannot capture a binding in INFO
+    const int n = entry.second;
     INFO(name);
     const auto p = wsss::io::read_image(fixtures / name);
     REQUIRE(p.width() == 5);

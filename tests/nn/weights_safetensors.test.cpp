@@ -70,7 +70,9 @@ TEST_CASE("save_weights then load_weights restores every parameter and BN buffer
   CHECK(r.loaded.size() == n);
   const auto a = nn::state_dict(src), b = nn::state_dict(dst);
   REQUIRE(a.size() == b.size());
-  for (const auto& [k, t] : a) {
+  for (const auto& entry : a) {  // no structured binding: clang 14 cannot capture one in INFO
+    const auto& k = entry.first;
+    const auto& t = entry.second;
     INFO(k);
     REQUIRE(b.at(k).shape() == t.shape());
     CHECK(std::equal(t.begin(), t.end(), b.at(k).begin()));
