@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "support/script_main.hpp"
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/crf.hpp"
@@ -213,11 +214,4 @@ int cli(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc >= 2 && (std::strcmp(argv[1], "--run") == 0 || std::strcmp(argv[1], "--dump") == 0)) return cli(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return wsss_bench::script_main(argc, argv, cli); }

@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/script_main.hpp"
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/cam.hpp"
 #include "wsss/core/random.hpp"
@@ -480,11 +481,4 @@ int cli(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc >= 2 && (std::strcmp(argv[1], "--run") == 0 || std::strcmp(argv[1], "--dump") == 0)) return cli(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return wsss_bench::script_main(argc, argv, cli); }

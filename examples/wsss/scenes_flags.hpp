@@ -50,14 +50,15 @@ inline std::vector<CLI::Option*> add_scenes_flags(CLI::App& cmd, const std::shar
                       ->expected(2)
                       ->type_name("MIN MAX")
                       ->check(CLI::Range(1, max_scene_objects)));
-  added.push_back(cmd.add_flag_callback(
+  CLI::Option* full = cmd.add_flag_callback(
       "--full", [opt] { opt->items = wsss::data::debian_fashion_mnist("train"); },
-      "draw items from Debian's full Fashion-MNIST (dataset-fashion-mnist) instead of the embedded subset"));
+      "draw items from Debian's full Fashion-MNIST (dataset-fashion-mnist) instead of the embedded subset");
+  added.push_back(full);
   added.push_back(cmd.add_flag_callback(
-      "--test-items", [opt] { opt->items = wsss::data::debian_fashion_mnist("t10k"); },
-      "draw items from Debian's Fashion-MNIST test set (t10k), none of which is in the embedded subset "
-      "(the stand-in for ImageNet of `wsss pretrain`)"));
-  added.back()->excludes(added[added.size() - 2]);
+                         "--test-items", [opt] { opt->items = wsss::data::debian_fashion_mnist("t10k"); },
+                         "draw items from Debian's Fashion-MNIST test set (t10k), none of which is in the embedded "
+                         "subset (the stand-in for ImageNet of `wsss pretrain`)")
+                      ->excludes(full));
   return added;
 }
 

@@ -4,16 +4,17 @@
 // segmentation network trained on the synthesised labels. One type, generic over its slots.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <utility>
 #include <sstream>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/autodiff/ops/resize.hpp"
@@ -337,9 +338,7 @@ class affinitynet {
       t.set_training(false);
       ad::no_grad ng(t);
       const tensor s = cls(t, t.leaf(nn::normalize(val.image(i), cfg.cams.input)), batch{}).value();
-      index_t best = 0;
-      for (index_t k = 1; k < s.numel(); ++k)
-        if (s[k] > s[best]) best = k;
+      const auto best = std::max_element(s.begin(), s.end()) - s.begin();  // class best + 1
       right += static_cast<int>(best) + 1 == tags.front();
       ++single;
     }
