@@ -24,12 +24,14 @@ namespace wsss::nn {
 /// Biases use Caffe's lr x2 and no weight decay, as DeepLab's prototxts do.
 struct deeplab_largefov {
   static constexpr std::string_view name = "deeplab_largefov";
+  static constexpr ad::pool2d_config down_pool{3, 2, 1, true}, keep_pool{3, 1, 1, false};
   struct config {
     double width = 1.0;        ///< channel multiplier of conv1..fc7 (1 = published, ~20.5M parameters)
     index_t classes = 21;      ///< fc8 outputs (VOC: 20 classes + background)
     index_t fc6_dilation = 12; ///< the large field of view (rate 12, padding 12)
     float dropout = 0.5f;
     bool random_init = true;   ///< false: zero weights, to be loaded (load_weights)
+    bool batch_norm = false;   ///< BatchNorm after every VGG16 convolution (vgg16_bn; not the published net)
   };
   config cfg;
   vgg16_features features;
@@ -37,7 +39,7 @@ struct deeplab_largefov {
 
   deeplab_largefov() = default;
   deeplab_largefov(const config& c, rng& g)
-      : cfg(c), features(c.width, 2, g, init_or_none(c.random_init, conv_init::kaiming_fan_out)) {
+      : cfg(c), features(c.width, 2, g, init_or_none(c.random_init, conv_init::kaiming_fan_out), c.batch_norm) {
     require(c.classes > 0, "nn::deeplab_largefov", "classes must be positive, got ", c.classes);
     const index_t fc = scale_channels(1024, c.width);
     const conv_init he = init_or_none(c.random_init, conv_init::kaiming_fan_out);
@@ -60,14 +62,27 @@ struct deeplab_largefov {
   ad::var operator()(ad::tape& t, ad::var x) { return fc8(t, head_features(t, x)); }
 
   /// fc7's output after ReLU and dropout (the input of fc8), N x 1024w x h x w.
-  ad::var head_features(ad::tape& t, ad::var x) {
-    const ad::pool2d_config down{3, 2, 1, true}, keep{3, 1, 1, false};
-    for (int s = 1; s <= 3; ++s) x = ad::max_pool2d(features.stage(t, x, s), down);
-    x = ad::max_pool2d(features.stage(t, x, 4), keep);
-    x = ad::max_pool2d(features.stage(t, x, 5), keep);
-    x = ad::avg_pool2d(x, keep);
+  ad::var head_features(ad::tape& t, ad::var x) { return from_pool3(t, pool3(t, x)); }
+
+  /// conv1..conv3 with their pools: the input of conv4_1 (output stride 8), N x 256w x h x w.
+  /// SEC's background cues differentiate the class scores with respect to it.
+  ad::var pool3(ad::tape& t, ad::var x) {
+    for (int s = 1; s <= 3; ++s) x = ad::max_pool2d(features.stage(t, x, s), down_pool);
+    return x;
+  }
+  /// conv4_1 .. fc7 (ReLU, dropout) from pool3's output.
+  ad::var from_pool3(ad::tape& t, ad::var x) {
+    x = ad::max_pool2d(features.stage(t, x, 4), keep_pool);
+    x = ad::max_pool2d(features.stage(t, x, 5), keep_pool);
+    x = ad::avg_pool2d(x, keep_pool);
     x = dropout{cfg.dropout}(t, ad::relu(fc6(t, x)));
     return dropout{cfg.dropout}(t, ad::relu(fc7(t, x)));
+  }
+
+  /// The score map's side for an input side (the three stride-2 pools): 321 -> 41, 128 -> 17.
+  static index_t output_size(index_t input) {
+    for (int s = 0; s < 3; ++s) input = ad::detail::pool_out_extent(input, down_pool, "nn::deeplab_largefov");
+    return input;
   }
 
   template <class F>
@@ -76,6 +91,10 @@ struct deeplab_largefov {
     fc6.visit_params(f);
     fc7.visit_params(f);
     fc8.visit_params(f);
+  }
+  template <class F>
+  void visit_buffers(F&& f) {
+    features.visit_buffers(f);
   }
 };
 static_assert(Layer<deeplab_largefov>);
