@@ -389,3 +389,22 @@ TEST_CASE("fcl is trainable: parameters named from its prefix, visited like a la
   CHECK(ps[0] == &b.weight);
   CHECK(wsss::nn::count_params(b) == 3 * 20 + 3);
 }
+
+TEST_CASE("pool: gwrp::decay_for is SEC's rule of thumb (41 x 41 gives the paper's decays)") {
+  // Sec. 4: the top 10% carry half of G -> d+ = 0.996; the top 30% -> d_bg = 0.999.
+  CHECK(wsss::pool::gwrp::decay_for(41 * 41, 0.1) == doctest::Approx(0.996).epsilon(2e-4));
+  CHECK(wsss::pool::gwrp::decay_for(41 * 41, 0.3) == doctest::Approx(0.999).epsilon(2e-4));
+  for (wsss::index_t n : {17 * 17, 41 * 41, 321 * 321}) {
+    for (double fraction : {0.1, 0.3}) {
+      const double d = wsss::pool::gwrp::decay_for(n, fraction);
+      // The share of the top k weights, summed term by term (not the closed form inverted).
+      const auto k = static_cast<wsss::index_t>(std::lround(fraction * static_cast<double>(n)));
+      double top = 0, all = 0, w = 1;
+      for (wsss::index_t j = 0; j < n; ++j, w *= d) (j < k ? top : all) += w;
+      // 1e-3: d is a float, and at n = 321^2 one float step of d moves the share by ~3e-4.
+      CHECK(top / (top + all) == doctest::Approx(0.5).epsilon(1e-3));
+    }
+  }
+  CHECK_THROWS_AS(wsss::pool::gwrp::decay_for(100, 0.6, 0.5), wsss::value_error);  // mass below k / n
+  CHECK_THROWS_AS(wsss::pool::gwrp::decay_for(1, 0.1), wsss::value_error);
+}

@@ -73,6 +73,26 @@ class gwrp {
     if (c.bg_class < -1) throw_value(name, "bg_class must be a channel or -1, got ", c.bg_class);
   }
 
+  /// SEC sec. 4's rule of thumb: the decay d for which the top `fraction` of n positions carry
+  /// `mass` of the weights, (1 - d^k) / (1 - d^n) = mass with k = round(fraction n), by
+  /// bisection (the share falls monotonically from 1 at d = 0 to k / n at d = 1, so any mass in
+  /// (k / n, 1) has one solution). The paper's d+ = 0.996 (10% -> 50%) and d_bg = 0.999
+  /// (30% -> 50%) are this rule at 41 x 41, roughly; other grids need their own.
+  static float decay_for(index_t n, double fraction, double mass = 0.5) {
+    const auto k = static_cast<double>(std::max<index_t>(1, static_cast<index_t>(std::lround(fraction * static_cast<double>(n)))));
+    const auto nn = static_cast<double>(n);
+    if (!(n >= 2 && fraction > 0.0 && fraction < 1.0 && mass > k / nn && mass < 1.0))
+      throw_value(name, "decay_for needs n >= 2, fraction in (0, 1) and mass in (k/n, 1), got n ", n, ", fraction ",
+                  fraction, ", mass ", mass);
+    double lo = 0.0, hi = 1.0;
+    for (int it = 0; it < 200; ++it) {
+      const double d = 0.5 * (lo + hi);
+      const double share = (1.0 - std::pow(d, k)) / (1.0 - std::pow(d, nn));
+      (share > mass ? lo : hi) = d;  // a larger d spreads the weight: the share falls
+    }
+    return static_cast<float>(0.5 * (lo + hi));
+  }
+
   /// Ranks kept for decay d over n positions (see the truncation note above).
   static index_t kept_ranks(double d, index_t n, double tol) {
     if (d <= 0.0) return 1;
