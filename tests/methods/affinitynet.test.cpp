@@ -10,6 +10,7 @@
 #include <string>
 
 #include "io/temp_dir.hpp"
+#include "methods/tiny_run.hpp"
 #include "wsss/data/scenes.hpp"
 #include "wsss/io/voc.hpp"
 #include "wsss/methods/affinitynet.hpp"
@@ -17,22 +18,11 @@
 namespace {
 
 namespace fs = std::filesystem;
+using wsss_test::artifacts;
+using wsss_test::check_no_partial_files;
+using wsss_test::run_until;
 using method = wsss::methods::affinitynet<>;
 
-const fs::path embedded_dir = fs::path(WSSS_SOURCE_DIR) / "examples" / "data";
-
-// 6 train and 3 val scenes of 32 x 32: a 4 x 4 feature grid, enough for every stage.
-void make_tiny(const fs::path& root) {
-  wsss::data::scenes_options o;
-  o.items = wsss::data::embedded_fashion_subset(embedded_dir);
-  o.train_images = 6;
-  o.val_images = 3;
-  o.scene.size = 32;
-  o.scene.min_scale = 0.5;
-  o.scene.max_scale = 0.8;
-  o.scene.min_pixels = 20;
-  wsss::data::make_scenes(root, o);
-}
 
 // Every stage at its smallest: a 1/32-wide backbone, one or two epochs, one CAM scale.
 method tiny_method() {
@@ -48,59 +38,18 @@ method tiny_method() {
   return method(c);
 }
 
-wsss::methods::run_options options(const fs::path& data, const fs::path& work) {
-  wsss::methods::run_options o;
-  o.data = data;
-  o.work = work;
-  o.quiet = true;
-  o.out = nullptr;
-  o.overlays = 2;
-  return o;
-}
 
-// Every artifact's bytes, by path relative to the work folder. Logs, the report and
-// results.json carry wall-clock times and are compared separately.
-std::map<std::string, std::string> artifacts(const fs::path& work) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(work)) {
-    if (!e.is_regular_file()) continue;
-    const std::string rel = fs::relative(e.path(), work).generic_string();
-    if (rel.ends_with("log.csv") || rel.starts_with("report") || rel == "results.json") continue;
-    std::ifstream f(e.path(), std::ios::binary);
-    out[rel] = std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  return out;
-}
 
-// No temp file of an atomic write may survive a stop.
-void check_no_partial_files(const fs::path& work) {
-  for (const auto& e : fs::recursive_directory_iterator(work))
-    CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, e.path().string());
-}
 
-struct stop {
-  std::string stage;
-};
-
-// Runs with a hook that throws once `stage` has finished `count` items (or epochs).
-void run_until(const method& m, const fs::path& data, const fs::path& work, std::string stage, std::size_t count) {
-  auto o = options(data, work);
-  o.after_step = [stage, count](std::string_view s, std::size_t done) {
-    if (s == stage && done == count) throw stop{stage};
-  };
-  wsss::methods::run_context cx(o);
-  CHECK_THROWS_AS(m.run(cx), stop);
-  check_no_partial_files(work);
-}
 
 }  // namespace
 
 TEST_CASE("affinitynet: a run stopped inside and between stages resumes to identical artifacts") {
   wsss_test::temp_dir tmp;
-  make_tiny(tmp / "data");
+  wsss_test::make_tiny_scenes(tmp / "data");
   const method m = tiny_method();
 
-  wsss::methods::run_context whole_cx(options(tmp / "data", tmp / "whole"));
+  wsss::methods::run_context whole_cx(wsss_test::quiet_run(tmp / "data", tmp / "whole"));
   const auto whole = m.run(whole_cx);
   REQUIRE(whole.results.rows.size() == 4);
   CHECK(whole.results.seed == m.cfg.seed);
@@ -123,7 +72,7 @@ TEST_CASE("affinitynet: a run stopped inside and between stages resumes to ident
   run_until(m, tmp / "data", work, "CAMs", 4);        // inside a per-image stage
   run_until(m, tmp / "data", work, "CAMs", 6);        // between stages: CAMs done, nothing after
   run_until(m, tmp / "data", work, "affinity", 1);    // inside the second training stage
-  wsss::methods::run_context cx(options(tmp / "data", work));
+  wsss::methods::run_context cx(wsss_test::quiet_run(tmp / "data", work));
   const auto resumed = m.run(cx);
 
   const auto got = artifacts(work);
@@ -149,14 +98,14 @@ TEST_CASE("affinitynet: a run stopped inside and between stages resumes to ident
 
 TEST_CASE("affinitynet: a work folder of another configuration is refused; label reproduces the run") {
   wsss_test::temp_dir tmp;
-  make_tiny(tmp / "data");
+  wsss_test::make_tiny_scenes(tmp / "data");
   const method m = tiny_method();
-  wsss::methods::run_context cx(options(tmp / "data", tmp / "work"));
+  wsss::methods::run_context cx(wsss_test::quiet_run(tmp / "data", tmp / "work"));
   m.run(cx);
 
   method::config other = m.cfg;
   other.beta = 4.0f;
-  wsss::methods::run_context cx2(options(tmp / "data", tmp / "work"));
+  wsss::methods::run_context cx2(wsss_test::quiet_run(tmp / "data", tmp / "work"));
   CHECK_THROWS_WITH_AS(method(other).run(cx2), doctest::Contains("another configuration"), wsss::value_error);
 
   // `wsss label` from the run's networks gives the run's final pseudo-labels.
@@ -173,10 +122,10 @@ TEST_CASE("affinitynet: a work folder of another configuration is refused; label
 
 TEST_CASE("affinitynet: pretrain writes a backbone that a run starts all three networks from") {
   wsss_test::temp_dir tmp;
-  make_tiny(tmp / "data");
+  wsss_test::make_tiny_scenes(tmp / "data");
   const method m = tiny_method();
   const fs::path backbone = tmp / "backbone.safetensors";
-  wsss::methods::run_context cx(options(tmp / "data", tmp / "pre"));
+  wsss::methods::run_context cx(wsss_test::quiet_run(tmp / "data", tmp / "pre"));
   const double top1 = m.pretrain(cx, backbone);
   CHECK(top1 >= -1.0);
   CHECK(top1 <= 1.0);
@@ -200,16 +149,16 @@ TEST_CASE("affinitynet: pretrain writes a backbone that a run starts all three n
   CHECK_THROWS_AS(wsss::nn::load_weights(other.backbone, backbone), wsss::error);
   method::config from = m.cfg;
   from.backbone_weights = backbone;
-  wsss::methods::run_context cx2(options(tmp / "data", tmp / "pre2"));
+  wsss::methods::run_context cx2(wsss_test::quiet_run(tmp / "data", tmp / "pre2"));
   CHECK_THROWS_WITH_AS(method(from).pretrain(cx2, tmp / "b2.safetensors"), doctest::Contains("random weights"),
                        wsss::value_error);
 
   // A run from it: every stage completes; a rerun of pretrain resumes to the same bytes.
-  wsss::methods::run_context run_cx(options(tmp / "data", tmp / "run"));
+  wsss::methods::run_context run_cx(wsss_test::quiet_run(tmp / "data", tmp / "run"));
   CHECK(method(from).run(run_cx).results.rows.size() == 4);
   std::ifstream a(backbone, std::ios::binary);
   const std::string first(std::istreambuf_iterator<char>(a), {});
-  wsss::methods::run_context cx3(options(tmp / "data", tmp / "pre"));
+  wsss::methods::run_context cx3(wsss_test::quiet_run(tmp / "data", tmp / "pre"));
   m.pretrain(cx3, tmp / "again.safetensors");
   std::ifstream b(tmp / "again.safetensors", std::ios::binary);
   CHECK(std::string(std::istreambuf_iterator<char>(b), {}) == first);

@@ -32,6 +32,7 @@
 #include "wsss/losses/cross_entropy.hpp"
 #include "wsss/losses/multilabel.hpp"
 #include "wsss/methods/run.hpp"
+#include "wsss/methods/stages.hpp"
 #include "wsss/methods/train.hpp"
 #include "wsss/nn/nets/classifier.hpp"
 #include "wsss/nn/nets/resnet38_heads.hpp"
@@ -217,17 +218,7 @@ class affinitynet {
   /// pixel's scores normalised to a distribution; the MAP labelling as class ids.
   template <class Tag>
   label_map refine(const exec<Tag>& ex, const rgb_image& img, const tensor& revised, const tag_set& tags) const {
-    tensor p = cam::present_channels(revised, tags);
-    cam::normalise_pixels(p);
-    const index_t k = p.dim(0);
-    tensor u = crf::unary_from_probabilities(p, cfg.crf_clip);
-    u.reshape({1, k, p.dim(1), p.dim(2)});
-    typename C::plan local;  // prepared in place: the next image reuses its buffers
-    auto& plan = plan_in_workspace(crf, ex, images_only(std::span<const rgb_image>(&img, 1)), u.shape(), local);
-    tensor q;
-    crf.run(ex, plan, u, q);
-    q.reshape({k, p.dim(1), p.dim(2)});
-    return cam::expand_labels(argmax_labels(q), tags);
+    return cam::expand_labels(crf_labels(crf, ex, img, cam::present_channels(revised, tags), cfg.crf_clip), tags);
   }
 
   /// Segmentation network prediction: logits upsampled to the image, argmax.
@@ -328,37 +319,13 @@ class affinitynet {
     classifier_net cls = make_classifier(cx.classes(), init);
     train_classifier(cx, cls);
     nn::save_weights(cls.backbone, out, {{"wsss", "affinitynet pretrained backbone"}, {"width", std::to_string(cfg.width)}});
-    if (!cx.has_val()) return -1.0;
-    const io::voc_dataset val(cx.options().data, cx.options().val_split, {.num_classes = cx.classes()});  // tags from the masks
-    std::size_t right = 0, single = 0;
-    for (std::size_t i = 0; i < val.size(); ++i) {
-      const tag_set tags = val.tags(i);
-      if (tags.size() != 1) continue;
-      ad::tape t;
-      t.set_training(false);
-      ad::no_grad ng(t);
-      const tensor s = cls(t, t.leaf(nn::normalize(val.image(i), cfg.cams.input)), batch{}).value();
-      const auto best = std::max_element(s.begin(), s.end()) - s.begin();  // class best + 1
-      right += static_cast<int>(best) + 1 == tags.front();
-      ++single;
-    }
-    return single ? static_cast<double>(right) / static_cast<double>(single) : -1.0;
+    return single_tag_top1(cx, cfg.cams.input, [&](ad::tape& t, const ad::var& x) { return cls(t, x, batch{}); });
   }
 
   /// The classification network on image tags: pool(fc8(f)) and the multi-label soft-margin loss.
   void train_classifier(run_context& cx, classifier_net& net) const {
-    const auto& data = cx.train();
-    const losses::multilabel loss({.classes = cx.classes() - 1});  // psa: MultiLabelSoftMarginLoss
-    train(net, data.size(), cfg.classifier, mix_seed(cfg.seed, 11), cx.net_io("classifier"),
-          [&](ad::tape& t, std::span<const std::size_t> idx, rng& g) {
-            const auto [imgs, tf] = augmented(data, idx, cfg.classifier_augment, g);
-            std::vector<tag_set> tags;
-            for (std::size_t j : idx) tags.push_back(data.tags(j));
-            const batch b{.images = imgs, .tags = tags};
-            const ad::var scores = net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.cams.input)), b);
-            auto pl = loss.prepare(cx.ex(), b, scores.shape());
-            return step_result{loss.record(t, pl, scores), {}};
-          });
+    train_on_tags(cx, net, "classifier", {cfg.classifier, cfg.classifier_augment, cfg.cams.input, mix_seed(cfg.seed, 11)},
+                  [&](ad::tape& t, const ad::var& x, const batch& b) { return net(t, x, b); });
   }
 
   /// AffinityNet on the confident regions: affinities of the slot's neighbourhood pairs on the
@@ -416,14 +383,8 @@ class affinitynet {
   std::string describe() const {
     std::ostringstream os;
     os.precision(9);
-    auto schedule = [&](const char* k, const train_config& t) {
-      os << k << " = " << (t.update == optimizer::adam ? "adam" : "sgd") << ", epochs " << t.epochs << ", batch "
-         << t.batch_size << ", lr " << t.lr << ", momentum "
-         << t.momentum << ", weight decay " << t.weight_decay << ", poly " << t.poly_power << "\n";
-    };
-    auto augment = [&](const char* k, const data::augment_config& a) {
-      os << k << " = scale " << a.min_scale << ".." << a.max_scale << ", flip " << a.flip << ", crop " << a.crop << "\n";
-    };
+    auto schedule = [&](const char* k, const train_config& t) { describe_schedule(os, k, t); };
+    auto augment = [&](const char* k, const data::augment_config& a) { describe_augment(os, k, a); };
     os << "slots = " << P::name << ", " << G::name << ", " << W::name << ", " << C::name << "\n"
        << "width = " << cfg.width << "\nseed = " << cfg.seed << "\ndropout = " << cfg.dropout << ", backbone "
        << cfg.backbone_dropout << "\nbackbone weights = " << cfg.backbone_weights.string() << "\n";
@@ -445,18 +406,6 @@ class affinitynet {
   }
 
  private:
-  /// A mini-batch's images, each through its own random transform (returned for the labels).
-  static std::pair<std::vector<rgb_image>, std::vector<data::transform>> augmented(
-      const io::voc_dataset& data, std::span<const std::size_t> idx, const data::augment_config& aug, rng& g) {
-    std::pair<std::vector<rgb_image>, std::vector<data::transform>> out;
-    for (std::size_t j : idx) {
-      const rgb_image img = data.image(j);
-      out.second.push_back(data::transform::draw(aug, img.height(), img.width(), g));
-      out.first.push_back(out.second.back().apply(img));
-    }
-    return out;
-  }
-
   static label_map flip(const label_map& l) {
     label_map out(l.height(), l.width());
     for (index_t y = 0; y < l.height(); ++y)

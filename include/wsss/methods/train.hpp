@@ -47,11 +47,18 @@ struct train_config {
   float momentum = 0.9f;       ///< SGD only; psa's code ends up with ~0 here (reference-semantics 1.7)
   float weight_decay = 5e-4f;
   float poly_power = 0.9f;     ///< lr = lr0 (1 - step / steps)^power
+  long long step_every = 0;    ///< > 0: Caffe's "step" policy instead, lr0 step_gamma^floor(step / step_every)
+  float step_gamma = 0.1f;
 
   void validate(std::string_view component) const {
     if (epochs < 1 || batch_size < 1) throw_value(component, "epochs and batch size must be >= 1, got ", epochs, " and ", batch_size);
-    if (!(lr > 0.0f) || momentum < 0.0f || weight_decay < 0.0f || poly_power < 0.0f)
-      throw_value(component, "needs lr > 0 and momentum, weight decay, poly power >= 0");
+    if (!(lr > 0.0f) || momentum < 0.0f || weight_decay < 0.0f || poly_power < 0.0f || step_every < 0 || !(step_gamma > 0.0f))
+      throw_value(component, "needs lr > 0, step_gamma > 0 and momentum, weight decay, poly power, step_every >= 0");
+  }
+  /// The learning rate of step `it` of `total`.
+  float lr_at(long long it, long long total) const {
+    if (step_every > 0) return nn::optim::step_schedule{lr, step_gamma, step_every}(it);
+    return nn::optim::poly_schedule{lr, total, poly_power}(it);
   }
 };
 
@@ -96,7 +103,7 @@ void train_with(Net& net, Opt& opt, std::size_t items, const train_config& cfg, 
   const auto per_epoch = static_cast<long long>((items + static_cast<std::size_t>(cfg.batch_size) - 1) /
                                                 static_cast<std::size_t>(cfg.batch_size));
   const long long total = per_epoch * cfg.epochs;
-  const nn::optim::poly_schedule lr{cfg.lr, total, cfg.poly_power};
+  const auto lr = [&](long long it) { return cfg.lr_at(it, total); };
 
   const auto ckpt = io.dir / "checkpoint.safetensors";
   int first_epoch = 0;

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// tests/methods/tiny_run.hpp — what the method tests share: a tiny scenes dataset, quiet run
+// options, a work folder's artifacts by bytes, and a run stopped after a stage's n-th item.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "wsss/data/scenes.hpp"
+#include "wsss/methods/run.hpp"
+
+namespace wsss_test {
+
+namespace fs = std::filesystem;
+
+// 6 train and 3 val scenes of 32 x 32, 10 classes + background.
+inline void make_tiny_scenes(const fs::path& root) {
+  wsss::data::scenes_options o;
+  o.items = wsss::data::embedded_fashion_subset(fs::path(WSSS_SOURCE_DIR) / "examples" / "data");
+  o.train_images = 6;
+  o.val_images = 3;
+  o.scene.size = 32;
+  o.scene.min_scale = 0.5;
+  o.scene.max_scale = 0.8;
+  o.scene.min_pixels = 20;
+  wsss::data::make_scenes(root, o);
+}
+
+inline wsss::methods::run_options quiet_run(const fs::path& data, const fs::path& work) {
+  wsss::methods::run_options o;
+  o.data = data;
+  o.work = work;
+  o.quiet = true;
+  o.out = nullptr;
+  o.overlays = 2;
+  return o;
+}
+
+inline std::string bytes_of(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+// Every artifact's bytes, by path relative to the work folder. Logs, the report and
+// results.json carry wall-clock times and are compared separately.
+inline std::map<std::string, std::string> artifacts(const fs::path& work) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(work)) {
+    if (!e.is_regular_file()) continue;
+    const std::string rel = fs::relative(e.path(), work).generic_string();
+    if (rel.ends_with("log.csv") || rel.starts_with("report") || rel == "results.json") continue;
+    out[rel] = bytes_of(e.path());
+  }
+  return out;
+}
+
+// No temp file of an atomic write may survive a stop.
+inline void check_no_partial_files(const fs::path& work) {
+  for (const auto& e : fs::recursive_directory_iterator(work))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, e.path().string());
+}
+
+struct stop {
+  std::string stage;
+};
+
+// Runs with a hook that throws once `stage` has finished `count` items (or epochs).
+template <class Method>
+void run_until(const Method& m, const fs::path& data, const fs::path& work, std::string stage, std::size_t count) {
+  auto o = quiet_run(data, work);
+  o.after_step = [stage, count](std::string_view s, std::size_t done) {
+    if (s == stage && done == count) throw stop{stage};
+  };
+  wsss::methods::run_context cx(o);
+  CHECK_THROWS_AS(m.run(cx), stop);
+  check_no_partial_files(work);
+}
+
+}  // namespace wsss_test
