@@ -9,44 +9,28 @@
 #include <CLI/CLI.hpp>
 
 #include "dataset.hpp"
+#include "method_flags.hpp"
 #include "methods.hpp"
-#include "wsss/backend/for_each_index.hpp"
 #include "wsss/methods/affinitynet.hpp"
 
 namespace {
 
 using method = wsss::methods::affinitynet<>;
 
-// What both subcommands set: the configuration and the threads.
-struct common_flags {
-  std::string preset = "paper";
-  double width = 0;  // 0: the preset's
-  long long seed = -1;
-  int threads = 0;
-  int classes = 0;
-  std::filesystem::path backbone;
-
+// What every subcommand sets: the configuration and the threads.
+struct common_flags : wsss_cli::method_flags {
   void add(CLI::App& cmd) {
-    cmd.add_option("--preset", preset, "configuration: 'paper' (the paper's schedules, ResNet38 at full width) or "
-                                       "'scenes' (the main job: 1/16 width, from scratch, minutes on 2 cores)")
-        ->check(CLI::IsMember({"paper", "scenes"}))
-        ->capture_default_str();
-    cmd.add_option("--width", width, "ResNet38 width multiplier (default: the preset's)")->check(CLI::PositiveNumber);
-    cmd.add_option("--seed", seed, "seed of every random stream (default: the preset's, 1)")->check(CLI::NonNegativeNumber);
-    cmd.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(CLI::PositiveNumber);
-    cmd.add_option("--backbone", backbone,
-                   "pretrained ResNet38 weights (safetensors, nn::resnet38 names, e.g. psa's ImageNet weights "
-                   "converted by examples/convert_torch_weights.py) for all three networks")
-        ->check(CLI::ExistingFile);
-    cmd.add_option("--classes", classes, "class count incl. background (default: lines of <data>/classes.txt, else 21)")
-        ->check(CLI::Range(2, 255));
+    method_flags::add(cmd, "'paper' (the paper's schedules, ResNet38 at full width) or 'scenes' (the main job: 1/16 width, minutes on 2 cores)",
+                      "ResNet38",
+                      "pretrained ResNet38 weights (safetensors, nn::resnet38 names, e.g. psa's ImageNet weights "
+                      "converted by examples/convert_torch_weights.py) for all three networks");
   }
   method make() const {
     method::config c = preset == "scenes" ? method::config::scenes() : method::config{};
     if (width > 0) c.width = width;
     if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
     if (!backbone.empty()) c.backbone_weights = backbone;
-    if (threads > 0) wsss::backend::set_num_threads(threads);
+    apply_threads();
     return method(c);
   }
 };
@@ -56,15 +40,7 @@ void add_run(CLI::App& cmd) {
     wsss::methods::run_options run;
   };
   auto f = std::make_shared<flags>();
-  cmd.add_option("--data", f->run.data, "VOC-layout dataset folder (JPEGImages, SegmentationClass, ImageSets)")
-      ->required()
-      ->check(CLI::ExistingDirectory);
-  cmd.add_option("--work", f->run.work, "the run's folder: weights, CAMs, labels, logs, report; a rerun resumes it")
-      ->required();
-  cmd.add_option("--train-split", f->run.train_split, "split whose pseudo-labels are made")->capture_default_str();
-  cmd.add_option("--val-split", f->run.val_split, "split the segmentation network is evaluated on ('' = none)")
-      ->capture_default_str();
-  cmd.add_option("--labels", f->run.labels_file, "image tags file (default: <data>/cls_labels.txt, else from the masks)");
+  wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, CAMs, labels, logs, report; a rerun resumes it");
   f->add(cmd);
   cmd.callback([f] {
     f->run.quiet = wsss_cli::globals().quiet;
@@ -110,15 +86,7 @@ void add_pretrain(CLI::App& cmd) {
   };
   auto f = std::make_shared<flags>();
   f->preset = "scenes";
-  cmd.add_option("--data", f->run.data, "single-object VOC-layout dataset (e.g. wsss scenes DIR --objects 1 1 --test-items)")
-      ->required()
-      ->check(CLI::ExistingDirectory);
-  cmd.add_option("--work", f->run.work, "folder for checkpoints and the training log; a rerun resumes it")->required();
-  cmd.add_option("--out", f->out, "the backbone's weights (safetensors), for --backbone of `wsss run affinitynet`")
-      ->required();
-  cmd.add_option("--epochs", f->epochs, "classifier epochs (default: the preset's)")->check(CLI::PositiveNumber);
-  cmd.add_option("--val-split", f->run.val_split, "split the top-1 accuracy is measured on ('' = none)")
-      ->capture_default_str();
+  wsss_cli::add_pretrain_options(cmd, f->run, f->out, f->epochs, "affinitynet");
   f->add(cmd);
   cmd.callback([f] {
     f->run.quiet = wsss_cli::globals().quiet;

@@ -47,7 +47,8 @@ TEST_CASE("wsss: --help of every subcommand and every registered method exits 0"
   const auto run = wsss({"run"});
   CHECK(run.status == 0);
   CHECK(run.out.rfind("usage: wsss run METHOD", 0) == 0);
-  CHECK(listed_methods(wsss({"pretrain"}).out) == std::vector<std::string>{"affinitynet"});
+  CHECK(listed_methods(wsss({"pretrain"}).out) == std::vector<std::string>{"affinitynet", "sec"});
+  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "sec"});
   for (const auto& verb : {"run", "label", "pretrain"})
     for (const auto& m : listed_methods(wsss({verb}).out)) {
       CAPTURE(m);
@@ -128,6 +129,40 @@ TEST_CASE("wsss: scenes makes a tiny dataset whose masks score 100% mIoU in eval
                            "--classes", "11"});
   CHECK(names.status == 1);
   CHECK(names.err.find("class names, --classes is") != std::string::npos);
+}
+
+TEST_CASE("wsss: run sec with a pooler and a dropped term, then again from the first run's cue files") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  REQUIRE(wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"}).status == 0);
+  const std::vector<std::string> tiny{"--preset", "scenes", "--width", "0.03125", "--epochs", "1", "--threads", "2"};
+  auto args = std::vector<std::string>{"-q", "run", "sec", "--data", data.string(), "--work", (dir / "a").string(),
+                                       "--pooler", "gmp", "--without", "constrain", "--no-test-crf"};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const auto a = wsss(args);
+  INFO(a.err);
+  REQUIRE(a.status == 0);
+  CHECK(a.out.find("SEC (val)") != std::string::npos);
+  CHECK(a.out.find("SEC pseudo-labels, tags known (train)") != std::string::npos);
+  CHECK(text_of(dir / "a" / "results.json").find("\"variant\": \"scenes, gmp, without constrain\"") != std::string::npos);
+  CHECK(text_of(dir / "a" / "config.txt").find("slots = pool::gmp") != std::string::npos);
+  CHECK(std::filesystem::exists(dir / "a" / "cues" / "train_00000.png"));
+
+  args = {"-q", "run", "sec", "--data", data.string(), "--work", (dir / "b").string(), "--cues", (dir / "a" / "cues").string()};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const auto b = wsss(args);
+  REQUIRE(b.status == 0);
+  CHECK(b.out.find("SEC + dCRF (val)") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "b" / "cues"));
+  CHECK(text_of(dir / "b" / "results.json").find("\"variant\": \"scenes, given cues\"") != std::string::npos);
+
+  // A bad --without names the flag; a missing cue folder exits 2 (checked by the parser).
+  args = {"run", "sec", "--data", data.string(), "--work", (dir / "c").string(), "--without", "everything"};
+  const auto bad = wsss(args);
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--without") != std::string::npos);
+  args = {"run", "sec", "--data", data.string(), "--work", (dir / "c").string(), "--cues", (dir / "none").string()};
+  CHECK(wsss(args).status == 2);
 }
 
 TEST_CASE("wsss: results turns results.json files into the markdown table") {

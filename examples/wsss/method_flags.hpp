@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// method_flags.hpp — the options every method's `wsss run` / `wsss pretrain` shares: the
+// configuration's preset, width, seed, threads, classes and backbone file, and the dataset /
+// work folder options of a run and of a pretraining.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/methods/run.hpp"
+
+namespace wsss_cli {
+
+struct method_flags {
+  std::string preset = "paper";
+  double width = 0;     // 0: the preset's
+  long long seed = -1;  // -1: the preset's
+  int threads = 0;      // 0: all cores
+  int classes = 0;      // 0: from the dataset
+  std::filesystem::path backbone;
+
+  // `presets` describes 'paper' and 'scenes'; `net` names the network the width and the
+  // backbone file are of.
+  void add(CLI::App& cmd, const std::string& presets, const std::string& net, const std::string& backbone_help) {
+    cmd.add_option("--preset", preset, "configuration: " + presets)->check(CLI::IsMember({"paper", "scenes"}))->capture_default_str();
+    cmd.add_option("--width", width, net + " width multiplier (default: the preset's)")->check(CLI::PositiveNumber);
+    cmd.add_option("--seed", seed, "seed of every random stream (default: the preset's, 1)")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(CLI::PositiveNumber);
+    cmd.add_option("--backbone", backbone, backbone_help)->check(CLI::ExistingFile);
+    cmd.add_option("--classes", classes, "class count incl. background (default: lines of <data>/classes.txt, else 21)")
+        ->check(CLI::Range(2, 255));
+  }
+  // Sets the thread count; call before building the method.
+  void apply_threads() const {
+    if (threads > 0) wsss::backend::set_num_threads(threads);
+  }
+};
+
+// --data, --work, --train-split, --val-split, --labels of `wsss run METHOD`.
+inline void add_run_options(CLI::App& cmd, wsss::methods::run_options& run, const std::string& work_help) {
+  cmd.add_option("--data", run.data, "VOC-layout dataset folder (JPEGImages, SegmentationClass, ImageSets)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd.add_option("--work", run.work, work_help)->required();
+  cmd.add_option("--train-split", run.train_split, "split the networks train on and the pseudo-labels are made for")
+      ->capture_default_str();
+  cmd.add_option("--val-split", run.val_split, "split the segmentation network is evaluated on ('' = none)")
+      ->capture_default_str();
+  cmd.add_option("--labels", run.labels_file, "image tags file (default: <data>/cls_labels.txt, else from the masks)");
+}
+
+// --data, --work, --out, --epochs, --val-split of `wsss pretrain METHOD`.
+inline void add_pretrain_options(CLI::App& cmd, wsss::methods::run_options& run, std::filesystem::path& out, int& epochs,
+                                 const std::string& method) {
+  cmd.add_option("--data", run.data, "single-object VOC-layout dataset (e.g. wsss scenes DIR --objects 1 1 --test-items)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd.add_option("--work", run.work, "folder for checkpoints and the training log; a rerun resumes it")->required();
+  cmd.add_option("--out", out, "the backbone's weights (safetensors), for --backbone of `wsss run " + method + "`")->required();
+  cmd.add_option("--epochs", epochs, "classification network epochs (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd.add_option("--val-split", run.val_split, "split the top-1 accuracy is measured on ('' = none)")->capture_default_str();
+}
+
+}  // namespace wsss_cli

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+// sec.cpp — `wsss run sec` (localisation cues, DeepLab-LargeFOV trained with the seeding,
+// expansion and constrain-to-boundary losses, the test-time CRF; resumable), with the pooler
+// and loss ablations of the paper's Fig. 6 and 7, and `wsss pretrain sec` (the VGG16 backbone
+// on single-object images, the ImageNet stand-in).
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "method_flags.hpp"
+#include "methods.hpp"
+#include "wsss/methods/sec.hpp"
+#include "wsss/pool/gap.hpp"
+#include "wsss/pool/gmp.hpp"
+#include "wsss/pool/gwrp.hpp"
+
+namespace {
+
+namespace m = wsss::methods;
+
+struct common_flags : wsss_cli::method_flags {
+  int epochs = 0;
+
+  void add(CLI::App& cmd) {
+    method_flags::add(cmd, "'paper' (the reference's solver, 321 x 321 input, full width) or 'scenes' (1/8 width on 128 x 128 scenes, minutes on 2 cores)",
+                      "DeepLab-LargeFOV",
+                      "pretrained VGG16 + fc6 + fc7 weights (safetensors, nn::deeplab_largefov names, e.g. from "
+                      "`wsss pretrain sec`) for both networks");
+  }
+  template <class Method>
+  typename Method::config config() const {
+    auto c = preset == "scenes" ? Method::config::scenes() : typename Method::config{};
+    if (width > 0) c.net.width = width;
+    if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
+    if (!backbone.empty()) c.backbone_weights = backbone;
+    apply_threads();
+    return c;
+  }
+};
+
+template <class Method>
+void run_with(const typename Method::config& c, m::run_options run) {
+  const Method method(c);
+  m::run_context cx(std::move(run));
+  const auto s = method.run(cx);
+  std::printf("report: %s\n", s.report_html.string().c_str());
+}
+
+void add_run(CLI::App& cmd) {
+  struct flags : common_flags {
+    m::run_options run;
+    std::string pooler = "gwrp";
+    std::vector<std::string> without;
+    std::filesystem::path cues;
+    bool through_crf = false, no_test_crf = false;
+  };
+  auto f = std::make_shared<flags>();
+  wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, cues, labels, logs, report; a rerun resumes it");
+  cmd.add_option("--pooler", f->pooler, "pooler of the expansion loss (Fig. 6): gwrp (the paper), gmp or gap")
+      ->check(CLI::IsMember({"gwrp", "gmp", "gap"}))
+      ->capture_default_str();
+  cmd.add_option("--without", f->without, "drop a loss term (Fig. 7): seed, expand or constrain (repeatable)")
+      ->check(CLI::IsMember({"seed", "expand", "constrain"}));
+  cmd.add_option("--cues", f->cues,
+                 "folder of localisation cues, <id>.png label maps (0 background, c class c, 255 none; any size), "
+                 "instead of computing them (e.g. another run's <work>/cues)")
+      ->check(CLI::ExistingDirectory);
+  cmd.add_option("--epochs", f->epochs, "segmentation network epochs (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd.add_flag("--through-crf", f->through_crf, "constrain loss: gradient through the CRF's mean-field iterations");
+  cmd.add_flag("--no-test-crf", f->no_test_crf, "no dense CRF at test time");
+  f->add(cmd);
+  cmd.callback([f] {
+    f->run.quiet = wsss_cli::globals().quiet;
+    f->run.classes = f->classes;
+    f->run.variant = f->preset + (f->pooler == "gwrp" ? "" : ", " + f->pooler);
+    for (const auto& w : f->without) f->run.variant += ", without " + w;
+    if (!f->cues.empty()) f->run.variant += ", given cues";
+    auto set = [&](auto c) {
+      for (const auto& w : f->without) (w == "seed" ? c.terms.seed : w == "expand" ? c.terms.expand : c.terms.constrain) = false;
+      c.cues_dir = f->cues;
+      c.constrain.through_crf = f->through_crf;
+      c.test_crf = !f->no_test_crf;
+      if (f->epochs > 0) c.segmentation.epochs = f->epochs;
+      return c;
+    };
+    using gwrp = m::sec<wsss::pool::gwrp>;
+    using gmp = m::sec<wsss::pool::gmp>;
+    using gap = m::sec<wsss::pool::gap>;
+    if (f->pooler == "gmp") run_with<gmp>(set(f->config<gmp>()), f->run);
+    else if (f->pooler == "gap") run_with<gap>(set(f->config<gap>()), f->run);
+    else run_with<gwrp>(set(f->config<gwrp>()), f->run);
+  });
+}
+
+void add_pretrain(CLI::App& cmd) {
+  struct flags : common_flags {
+    m::run_options run;
+    std::filesystem::path out;
+    float lr = 0;
+  };
+  auto f = std::make_shared<flags>();
+  f->preset = "scenes";
+  wsss_cli::add_pretrain_options(cmd, f->run, f->out, f->epochs, "sec");
+  cmd.add_option("--lr", f->lr, "base learning rate (default: the preset's)")->check(CLI::PositiveNumber);
+  f->add(cmd);
+  cmd.callback([f] {
+    f->run.quiet = wsss_cli::globals().quiet;
+    f->run.classes = f->classes;
+    f->run.variant = "pretrain";
+    using method = m::sec<>;
+    auto c = f->config<method>();
+    if (f->epochs > 0) c.localisation.epochs = f->epochs;
+    if (f->lr > 0) c.localisation.lr = f->lr;
+    const method sec(c);
+    m::run_context cx(f->run);
+    const double top1 = sec.pretrain(cx, f->out);
+    std::printf("backbone: %s\n", f->out.string().c_str());
+    if (top1 >= 0) std::printf("top-1 accuracy on %s: %.1f%%\n", f->run.val_split.c_str(), 100.0 * top1);
+  });
+}
+
+const wsss_cli::register_method reg{{
+    .name = "sec",
+    .summary = "SEC (Kolesnikov & Lampert 2016): localisation cues, seed / expand / constrain losses, DeepLab-LargeFOV, dCRF",
+    .add_run = add_run,
+    .add_label = {},  // SEC's labels are its network's predictions: `wsss run` writes them
+    .add_pretrain = add_pretrain,
+}};
+
+}  // namespace
