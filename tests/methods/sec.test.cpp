@@ -188,6 +188,14 @@ TEST_CASE("sec: the loss ablations and the pooler slot train and differ") {
     for (int k = 0; k <= col; ++k) std::getline(ss, cell, ',');
     CHECK(std::stod(cell) == 0.0);  // the dropped term is not computed
   }
+  // The gradient through the CRF's mean-field iterations (not only d/dp of KL(Q || p)).
+  auto through = c;
+  through.constrain.through_crf = true;
+  wsss::methods::run_context through_cx(wsss_test::quiet_run(tmp / "data", tmp / "through"));
+  method(through).run(through_cx);
+  CHECK(weights(tmp / "through") != weights(tmp / "full"));
+  CHECK(bytes_of(tmp / "through" / "config.txt").find("through crf 1") != std::string::npos);
+
   using gap_sec = wsss::methods::sec<wsss::pool::gap>;
   auto g = tiny_config<gap_sec>();
   g.segmentation.epochs = 1;
