@@ -5,3 +5,4 @@
 #include "wsss/cam/cam.hpp"
 #include "wsss/cam/background.hpp"
 #include "wsss/cam/confident_regions.hpp"
+#include "wsss/cam/cues.hpp"

@@ -6,3 +6,4 @@
 #include "wsss/losses/multilabel.hpp"
 #include "wsss/losses/affinity.hpp"
 #include "wsss/losses/constrain.hpp"
+#include "wsss/losses/sec.hpp"

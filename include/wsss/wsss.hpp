@@ -12,6 +12,7 @@
 #include "wsss/graph.hpp"
 #include "wsss/walk.hpp"
 #include "wsss/crf.hpp"
+#include "wsss/em.hpp"
 #include "wsss/io.hpp"
 #include "wsss/eval.hpp"
 #include "wsss/data.hpp"
