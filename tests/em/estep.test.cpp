@@ -202,3 +202,17 @@ TEST_CASE_TEMPLATE("em: every E-step keeps the contract (targets, determinism, n
   nan[3] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_AS(e.run(wsss::exec<>{}, pl, nan, out), wsss::value_error);
 }
+
+TEST_CASE("em: the docs/em.md snippet runs") {
+  const wsss::exec<> ex{};
+  const tensor scores = random_scores({2, 4, 6, 6}, 5);
+  const std::vector<wsss::tag_set> tags{{1}, {2, 3}};
+  // example-begin em_estep
+  const wsss::em::adapt estep;                                   // rho_bg 0.4, rho_fg 0.2
+  auto plan = estep.prepare(ex, wsss::batch{.tags = tags}, scores.shape());
+  std::vector<wsss::label_map> targets;                          // N maps of h x w
+  estep.run(ex, plan, scores, targets);                          // the M-step trains on these
+  // example-end
+  CHECK(targets.size() == 2);
+  CHECK(targets[1].pixels() == 36);
+}
