@@ -124,7 +124,7 @@ TEST_CASE("data::make_scenes writes a VOC tree whose tags match its masks, byte-
         wsss_test::read_bytes(e.path()) != wsss_test::read_bytes(c.path() / rel))
       ++differ;
   }
-  CHECK(files == 6 * 2 + 5);  // images + masks, 2 splits, labels, classes, notice
+  CHECK(files == 6 * 3 + 5);  // images + masks + annotations, 2 splits, labels, classes, notice
   CHECK(differ == 12);         // another seed changes every image and mask
 
   for (const char* split : {"train", "val"}) {

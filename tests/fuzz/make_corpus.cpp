@@ -145,6 +145,12 @@ int main(int argc, char** argv) {
   put("voc", "split.txt", "2007_000032\n2007_000039\n\n# comment\n2007_000063\n");
   put("voc", "labels.txt", "# id classes\n2007_000032 1 15\n2007_000039 20\n2007_000063 8 9 8\nempty\n");
   put("voc", "odd_ids.txt", "a.b\nc-d_e\n..x\n");
+  put("voc", "annotation.xml",
+      "<?xml version=\"1.0\"?>\n<!-- c -->\n<annotation a='1'><size><width>40</width><height>30</height></size>"
+      "<object><name>dog</name><bndbox><xmin>3</xmin><ymin>4</ymin><xmax>40</xmax><ymax>30</ymax></bndbox>"
+      "<part><name>head</name><bndbox><xmin>1</xmin></bndbox></part></object>"
+      "<object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2.0</xmax><ymax>2</ymax></bndbox><x/></object>"
+      "<![CDATA[ <raw> ]]>&lt;&amp;</annotation>\n");
 
   // IDX: plain, gzipped by our writer, several ranks.
   put("idx", "plain_2x3", bytes{0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6});

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
@@ -58,6 +59,7 @@ struct scene_object {
   std::array<std::uint8_t, 3> colour;
   int area;            // item pixels before occlusion
   int visible_pixels;  // item pixels left visible in the final scene
+  box bounds;          // the tight box of its visible pixels (VOC's box: the visible extent)
 };
 
 struct scene {
@@ -260,6 +262,14 @@ inline scene render_scene(const fashion_items& items, const item_pools& pools, r
     }
   out.tags = out.mask.present();
   out.tags.erase(std::remove(out.tags.begin(), out.tags.end(), 0), out.tags.end());
+  for (auto& o : out.objects) o.bounds = {.x0 = s, .y0 = s, .x1 = 0, .y1 = 0, .label = o.cls};
+  for (int y = 0; y < s; ++y)
+    for (int x = 0; x < s; ++x)
+      if (const int o = owner[static_cast<std::size_t>(y * s + x)]; o >= 0) {
+        box& b = out.objects[static_cast<std::size_t>(o)].bounds;
+        b.x0 = std::min<index_t>(b.x0, x), b.y0 = std::min<index_t>(b.y0, y);
+        b.x1 = std::max<index_t>(b.x1, x + 1), b.y1 = std::max<index_t>(b.y1, y + 1);
+      }
   return out;
 }
 
@@ -326,7 +336,7 @@ inline scenes_summary make_scenes(const std::filesystem::path& target, const sce
   io::atomic_dataset dataset(target);  // written beside `target`, moved into place by commit()
   const std::filesystem::path& root = dataset.path();
   std::error_code ec;
-  for (const char* sub : {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"}) {
+  for (const char* sub : {"JPEGImages", "SegmentationClass", "Annotations", "ImageSets/Segmentation"}) {
     std::filesystem::create_directories(root / sub, ec);
     if (ec) throw_io("data::make_scenes", root / sub, "cannot create folder: ", ec.message());
   }
@@ -344,6 +354,10 @@ inline scenes_summary make_scenes(const std::filesystem::path& target, const sce
       const scene sc = render_scene(items, pools[static_cast<std::size_t>(split)], g, opt.scene);
       io::write_jpeg(root / "JPEGImages" / (id + ".jpg"), sc.image, opt.jpeg_quality);
       io::write_label_png(root / "SegmentationClass" / (id + ".png"), sc.mask);
+      io::voc_annotation ann{.width = sc.image.width(), .height = sc.image.height(), .boxes = {}};
+      for (const auto& o : sc.objects)  // one box per object (every listed object is visible)
+        if (o.bounds.x1 > o.bounds.x0) ann.boxes.push_back(o.bounds);
+      io::write_voc_annotation(root / "Annotations" / (id + ".xml"), id + ".jpg", ann, scenes_class_names());
       for (const auto& o : sc.objects) ++sum.objects_per_class[static_cast<std::size_t>(o.cls)];
       labels.emplace_back(id, sc.tags);
       ids.push_back(std::move(id));

@@ -22,6 +22,7 @@
 #include "wsss/io/detail/file.hpp"
 #include "wsss/io/image.hpp"
 #include "wsss/io/label_png.hpp"
+#include "wsss/io/voc_annotation.hpp"
 
 namespace wsss::io {
 
@@ -204,6 +205,12 @@ class voc_dataset {
     std::error_code ec;
     if (!std::filesystem::is_directory(root_, ec)) throw_io(detail::voc_component, root_, "dataset root not found");
     ids_ = read_voc_split(voc_split_list(root_, split_));
+    {
+      std::ifstream in(root_ / "classes.txt");
+      for (std::string line; in && std::getline(in, line);)
+        if (!line.empty()) class_names_.push_back(line);
+      if (class_names_.empty()) class_names_ = voc_class_names();
+    }
     for (const auto& id : ids_)
       if (!std::filesystem::is_regular_file(image_path_of(id), ec))
         throw_io(detail::voc_component, image_path_of(id), "image of '", id, "' not found");
@@ -247,6 +254,15 @@ class voc_dataset {
     if (!opt_.load_tags) throw_value(detail::voc_component, "tags were not loaded (voc_options::load_tags is false)");
     return tags_.at(i);
   }
+  std::filesystem::path annotation_path(std::size_t i) const { return root_ / "Annotations" / (id(i) + ".xml"); }
+  /// The boxes of image i from Annotations/<id>.xml (PASCAL's layout; class names from
+  /// <root>/classes.txt, else VOC's 21), in image pixels, [x0, x1) x [y0, y1).
+  box_list boxes(std::size_t i) const {
+    if (static_cast<int>(class_names_.size()) != opt_.num_classes)
+      throw_value(detail::voc_component, "the dataset has ", class_names_.size(), " class names (",
+                  (root_ / "classes.txt").string(), " or VOC's) but num_classes is ", opt_.num_classes);
+    return read_voc_annotation(annotation_path(i), class_names_).boxes;
+  }
   /// Tags of image i as a multi-hot vector over the foreground classes: entry c-1 is 1 for
   /// every tag c (shape {num_classes - 1}), the target of the image-level classifiers.
   tensor multi_hot(std::size_t i) const {
@@ -260,6 +276,7 @@ class voc_dataset {
 
   std::filesystem::path root_;
   std::string split_;
+  std::vector<std::string> class_names_;  // for boxes(): <root>/classes.txt, else VOC's
   voc_options opt_;
   std::vector<std::string> ids_;
   std::vector<std::vector<int>> tags_;
