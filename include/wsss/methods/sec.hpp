@@ -228,7 +228,7 @@ class sec {
         save_cues(cx, data.id(i), localisation_cues(loc, data.image(i), data.tags(i)));
       });
     }
-    if (cx.options().out) {
+    if (cx.options().out && has_masks(cx.train())) {
       const auto q = cue_quality(cx);
       std::fprintf(cx.options().out, "cues: %.1f%% of the score grid (background %.1f%%, foreground %.1f%%), %.1f%% agree with the masks\n",
                    100.0 * (q.background + q.foreground), 100.0 * q.background, 100.0 * q.foreground, 100.0 * q.agree);
@@ -272,10 +272,16 @@ class sec {
   }
 
   /// What the cues of the train split cover (fractions of the score-grid pixels) and how many
-  /// of their pixels agree with the ground-truth masks resampled to the grid (nearest).
+  /// of their pixels agree with the ground-truth masks resampled to the grid (nearest); printed
+  /// when the split has masks.
   struct cue_stats {
     double background = 0, foreground = 0, agree = 0;
   };
+  static bool has_masks(const io::voc_dataset& data) {
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (!std::filesystem::exists(data.mask_path(i))) return false;  // e.g. VOC's train_aug
+    return true;
+  }
   cue_stats cue_quality(const run_context& cx) const {
     const auto& data = cx.train();
     double bg = 0, fg = 0, agree = 0, all = 0;
