@@ -53,6 +53,12 @@ inline void argmax_targets(const tensor& scores, std::vector<label_map>& targets
   }
 }
 
+/// The plan of the tag-driven E-steps: the prepared shape and each image's present classes.
+struct tag_plan {
+  shape scores;
+  std::vector<tag_set> present;  ///< per image: 0 then the tags
+};
+
 inline void check_run(const shape& prepared, const tensor& scores, std::string_view name) {
   if (scores.shape() != prepared) throw_shape(name, "scores are ", scores.shape(), " but the plan was prepared for ", prepared);
   expect_finite(scores, name, "scores");
@@ -71,10 +77,7 @@ class fixed {
     float fg_bias = 5.0f;
     float bg_bias = 3.0f;
   };
-  struct plan {
-    shape scores;
-    std::vector<tag_set> present;  ///< per image: 0 then the tags
-  };
+  using plan = detail::tag_plan;
   config cfg{};
 
   fixed() = default;
@@ -136,10 +139,7 @@ class adapt {
     bool suppress_others = true;
     float margin = 1e-5f;     ///< absent classes end this far below the lowest present score
   };
-  struct plan {
-    shape scores;
-    std::vector<tag_set> present;
-  };
+  using plan = detail::tag_plan;
   config cfg{};
 
   adapt() = default;

@@ -71,6 +71,12 @@ inline std::vector<label_map> box_maps(const batch& b, const shape& s, std::stri
   return out;
 }
 
+/// The plan of the box-driven E-steps: the prepared shape and each image's rasterised boxes.
+struct box_plan {
+  shape scores;
+  std::vector<label_map> boxes;
+};
+
 }  // namespace detail
 
 /// Bbox-Rect: the targets are the rasterised boxes (rasterize_boxes), whatever the scores; a
@@ -80,10 +86,7 @@ class bbox_rect {
  public:
   static constexpr std::string_view name = "em::bbox_rect";
   struct config {};
-  struct plan {
-    shape scores;
-    std::vector<label_map> boxes;
-  };
+  using plan = detail::box_plan;
   config cfg{};
 
   template <class Tag>
@@ -105,10 +108,7 @@ class bbox_fixed {
  public:
   static constexpr std::string_view name = "em::bbox_fixed";
   using config = fixed::config;
-  struct plan {
-    shape scores;
-    std::vector<label_map> boxes;
-  };
+  using plan = detail::box_plan;
   config cfg{};
 
   bbox_fixed() = default;
