@@ -189,6 +189,16 @@ inline std::vector<int> mask_tags(const label_map& mask, int num_classes, const 
   return tags;
 }
 
+/// The class names of a VOC-layout folder: the non-empty lines of <root>/classes.txt (line k =
+/// class k), none when the folder has no such file.
+inline std::vector<std::string> dataset_class_names(const std::filesystem::path& root) {
+  std::vector<std::string> names;
+  std::ifstream in(root / "classes.txt");
+  for (std::string line; in && std::getline(in, line);)
+    if (!line.empty()) names.push_back(line);
+  return names;
+}
+
 /// One split of a VOC-layout folder:
 ///   <root>/ImageSets/Segmentation/<split>.txt   image ids, one per line
 ///   <root>/JPEGImages/<id>.jpg                   images (PNG content is accepted too)
@@ -205,12 +215,8 @@ class voc_dataset {
     std::error_code ec;
     if (!std::filesystem::is_directory(root_, ec)) throw_io(detail::voc_component, root_, "dataset root not found");
     ids_ = read_voc_split(voc_split_list(root_, split_));
-    {
-      std::ifstream in(root_ / "classes.txt");
-      for (std::string line; in && std::getline(in, line);)
-        if (!line.empty()) class_names_.push_back(line);
-      if (class_names_.empty()) class_names_ = voc_class_names();
-    }
+    class_names_ = dataset_class_names(root_);
+    if (class_names_.empty()) class_names_ = voc_class_names();
     for (const auto& id : ids_)
       if (!std::filesystem::is_regular_file(image_path_of(id), ec))
         throw_io(detail::voc_component, image_path_of(id), "image of '", id, "' not found");

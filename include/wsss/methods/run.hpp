@@ -72,10 +72,7 @@ struct run_summary {
 /// Class names of a VOC-layout folder: <root>/classes.txt (one per line) when present, else
 /// "background" and class_1 .. class_{n-1}.
 inline std::vector<std::string> class_names_of(const std::filesystem::path& root, int classes) {
-  std::vector<std::string> names;
-  std::ifstream in(root / "classes.txt");
-  for (std::string line; in && std::getline(in, line);)
-    if (!line.empty()) names.push_back(line);
+  std::vector<std::string> names = io::dataset_class_names(root);
   if (classes > 0 && static_cast<int>(names.size()) != classes) {
     names = {"background"};
     for (int c = 1; c < classes; ++c) names.push_back("class_" + std::to_string(c));
