@@ -228,14 +228,16 @@ class sec {
         save_cues(cx, data.id(i), localisation_cues(loc, data.image(i), data.tags(i)));
       });
     }
-    if (cx.options().out && has_masks(cx.train())) {
-      const auto q = cue_quality(cx);
+    const bool report_cues = cx.options().out && has_masks(data);
+    const std::vector<label_map> cues = cfg.terms.seed || report_cues ? load_all_cues(cx) : std::vector<label_map>{};
+    if (report_cues) {
+      const auto q = cue_quality(cx, cues);
       std::fprintf(cx.options().out, "cues: %.1f%% of the score grid (background %.1f%%, foreground %.1f%%), %.1f%% agree with the masks\n",
                    100.0 * (q.background + q.foreground), 100.0 * q.background, 100.0 * q.foreground, 100.0 * q.agree);
     }
     rng init(mix_seed(cfg.seed, 23));  // its own stream: given cues or computed, the same start
     network seg = make_network(cx.classes(), init);
-    train_segmentation(cx, seg);  // eq. 1
+    train_segmentation(cx, seg, cues);  // eq. 1
     std::vector<table_row> rows;
     if (cx.has_val()) {
       cx.per_image("predict (val)", cx.val(), {"sec", "sec_crf"}, [&](std::size_t i, const exec<>& ex) {
@@ -282,11 +284,11 @@ class sec {
       if (!std::filesystem::exists(data.mask_path(i))) return false;  // e.g. VOC's train_aug
     return true;
   }
-  cue_stats cue_quality(const run_context& cx) const {
+  cue_stats cue_quality(const run_context& cx, std::span<const label_map> all_cues) const {
     const auto& data = cx.train();
     double bg = 0, fg = 0, agree = 0, all = 0;
     for (std::size_t i = 0; i < data.size(); ++i) {
-      const label_map cues = load_cues(cx, data.id(i));
+      const label_map& cues = all_cues[i];
       const label_map gt = cam::cues_at(data.mask(i), cues.height(), cues.width());
       for (index_t u = 0; u < cues.pixels(); ++u) {
         all += 1;
@@ -310,6 +312,13 @@ class sec {
     return p;
   }
 
+  /// Every train image's cues at the score grid, in split order.
+  std::vector<label_map> load_all_cues(const run_context& cx) const {
+    std::vector<label_map> out;
+    for (const std::string& id : cx.train().ids()) out.push_back(load_cues(cx, id));
+    return out;
+  }
+
   /// The localisation network on the image tags (multi-label soft margin over GAP).
   void train_localisation(run_context& cx, network& loc) const {
     train_on_tags(cx, loc, "localisation", {cfg.localisation, cfg.localisation_augment, cfg.input, mix_seed(cfg.seed, 21)},
@@ -317,8 +326,9 @@ class sec {
   }
 
   /// Eq. 1: L_seed + L_expand + L_constrain (each weight 1, the reference's) on the probabilities
-  /// of the floor softmax, images resized to input_size^2, no augmentation (as the reference).
-  void train_segmentation(run_context& cx, network& seg) const {
+  /// of the floor softmax, images resized to input_size^2, no augmentation (as the reference);
+  /// all_cues: every train image's cues (load_all_cues), read once, not at every step.
+  void train_segmentation(run_context& cx, network& seg, std::span<const label_map> all_cues) const {
     const auto& data = cx.train();
     const losses::seed seed_loss;
     const losses::expand<P> expand_loss({}, expansion_pooler());
@@ -331,7 +341,7 @@ class sec {
             for (std::size_t j : idx) {
               imgs.push_back(sized(data.image(j)));
               tags.push_back(data.tags(j));
-              if (cfg.terms.seed) cues.push_back(load_cues(cx, data.id(j)));
+              if (cfg.terms.seed) cues.push_back(all_cues[j]);
             }
             const batch b{.images = imgs, .tags = tags, .labels = cues};
             const ad::var logits = seg(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.input)));
