@@ -162,7 +162,8 @@ class constrain {
     return pl;
   }
 
-  /// The loss ({1} var) of logits and probabilities shaped as prepared.
+  /// The loss ({1} var) of logits and probabilities shaped as prepared. With through_crf the
+  /// tape reads the plan's CRF part in backward: the plan must outlive backward.
   ad::var record(ad::tape& t, plan& pl, const ad::var& logits, const ad::var& probs) const
     requires(!Trainable<C>)
   {

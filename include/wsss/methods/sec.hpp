@@ -357,11 +357,14 @@ class sec {
               auto pl = expand_loss.prepare(cx.ex(), b, p.shape());
               add(1, expand_loss.record(t, pl, p));
             }
+            // Kept until backward: with through_crf the mean-field op reads the CRF plan there.
+            std::shared_ptr<typename losses::constrain<C>::plan> constrain_plan;
             if (cfg.terms.constrain) {
-              auto pl = constrain_loss.prepare(cx.ex(), b, logits.shape());
-              add(2, constrain_loss.record(t, pl, logits, p));
+              constrain_plan = std::make_shared<typename losses::constrain<C>::plan>(
+                  constrain_loss.prepare(cx.ex(), b, logits.shape()));
+              add(2, constrain_loss.record(t, *constrain_plan, logits, p));
             }
-            return step_result{total, parts};
+            return step_result{total, parts, constrain_plan};
           });
   }
 
