@@ -318,28 +318,28 @@ TEST_CASE("cam::combine_cues: foreground wins, background 0 where only backgroun
   CHECK_THROWS_AS(cam::combine_cues(fg, std::vector<bool>(29)), shape_error);
 }
 
-TEST_CASE("cam::cues_at resamples by nearest pixel centre; the same size is returned as is") {
+TEST_CASE("resample_labels resamples by nearest pixel centre; the same size is returned as is") {
   rng g(15);
   const label_map m = random_labels(5, 7, g);
-  CHECK(cam::cues_at(m, 5, 7) == m);
+  CHECK(resample_labels(m, 5, 7) == m);
   // A 2x (and 3x) nearest-neighbour upsample goes back down to the original exactly.
   for (index_t f : {2, 3}) {
     CAPTURE(f);
     label_map up(5 * f, 7 * f);
     for (index_t y = 0; y < 5 * f; ++y)
       for (index_t x = 0; x < 7 * f; ++x) up(y, x) = m(y / f, x / f);
-    CHECK(cam::cues_at(up, 5, 7) == m);
-    CHECK(cam::cues_at(m, 5 * f, 7 * f) == up);  // and upsampling by the same rule gives it
+    CHECK(resample_labels(up, 5, 7) == m);
+    CHECK(resample_labels(m, 5 * f, 7 * f) == up);  // and upsampling by the same rule gives it
   }
   // Arbitrary sizes against the float64 pixel-centre rule.
   for (const auto& hw : {std::pair<index_t, index_t>{3, 4}, {4, 9}, {11, 2}, {1, 1}, {5, 8}, {10, 13}}) {
     CAPTURE(hw.first);
     CAPTURE(hw.second);
-    CHECK(cam::cues_at(m, hw.first, hw.second) == naive_resample(m, hw.first, hw.second));
+    CHECK(resample_labels(m, hw.first, hw.second) == naive_resample(m, hw.first, hw.second));
   }
-  CHECK_THROWS_AS(cam::cues_at(label_map(), 3, 3), shape_error);
-  CHECK_THROWS_AS(cam::cues_at(m, 0, 3), shape_error);
-  CHECK_THROWS_AS(cam::cues_at(m, 3, -1), shape_error);
+  CHECK_THROWS_AS(resample_labels(label_map(), 3, 3), shape_error);
+  CHECK_THROWS_AS(resample_labels(m, 0, 3), shape_error);
+  CHECK_THROWS_AS(resample_labels(m, 3, -1), shape_error);
 }
 
 TEST_CASE("cam cues round-trip through a label PNG and resample to the score map") {
@@ -356,8 +356,8 @@ TEST_CASE("cam cues round-trip through a label PNG and resample to the score map
   io::write_label_png(dir / "cues.png", cues);
   const label_map back = io::read_label_png(dir / "cues.png");
   CHECK(back == cues);
-  CHECK(cam::cues_at(back, 6, 5) == cam::cues_at(cues, 6, 5));
-  CHECK(cam::cues_at(back, 6, 5) == naive_resample(cues, 6, 5));
+  CHECK(resample_labels(back, 6, 5) == resample_labels(cues, 6, 5));
+  CHECK(resample_labels(back, 6, 5) == naive_resample(cues, 6, 5));
 }
 
 TEST_CASE("cam::cue_config validates SEC's numbers") {

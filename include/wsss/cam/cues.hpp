@@ -118,16 +118,4 @@ inline label_map combine_cues(const label_map& fg, const std::vector<bool>& bg) 
   return out;
 }
 
-/// A cue map brought to the score map's size h x w by nearest-neighbour sampling (pixel
-/// centres), so users may supply cues at any resolution; the same size is returned as is.
-inline label_map cues_at(const label_map& cues, index_t h, index_t w) {
-  if (cues.height() == h && cues.width() == w) return cues;
-  if (cues.pixels() == 0 || h <= 0 || w <= 0) throw_shape("cam::cues_at", "cannot resample ", cues.height(), "x", cues.width(), " cues to ", h, "x", w);
-  label_map out(h, w);
-  for (index_t y = 0; y < h; ++y)
-    for (index_t x = 0; x < w; ++x)
-      out(y, x) = cues((2 * y + 1) * cues.height() / (2 * h), (2 * x + 1) * cues.width() / (2 * w));
-  return out;
-}
-
 }  // namespace wsss::cam

@@ -45,6 +45,19 @@ class label_map {
   std::vector<std::uint8_t> data_;
 };
 
+/// A label map brought to h x w by nearest-neighbour sampling of pixel centres (source pixel
+/// floor((2y + 1) H / 2h)): cue files of any resolution to the score grid, masks and box
+/// targets to the training targets' grid. The same size is returned as is.
+inline label_map resample_labels(const label_map& m, index_t h, index_t w) {
+  if (m.height() == h && m.width() == w) return m;
+  if (m.pixels() == 0 || h <= 0 || w <= 0)
+    throw_shape("resample_labels", "cannot resample a ", m.height(), "x", m.width(), " label map to ", h, "x", w);
+  label_map out(h, w);
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x) out(y, x) = m((2 * y + 1) * m.height() / (2 * h), (2 * x + 1) * m.width() / (2 * w));
+  return out;
+}
+
 /// Per-pixel argmax over the class axis of a C x H x W (or 1 x C x H x W) score tensor;
 /// the first maximum wins.
 inline label_map argmax_labels(const tensor& scores) {

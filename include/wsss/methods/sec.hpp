@@ -142,22 +142,11 @@ class sec {
   /// The score map's side (41 for the paper's 321).
   index_t score_size() const { return network::output_size(cfg.input_size); }
 
-  network make_network(index_t outputs, rng& g) const {
-    network::config c = cfg.net;
-    c.classes = outputs;
-    network net(c, g);
-    if (!cfg.backbone_weights.empty())
-      nn::load_weights(net, cfg.backbone_weights, {.allow_missing = true, .allow_unexpected = true});
-    return net;
-  }
+  network make_network(index_t outputs, rng& g) const { return deeplab_from(cfg.net, outputs, cfg.backbone_weights, g); }
 
   /// An image as the networks see it: resized to input_size^2 (order-1, corners aligned, as the
   /// reference's scipy zoom).
-  rgb_image sized(const rgb_image& img) const {
-    return img.height() == cfg.input_size && img.width() == cfg.input_size
-               ? img
-               : losses::downscale_image(img, cfg.input_size, cfg.input_size);
-  }
+  rgb_image sized(const rgb_image& img) const { return square_input(img, cfg.input_size); }
 
   // ---- the per-image steps -------------------------------------------------------------------
 
@@ -197,12 +186,7 @@ class sec {
   template <class Tag>
   std::pair<label_map, label_map> predict(const exec<Tag>& ex, network& seg, const rgb_image& img,
                                           const tag_set* tags = nullptr) const {
-    ad::tape t;
-    t.set_training(false);
-    ad::no_grad ng(t);
-    const tensor s = ad::softmax(seg(t, t.leaf(nn::normalize(sized(img), cfg.input))), 1).value();
-    tensor p = resize_bilinear(s, img.height(), img.width(), resize_mode::align_corners);
-    p.reshape({p.dim(1), p.dim(2), p.dim(3)});
+    tensor p = class_probabilities(seg, img, cfg.input_size, cfg.input);
     if (tags) p = cam::present_channels(p, *tags);
     label_map plain = argmax_labels(p), refined = plain;
     if (cfg.test_crf) refined = crf_labels(crf, ex, img, p, cfg.crf_clip);
@@ -266,11 +250,11 @@ class sec {
     std::filesystem::create_directories(p.parent_path());
     io::write_label_png(p, cues);
   }
-  /// Image id's cues at the score map's size (any other size is resampled, cam::cues_at).
+  /// Image id's cues at the score map's size (any other size is resampled, resample_labels).
   label_map load_cues(const run_context& cx, const std::string& id) const {
     const auto p = cues_path(cx, id);
     if (!std::filesystem::exists(p)) throw_io(name, p, "no localisation cues for image '", id, "'");
-    return cam::cues_at(io::read_label_png(p), score_size(), score_size());
+    return resample_labels(io::read_label_png(p), score_size(), score_size());
   }
 
   /// What the cues of the train split cover (fractions of the score-grid pixels) and how many
@@ -289,7 +273,7 @@ class sec {
     double bg = 0, fg = 0, agree = 0, all = 0;
     for (std::size_t i = 0; i < data.size(); ++i) {
       const label_map& cues = all_cues[i];
-      const label_map gt = cam::cues_at(data.mask(i), cues.height(), cues.width());
+      const label_map gt = resample_labels(data.mask(i), cues.height(), cues.width());
       for (index_t u = 0; u < cues.pixels(); ++u) {
         all += 1;
         if (cues[u] == ignore_label) continue;

@@ -1,29 +1,36 @@
 // SPDX-License-Identifier: MIT
 // wsss/methods/stages.hpp — stages more than one method runs: a classification network trained
 // on image tags (AffinityNet's CAM network, SEC's localisation network), its top-1 accuracy on
-// single-object images (the pretraining check), and augmented mini-batches
+// single-object images (the pretraining check), augmented mini-batches, and DeepLab's test
+// time (SEC, EM): class probabilities upsampled to the image, then the dense CRF
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <ostream>
 #include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "wsss/autodiff/ops/softmax.hpp"
 #include "wsss/autodiff/tape.hpp"
 #include "wsss/cam/background.hpp"
 #include "wsss/core/batch.hpp"
 #include "wsss/core/policy.hpp"
+#include "wsss/core/resize.hpp"
 #include "wsss/crf/concepts.hpp"
 #include "wsss/crf/mean_field.hpp"
 #include "wsss/data/augment.hpp"
+#include "wsss/losses/constrain.hpp"
 #include "wsss/io/voc.hpp"
 #include "wsss/losses/multilabel.hpp"
 #include "wsss/methods/run.hpp"
 #include "wsss/methods/train.hpp"
+#include "wsss/nn/nets/deeplab_largefov.hpp"
 #include "wsss/nn/preprocess.hpp"
+#include "wsss/nn/weights.hpp"
 
 namespace wsss::methods {
 
@@ -106,6 +113,35 @@ label_map crf_labels(const C& crf, const exec<Tag>& ex, const rgb_image& img, te
   crf.run(ex, plan, u, q);
   q.reshape({k, h, w});
   return argmax_labels(q);
+}
+
+/// An image as DeepLab-LargeFOV sees it (SEC, EM): resized to size x size (order 1, corners
+/// aligned, as the reference's scipy zoom; the aspect is not kept).
+inline rgb_image square_input(const rgb_image& img, index_t size) {
+  return img.height() == size && img.width() == size ? img : losses::downscale_image(img, size, size);
+}
+
+/// DeepLab-LargeFOV with `outputs` classes (SEC, EM), its VGG16 + fc6 + fc7 from `backbone`
+/// when given (fc8, and the backbone's own fc8 if any, left as initialised).
+inline nn::deeplab_largefov deeplab_from(nn::deeplab_largefov::config net, index_t outputs,
+                                         const std::filesystem::path& backbone, rng& g) {
+  net.classes = outputs;
+  nn::deeplab_largefov out(net, g);
+  if (!backbone.empty()) nn::load_weights(out, backbone, {.allow_missing = true, .allow_unexpected = true});
+  return out;
+}
+
+/// A segmentation network's class probabilities on one image (C x H x W at the image's size):
+/// the softmax of its scores on the square input, upsampled (order 1, corners aligned).
+template <class Net>
+tensor class_probabilities(Net& net, const rgb_image& img, index_t size, const nn::normalization& input) {
+  ad::tape t;
+  t.set_training(false);
+  ad::no_grad ng(t);
+  const tensor s = ad::softmax(net(t, t.leaf(nn::normalize(square_input(img, size), input))), 1).value();
+  tensor p = resize_bilinear(s, img.height(), img.width(), resize_mode::align_corners);
+  p.reshape({p.dim(1), p.dim(2), p.dim(3)});
+  return p;
 }
 
 /// A training schedule and an augmentation as lines of a method's describe() text.
