@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/autodiff/tape.hpp"
@@ -94,14 +96,80 @@ inline std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t a, std::uint64_t
 /// The finished network's file in a training folder.
 inline std::filesystem::path weights_file(const std::filesystem::path& dir) { return dir / "weights.safetensors"; }
 
+/// The mini-batches of a training stage, epoch by epoch (a BatchSampler): per_epoch() batches
+/// of example indices per epoch, epoch(e, seed) lists them and depends only on (seed, e), so a
+/// resumed run draws the same batches.
+template <class S>
+concept BatchSampler = requires(const S& s, int epoch, std::uint64_t seed) {
+  { s.per_epoch() } -> std::convertible_to<long long>;
+  { s.epoch(epoch, seed) } -> std::same_as<std::vector<std::vector<std::size_t>>>;
+};
+
+/// A shuffled pass over `items` examples per epoch in batches of batch_size (the last one shorter).
+struct shuffled_batches {
+  std::size_t items = 0, batch_size = 1;
+
+  long long per_epoch() const { return static_cast<long long>((items + batch_size - 1) / batch_size); }
+  std::vector<std::vector<std::size_t>> epoch(int e, std::uint64_t seed) const {
+    std::vector<std::size_t> order(items);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    rng shuffle(mix_seed(seed, 1, static_cast<std::uint64_t>(e)));
+    for (std::size_t i = items; i > 1; --i) std::swap(order[i - 1], order[shuffle.below(i)]);
+    std::vector<std::vector<std::size_t>> out;
+    for (std::size_t lo = 0; lo < items; lo += batch_size)
+      out.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(lo),
+                       order.begin() + static_cast<std::ptrdiff_t>(std::min(items, lo + batch_size)));
+    return out;
+  }
+};
+static_assert(BatchSampler<shuffled_batches>);
+
+/// EM's semi-supervised mini-batches (Papandreou et al. 2015, sec. 3.4): every batch bundles a
+/// fixed proportion of strongly and weakly annotated examples. An epoch is a shuffled pass over
+/// the weak examples, weak_per_batch at a time; each batch is joined by strong_per_batch strong
+/// examples taken in turn from their own stream, reshuffled after every pass over them (a
+/// small strong set is seen many times per epoch). Strong examples come first in each batch.
+struct mixed_batches {
+  std::vector<std::size_t> weak, strong;  ///< example indices of each kind (disjoint)
+  std::size_t weak_per_batch = 1, strong_per_batch = 1;
+
+  void validate(std::string_view component) const {
+    if (weak.empty() || strong.empty())
+      throw_value(component, "a mixed batch needs weak and strong examples, got ", weak.size(), " weak and ", strong.size(), " strong");
+    if (weak_per_batch < 1 || strong_per_batch < 1)
+      throw_value(component, "each batch needs >= 1 weak and >= 1 strong example, got ", weak_per_batch, " and ", strong_per_batch);
+  }
+  long long per_epoch() const { return static_cast<long long>((weak.size() + weak_per_batch - 1) / weak_per_batch); }
+  std::vector<std::vector<std::size_t>> epoch(int e, std::uint64_t seed) const {
+    validate("methods::mixed_batches");
+    const auto weak_batches = shuffled_batches{weak.size(), weak_per_batch}.epoch(e, seed);
+    const auto strong_at = [&](std::uint64_t p) {  // the p-th strong draw since the start of training
+      const std::uint64_t n = strong.size(), pass = p / n;
+      std::vector<std::size_t> order(strong);
+      rng shuffle(mix_seed(seed, 4, pass));
+      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle.below(i)]);
+      return order[static_cast<std::size_t>(p % n)];
+    };
+    std::vector<std::vector<std::size_t>> out;
+    for (std::size_t b = 0; b < weak_batches.size(); ++b) {
+      const auto step = static_cast<std::uint64_t>(e) * static_cast<std::uint64_t>(per_epoch()) + b;
+      std::vector<std::size_t> batch;
+      for (std::size_t j = 0; j < strong_per_batch; ++j) batch.push_back(strong_at(step * strong_per_batch + j));
+      for (std::size_t k : weak_batches[b]) batch.push_back(weak[k]);
+      out.push_back(std::move(batch));
+    }
+    return out;
+  }
+};
+static_assert(BatchSampler<mixed_batches>);
+
 namespace detail {
 
-template <class Net, class Opt, class Step>
-void train_with(Net& net, Opt& opt, std::size_t items, const train_config& cfg, std::uint64_t seed, const train_io& io,
-                Step& step) {
+template <class Net, class Opt, class Sampler, class Step>
+void train_with(Net& net, Opt& opt, const Sampler& sampler, const train_config& cfg, std::uint64_t seed,
+                const train_io& io, Step& step) {
   constexpr std::string_view comp = "methods::train";
-  const auto per_epoch = static_cast<long long>((items + static_cast<std::size_t>(cfg.batch_size) - 1) /
-                                                static_cast<std::size_t>(cfg.batch_size));
+  const long long per_epoch = sampler.per_epoch();
   const long long total = per_epoch * cfg.epochs;
   const auto lr = [&](long long it) { return cfg.lr_at(it, total); };
 
@@ -133,15 +201,11 @@ void train_with(Net& net, Opt& opt, std::size_t items, const train_config& cfg, 
   bar.tick(static_cast<std::size_t>(first_epoch * per_epoch));
 
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::size_t> order(items);
   for (int epoch = first_epoch; epoch < cfg.epochs; ++epoch) {
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    rng shuffle(mix_seed(seed, 1, static_cast<std::uint64_t>(epoch)));
-    for (std::size_t i = items; i > 1; --i) std::swap(order[i - 1], order[shuffle.below(i)]);
+    const std::vector<std::vector<std::size_t>> batches = sampler.epoch(epoch, seed);
     for (long long b = 0; b < per_epoch; ++b) {
       const long long it = epoch * per_epoch + b;
-      const std::size_t lo = static_cast<std::size_t>(b) * static_cast<std::size_t>(cfg.batch_size);
-      const std::span<const std::size_t> idx(order.data() + lo, std::min(items - lo, static_cast<std::size_t>(cfg.batch_size)));
+      const std::span<const std::size_t> idx(batches[static_cast<std::size_t>(b)]);
       ad::tape t;
       t.set_training(true);
       t.rng().reseed(mix_seed(seed, 2, static_cast<std::uint64_t>(it)));
@@ -176,17 +240,17 @@ void train_with(Net& net, Opt& opt, std::size_t items, const train_config& cfg, 
 
 }  // namespace detail
 
-/// Trains `net` for cfg.epochs over `items` examples. step(tape, indices, rng) records the
-/// loss of the mini-batch `indices` (its rng draws the augmentation). Every epoch ends with an
+/// Trains `net` for cfg.epochs over the sampler's batches (cfg.batch_size is the sampler's
+/// business). step(tape, indices, rng) records the loss of the mini-batch `indices` (its rng draws the augmentation). Every epoch ends with an
 /// atomic checkpoint (parameters, buffers, optimiser state, epoch); a rerun loads the newest
 /// checkpoint and continues, and the per-epoch shuffles and per-step random streams depend only
 /// on (seed, epoch, step), so the resumed run ends with the same weights as an uninterrupted
 /// one. When weights.safetensors exists the stage is done: it is loaded and nothing trains.
-template <class Net, class Step>
-void train(Net& net, std::size_t items, const train_config& cfg, std::uint64_t seed, const train_io& io, Step&& step) {
+template <class Net, BatchSampler Sampler, class Step>
+void train(Net& net, const Sampler& sampler, const train_config& cfg, std::uint64_t seed, const train_io& io, Step&& step) {
   constexpr std::string_view comp = "methods::train";
   cfg.validate(comp);
-  if (items == 0) throw_value(comp, "no training examples");
+  if (sampler.per_epoch() < 1) throw_value(comp, "no training examples");
   if (std::filesystem::exists(weights_file(io.dir))) {
     nn::load_weights(net, weights_file(io.dir));
     return;
@@ -194,12 +258,18 @@ void train(Net& net, std::size_t items, const train_config& cfg, std::uint64_t s
   std::filesystem::create_directories(io.dir);
   if (cfg.update == optimizer::adam) {
     nn::optim::adam opt(net, {.lr = cfg.lr, .weight_decay = cfg.weight_decay});
-    detail::train_with(net, opt, items, cfg, seed, io, step);
+    detail::train_with(net, opt, sampler, cfg, seed, io, step);
   } else {
     nn::optim::sgd opt(net, {.lr = cfg.lr, .momentum = cfg.momentum, .weight_decay = cfg.weight_decay});
-    detail::train_with(net, opt, items, cfg, seed, io, step);
+    detail::train_with(net, opt, sampler, cfg, seed, io, step);
   }
 }
 
+/// The same over `items` examples in shuffled batches of cfg.batch_size (shuffled_batches).
+template <class Net, class Step>
+void train(Net& net, std::size_t items, const train_config& cfg, std::uint64_t seed, const train_io& io, Step&& step) {
+  train(net, shuffled_batches{items, static_cast<std::size_t>(std::max(cfg.batch_size, 1))}, cfg, seed, io,
+        std::forward<Step>(step));
+}
 
 }  // namespace wsss::methods
