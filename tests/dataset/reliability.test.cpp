@@ -59,7 +59,7 @@ TEST_CASE("[R15] make_scenes on a full disk leaves the previous dataset or none,
   // A dataset before: the same bytes after.
   wd::make_scenes(root, small_options(5));
   const auto before = snapshot(root);
-  REQUIRE(before.size() == 6 * 3 + 5);  // images, masks, annotations; labels, classes, notice
+  REQUIRE(before.size() == 6 * 3 + 6);  // images, masks, annotations; 3 splits, labels, classes, notice
   with_file_size_limit(2048, [&] { CHECK_THROWS_AS(wd::make_scenes(root, small_options(6)), wsss::io_error); });
   CHECK(snapshot(root) == before);
   CHECK(entries(dir.path()) == std::vector<std::string>{"scenes"});

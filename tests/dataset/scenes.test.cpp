@@ -3,6 +3,7 @@
 // determinism from the seed, VOC layout readable by io::voc_dataset
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -124,8 +125,14 @@ TEST_CASE("data::make_scenes writes a VOC tree whose tags match its masks, byte-
         wsss_test::read_bytes(e.path()) != wsss_test::read_bytes(c.path() / rel))
       ++differ;
   }
-  CHECK(files == 6 * 3 + 5);  // images + masks + annotations, 2 splits, labels, classes, notice
+  CHECK(files == 6 * 3 + 6);  // images + masks + annotations, 3 splits, labels, classes, notice
   CHECK(differ == 12);         // another seed changes every image and mask
+
+  // EM's strong list: a quarter of train (at least one image), every id a train id.
+  const auto train_ids = wsss::io::read_voc_split(a.path() / "ImageSets" / "Segmentation" / "train.txt");
+  const auto strong = wsss::io::read_voc_split(a.path() / "ImageSets" / "Segmentation" / "strong.txt");
+  CHECK(strong.size() == 1);
+  for (const auto& id : strong) CHECK(std::find(train_ids.begin(), train_ids.end(), id) != train_ids.end());
 
   for (const char* split : {"train", "val"}) {
     CAPTURE(split);

@@ -317,8 +317,10 @@ inline std::uint64_t scene_seed(std::uint64_t seed, int split, std::size_t index
 }
 
 /// Writes a VOC-layout scenes dataset under `target` (created if needed):
-///   JPEGImages/<id>.jpg, SegmentationClass/<id>.png (VOC palette), ImageSets/Segmentation/
-///   {train,val}.txt, cls_labels.txt (image-level tags of every id, io::read_voc_labels format),
+///   JPEGImages/<id>.jpg, SegmentationClass/<id>.png (VOC palette), Annotations/<id>.xml (one
+///   box per object, PASCAL's XML), ImageSets/Segmentation/{train,val}.txt, strong.txt (a
+///   random quarter of train in random order: the strongly annotated images of EM's
+///   semi-supervised runs, the first N of them for N strong images), cls_labels.txt (image-level tags of every id, io::read_voc_labels format),
 ///   classes.txt (the 11 class names, one per line, line k = class k) and NOTICE.txt (the
 ///   Fashion-MNIST licence). Ids are train_00000.. and val_00000..; train and val scenes draw
 ///   on disjoint items. The dataset is written atomically as a whole (io::atomic_dataset): in a
@@ -364,6 +366,13 @@ inline scenes_summary make_scenes(const std::filesystem::path& target, const sce
     }
     io::write_voc_split(root / "ImageSets" / "Segmentation" / (split == 0 ? "train.txt" : "val.txt"), ids);
     (split == 0 ? sum.train_images : sum.val_images) = ids.size();
+    if (split == 0) {  // EM's semi-supervised subset (sec. 3.4): a shuffled quarter of train, at least one
+      std::vector<std::string> strong = ids;
+      rng g(scene_seed(opt.seed, 2, 0));
+      for (std::size_t i = strong.size(); i > 1; --i) std::swap(strong[i - 1], strong[g.below(i)]);
+      strong.resize(std::max<std::size_t>(1, strong.size() / 4));
+      io::write_voc_split(root / "ImageSets" / "Segmentation" / "strong.txt", strong);
+    }
   }
   io::write_voc_labels(root / "cls_labels.txt", labels);
   std::string names;
