@@ -18,12 +18,14 @@
 
 namespace wsss::crf {
 
-/// One held-out image: the guide image, its unary energies (1 x K x H x W) and ground truth.
-/// The pointed-to objects must outlive the search.
+/// One held-out image: the guide image, its unary energies (1 x K x H x W) and ground truth,
+/// and optionally a clamp map (255 = free; Bbox-Seg's boxes) the engine receives as the
+/// batch's labels. The pointed-to objects must outlive the search.
 struct labelled_example {
   const rgb_image* image = nullptr;
   const tensor* unary = nullptr;
   const label_map* truth = nullptr;
+  const label_map* clamp = nullptr;
 };
 
 /// Candidate values per parameter; an empty list keeps the base configuration's value.
@@ -84,9 +86,11 @@ search_result<typename Engine::config> grid_search(std::span<const labelled_exam
         cfg.kernels.appearance.sxy = asxy;
         cfg.kernels.appearance.sfeat = asf;
         const Engine planner(cfg);
-        for (std::size_t i = 0; i < examples.size(); ++i)
-          plans[i] = planner.prepare(ex, images_only(std::span<const rgb_image>(examples[i].image, 1)),
-                                     examples[i].unary->shape());
+        for (std::size_t i = 0; i < examples.size(); ++i) {
+          batch b = images_only(std::span<const rgb_image>(examples[i].image, 1));
+          if (examples[i].clamp) b.labels = std::span<const label_map>(examples[i].clamp, 1);
+          plans[i] = planner.prepare(ex, b, examples[i].unary->shape());
+        }
         for (float sw : s_w)
           for (float aw : a_w) {
             cfg.kernels.smoothness.weight = sw;
