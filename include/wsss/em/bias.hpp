@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -42,14 +43,24 @@ inline std::vector<tag_set> present_classes(const batch& b, const shape& s, std:
   return out;
 }
 
-/// The per-image argmax of N x C x h x w scores (the first maximum wins: ties go to the lower id).
+/// The per-image argmax of N x C x h x w scores, ties to the HIGHER class id, as the reference's
+/// Caffe ArgMax layer (a partial sort by (score, id) descending). It matters for EM-Adapt: its
+/// biases make each present class tie the running maximum at its k-th cell, and where a
+/// network's scores are flat (dead features) at many cells; with ties to the lower id,
+/// background would take all of those and the "at least rho_fg" area would not hold.
 inline void argmax_targets(const tensor& scores, std::vector<label_map>& targets) {
-  const index_t n = scores.dim(0), plane = scores.numel() / n;
+  const index_t n = scores.dim(0), c = scores.dim(1), hw = scores.dim(2) * scores.dim(3);
   targets.resize(static_cast<std::size_t>(n));
-  for (index_t i = 0; i < n; ++i) {
-    tensor one({scores.dim(1), scores.dim(2), scores.dim(3)});
-    std::copy_n(scores.data() + i * plane, plane, one.data());
-    targets[static_cast<std::size_t>(i)] = argmax_labels(one);
+  for (index_t b = 0; b < n; ++b) {
+    label_map& out = targets[static_cast<std::size_t>(b)];
+    out = label_map(scores.dim(2), scores.dim(3), 0);
+    const float* s = scores.data() + b * c * hw;
+    for (index_t i = 0; i < hw; ++i) {
+      index_t best = 0;
+      for (index_t l = 1; l < c; ++l)
+        if (s[l * hw + i] >= s[best * hw + i]) best = l;
+      out[i] = static_cast<std::uint8_t>(best);
+    }
   }
 }
 
@@ -118,7 +129,9 @@ static_assert(EStepBias<fixed>);
 /// EM-Adapt (sec. 3.2, the cardinality potential: at least rho_fg of the area for every
 /// present foreground class, rho_bg for background, none for absent classes), as the
 /// reference's AdaptiveBiasChannel layer computes it, per image on the score grid:
-///   1. absent classes suppressed: s_c(i) = min(s_c(i), m(i) - margin), m(i) = min over present classes;
+///   1. absent classes suppressed: s_c(i) = m(i) - margin where s_c(i) >= m(i), m(i) = min over
+///      present classes (the layer tests s_c > m: an absent class equal to m would then tie the
+///      present ones and, ties going to the higher id, could win);
 ///   2. E(i) = max over present classes of s_c(i);
 ///   3. for each present class c, background first then by increasing id (the reference
 ///      shuffles the foreground order at random; ours is fixed so a run is reproducible):
@@ -170,7 +183,7 @@ class adapt {
         e[static_cast<std::size_t>(i)] = hi;
         if (cfg.suppress_others)
           for (index_t l = 0; l < c; ++l)
-            if (!is_present[static_cast<std::size_t>(l)] && plane(static_cast<int>(l))[i] > lo)
+            if (!is_present[static_cast<std::size_t>(l)] && plane(static_cast<int>(l))[i] >= lo)
               plane(static_cast<int>(l))[i] = lo - cfg.margin;
       }
       double mean0 = 0;

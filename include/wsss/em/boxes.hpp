@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // wsss/em/boxes.hpp — EM for DeepLab's bounding-box E-steps (Papandreou et al. 2015, sec. 3.3):
 // Bbox-Rect (every pixel of a box to its class, the smallest box winning overlaps) and
-// Bbox-EM-Fixed (EM-Fixed with the foreground boost only inside the boxes). Bbox-Seg, the
-// box-clamped dense CRF, is crf/bbox.hpp.
+// Bbox-Seg (the box-clamped dense CRF of crf/bbox.hpp) and Bbox-EM-Fixed (EM-Fixed with the
+// foreground boost only inside the boxes).
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wsss/core/batch.hpp"
@@ -15,6 +17,9 @@
 #include "wsss/core/exec.hpp"
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/tensor.hpp"
+#include "wsss/crf/bbox.hpp"
+#include "wsss/crf/concepts.hpp"
+#include "wsss/crf/mean_field.hpp"
 #include "wsss/em/bias.hpp"
 #include "wsss/em/concepts.hpp"
 
@@ -85,6 +90,8 @@ struct box_plan {
 class bbox_rect {
  public:
   static constexpr std::string_view name = "em::bbox_rect";
+  static constexpr bool reads_scores = false;  // pre-processing: a method runs it once per image
+  static constexpr bool reads_boxes = true;
   struct config {};
   using plan = detail::box_plan;
   config cfg{};
@@ -101,12 +108,61 @@ class bbox_rect {
 };
 static_assert(EStepBias<bbox_rect>);
 
+/// Bbox-Seg (sec. 3.3): a foreground / background segmentation of each box by the dense CRF,
+/// a pre-processing step like Bbox-Rect. Per image, at its full size: the centre alpha of each
+/// box's area clamped to its class, every pixel outside all boxes clamped to background, the
+/// rest inferred by the CRF from uniform unaries over background and the classes of the boxes
+/// covering the pixel (crf::bbox_seg); the labels then come to the score grid by nearest
+/// sampling. The paper's alpha = 20% (cross-validated over 20..80%); the CRF engine is the
+/// slot, its parameters the ones to cross-validate (crf::grid_search).
+template <crf::CrfEngine Crf = crf::mean_field<>>
+class bbox_seg {
+ public:
+  static constexpr std::string_view name = "em::bbox_seg";
+  static constexpr bool reads_scores = false;
+  static constexpr bool reads_boxes = true;
+  struct config {
+    float alpha = 0.2f;  ///< the fraction of each box's area clamped to its class
+  };
+  using plan = detail::box_plan;
+  config cfg{};
+  Crf crf{};
+
+  bbox_seg() = default;
+  explicit bbox_seg(config c, Crf k = {}) : cfg(c), crf(std::move(k)) { validate(); }
+
+  template <class Tag>
+  plan prepare(const exec<Tag>& ex, const batch& b, const shape& s) const {
+    validate();
+    detail::box_maps(b, s, name);  // validates the boxes, their classes and the batch
+    batch::need(b.images, name, "images (the CRF's appearance kernel reads them)");
+    plan pl{s, {}};
+    for (std::size_t n = 0; n < b.boxes.size(); ++n) {
+      const label_map full = crf::bbox_seg(b.images[n], std::span<const box>(b.boxes[n]), s[1], cfg.alpha, crf, ex);
+      pl.boxes.push_back(resample_labels(full, s[2], s[3]));
+    }
+    return pl;
+  }
+  template <class Tag>
+  void run(const exec<Tag>&, plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
+    detail::check_run(pl.scores, scores, name);
+    targets = pl.boxes;
+  }
+
+ private:
+  void validate() const {
+    if (!(cfg.alpha >= 0.0f && cfg.alpha <= 1.0f)) throw_value(name, "alpha must be in [0, 1], got ", cfg.alpha);
+  }
+};
+static_assert(EStepBias<bbox_seg<>>);
+
 /// Bbox-EM-Fixed: EM-Fixed whose foreground boost applies only inside the boxes (sec. 3.3), as
 /// the reference's BiasChannel in PIXEL mode: background += b_bg at every cell, class l += b_fg
 /// at the cells whose rasterised box label is l; then the argmax.
 class bbox_fixed {
  public:
   static constexpr std::string_view name = "em::bbox_fixed";
+  static constexpr bool reads_boxes = true;
   using config = fixed::config;
   using plan = detail::box_plan;
   config cfg{};

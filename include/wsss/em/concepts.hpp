@@ -28,12 +28,31 @@ namespace wsss::em {
       the biased scores for the bias models. No gradient flows through an E-step (the M-step
       trains on its targets as ground truth), so the concept has no record.
     Errors: shape_error / value_error whose text starts with "[wsss.shape] <name>" /
-    "[wsss.value] <name>".                                                                        */
+    "[wsss.value] <name>".
+    An E-step that never reads the scores (the box pre-processing of sec. 3.3: Bbox-Rect,
+    Bbox-Seg) says so with `static constexpr bool reads_scores = false`; a method then runs it
+    once per image before training (reads_scores_v) instead of at every step. An E-step driven
+    by boxes says `static constexpr bool reads_boxes = true` (reads_boxes_v), so a method hands
+    it the images' boxes; the others get the tags.                     */
 template <class E>
 concept EStepBias = Policy<E> && requires(const E& e, const exec<cpu_t>& ex, const batch& b, const shape& s,
                                           typename E::plan& pl, const tensor& x, std::vector<label_map>& out) {
   { e.prepare(ex, b, s) } -> std::same_as<typename E::plan>;
   e.run(ex, pl, x, out);
 };
+
+/// Whether E's targets depend on the network's scores (true unless E says otherwise).
+template <class E>
+inline constexpr bool reads_scores_v = [] {
+  if constexpr (requires { E::reads_scores; }) return static_cast<bool>(E::reads_scores);
+  else return true;
+}();
+
+/// Whether E reads the batch's boxes (false unless E says otherwise).
+template <class E>
+inline constexpr bool reads_boxes_v = [] {
+  if constexpr (requires { E::reads_boxes; }) return static_cast<bool>(E::reads_boxes);
+  else return false;
+}();
 
 }  // namespace wsss::em
