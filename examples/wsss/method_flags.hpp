@@ -4,6 +4,7 @@
 // work folder options of a run and of a pretraining.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -36,6 +37,17 @@ struct method_flags {
   // Sets the thread count; call before building the method.
   void apply_threads() const {
     if (threads > 0) wsss::backend::set_num_threads(threads);
+  }
+  // A one-network method's configuration (SEC, EM): the preset with --width, --seed and
+  // --backbone applied; sets the thread count.
+  template <class Config>
+  Config preset_config() const {
+    Config c = preset == "scenes" ? Config::scenes() : Config{};
+    if (width > 0) c.net.width = width;
+    if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
+    if (!backbone.empty()) c.backbone_weights = backbone;
+    apply_threads();
+    return c;
   }
 };
 

@@ -32,12 +32,7 @@ struct common_flags : wsss_cli::method_flags {
   }
   template <class Method>
   typename Method::config config() const {
-    auto c = preset == "scenes" ? Method::config::scenes() : typename Method::config{};
-    if (width > 0) c.net.width = width;
-    if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
-    if (!backbone.empty()) c.backbone_weights = backbone;
-    apply_threads();
-    return c;
+    return preset_config<typename Method::config>();
   }
 };
 

@@ -48,7 +48,7 @@ TEST_CASE("wsss: --help of every subcommand and every registered method exits 0"
   CHECK(run.status == 0);
   CHECK(run.out.rfind("usage: wsss run METHOD", 0) == 0);
   CHECK(listed_methods(wsss({"pretrain"}).out) == std::vector<std::string>{"affinitynet", "sec"});
-  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "sec"});
+  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "em", "sec"});
   for (const auto& verb : {"run", "label", "pretrain"})
     for (const auto& m : listed_methods(wsss({verb}).out)) {
       CAPTURE(m);
@@ -163,6 +163,36 @@ TEST_CASE("wsss: run sec with a pooler and a dropped term, then again from the f
   CHECK(bad.err.find("--without") != std::string::npos);
   args = {"run", "sec", "--data", data.string(), "--work", (dir / "c").string(), "--cues", (dir / "none").string()};
   CHECK(wsss(args).status == 2);
+}
+
+TEST_CASE("wsss: run em semi-supervised and with boxes; a bad variant names the flag") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  REQUIRE(wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"}).status == 0);
+  const std::vector<std::string> tiny{"--preset", "scenes", "--width", "0.03125", "--epochs", "1", "--threads", "2", "--crf-holdout", "1"};
+  auto args = std::vector<std::string>{"-q", "run", "em", "--data", data.string(), "--work", (dir / "a").string(),
+                                       "--variant", "semi", "--strong", "1"};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const auto a = wsss(args);
+  INFO(a.err);
+  REQUIRE(a.status == 0);
+  CHECK(a.out.find("DeepLab-LargeFOV + dCRF (val)") != std::string::npos);
+  CHECK(a.out.find("dCRF cross-validated on 1 val images") != std::string::npos);
+  CHECK(text_of(dir / "a" / "results.json").find("\"variant\": \"scenes, semi (1 strong)\"") != std::string::npos);
+  CHECK(text_of(dir / "a" / "config.txt").find("slots = em::fixed") != std::string::npos);
+
+  args = {"-q", "run", "em", "--data", data.string(), "--work", (dir / "b").string(), "--variant", "bbox-seg", "--alpha", "0.3",
+          "--no-test-crf"};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const auto b = wsss(args);
+  REQUIRE(b.status == 0);
+  CHECK(text_of(dir / "b" / "results.json").find("\"variant\": \"scenes, bbox-seg, alpha 0.3\"") != std::string::npos);
+  CHECK(std::filesystem::exists(dir / "b" / "labels" / "estep" / "train_00000.png"));
+
+  args = {"run", "em", "--data", data.string(), "--work", (dir / "c").string(), "--variant", "grabcut"};
+  const auto bad = wsss(args);
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--variant") != std::string::npos);
 }
 
 TEST_CASE("wsss: results turns results.json files into the markdown table") {

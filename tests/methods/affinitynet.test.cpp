@@ -75,15 +75,7 @@ TEST_CASE("affinitynet: a run stopped inside and between stages resumes to ident
   wsss::methods::run_context cx(wsss_test::quiet_run(tmp / "data", work));
   const auto resumed = m.run(cx);
 
-  const auto got = artifacts(work);
-  CHECK(got.size() == expected.size());
-  for (const auto& entry : expected) {
-    const auto& name = entry.first;  // named: clang 14 cannot capture a binding in INFO
-    const auto& bytes = entry.second;
-    INFO(name);
-    REQUIRE(got.count(name) == 1);
-    CHECK(got.at(name) == bytes);
-  }
+  wsss_test::check_same_artifacts(expected, work);
   for (std::size_t r = 0; r < whole.results.rows.size(); ++r)
     CHECK(resumed.results.rows[r].miou == whole.results.rows[r].miou);
   // The resumed classifier log holds each step once.

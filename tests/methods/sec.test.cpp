@@ -93,26 +93,14 @@ TEST_CASE("sec: a run stopped inside and between stages resumes to identical art
   run_until(m, tmp / "data", work, "predict (val)", 2);
   wsss::methods::run_context cx(wsss_test::quiet_run(tmp / "data", work));
   const auto resumed = m.run(cx);
-  const auto got = artifacts(work);
-  CHECK(got.size() == expected.size());
-  for (const auto& entry : expected) {
-    const auto& name = entry.first;
-    INFO(name);
-    REQUIRE(got.count(name) == 1);
-    CHECK(got.at(name) == entry.second);
-  }
+  wsss_test::check_same_artifacts(expected, work);
   for (std::size_t r = 0; r < whole.results.rows.size(); ++r)
     CHECK(resumed.results.rows[r].miou == whole.results.rows[r].miou);
 
   // The training log names the three terms, and each is positive.
-  std::ifstream log(tmp / "whole" / "nets" / "segmentation" / "log.csv");
-  std::string header, row;
-  std::getline(log, header);
-  std::getline(log, row);
-  CHECK(header == "epoch,step,loss,seed,expand,constrain,lr,seconds");
-  std::stringstream ss(row);
-  std::vector<double> v;
-  for (std::string cell; std::getline(ss, cell, ',');) v.push_back(std::stod(cell));
+  const auto head = wsss_test::read_log_head(tmp / "whole" / "nets" / "segmentation" / "log.csv");
+  CHECK(head.header == "epoch,step,loss,seed,expand,constrain,lr,seconds");
+  const auto& v = head.first;
   REQUIRE(v.size() == 8);
   CHECK(v[3] > 0.0);
   CHECK(v[4] > 0.0);
@@ -178,15 +166,10 @@ TEST_CASE("sec: the loss ablations and the pooler slot train and differ") {
     const auto s = method(d).run(cx);
     CHECK(s.results.rows.size() == 2);  // no CRF row
     CHECK(weights(tmp / drop) != weights(tmp / "full"));
-    std::ifstream log(tmp / drop / "nets" / "segmentation" / "log.csv");
-    std::string header, row;
-    std::getline(log, header);
-    std::getline(log, row);
     const int col = std::string(drop) == "seed" ? 3 : std::string(drop) == "expand" ? 4 : 5;
-    std::stringstream ss(row);
-    std::string cell;
-    for (int k = 0; k <= col; ++k) std::getline(ss, cell, ',');
-    CHECK(std::stod(cell) == 0.0);  // the dropped term is not computed
+    const auto head = wsss_test::read_log_head(tmp / drop / "nets" / "segmentation" / "log.csv");
+    REQUIRE(head.first.size() == 8);
+    CHECK(head.first[static_cast<std::size_t>(col)] == 0.0);  // the dropped term is not computed
   }
   // The gradient through the CRF's mean-field iterations (not only d/dp of KL(Q || p)).
   auto through = c;

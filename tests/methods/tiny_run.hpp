@@ -9,8 +9,10 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "wsss/data/scenes.hpp"
 #include "wsss/methods/run.hpp"
@@ -57,6 +59,34 @@ inline std::map<std::string, std::string> artifacts(const fs::path& work) {
     if (rel.ends_with("log.csv") || rel.starts_with("report") || rel == "results.json") continue;
     out[rel] = bytes_of(e.path());
   }
+  return out;
+}
+
+// A resumed run's artifacts (work) equal an uninterrupted run's (expected), byte for byte.
+inline void check_same_artifacts(const std::map<std::string, std::string>& expected, const fs::path& work) {
+  const auto got = artifacts(work);
+  CHECK(got.size() == expected.size());
+  for (const auto& entry : expected) {
+    const auto& name = entry.first;  // named: clang 14 cannot capture a binding in INFO
+    INFO(name);
+    REQUIRE(got.count(name) == 1);
+    CHECK(got.at(name) == entry.second);
+  }
+}
+
+// A training log's header line and its first step's cells.
+struct log_head {
+  std::string header;
+  std::vector<double> first;
+};
+inline log_head read_log_head(const fs::path& csv) {
+  std::ifstream log(csv);
+  log_head out;
+  std::string row;
+  std::getline(log, out.header);
+  std::getline(log, row);
+  std::stringstream ss(row);
+  for (std::string cell; std::getline(ss, cell, ',');) out.first.push_back(std::stod(cell));
   return out;
 }
 
