@@ -191,7 +191,8 @@ class em_deeplab {
     if (taken < cfg.strong)
       throw_value(name, "asked for ", cfg.strong, " strong images but ", list.string(), " lists only ", taken,
                   " of the train split");
-    if (taken == data.size()) throw_value(name, "every train image is strong: no weak image is left for the E-step");
+    if (cfg.weak && taken == data.size())
+      throw_value(name, "every train image is strong: no weak image is left for the E-step (weak = false trains on them alone)");
     return out;
   }
 
