@@ -46,10 +46,7 @@ void add_run(CLI::App& cmd) {
     f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = f->preset;
-    const method m = f->make();
-    wsss::methods::run_context cx(f->run);
-    const auto s = m.run(cx);
-    std::printf("report: %s\n", s.report_html.string().c_str());
+    wsss_cli::run_and_report(f->make(), f->run);
   });
 }
 

@@ -19,13 +19,6 @@ namespace {
 
 namespace m = wsss::methods;
 
-template <class Method>
-void run_with(const Method& method, m::run_options run) {
-  m::run_context cx(std::move(run));
-  const auto s = method.run(cx);
-  std::printf("report: %s\n", s.report_html.string().c_str());
-}
-
 void add_run(CLI::App& cmd) {
   struct flags : wsss_cli::method_flags {
     m::run_options run;
@@ -119,7 +112,7 @@ void add_run(CLI::App& cmd) {
     const em::fixed::config fixed{.fg_bias = f->fg_bias, .bg_bias = f->bg_bias};
     auto go = [&](auto estep) {
       using method = m::em_deeplab<decltype(estep)>;
-      run_with(method(set(typename method::config{}), estep), f->run);
+      wsss_cli::run_and_report(method(set(typename method::config{}), estep), f->run);
     };
     if (v == "fixed" || v == "semi" || v == "strong") go(em::fixed(fixed));  // strong: the E-step labels row
     else if (v == "adapt") go(em::adapt({.fg_portion = f->fg_portion, .bg_portion = f->bg_portion}));

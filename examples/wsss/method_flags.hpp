@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -50,6 +52,14 @@ struct method_flags {
     return c;
   }
 };
+
+// Runs a configured method in a work folder and prints where its report went.
+template <class Method>
+void run_and_report(const Method& method, wsss::methods::run_options run) {
+  wsss::methods::run_context cx(std::move(run));
+  const auto s = method.run(cx);
+  std::printf("report: %s\n", s.report_html.string().c_str());
+}
 
 // --data, --work, --train-split, --val-split, --labels of `wsss run METHOD`.
 inline void add_run_options(CLI::App& cmd, wsss::methods::run_options& run, const std::string& work_help) {

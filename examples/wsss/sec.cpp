@@ -36,14 +36,6 @@ struct common_flags : wsss_cli::method_flags {
   }
 };
 
-template <class Method>
-void run_with(const typename Method::config& c, m::run_options run) {
-  const Method method(c);
-  m::run_context cx(std::move(run));
-  const auto s = method.run(cx);
-  std::printf("report: %s\n", s.report_html.string().c_str());
-}
-
 void add_run(CLI::App& cmd) {
   struct flags : common_flags {
     m::run_options run;
@@ -84,9 +76,9 @@ void add_run(CLI::App& cmd) {
     using gwrp = m::sec<wsss::pool::gwrp>;
     using gmp = m::sec<wsss::pool::gmp>;
     using gap = m::sec<wsss::pool::gap>;
-    if (f->pooler == "gmp") run_with<gmp>(set(f->config<gmp>()), f->run);
-    else if (f->pooler == "gap") run_with<gap>(set(f->config<gap>()), f->run);
-    else run_with<gwrp>(set(f->config<gwrp>()), f->run);
+    if (f->pooler == "gmp") wsss_cli::run_and_report(gmp(set(f->config<gmp>())), f->run);
+    else if (f->pooler == "gap") wsss_cli::run_and_report(gap(set(f->config<gap>())), f->run);
+    else wsss_cli::run_and_report(gwrp(set(f->config<gwrp>())), f->run);
   });
 }
 

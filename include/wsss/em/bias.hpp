@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -27,12 +28,19 @@ inline void check_scores(const shape& s, std::string_view name) {
   if (s[1] > 255) throw_value(name, "at most 255 classes fit a label map, got ", s[1]);
 }
 
-/// The present classes of every image: background (channel 0, always present) then the tags.
-inline std::vector<tag_set> present_classes(const batch& b, const shape& s, std::string_view name) {
+/// Checks what every E-step's prepare checks: the scores' shape, the batch, and that `field`
+/// (the annotation the E-step reads, called `what`) holds one entry per image.
+template <class T>
+void check_annotation(const batch& b, std::span<const T> field, const shape& s, std::string_view name, std::string_view what) {
   check_scores(s, name);
   b.validate(name);
-  batch::need(b.tags, name, "image tags");
-  if (static_cast<index_t>(b.tags.size()) != s[0]) throw_shape(name, b.tags.size(), " tag sets for a batch of ", s[0]);
+  batch::need(field, name, what);
+  if (static_cast<index_t>(field.size()) != s[0]) throw_shape(name, field.size(), " entries of ", what, " for a batch of ", s[0]);
+}
+
+/// The present classes of every image: background (channel 0, always present) then the tags.
+inline std::vector<tag_set> present_classes(const batch& b, const shape& s, std::string_view name) {
+  check_annotation(b, b.tags, s, name, "image tags");
   std::vector<tag_set> out;
   for (const tag_set& t : b.tags) {
     validate_tags(t, static_cast<int>(s[1]), name);
@@ -75,13 +83,23 @@ inline void check_run(const shape& prepared, const tensor& scores, std::string_v
   expect_finite(scores, name, "scores");
 }
 
+/// The run of the E-steps that are the argmax of biased scores (EM-Fixed, EM-Adapt,
+/// Bbox-EM-Fixed): Model::biased(plan, scores), then argmax_targets.
+template <class Model>
+struct argmax_of_biased {
+  template <class Tag, class Plan>
+  void run(const exec<Tag>&, Plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
+    argmax_targets(static_cast<const Model&>(*this).biased(pl, scores), targets);
+  }
+};
+
 }  // namespace detail
 
 /// EM-Fixed (Algorithm 1): f^_m(l) = f_m(l) + b_l for the image's labels (background always
 /// among them), f_m(l) for the others, y^_m = argmax_l f^_m(l) (eq. 9-10), b_0 = b_bg, b_l = b_fg.
 /// Defaults: the paper's b_fg = 5, b_bg = 3 (sec. 4.3); the reference BiasChannel layer's
 /// proto defaults are 2 / 1.
-class fixed {
+class fixed : public detail::argmax_of_biased<fixed> {
  public:
   static constexpr std::string_view name = "em::fixed";
   struct config {
@@ -114,11 +132,6 @@ class fixed {
     return out;
   }
 
-  template <class Tag>
-  void run(const exec<Tag>&, plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
-    detail::argmax_targets(biased(pl, scores), targets);
-  }
-
  private:
   void validate() const {
     if (!std::isfinite(cfg.fg_bias) || !std::isfinite(cfg.bg_bias)) throw_value(name, "biases must be finite");
@@ -142,7 +155,7 @@ static_assert(EStepBias<fixed>);
 ///      of the max score; the argmax does not change).
 /// After step 3, class c ties or beats the running max on at least k + 1 positions. Defaults:
 /// the paper's rho_bg = 40%, rho_fg = 20% (sec. 4.3); the layer's proto defaults are 0.2 / 0.2.
-class adapt {
+class adapt : public detail::argmax_of_biased<adapt> {
  public:
   static constexpr std::string_view name = "em::adapt";
   struct config {
@@ -207,11 +220,6 @@ class adapt {
       for (index_t i = 0; i < c * hw; ++i) s[i] += shift;
     }
     return out;
-  }
-
-  template <class Tag>
-  void run(const exec<Tag>&, plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
-    detail::argmax_targets(biased(pl, scores), targets);
   }
 
  private:

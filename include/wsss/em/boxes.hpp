@@ -64,10 +64,7 @@ namespace detail {
 /// Every image's boxes rasterised on the scores' grid (boxes in image pixels when the batch
 /// has images, else on the grid itself).
 inline std::vector<label_map> box_maps(const batch& b, const shape& s, std::string_view name) {
-  check_scores(s, name);
-  b.validate(name);
-  batch::need(b.boxes, name, "bounding boxes");
-  if (static_cast<index_t>(b.boxes.size()) != s[0]) throw_shape(name, b.boxes.size(), " box lists for a batch of ", s[0]);
+  check_annotation(b, b.boxes, s, name, "bounding boxes");
   std::vector<label_map> out;
   for (std::size_t n = 0; n < b.boxes.size(); ++n) {
     const index_t ih = b.images.empty() ? s[2] : b.images[n].height(), iw = b.images.empty() ? s[3] : b.images[n].width();
@@ -82,12 +79,22 @@ struct box_plan {
   std::vector<label_map> boxes;
 };
 
+/// The run of the pre-processing E-steps (Bbox-Rect, Bbox-Seg): the labels their prepare made.
+template <class Model>
+struct prepared_labels {
+  template <class Tag>
+  void run(const exec<Tag>&, box_plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
+    check_run(pl.scores, scores, Model::name);
+    targets = pl.boxes;
+  }
+};
+
 }  // namespace detail
 
 /// Bbox-Rect: the targets are the rasterised boxes (rasterize_boxes), whatever the scores; a
 /// pre-processing step in the paper, an E-step that ignores the network here so every box
 /// variant trains through one loop.
-class bbox_rect {
+class bbox_rect : public detail::prepared_labels<bbox_rect> {
  public:
   static constexpr std::string_view name = "em::bbox_rect";
   static constexpr bool reads_scores = false;  // pre-processing: a method runs it once per image
@@ -100,11 +107,6 @@ class bbox_rect {
   plan prepare(const exec<Tag>&, const batch& b, const shape& s) const {
     return {s, detail::box_maps(b, s, name)};
   }
-  template <class Tag>
-  void run(const exec<Tag>&, plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
-    detail::check_run(pl.scores, scores, name);
-    targets = pl.boxes;
-  }
 };
 static_assert(EStepBias<bbox_rect>);
 
@@ -116,7 +118,7 @@ static_assert(EStepBias<bbox_rect>);
 /// sampling. The paper's alpha = 20% (cross-validated over 20..80%); the CRF engine is the
 /// slot, its parameters the ones to cross-validate (crf::grid_search).
 template <crf::CrfEngine Crf = crf::mean_field<>>
-class bbox_seg {
+class bbox_seg : public detail::prepared_labels<bbox_seg<Crf>> {
  public:
   static constexpr std::string_view name = "em::bbox_seg";
   static constexpr bool reads_scores = false;
@@ -143,11 +145,6 @@ class bbox_seg {
     }
     return pl;
   }
-  template <class Tag>
-  void run(const exec<Tag>&, plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
-    detail::check_run(pl.scores, scores, name);
-    targets = pl.boxes;
-  }
 
  private:
   void validate() const {
@@ -159,7 +156,7 @@ static_assert(EStepBias<bbox_seg<>>);
 /// Bbox-EM-Fixed: EM-Fixed whose foreground boost applies only inside the boxes (sec. 3.3), as
 /// the reference's BiasChannel in PIXEL mode: background += b_bg at every cell, class l += b_fg
 /// at the cells whose rasterised box label is l; then the argmax.
-class bbox_fixed {
+class bbox_fixed : public detail::argmax_of_biased<bbox_fixed> {
  public:
   static constexpr std::string_view name = "em::bbox_fixed";
   static constexpr bool reads_boxes = true;
@@ -189,10 +186,6 @@ class bbox_fixed {
     return out;
   }
 
-  template <class Tag>
-  void run(const exec<Tag>&, plan& pl, const tensor& scores, std::vector<label_map>& targets) const {
-    detail::argmax_targets(biased(pl, scores), targets);
-  }
 };
 static_assert(EStepBias<bbox_fixed>);
 

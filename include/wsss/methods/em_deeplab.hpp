@@ -290,71 +290,37 @@ class em_deeplab {
     train(seg, mix, cfg.training, mix_seed(cfg.seed, 31), io, step);
   }
 
-  /// Sec. 4.1: the CRF's parameters that maximise mIoU on the first crf_holdout val images
-  /// (crf::grid_search over cfg.crf_grid from the engine's own), written to crf_search.txt;
-  /// the engine as configured when the search is off or the engine has no such parameters.
+  /// Sec. 4.1: the test-time CRF with the parameters that maximise mIoU on the first
+  /// crf_holdout val images (searched_crf on the network's probabilities); the engine as
+  /// configured when the search is off or the engine has no such parameters.
   C cross_validated_crf(run_context& cx, network& seg) const {
-    if (!cfg.test_crf || cfg.crf_holdout == 0) return crf;
-    if constexpr (requires(typename C::config c) {
-                    c.kernels.smoothness.weight;
-                    C(c);
-                  }) {
-      const auto& val = cx.val();
-      const std::size_t n = std::min(cfg.crf_holdout, val.size());
-      std::vector<rgb_image> images;
-      std::vector<tensor> unaries;
-      std::vector<label_map> truths;
-      for (std::size_t i = 0; i < n; ++i) {
-        images.push_back(val.image(i));
-        tensor p = class_probabilities(seg, images.back(), cfg.input_size, cfg.input);
+    if constexpr (searchable<C>) {
+      if (!cfg.test_crf || cfg.crf_holdout == 0) return crf;
+      return searched_crf(cx, crf, "crf_search.txt", "dCRF", [&](const rgb_image& img, std::size_t) {
+        tensor p = class_probabilities(seg, img, cfg.input_size, cfg.input);
         cam::normalise_pixels(p);
         tensor u = crf::unary_from_probabilities(p, cfg.crf_clip);
         u.reshape({1, p.dim(0), p.dim(1), p.dim(2)});
-        unaries.push_back(std::move(u));
-        truths.push_back(val.mask(i));
-      }
-      std::vector<crf::labelled_example> examples;
-      for (std::size_t i = 0; i < n; ++i) examples.push_back({&images[i], &unaries[i], &truths[i]});
-      const auto r = crf::grid_search<C>(examples, cfg.crf_grid, crf.cfg, cx.classes(), cx.ex());
-      report_search(cx, "crf_search.txt", "dCRF", n, r);
-      return C(r.best);
+        return std::pair<tensor, label_map>{std::move(u), label_map{}};
+      });
     } else {
       return crf;
     }
   }
 
   /// Sec. 3.3: an E-step with a CRF of its own (Bbox-Seg) gets the parameters that best
-  /// recover the masks of the first crf_holdout val images from their boxes (crf::grid_search
-  /// over cfg.crf_grid with the boxes' unaries and clamps), written to box_crf_search.txt; the
-  /// slot's E-step as it is otherwise.
+  /// recover the masks of the first crf_holdout val images from their boxes (searched_crf
+  /// with the boxes' unaries and clamps); the slot's E-step as it is otherwise.
   E cross_validated_estep(run_context& cx) const {
     E e = estep;
-    if constexpr (requires {
-                    e.crf;
-                    e.cfg.alpha;
-                    e.crf.cfg.kernels.smoothness.weight;
-                    decltype(e.crf)(e.crf.cfg);
-                  }) {
+    if constexpr (requires { e.cfg.alpha; requires searchable<decltype(e.crf)>; }) {
       if (cfg.crf_holdout == 0 || !cx.has_val()) return e;
-      using K = decltype(e.crf);
-      const auto& val = cx.val();
-      const std::size_t n = std::min(cfg.crf_holdout, val.size());
-      std::vector<rgb_image> images;
-      std::vector<tensor> unaries;
-      std::vector<label_map> truths, clamps;
-      for (std::size_t i = 0; i < n; ++i) {
-        images.push_back(val.image(i));
-        const box_list boxes = val.boxes(i);
-        const index_t h = images.back().height(), w = images.back().width();
-        unaries.push_back(crf::box_unary(h, w, cx.classes(), boxes));
-        clamps.push_back(crf::clamp_from_boxes(h, w, boxes, e.cfg.alpha));
-        truths.push_back(val.mask(i));
-      }
-      std::vector<crf::labelled_example> examples;
-      for (std::size_t i = 0; i < n; ++i) examples.push_back({&images[i], &unaries[i], &truths[i], &clamps[i]});
-      const auto r = crf::grid_search<K>(examples, cfg.crf_grid, e.crf.cfg, cx.classes(), cx.ex());
-      report_search(cx, "box_crf_search.txt", "Bbox-Seg's CRF", n, r);
-      e.crf = K(r.best);
+      e.crf = searched_crf(cx, e.crf, "box_crf_search.txt", "Bbox-Seg's CRF", [&](const rgb_image& img, std::size_t i) {
+        const box_list boxes = cx.val().boxes(i);
+        const index_t h = img.height(), w = img.width();
+        return std::pair<tensor, label_map>{crf::box_unary(h, w, cx.classes(), boxes),
+                                            crf::clamp_from_boxes(h, w, boxes, e.cfg.alpha)};
+      });
     }
     return e;
   }
@@ -375,18 +341,44 @@ class em_deeplab {
   }
 
  private:
-  /// A CRF search's table (every grid point's mIoU) to <work>/<file>, and its winner printed.
-  template <class Config>
-  static void report_search(const run_context& cx, const std::string& file, const char* what, std::size_t n,
-                            const crf::search_result<Config>& r) {
+  /// Engines whose kernel parameters crf::grid_search can set.
+  template <class K>
+  static constexpr bool searchable = requires(typename K::config c) {
+    c.kernels.smoothness.weight;
+    K(c);
+  };
+
+  /// The engine `base` with the parameters that maximise mIoU on the first crf_holdout val
+  /// images (crf::grid_search over cfg.crf_grid from base's own); inputs(image, i) gives val
+  /// image i's unary energies and clamp map (empty: none).
+  /// Every grid point's mIoU goes to <work>/<file>; the winner is printed.
+  template <class K, class Inputs>
+  K searched_crf(run_context& cx, const K& base, const std::string& file, const char* what, Inputs&& inputs) const {
+    const auto& val = cx.val();
+    const std::size_t n = std::min(cfg.crf_holdout, val.size());
+    std::vector<rgb_image> images;
+    std::vector<tensor> unaries;
+    std::vector<label_map> truths, clamps;
+    for (std::size_t i = 0; i < n; ++i) {
+      images.push_back(val.image(i));
+      auto in = inputs(images.back(), i);
+      unaries.push_back(std::move(in.first));
+      clamps.push_back(std::move(in.second));
+      truths.push_back(val.mask(i));
+    }
+    std::vector<crf::labelled_example> examples;
+    for (std::size_t i = 0; i < n; ++i)
+      examples.push_back({&images[i], &unaries[i], &truths[i], clamps[i].pixels() > 0 ? &clamps[i] : nullptr});
+    const auto r = crf::grid_search<K>(examples, cfg.crf_grid, base.cfg, cx.classes(), cx.ex());
+
     std::ostringstream os;
-    os << "# " << what << " cross-validation on the first " << n << " images of " << cx.val().split()
+    os << "# " << what << " cross-validation on the first " << n << " images of " << val.split()
        << ": mIoU (%) of every grid point; the best is used\n"
        << "smoothness_sxy smoothness_weight appearance_sxy appearance_sfeat appearance_weight miou\n";
-    for (const auto& e : r.table) {
-      const auto& k = e.config.kernels;
+    for (const auto& entry : r.table) {
+      const auto& k = entry.config.kernels;
       os << k.smoothness.sxy << ' ' << k.smoothness.weight << ' ' << k.appearance.sxy << ' ' << k.appearance.sfeat << ' '
-         << k.appearance.weight << ' ' << 100.0 * e.miou << '\n';
+         << k.appearance.weight << ' ' << 100.0 * entry.miou << '\n';
     }
     io::write_file_atomic(cx.work() / file, os.str());
     if (cx.options().out) {
@@ -396,6 +388,7 @@ class em_deeplab {
                    what, n, k.appearance.sxy, k.appearance.sfeat, k.appearance.weight, k.smoothness.sxy,
                    k.smoothness.weight, 100.0 * r.best_miou);
     }
+    return K(r.best);
   }
 
   /// The network's raw scores on one image upsampled to its size (1 x C x H x W).
