@@ -218,12 +218,20 @@ class em_deeplab {
   /// The M-step's training (eq. 4-7): every SGD step, the E-step turns the network's scores on
   /// the weak images of the batch (no gradient) into hard targets; the strong images' targets
   /// are their masks and the pre-processed box labels stand for the E-step of their variants;
-  /// all are brought to the score grid (nearest) and the cross-entropy over every labelled
-  /// cell of the batch is the loss. Logged: the share of target cells that are background.
+  /// all are brought to the score grid (nearest), read once before training, and the
+  /// cross-entropy over every labelled cell of the batch is the loss. Logged: the share of
+  /// target cells that are background.
   void train_network(run_context& cx, network& seg, const std::vector<bool>& strong) const {
     const auto& data = cx.train();
     const index_t g = score_size();
     const losses::cross_entropy ce;
+    // The targets that do not change during training, read once at the score grid: the strong
+    // images' masks and the pre-processed box labels (empty: the E-step labels the image on line).
+    std::vector<label_map> fixed(data.size());
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      if (strong[i]) fixed[i] = resample_labels(data.mask(i), g, g);
+      else if constexpr (!em::reads_scores_v<E>) fixed[i] = resample_labels(cx.load_labels("estep", i), g, g);
+    }
     auto step = [&](ad::tape& t, std::span<const std::size_t> idx, rng&) {
       std::vector<rgb_image> imgs;
       for (std::size_t j : idx) imgs.push_back(square_input(data.image(j), cfg.input_size));
@@ -231,8 +239,7 @@ class em_deeplab {
       std::vector<label_map> targets(idx.size());
       std::vector<std::size_t> online;  // batch positions the E-step labels now
       for (std::size_t k = 0; k < idx.size(); ++k) {
-        if (strong[idx[k]]) targets[k] = resample_labels(data.mask(idx[k]), g, g);
-        else if constexpr (!em::reads_scores_v<E>) targets[k] = resample_labels(cx.load_labels("estep", idx[k]), g, g);
+        if (fixed[idx[k]].pixels() > 0) targets[k] = fixed[idx[k]];
         else online.push_back(k);
       }
       if (!online.empty()) {
