@@ -107,6 +107,8 @@ TEST_CASE("io: every malformed annotation is an io_error naming the file and the
       {"<annotation></annotation>", "has no <size>"},
       {"<annotation><size><width>x</width><height>10</height></size></annotation>", "not an integer"},
       {"<annotation><size><width>2.5</width><height>10</height></size></annotation>", "not an integer"},
+      {"<annotation><size><width>77777777777777777774</width><height>10</height></size></annotation>", "not an integer"},
+      {"<annotation><size><width>nan</width><height>10</height></size></annotation>", "not an integer"},
       {"<annotation><size><width>0</width><height>10</height></size></annotation>", "is empty"},
       {"<annotation>" + ok_size + "<object>" + box + "</object></annotation>", "has no <name>"},
       {"<annotation>" + ok_size + "<object><name>horse</name>" + box + "</object></annotation>", "'horse' is not one"},

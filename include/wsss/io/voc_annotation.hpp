@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -190,8 +191,10 @@ inline voc_annotation parse_voc_annotation(std::string_view text, const std::vec
     const std::string t = detail::trimmed(need(parent, n, where).text);
     double v = 0;  // PASCAL writes integers; some tools write 273.0
     const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || v != static_cast<double>(static_cast<index_t>(v)))
-      throw_io(who, file, "<", where, "><", n, "> is '", t, "', not an integer");
+    // Range first: casting a double outside index_t's range is undefined (the fuzzer found 7.8e19).
+    constexpr double limit = 0x1p30;
+    if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || !(std::fabs(v) <= limit) || v != std::trunc(v))
+      throw_io(who, file, "<", where, "><", n, "> is '", t, "', not an integer in [-2^30, 2^30]");
     return static_cast<index_t>(v);
   };
   voc_annotation a;
