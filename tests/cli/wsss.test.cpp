@@ -48,7 +48,7 @@ TEST_CASE("wsss: --help of every subcommand and every registered method exits 0"
   CHECK(run.status == 0);
   CHECK(run.out.rfind("usage: wsss run METHOD", 0) == 0);
   CHECK(listed_methods(wsss({"pretrain"}).out) == std::vector<std::string>{"affinitynet", "sec"});
-  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "em", "sec"});
+  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "em", "sec", "spn"});
   for (const auto& verb : {"run", "label", "pretrain"})
     for (const auto& m : listed_methods(wsss({verb}).out)) {
       CAPTURE(m);
@@ -193,6 +193,27 @@ TEST_CASE("wsss: run em semi-supervised and with boxes; a bad variant names the 
   const auto bad = wsss(args);
   CHECK(bad.status == 2);
   CHECK(bad.err.find("--variant") != std::string::npos);
+}
+
+TEST_CASE("wsss: run spn with one round and the ablation flags") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  REQUIRE(wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"}).status == 0);
+  auto args = std::vector<std::string>{"-q", "run", "spn", "--data", data.string(), "--work", (dir / "a").string(), "--preset",
+                                       "scenes", "--width", "0.03125", "--epochs", "1", "--rounds", "1", "--superpixels", "20",
+                                       "--no-reliable"};
+  const auto a = wsss(args);
+  INFO(a.err);
+  REQUIRE(a.status == 0);
+  CHECK(a.out.find("SP-CAM annotations (train)") != std::string::npos);
+  CHECK(a.out.find("Round 1 (DecoupledNet) (val)") != std::string::npos);
+  CHECK(a.out.find("round1 trains on") != std::string::npos);
+  CHECK(text_of(dir / "a" / "results.json").find("\"variant\": \"scenes, all annotations, 1 rounds\"") != std::string::npos);
+  CHECK(text_of(dir / "a" / "config.txt").find("superpixels = 20,") != std::string::npos);
+  args = {"run", "spn", "--data", data.string(), "--work", (dir / "b").string(), "--rounds", "-1"};
+  const auto bad = wsss(args);
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--rounds") != std::string::npos);
 }
 
 TEST_CASE("wsss: results turns results.json files into the markdown table") {

@@ -44,6 +44,13 @@ inline wsss::methods::run_options quiet_run(const fs::path& data, const fs::path
   return o;
 }
 
+// One uninterrupted run of a method in `work`.
+template <class Method>
+wsss::methods::run_summary run_once(const Method& m, const fs::path& data, const fs::path& work) {
+  wsss::methods::run_context cx(quiet_run(data, work));
+  return m.run(cx);
+}
+
 inline std::string bytes_of(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), {}};

@@ -299,10 +299,17 @@ class sp_cam {
 
   /// Folds in one size: scores is C x K (eq. 1 output, or the classifier applied to it).
   void add(const sp_plan& plan, const tensor& scores) {
+    std::vector<index_t> pixels(static_cast<std::size_t>(plan.superpixels()));
+    for (index_t i = 0; i < plan.superpixels(); ++i) pixels[static_cast<std::size_t>(i)] = plan.pixels(i);
+    add(pixels, scores);
+  }
+  /// The same from each superpixel's pixel count at that size (segmentation::sizes() of the
+  /// resized map; a superpixel with none is skipped).
+  void add(std::span<const index_t> pixels, const tensor& scores) {
     expect_shape(scores, shape{C_, K_}, name, "superpixel scores");
-    if (plan.superpixels() != K_) throw_shape(name, "plan has ", plan.superpixels(), " superpixels, expected ", K_);
+    if (static_cast<index_t>(pixels.size()) != K_) throw_shape(name, "got pixel counts of ", pixels.size(), " superpixels, expected ", K_);
     for (index_t i = 0; i < K_; ++i) {
-      if (plan.pixels(i) == 0) continue;
+      if (pixels[static_cast<std::size_t>(i)] == 0) continue;
       const bool first = !seen_[static_cast<std::size_t>(i)];
       for (index_t c = 0; c < C_; ++c) {
         const float v = scores[c * K_ + i];
@@ -315,6 +322,20 @@ class sp_cam {
 
   /// C x K: the max over the sizes added so far (0 for a superpixel no size has seen).
   const tensor& superpixel_scores() const noexcept { return best_; }
+
+  /// Per class, the mean of superpixel_scores over the superpixels some size has seen (SPN's
+  /// test-time class decision: "activation scores averaged over all superpixels"); 0 if none.
+  std::vector<double> class_means() const {
+    std::vector<double> m(static_cast<std::size_t>(C_), 0.0);
+    index_t n = 0;
+    for (index_t i = 0; i < K_; ++i) {
+      if (!seen_[static_cast<std::size_t>(i)]) continue;
+      ++n;
+      for (index_t c = 0; c < C_; ++c) m[static_cast<std::size_t>(c)] += best_[c * K_ + i];
+    }
+    for (double& v : m) v = n > 0 ? v / static_cast<double>(n) : 0.0;
+    return m;
+  }
 
   /// C x H x W activation map on the original superpixel map; pixels outside every
   /// superpixel (label -1) and superpixels never seen get `fill`.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <string_view>
@@ -185,5 +186,21 @@ inline segmentation slic(const rgb_image& img, const slic_config& cfg = {}) {
   out.count = detail::enforce_connectivity(label, H, W, min_size, out.labels.data());
   return out;
 }
+
+/// A superpixel method (SPN's superpixel slot; the paper used Zitnick & Dollar's edge-box
+/// superpixels): its name, and m(img), the image's segmentation at the image's size.
+template <class M>
+concept SuperpixelMethod = requires(const M& m, const rgb_image& img) {
+  { M::name } -> std::convertible_to<std::string_view>;
+  { m(img) } -> std::same_as<segmentation>;
+};
+
+/// SLIC as a SuperpixelMethod.
+struct slic_method {
+  static constexpr std::string_view name = "slic";
+  slic_config cfg{};
+  segmentation operator()(const rgb_image& img) const { return slic(img, cfg); }
+};
+static_assert(SuperpixelMethod<slic_method>);
 
 }  // namespace wsss::superpixel
