@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,15 @@ TEST_CASE("spn: the ablations change what the rounds train on; zero rounds is SP
   none.rounds = 0;
   const auto spn_only = wsss_test::run_once(tiny_method(none), tmp / "data", tmp / "d");
   CHECK(spn_only.results.rows.size() == 4);
+  // A rerun only evaluates; the run's time sums both invocations (elapsed.txt), not just the last.
+  const auto again = wsss_test::run_once(tiny_method(none), tmp / "data", tmp / "d");
+  CHECK(again.results.time_s > spn_only.results.time_s);
+  CHECK(std::stod(wsss_test::bytes_of(tmp / "d" / "elapsed.txt")) == doctest::Approx(again.results.time_s));
+  {
+    std::ofstream(tmp / "d" / "elapsed.txt") << "soon";
+  }
+  CHECK_THROWS_WITH_AS(wsss_test::run_once(tiny_method(none), tmp / "data", tmp / "d"), doctest::Contains("elapsed.txt"),
+                       wsss::io_error);
 }
 
 TEST_CASE("spn: configuration errors name the method") {

@@ -56,14 +56,14 @@ inline std::string bytes_of(const fs::path& p) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
-// Every artifact's bytes, by path relative to the work folder. Logs, the report and
-// results.json carry wall-clock times and are compared separately.
+// Every artifact's bytes, by path relative to the work folder. Logs, the report,
+// results.json and elapsed.txt carry wall-clock times and are compared separately.
 inline std::map<std::string, std::string> artifacts(const fs::path& work) {
   std::map<std::string, std::string> out;
   for (const auto& e : fs::recursive_directory_iterator(work)) {
     if (!e.is_regular_file()) continue;
     const std::string rel = fs::relative(e.path(), work).generic_string();
-    if (rel.ends_with("log.csv") || rel.starts_with("report") || rel == "results.json") continue;
+    if (rel.ends_with("log.csv") || rel.starts_with("report") || rel == "results.json" || rel == "elapsed.txt") continue;
     out[rel] = bytes_of(e.path());
   }
   return out;

@@ -128,6 +128,7 @@ void for_each_item(std::string_view stage, std::span<const std::size_t> todo, st
 ///   cams/<id>.safetensors              per-image score maps
 ///   labels/<kind>/<id>.png             every labelling (palette PNGs, 255 = ignore/neutral)
 ///   report/*.png, report.html, report.txt, results.json
+///   elapsed.txt                        seconds of the invocations that reached the report
 class run_context {
  public:
   run_context(const run_context&) = delete;
@@ -167,6 +168,13 @@ class run_context {
     method_ = method;
     seed_ = seed;
     t0_ = std::chrono::steady_clock::now();
+    earlier_s_ = 0;
+    std::error_code ec0;
+    if (std::filesystem::exists(elapsed_file(), ec0)) {
+      std::ifstream in(elapsed_file());
+      if (!(in >> earlier_s_) || !(earlier_s_ >= 0))
+        throw_io("methods::run", elapsed_file(), "expected the seconds of the earlier invocations, a number >= 0");
+    }
     const auto file = opt_.work / "config.txt";
     const std::string text = "method = " + std::string(method) + "\n" + description;
     std::error_code ec;
@@ -279,11 +287,21 @@ class run_context {
       res.rows.push_back({r.name, r.split, m.miou(), m.iou()});
       table.rows.push_back(report::make_miou_row(r.name + " (" + r.split + ")", m));
     }
-    res.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    // The run's time: this invocation plus every earlier one that reached its report (a killed
+    // invocation's time is lost); an evaluation-only rerun adds its seconds, not a new total.
+    const double now_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    res.time_s = earlier_s_ + now_s;
+    {
+      std::ostringstream os;
+      os.precision(12);
+      os << res.time_s << "\n";
+      io::write_file_atomic(elapsed_file(), os.str());
+    }
     page.info = {{"dataset", opt_.data.string()},
                  {"train / val images", std::to_string(train().size()) + " / " + (has_val() ? std::to_string(val().size()) : "-")},
                  {"CPU", res.cpu + ", " + std::to_string(res.threads) + " threads"},
-                 {"time of this invocation", std::to_string(static_cast<long long>(res.time_s)) + " s"}};
+                 {"time (all invocations that reached the report)", std::to_string(static_cast<long long>(res.time_s)) + " s"},
+                 {"time of this invocation", std::to_string(static_cast<long long>(now_s)) + " s"}};
     page.tables.push_back(table);
     // A few overlays per split: [image | the row's labels | ground truth].
     const auto dir = opt_.work / "report";
@@ -315,6 +333,8 @@ class run_context {
   std::string method_;
   std::uint64_t seed_ = 0;
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  double earlier_s_ = 0;  ///< elapsed.txt: seconds of earlier invocations
+  std::filesystem::path elapsed_file() const { return opt_.work / "elapsed.txt"; }
 };
 
 }  // namespace wsss::methods
