@@ -366,12 +366,8 @@ class spn {
     const auto& data = cx.train();
     rng init(mix_seed(cfg.seed, 30));
     network net = make_network(cx.classes(), init);
-    if (!std::filesystem::exists(weights_file(cx.work() / "nets" / "spn"))) {
-      const std::vector<superpixel::segmentation> segs = segment_all(cx, data);
-      train_spn(cx, net, segs);
-    } else {
-      train_spn(cx, net, {});  // loads the trained weights
-    }
+    const bool trained = std::filesystem::exists(weights_file(cx.work() / "nets" / "spn"));  // then train_spn loads it
+    train_spn(cx, net, trained ? std::vector<superpixel::segmentation>{} : segment_all(cx, data));
     net.visit_params([](ad::parameter& p) { p.trainable = false; });  // from here on SPN only infers
 
     // "Generating initial annotations with SP-CAM" (and CAM, the comparison of the paper's text)
@@ -398,34 +394,40 @@ class spn {
     }
 
     std::string previous = cfg.sanitize ? "spcam" : "spcam_raw";
-    for (int r = 1; r <= cfg.rounds; ++r) {
-      const std::string tag = "round" + std::to_string(r);
-      std::vector<label_map> annotations;
-      for (std::size_t i = 0; i < data.size(); ++i) annotations.push_back(cx.load_labels(previous, i));
-      const auto examples = training_examples(cx, annotations, tag);
-      rng seg_init(mix_seed(cfg.seed, 41, static_cast<std::uint64_t>(r)));  // from scratch every round
-      segmenter seg({.channels = net.features.out_channels(), .up_stride = cfg.net.up_stride}, seg_init);
-      train_round(cx, net, seg, r, annotations, examples);
-      cx.per_image(tag + " annotations (train)", data, {tag + "_annotations", tag + "_raw"}, [&](std::size_t i, const exec<>&) {
-        const auto [maps, scores] = round_maps(net, seg, data.image(i), data.tags(i));
-        cx.save_labels(tag + "_annotations", i, annotation_of(maps, data.tags(i), {}, true, cfg.figure));
-        cx.save_labels(tag + "_raw", i, annotation_of(maps, {}, predicted_classes(scores), false, cfg.figure));
-      });
-      // The annotations the next round reads come last (the run's final pseudo-labels).
-      table_row sanitized{"Round " + std::to_string(r) + " annotations", tag + "_annotations", data.split()},
-          raw{"Round " + std::to_string(r) + " annotations, unsanitized", tag + "_raw", data.split()};
-      rows.push_back(cfg.sanitize ? raw : sanitized);
-      rows.push_back(cfg.sanitize ? sanitized : raw);
-      if (cx.has_val()) {
-        cx.per_image(tag + " (val)", cx.val(), {tag}, [&](std::size_t i, const exec<>&) {
-          const auto [maps, scores] = round_maps(net, seg, cx.val().image(i), {});
-          cx.save_labels(tag, cx.val().id(i), annotation_of(maps, {}, predicted_classes(scores), false, cfg.figure));
-        });
-        rows.push_back({"Round " + std::to_string(r) + " (DecoupledNet)", tag, cx.val().split()});
-      }
-      previous = tag + (cfg.sanitize ? "_annotations" : "_raw");
-    }
+    for (int r = 1; r <= cfg.rounds; ++r) previous = run_round(cx, net, r, previous, rows);
     return cx.finish(rows);
+  }
+
+  /// Round r ("Iterative learning of DecoupledNet"): the reliable subset of the annotations in
+  /// label folder `previous`, DecoupledNet from scratch on it, its annotations of the train
+  /// images and its prediction on val (rows appended). Returns the folder the next round reads.
+  std::string run_round(run_context& cx, network& net, int r, const std::string& previous, std::vector<table_row>& rows) const {
+    const auto& data = cx.train();
+    const std::string tag = "round" + std::to_string(r), title = "Round " + std::to_string(r);
+    std::vector<label_map> annotations;
+    for (std::size_t i = 0; i < data.size(); ++i) annotations.push_back(cx.load_labels(previous, i));
+    const auto examples = training_examples(cx, annotations, tag);
+    rng seg_init(mix_seed(cfg.seed, 41, static_cast<std::uint64_t>(r)));  // from scratch every round
+    segmenter seg({.channels = net.features.out_channels(), .up_stride = cfg.net.up_stride}, seg_init);
+    train_round(cx, net, seg, r, annotations, examples);
+    cx.per_image(tag + " annotations (train)", data, {tag + "_annotations", tag + "_raw"}, [&](std::size_t i, const exec<>&) {
+      const auto [maps, scores] = round_maps(net, seg, data.image(i), data.tags(i));
+      cx.save_labels(tag + "_annotations", i, annotation_of(maps, data.tags(i), {}, true, cfg.figure));
+      cx.save_labels(tag + "_raw", i, annotation_of(maps, {}, predicted_classes(scores), false, cfg.figure));
+    });
+    // The annotations the next round reads come last (the run's final pseudo-labels).
+    const table_row sanitized{title + " annotations", tag + "_annotations", data.split()},
+        raw{title + " annotations, unsanitized", tag + "_raw", data.split()};
+    rows.push_back(cfg.sanitize ? raw : sanitized);
+    rows.push_back(cfg.sanitize ? sanitized : raw);
+    if (cx.has_val()) {
+      cx.per_image(tag + " (val)", cx.val(), {tag}, [&](std::size_t i, const exec<>&) {
+        const auto [maps, scores] = round_maps(net, seg, cx.val().image(i), {});
+        cx.save_labels(tag, cx.val().id(i), annotation_of(maps, {}, predicted_classes(scores), false, cfg.figure));
+      });
+      rows.push_back({title + " (DecoupledNet)", tag, cx.val().split()});
+    }
+    return tag + (cfg.sanitize ? "_annotations" : "_raw");
   }
 
   /// Every train image's superpixels (the slot's), in split order, two images at a time.
