@@ -216,6 +216,20 @@ TEST_CASE("SP-CAM takes the max over scales, skipping scales where a superpixel 
   CHECK(cam.superpixel_scores()[1] == 7.0f);
   CHECK(cam.superpixel_scores()[2] == 4.0f);
   CHECK(cam.superpixel_scores()[3] == 3.0f);  // b's 1.0 is ignored: empty at half size
+
+  // The same from the resized maps' pixel counts (what a generic SuperpixelPooler's caller has).
+  pool::sp_cam by_counts(1, 4);
+  by_counts.add(s.sizes(), a);
+  by_counts.add(sp::resize_nearest(s, 6, 6).sizes(), b);
+  for (index_t i = 0; i < 4; ++i) CHECK(by_counts.superpixel_scores()[i] == cam.superpixel_scores()[i]);
+  // SPN's test-time class score: the mean over the superpixels some size has seen.
+  CHECK(cam.class_means() == std::vector<double>{(10.0 + 7.0 + 4.0 + 3.0) / 4.0});
+  pool::sp_cam unseen(2, 3);
+  unseen.add(std::vector<index_t>{0, 5, 0}, tensor({2, 3}, 2.0f));  // only superpixel 1 seen
+  CHECK(unseen.class_means() == std::vector<double>{2.0, 2.0});
+  CHECK(pool::sp_cam(2, 3).class_means() == std::vector<double>{0.0, 0.0});
+  CHECK_THROWS_WITH_AS(unseen.add(std::vector<index_t>{1, 2}, tensor({2, 3})), doctest::Contains("pixel counts of 2 superpixels, expected 3"),
+                       wsss::shape_error);
 }
 
 TEST_CASE("SP layer rejects mismatched plans and maps") {
