@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/temp_dir.hpp"
@@ -26,8 +27,9 @@ using wsss_test::run_until;
 using method = wsss::methods::spn<>;
 using wsss::index_t;
 
-method::config tiny_config() {
-  auto c = method::config::scenes();
+template <class M = method>
+typename M::config tiny_config() {
+  auto c = M::config::scenes();
   c.net.width = 1.0 / 32;
   c.sizes = {24, 32};
   c.spn_training = {.epochs = 2, .batch_size = 3, .update = wsss::methods::optimizer::adam, .lr = 1e-3f};
@@ -213,6 +215,44 @@ TEST_CASE("spn: the ablations change what the rounds train on; zero rounds is SP
   }
   CHECK_THROWS_WITH_AS(wsss_test::run_once(tiny_method(none), tmp / "data", tmp / "d"), doctest::Contains("elapsed.txt"),
                        wsss::io_error);
+}
+
+namespace {
+// A user's superpixel method: square blocks of `side` pixels (`shrink` returns a map too small).
+struct blocks {
+  static constexpr std::string_view name = "blocks";
+  index_t side = 8;
+  bool shrink = false;
+  wsss::superpixel::segmentation operator()(const wsss::rgb_image& img) const {
+    const index_t h = img.height() - (shrink ? 1 : 0), w = img.width(), per_row = (w + side - 1) / side;
+    wsss::superpixel::segmentation s;
+    s.labels = wsss::superpixel::label_tensor(wsss::shape{h, w});
+    for (index_t y = 0; y < h; ++y)
+      for (index_t x = 0; x < w; ++x) s.labels[y * w + x] = static_cast<std::int32_t>((y / side) * per_row + x / side);
+    s.count = static_cast<std::int32_t>(((h + side - 1) / side) * per_row);
+    return s;
+  }
+};
+}  // namespace
+
+TEST_CASE("spn: a user's superpixel method drops into the slot; a wrong-sized map is named") {
+  wsss_test::temp_dir tmp;
+  wsss_test::make_tiny_scenes(tmp / "data");
+  using blocky = wsss::methods::spn<blocks>;
+  auto c = tiny_config<blocky>();
+  c.rounds = 0;
+  const auto good = wsss_test::run_once(blocky(c), tmp / "data", tmp / "blocks");
+  REQUIRE(good.results.rows.size() == 4);
+  // SP-CAM paints whole 8 x 8 blocks: every block of an annotation holds one label.
+  const wsss::io::voc_dataset train(tmp / "data", "train", {.num_classes = 11, .labels_file = "cls_labels.txt"});
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    const auto l = wsss::io::read_label_png(tmp / "blocks" / "labels" / "spcam" / (train.id(i) + ".png"));
+    for (index_t y = 0; y < l.height(); ++y)
+      for (index_t x = 0; x < l.width(); ++x) CHECK(l[y * l.width() + x] == l[(y / 8 * 8) * l.width() + x / 8 * 8]);
+  }
+  CHECK(wsss_test::bytes_of(tmp / "blocks" / "config.txt").find("slots = blocks, pool::sp_layer") != std::string::npos);
+  CHECK_THROWS_WITH_AS(wsss_test::run_once(blocky(c, blocks{.side = 8, .shrink = true}), tmp / "data", tmp / "shrunk"),
+                       doctest::Contains("'blocks' returned a 31x32 map for a 32x32 image"), wsss::shape_error);
 }
 
 TEST_CASE("spn: configuration errors name the method") {

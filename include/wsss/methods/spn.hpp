@@ -373,7 +373,7 @@ class spn {
     // "Generating initial annotations with SP-CAM" (and CAM, the comparison of the paper's text)
     cx.per_image("SP-CAM annotations (train)", data, {"cam", "spcam_raw", "spcam"}, [&](std::size_t i, const exec<>& ex) {
       const rgb_image img = data.image(i);
-      const activation_maps a = activations(ex, net, img, superpixels(img));
+      const activation_maps a = activations(ex, net, img, segment(img));
       cx.save_labels("cam", i, annotation_of(a.cam, data.tags(i), {}, true, cfg.annotation.background));
       cx.save_labels("spcam_raw", i, annotation_of(a.sp_cam, data.tags(i), cam::all_classes(net.cfg.classes), false,
                                                    cfg.annotation.background));
@@ -386,7 +386,7 @@ class spn {
     if (cx.has_val()) {  // "Ours:SPN": the classes from SPN's own scores instead of the tags
       cx.per_image("SPN (val)", cx.val(), {"spn"}, [&](std::size_t i, const exec<>& ex) {
         const rgb_image img = cx.val().image(i);
-        const activation_maps a = activations(ex, net, img, superpixels(img));
+        const activation_maps a = activations(ex, net, img, segment(img));
         const auto found = predicted_classes(a.class_scores);
         cx.save_labels("spn", cx.val().id(i), cam::annotate(a.sp_cam, found, cfg.annotation));
       });
@@ -430,13 +430,23 @@ class spn {
     return tag + (cfg.sanitize ? "_annotations" : "_raw");
   }
 
+  /// The slot's superpixels of an image, checked: a map of the image's size, labels in range.
+  superpixel::segmentation segment(const rgb_image& img) const {
+    superpixel::segmentation seg = superpixels(img);
+    superpixel::validate(seg, name);
+    if (seg.height() != img.height() || seg.width() != img.width())
+      throw_shape(name, "the superpixel method '", S::name, "' returned a ", seg.height(), "x", seg.width(), " map for a ",
+                  img.height(), "x", img.width(), " image");
+    return seg;
+  }
+
   /// Every train image's superpixels (the slot's), in split order, two images at a time.
   std::vector<superpixel::segmentation> segment_all(const run_context& cx, const io::voc_dataset& data) const {
     std::vector<superpixel::segmentation> segs(data.size());
     std::vector<std::size_t> all(data.size());
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
     for_each_item("superpixels", all, all.size(), {.quiet = cx.options().quiet}, {},
-                  [&](std::size_t i, const exec<>&) { segs[i] = superpixels(data.image(i)); });
+                  [&](std::size_t i, const exec<>&) { segs[i] = segment(data.image(i)); });
     return segs;
   }
 
