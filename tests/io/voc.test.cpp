@@ -99,3 +99,13 @@ TEST_CASE("io::voc_dataset: wrong class counts and missing files are errors nami
   CHECK_THROWS_WITH_AS(wsss::io::voc_dataset(dir.path(), "none"), doctest::Contains("lists no images"),
                        wsss::io_error);
 }
+
+TEST_CASE("io::dataset_class_names: classes.txt's non-empty lines, Windows line ends dropped; none without the file") {
+  temp_dir dir;
+  make_tree(dir.path());
+  CHECK(wsss::io::dataset_class_names(dir.path()).empty());
+  write_text(dir.path() / "classes.txt", "background\r\ncat\r\n\r\ndog\n");
+  CHECK(wsss::io::dataset_class_names(dir.path()) == std::vector<std::string>{"background", "cat", "dog"});
+  CHECK_THROWS_WITH_AS((void)wsss::io::read_class_names(dir.path() / "none.txt"), doctest::Contains("class names file not found"),
+                       wsss::io_error);
+}

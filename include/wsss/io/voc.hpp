@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <system_error>
 #include <map>
 #include <sstream>
 #include <string>
@@ -189,14 +190,27 @@ inline std::vector<int> mask_tags(const label_map& mask, int num_classes, const 
   return tags;
 }
 
-/// The class names of a VOC-layout folder: the non-empty lines of <root>/classes.txt (line k =
-/// class k), none when the folder has no such file.
-inline std::vector<std::string> dataset_class_names(const std::filesystem::path& root) {
+/// The non-empty lines of a class-names file (line k = class k; a Windows line end is not part
+/// of the name); io_error naming the file when it is missing or unreadable.
+inline std::vector<std::string> read_class_names(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw_io(detail::voc_component, path, "class names file not found");
+  std::ifstream in(path);
   std::vector<std::string> names;
-  std::ifstream in(root / "classes.txt");
-  for (std::string line; in && std::getline(in, line);)
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!line.empty()) names.push_back(line);
+  }
+  if (in.bad()) throw_io(detail::voc_component, path, "read failed");
   return names;
+}
+
+/// The class names of a VOC-layout folder: read_class_names of <root>/classes.txt, none when the
+/// folder has no such file.
+inline std::vector<std::string> dataset_class_names(const std::filesystem::path& root) {
+  std::error_code ec;
+  const auto file = root / "classes.txt";
+  return std::filesystem::exists(file, ec) ? read_class_names(file) : std::vector<std::string>{};
 }
 
 /// One split of a VOC-layout folder:
