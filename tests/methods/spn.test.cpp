@@ -69,6 +69,33 @@ TEST_CASE("spn: the networks' grids, and the upsampler's exact factor") {
                        doctest::Contains("stride must be 1 or even"), wsss::value_error);
 }
 
+TEST_CASE("spn: a wide image is padded at the bottom to a square, and maps come back cropped") {
+  // 2 x 4 image / labels / superpixels: padded to 4 x 4 (zeros, 255, no superpixel), resized to 4 x 4 = as is.
+  wsss::rgb_image img(2, 4, 200);
+  const wsss::rgb_image sq = method::sized(img, 4);
+  REQUIRE(sq.height() == 4);
+  for (index_t y = 0; y < 4; ++y)
+    for (index_t x = 0; x < 4; ++x) CHECK(int(sq.data()[(y * 4 + x) * 3]) == (y < 2 ? 200 : 0));
+  wsss::label_map l(2, 4, 3);
+  const wsss::label_map lsq = method::sized(l, 4);
+  for (index_t y = 0; y < 4; ++y) CHECK(int(lsq[y * 4 + 1]) == (y < 2 ? 3 : 255));
+  wsss::superpixel::segmentation seg;
+  seg.labels = wsss::superpixel::label_tensor(wsss::shape{2, 4}, 1);
+  seg.count = 2;
+  const auto ssq = method::sized(seg, 4);
+  for (index_t y = 0; y < 4; ++y) CHECK(ssq.labels[y * 4 + 2] == (y < 2 ? 1 : -1));
+  // A 1 x 2 x 4 x 4 map whose row y holds y: back on the 2 x 4 image it keeps rows 0 and 1.
+  wsss::tensor maps({1, 2, 4, 4});
+  for (index_t k = 0; k < 2; ++k)
+    for (index_t y = 0; y < 4; ++y)
+      for (index_t x = 0; x < 4; ++x) maps[(k * 4 + y) * 4 + x] = static_cast<float>(y + 10 * k);
+  const wsss::tensor back = method::on_image(maps, 2, 4);
+  REQUIRE(back.shape() == wsss::shape{2, 2, 4});
+  for (index_t k = 0; k < 2; ++k)
+    for (index_t y = 0; y < 2; ++y)
+      for (index_t x = 0; x < 4; ++x) CHECK(back[(k * 2 + y) * 4 + x] == doctest::Approx(y + 10 * k));
+}
+
 TEST_CASE("spn: pooling per-cell class scores over superpixels equals classifying the pooled features") {
   // SP-CAM scores the SP layer's features (eq. 1) with the FC layer; the net scores every cell
   // and pools: the same, since h_i^j sums to 1 over j. Check on random features and a SLIC map.
