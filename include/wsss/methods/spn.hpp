@@ -27,6 +27,7 @@
 #include "wsss/core/exec.hpp"
 #include "wsss/core/label_map.hpp"
 #include "wsss/core/resize.hpp"
+#include "wsss/data/augment.hpp"
 #include "wsss/eval/confusion.hpp"
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/losses/cross_entropy.hpp"
@@ -145,14 +146,15 @@ class spn {
 
   // ---- inputs at a size ---------------------------------------------------------------------
 
+  /// The crop-and-pad transform that pads an H x W input at the bottom / right to the square of
+  /// its longer side (scale 1: every source pixel kept as it is).
+  static data::transform square_padding(index_t H, index_t W) {
+    const index_t L = std::max(H, W);
+    return {.out_h = L, .out_w = L, .src_h = H, .src_w = W};
+  }
   /// The image padded to a square with zeros (bottom / right) and resized to side x side.
   static rgb_image sized(const rgb_image& img, index_t side) {
-    const index_t L = std::max(img.height(), img.width());
-    if (img.height() == L && img.width() == L) return square_input(img, side);
-    rgb_image sq(L, L, 0);
-    for (index_t y = 0; y < img.height(); ++y)
-      std::copy_n(img.data() + y * img.width() * 3, img.width() * 3, sq.data() + y * L * 3);
-    return square_input(sq, side);
+    return square_input(square_padding(img.height(), img.width()).apply(img), side);
   }
   /// The superpixel map laid out the same way ("no superpixel" in the padding; nearest).
   static superpixel::segmentation sized(const superpixel::segmentation& seg, index_t side) {
@@ -160,10 +162,7 @@ class spn {
   }
   /// An annotation laid out the same way (ignored padding), resampled to side x side (nearest).
   static label_map sized(const label_map& l, index_t side) {
-    const index_t L = std::max(l.height(), l.width());
-    label_map sq(L, L, ignore_label);
-    for (index_t y = 0; y < l.height(); ++y) std::copy_n(l.data() + y * l.width(), l.width(), sq.data() + y * L);
-    return resample_labels(sq, side, side);
+    return resample_labels(square_padding(l.height(), l.width()).apply(l, ignore_label), side, side);
   }
   /// Maps of the padded square (K x L x L on the grid of any size) back on the image: resized
   /// to L x L (bilinear), the padding cropped.
@@ -237,7 +236,7 @@ class spn {
       ad::no_grad ng(t);
       const rgb_image in = sized(img, side);
       const superpixel::segmentation sp = sized(seg, side);
-      const network::maps m = net.heads(t, net.encode(t, t.leaf(nn::normalize(in, cfg.input))));
+      const network::maps m = net.heads(t, encode(t, net, std::span(&in, 1)));
       const auto pl = pooler.prepare(ex, batch{.superpixels = std::span(&sp, 1)}, m.sp.shape());
       acc.add(sp.sizes(), pooler.superpixel_features(pl, m.sp.value()).front());
       const tensor c = on_image(m.cam.value(), H, W);
@@ -257,21 +256,24 @@ class spn {
     return out;
   }
 
-  /// An annotation of class maps: sanitized (the tags, cfg.annotation) or not (`found`, every
-  /// pixel's best class above the background threshold, no relative threshold).
-  label_map annotation_of(const tensor& maps, const tag_set& tags, std::span<const int> found, bool sanitized,
-                          float background) const {
-    if (sanitized) return cam::annotate(maps, tags, {.relative = cfg.annotation.relative, .background = background});
-    return cam::annotate(maps, found, {.relative = 0.0f, .background = background});
+  /// The sanitized annotation of class maps over `classes` (the tags; at test time the classes
+  /// found): cfg.annotation's relative threshold, background at or below `background`.
+  label_map sanitized(const tensor& maps, std::span<const int> classes, float background) const {
+    return cam::annotate(maps, classes, {.relative = cfg.annotation.relative, .background = background});
+  }
+  /// The unsanitized one: every pixel's best class of `classes` above `background`, no relative threshold.
+  static label_map unsanitized(const tensor& maps, std::span<const int> classes, float background) {
+    return cam::annotate(maps, classes, {.relative = 0.0f, .background = background});
   }
 
   // ---- DecoupledNet ---------------------------------------------------------------------------
 
-  /// The bridge's inputs of a batch: pool5, its switches, and each example's class saliency
-  /// d score_c / d pool5 through SPN's GAP classifier (DecoupledNet's classification network,
-  /// trained on the same tags), scaled to a maximum |.| of 1 (the bridge sees its shape).
+  /// The bridge's inputs of a batch: pool5, its switches and the classifier's scores (SPN's GAP
+  /// branch: DecoupledNet's classification network, trained on the same tags). saliency() adds
+  /// each example's class saliency d score_c / d pool5, scaled to a maximum |.| of 1 (the bridge
+  /// sees its shape).
   struct bridge_input {
-    tensor pool5, saliency;
+    tensor pool5;
     std::shared_ptr<ad::pool_switches> switches;
     tensor scores;  ///< N x K, the classifier's
   };
@@ -280,7 +282,7 @@ class spn {
     ad::tape t;
     t.set_training(false);
     ad::no_grad ng(t);
-    const network::encoding e = net.encode(t, t.leaf(nn::normalize(imgs, cfg.input)));
+    const network::encoding e = encode(t, net, imgs);
     b.pool5 = e.pool5.value();
     b.switches = e.switches;
     b.scores = net.gap_scores(t, e.pool5).value();
@@ -332,8 +334,8 @@ class spn {
           });
   }
 
-  /// A round's figure probabilities on one image for each class in `classes` (K x H x W, 0 for
-  /// the others) and the classifier's scores.
+  /// A round's figure probabilities on one image (K x H x W) for the classes its classifier
+  /// finds and those in `extra` (0 for the others), and the classifier's scores.
   std::pair<tensor, std::vector<float>> round_maps(network& net, segmenter& seg, const rgb_image& img,
                                                    const tag_set& extra) const {
     const rgb_image in = sized(img, cfg.decoupled_size);
@@ -374,10 +376,10 @@ class spn {
     cx.per_image("SP-CAM annotations (train)", data, {"cam", "spcam_raw", "spcam"}, [&](std::size_t i, const exec<>& ex) {
       const rgb_image img = data.image(i);
       const activation_maps a = activations(ex, net, img, segment(img));
-      cx.save_labels("cam", i, annotation_of(a.cam, data.tags(i), {}, true, cfg.annotation.background));
-      cx.save_labels("spcam_raw", i, annotation_of(a.sp_cam, data.tags(i), cam::all_classes(net.cfg.classes), false,
-                                                   cfg.annotation.background));
-      cx.save_labels("spcam", i, annotation_of(a.sp_cam, data.tags(i), {}, true, cfg.annotation.background));
+      const float bg = cfg.annotation.background;
+      cx.save_labels("cam", i, sanitized(a.cam, data.tags(i), bg));
+      cx.save_labels("spcam_raw", i, unsanitized(a.sp_cam, cam::all_classes(net.cfg.classes), bg));
+      cx.save_labels("spcam", i, sanitized(a.sp_cam, data.tags(i), bg));
     });
     const table_row spcam{"SP-CAM annotations", "spcam", data.split()},
         spcam_raw{"SP-CAM annotations, unsanitized", "spcam_raw", data.split()};
@@ -388,7 +390,7 @@ class spn {
         const rgb_image img = cx.val().image(i);
         const activation_maps a = activations(ex, net, img, segment(img));
         const auto found = predicted_classes(a.class_scores);
-        cx.save_labels("spn", cx.val().id(i), cam::annotate(a.sp_cam, found, cfg.annotation));
+        cx.save_labels("spn", cx.val().id(i), sanitized(a.sp_cam, found, cfg.annotation.background));
       });
       rows.push_back({"SPN", "spn", cx.val().split()});
     }
@@ -412,8 +414,8 @@ class spn {
     train_round(cx, net, seg, r, annotations, examples);
     cx.per_image(tag + " annotations (train)", data, {tag + "_annotations", tag + "_raw"}, [&](std::size_t i, const exec<>&) {
       const auto [maps, scores] = round_maps(net, seg, data.image(i), data.tags(i));
-      cx.save_labels(tag + "_annotations", i, annotation_of(maps, data.tags(i), {}, true, cfg.figure));
-      cx.save_labels(tag + "_raw", i, annotation_of(maps, {}, predicted_classes(scores), false, cfg.figure));
+      cx.save_labels(tag + "_annotations", i, sanitized(maps, data.tags(i), cfg.figure));
+      cx.save_labels(tag + "_raw", i, unsanitized(maps, predicted_classes(scores), cfg.figure));
     });
     // The annotations the next round reads come last (the run's final pseudo-labels).
     const table_row sanitized{title + " annotations", tag + "_annotations", data.split()},
@@ -423,7 +425,7 @@ class spn {
     if (cx.has_val()) {
       cx.per_image(tag + " (val)", cx.val(), {tag}, [&](std::size_t i, const exec<>&) {
         const auto [maps, scores] = round_maps(net, seg, cx.val().image(i), {});
-        cx.save_labels(tag, cx.val().id(i), annotation_of(maps, {}, predicted_classes(scores), false, cfg.figure));
+        cx.save_labels(tag, cx.val().id(i), unsanitized(maps, predicted_classes(scores), cfg.figure));
       });
       rows.push_back({title + " (DecoupledNet)", tag, cx.val().split()});
     }
