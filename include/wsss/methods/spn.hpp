@@ -369,13 +369,15 @@ class spn {
     rng init(mix_seed(cfg.seed, 30));
     network net = make_network(cx.classes(), init);
     const bool trained = std::filesystem::exists(weights_file(cx.work() / "nets" / "spn"));  // then train_spn loads it
-    train_spn(cx, net, trained ? std::vector<superpixel::segmentation>{} : segment_all(cx, data));
+    // Kept for the annotation stage when computed here (at VOC scale SLIC is minutes per pass).
+    const std::vector<superpixel::segmentation> segs = trained ? std::vector<superpixel::segmentation>{} : segment_all(cx, data);
+    train_spn(cx, net, segs);
     net.visit_params([](ad::parameter& p) { p.trainable = false; });  // from here on SPN only infers
 
     // "Generating initial annotations with SP-CAM" (and CAM, the comparison of the paper's text)
     cx.per_image("SP-CAM annotations (train)", data, {"cam", "spcam_raw", "spcam"}, [&](std::size_t i, const exec<>& ex) {
       const rgb_image img = data.image(i);
-      const activation_maps a = activations(ex, net, img, segment(img));
+      const activation_maps a = activations(ex, net, img, segs.empty() ? segment(img) : segs[i]);
       const float bg = cfg.annotation.background;
       cx.save_labels("cam", i, sanitized(a.cam, data.tags(i), bg));
       cx.save_labels("spcam_raw", i, unsanitized(a.sp_cam, cam::all_classes(net.cfg.classes), bg));
