@@ -48,7 +48,7 @@ TEST_CASE("wsss: --help of every subcommand and every registered method exits 0"
   CHECK(run.status == 0);
   CHECK(run.out.rfind("usage: wsss run METHOD", 0) == 0);
   CHECK(listed_methods(wsss({"pretrain"}).out) == std::vector<std::string>{"affinitynet", "sec"});
-  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "em", "sec", "spn"});
+  CHECK(listed_methods(wsss({"run"}).out) == std::vector<std::string>{"affinitynet", "attention", "em", "sec", "spn"});
   for (const auto& verb : {"run", "label", "pretrain"})
     for (const auto& m : listed_methods(wsss({verb}).out)) {
       CAPTURE(m);
@@ -214,6 +214,28 @@ TEST_CASE("wsss: run spn with one round and the ablation flags") {
   const auto bad = wsss(args);
   CHECK(bad.status == 2);
   CHECK(bad.err.find("--rounds") != std::string::npos);
+}
+
+TEST_CASE("wsss: run attention with a baseline and another solver; a bad baseline names the flag") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  REQUIRE(wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"}).status == 0);
+  auto args = std::vector<std::string>{"-q", "run", "attention", "--data", data.string(), "--work", (dir / "a").string(), "--preset",
+                                       "scenes", "--width", "0.03125", "--epochs", "1", "--without", "seg-loss",
+                                       "--solver", "gradient", "--lateral", "paper"};
+  const auto a = wsss(args);
+  INFO(a.err);
+  REQUIRE(a.status == 0);
+  CHECK(a.out.find("Attention + CRF-RNN (val)") != std::string::npos);
+  CHECK(a.out.find("attention QPs (attention::projected_gradient)") != std::string::npos);
+  CHECK(text_of(dir / "a" / "results.json").find("\"variant\": \"scenes, without seg-loss, gradient, paper D\"") != std::string::npos);
+  const std::string cfg = text_of(dir / "a" / "config.txt");
+  CHECK(cfg.find("seg loss 0") != std::string::npos);
+  CHECK(cfg.find("inhibition 1, precision 0") != std::string::npos);
+  args = {"run", "attention", "--data", data.string(), "--work", (dir / "b").string(), "--without", "crf"};
+  const auto bad = wsss(args);
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--without") != std::string::npos);
 }
 
 TEST_CASE("wsss: results turns results.json files into the markdown table") {

@@ -93,12 +93,7 @@ class em_deeplab {
     /// semi-supervised batches of 8 hold 2 strong images.
     static config scenes() {
       config c;
-      c.net.width = 1.0 / 8;
-      c.net.fc6_dilation = 3;
-      c.net.dropout = 0.0f;
-      c.net.batch_norm = true;
-      c.input = nn::imagenet_rgb;
-      c.input_size = 128;
+      scenes_deeplab(c);
       c.training = {.epochs = 20, .batch_size = 8, .update = optimizer::sgd, .lr = 1e-3f, .momentum = 0.9f,
                     .weight_decay = 5e-4f, .poly_power = 0.9f};
       c.crf_holdout = 10;

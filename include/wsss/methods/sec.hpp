@@ -98,17 +98,10 @@ class sec {
     /// on 41 x 41), Adam, and both networks from the backbone `wsss pretrain sec` makes.
     static config scenes() {
       config c;
-      c.net.width = 1.0 / 8;
-      c.net.fc6_dilation = 3;
-      c.net.dropout = 0.0f;
-      c.net.batch_norm = true;  // from random weights the plain narrow VGG16 stays at the class prior
-      c.input = nn::imagenet_rgb;  // our backbone is trained from scratch on unit-scaled inputs
-      c.input_size = 128;
-      const train_config adam{.epochs = 20, .batch_size = 8, .update = optimizer::adam, .lr = 1e-4f,
-                              .momentum = 0.0f, .weight_decay = 0.0f, .poly_power = 0.9f};
-      c.localisation = adam;
+      scenes_deeplab(c);
+      c.localisation = scenes_adam;
       c.localisation_augment = {.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 128};
-      c.segmentation = adam;
+      c.segmentation = scenes_adam;
       c.grid_decays = true;  // 17 x 17: d+ 0.976, d_bg 0.994
       return c;
     }

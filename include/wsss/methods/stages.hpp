@@ -115,6 +115,23 @@ label_map crf_labels(const C& crf, const exec<Tag>& ex, const rgb_image& img, te
   return argmax_labels(q);
 }
 
+/// DeepLab-LargeFOV as the scenes presets of SEC, EM and attention + CRF-RNN use it: 1/8 width
+/// with BatchNorm (from random weights the plain narrow VGG16 stays at the class prior), fc6
+/// rate 3 for the 17 x 17 scores of 128 x 128 inputs, no dropout, unit-scaled RGB (our
+/// backbone, `wsss pretrain sec`, is trained from scratch on those).
+template <class Config>
+void scenes_deeplab(Config& c) {
+  c.net.width = 1.0 / 8;
+  c.net.fc6_dilation = 3;
+  c.net.dropout = 0.0f;
+  c.net.batch_norm = true;
+  c.input = nn::imagenet_rgb;
+  c.input_size = 128;
+}
+/// The Adam schedule of those presets (SEC's networks, attention + CRF-RNN's model).
+inline constexpr train_config scenes_adam{.epochs = 20, .batch_size = 8, .update = optimizer::adam, .lr = 1e-4f,
+                                          .momentum = 0.0f, .weight_decay = 0.0f, .poly_power = 0.9f};
+
 /// An image as DeepLab-LargeFOV sees it (SEC, EM): resized to size x size (order 1, corners
 /// aligned, as the reference's scipy zoom; the aspect is not kept).
 inline rgb_image square_input(const rgb_image& img, index_t size) {
