@@ -48,7 +48,8 @@ TEST_CASE("attention: a run stopped inside training and inside prediction resume
   const method m(tiny_config());
   const auto whole = run_in(tmp / "data", tmp / "whole", tiny_config());
   REQUIRE(whole.results.rows.size() == 3);
-  CHECK(whole.results.rows[0].name == "Attention + CRF-RNN");
+  CHECK(whole.results.rows[0].name == "w/o att inference (B6)");
+  CHECK(whole.results.rows[1].name == "Attention + CRF-RNN");
   CHECK(whole.results.rows[1].split == "val");
   CHECK(whole.results.rows[2].split == "train");
   for (const auto& r : whole.results.rows) CHECK(r.miou >= 0.0);

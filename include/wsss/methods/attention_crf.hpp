@@ -313,8 +313,9 @@ class attention_crf {
       };
       if (rows_without_att) cx.per_image("predict (val)", cx.val(), {"attention", "attention_noatt"}, val_item);
       else cx.per_image("predict (val)", cx.val(), {"attention"}, val_item);
+      // The full model's row last among the val rows: `wsss results` reports a run's last one.
+      if (rows_without_att) rows.push_back({"w/o att inference (B6)", "attention_noatt", cx.val().split()});
       rows.push_back({"Attention + CRF-RNN", "attention", cx.val().split()});
-      if (rows_without_att) rows.push_back({"  w/o att inference (B6)", "attention_noatt", cx.val().split()});
     }
     const auto& data = cx.train();
     cx.per_image("pseudo-labels (train)", data, {"pseudo"}, [&](std::size_t i, const exec<>& ex) {
