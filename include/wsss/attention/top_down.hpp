@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +19,7 @@
 #include "wsss/attention/coordinate_ascent.hpp"
 #include "wsss/attention/excitation.hpp"
 #include "wsss/attention/qp.hpp"
+#include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/batch.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/exec.hpp"
@@ -134,9 +137,12 @@ struct top_down {
             static_cast<float>(std::max(fcl_weight[y * hw + i], 0.0f) * std::max(top[y * hw + i], 0.0f) / z);
     }
     pass_stats st;
-    qp q = lateral;  // the working copy whose b each class's QP sets
+    // The classes' QPs run in parallel, each thread on its own copy of the problem (whose b it
+    // sets); the copies are made once per pass.
+    const int threads = cfg.neighbors ? std::clamp(backend::max_threads(), 1, static_cast<int>(std::max<index_t>(k, 1))) : 1;
+    std::vector<qp> work(static_cast<std::size_t>(threads), cfg.neighbors ? lateral : qp{});
     for (std::size_t l = levels;; --l) {  // p lives on acts[l]'s neurons
-      if (cfg.every_layer || l == target) lateral_step(acts[l], q, p, st);
+      if (cfg.every_layer || l == target) lateral_step(acts[l], work, p, st);
       if (l == target) break;
       p = transition(ch.layers[l - 1], acts[l - 1], p);
     }
@@ -160,7 +166,7 @@ struct top_down {
  private:
   /// One layer's QP for every class: b = gamma + alpha per position, p from the solver (warm
   /// start: the Markov chain's max(b, 0)), then split over channels as b is and rescaled to 1.
-  void lateral_step(const tensor& a, qp& q, tensor& p, pass_stats& st) const {
+  void lateral_step(const tensor& a, std::vector<qp>& work, tensor& p, pass_stats& st) const {
     const index_t k = p.dim(0), c = p.dim(1), hw = p.dim(2) * p.dim(3);
     expect_shape(a, shape{1, c, p.dim(2), p.dim(3)}, name, "activations");
     tensor alpha({c, hw});
@@ -170,27 +176,48 @@ struct top_down {
       if (total > 0)
         for (index_t i = 0; i < a.numel(); ++i) alpha[i] = static_cast<float>(std::max(a[i], 0.0f) / total);
     }
-    if (cfg.neighbors && q.lateral.rows() != hw)
-      throw_shape(name, "lateral problem of ", q.lateral.rows(), " neurons for a ", p.dim(2), "x", p.dim(3), " layer");
+    if (cfg.neighbors && work.front().lateral.rows() != hw)
+      throw_shape(name, "lateral problem of ", work.front().lateral.rows(), " neurons for a ", p.dim(2), "x", p.dim(3), " layer");
+    std::vector<solve_report> reports(static_cast<std::size_t>(k));
+    std::vector<char> solved(static_cast<std::size_t>(k), 0);
+    std::exception_ptr error;
+    std::mutex mu;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(work.size())) if (work.size() > 1)
     for (index_t j = 0; j < k; ++j) {
-      float* pj = p.data() + j * c * hw;
-      for (index_t i = 0; i < c * hw; ++i) pj[i] += alpha[i];  // b's channel terms
-      q.b = Eigen::VectorXd::Zero(hw);
-      for (index_t ch = 0; ch < c; ++ch)
-        for (index_t i = 0; i < hw; ++i) q.b[i] += pj[ch * hw + i];
-      Eigen::VectorXd sol = q.b.cwiseMax(0.0);
-      if (cfg.neighbors && q.b.maxCoeff() > 0) {
-        const solve_report r = solver.solve(q, sol);
-        st.solves += 1;
-        st.iterations += r.iterations;
-        st.unconverged += r.converged ? 0 : 1;
-        st.max_residual = std::max(st.max_residual, r.residual);
+      try {
+        qp& q = work[static_cast<std::size_t>(backend::thread_num()) % work.size()];
+        class_step(alpha, q, p.data() + j * c * hw, c, hw, reports[static_cast<std::size_t>(j)], solved[static_cast<std::size_t>(j)]);
+      } catch (...) {
+        const std::lock_guard lock(mu);
+        if (!error) error = std::current_exception();
       }
-      const double total = sol.sum();
-      for (index_t i = 0; i < hw; ++i) {
-        const double scale = q.b[i] > 0 && total > 0 ? sol[i] / (q.b[i] * total) : 0.0;
-        for (index_t ch = 0; ch < c; ++ch) pj[ch * hw + i] = static_cast<float>(pj[ch * hw + i] * scale);
-      }
+    }
+    if (error) std::rethrow_exception(error);
+    for (index_t j = 0; j < k; ++j) {
+      if (!solved[static_cast<std::size_t>(j)]) continue;
+      const solve_report& r = reports[static_cast<std::size_t>(j)];
+      st.solves += 1;
+      st.iterations += r.iterations;
+      st.unconverged += r.converged ? 0 : 1;
+      st.max_residual = std::max(st.max_residual, r.residual);
+    }
+  }
+
+  /// One class's QP: pj (c x hw) holds gamma on entry and p split over the channels on exit.
+  void class_step(const tensor& alpha, qp& q, float* pj, index_t c, index_t hw, solve_report& report, char& solved) const {
+    for (index_t i = 0; i < c * hw; ++i) pj[i] += alpha[i];  // b's channel terms
+    q.b = Eigen::VectorXd::Zero(hw);
+    for (index_t ch = 0; ch < c; ++ch)
+      for (index_t i = 0; i < hw; ++i) q.b[i] += pj[ch * hw + i];
+    Eigen::VectorXd sol = q.b.cwiseMax(0.0);
+    if (cfg.neighbors && q.b.maxCoeff() > 0) {
+      report = solver.solve(q, sol);
+      solved = 1;
+    }
+    const double total = sol.sum();
+    for (index_t i = 0; i < hw; ++i) {
+      const double scale = q.b[i] > 0 && total > 0 ? sol[i] / (q.b[i] * total) : 0.0;
+      for (index_t ch = 0; ch < c; ++ch) pj[ch * hw + i] = static_cast<float>(pj[ch * hw + i] * scale);
     }
   }
 
