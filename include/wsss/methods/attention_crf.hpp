@@ -239,7 +239,8 @@ class attention_crf {
     return out;
   }
 
-  /// Test time: the segmentation's probabilities at the image's size and the classes used.
+  /// Test time, one image at its own size: the classes (the tags, or those recognised), their
+  /// attention (unless with_attention is false: B6), and the CRF on eq. 11's unary.
   template <class Tag>
   label_map predict(const exec<Tag>& ex, model& m, const attention::layer_chain& chain, const rgb_image& img,
                     const tag_set* tags, bool with_attention, attention::pass_stats* stats) const {
