@@ -175,11 +175,15 @@ class attention_crf {
     const std::vector<tensor> acts = chain.forward(std::move(pool3));
     const attention::qp lateral =
         cfg.use.neighbor ? attention::lateral_problem(sized_img, h, h, cfg.lateral) : attention::qp{};
-    const tensor maps = top_down()(chain, acts, m.fcl.weight.value, lateral, classes, stats);
-    tensor out({k, h, h});
+    return to_classes(top_down()(chain, acts, m.fcl.weight.value, lateral, classes, stats), classes, k);
+  }
+
+  /// planes (|classes| x h x w) as a k x h x w stack: plane j at channel classes[j], 0 elsewhere.
+  static tensor to_classes(const tensor& planes, std::span<const int> classes, index_t k) {
+    const index_t hw = planes.dim(1) * planes.dim(2);
+    tensor out({k, planes.dim(1), planes.dim(2)});
     for (std::size_t j = 0; j < classes.size(); ++j)
-      std::copy(maps.data() + static_cast<index_t>(j) * h * h, maps.data() + static_cast<index_t>(j + 1) * h * h,
-                out.data() + classes[j] * h * h);
+      std::copy_n(planes.data() + static_cast<index_t>(j) * hw, hw, out.data() + classes[j] * hw);
     return out;
   }
 
@@ -188,13 +192,8 @@ class attention_crf {
     const index_t h = maps.dim(1), w = maps.dim(2);
     tensor sub({static_cast<index_t>(classes.size()), h, w});
     for (std::size_t j = 0; j < classes.size(); ++j)
-      std::copy(maps.data() + classes[j] * h * w, maps.data() + (classes[j] + 1) * h * w, sub.data() + static_cast<index_t>(j) * h * w);
-    sub = attention::class_attention(sub, h, w);
-    tensor out(maps.shape());
-    for (std::size_t j = 0; j < classes.size(); ++j)
-      std::copy(sub.data() + static_cast<index_t>(j) * h * w, sub.data() + static_cast<index_t>(j + 1) * h * w,
-                out.data() + classes[j] * h * w);
-    return out;
+      std::copy_n(maps.data() + classes[j] * h * w, h * w, sub.data() + static_cast<index_t>(j) * h * w);
+    return to_classes(attention::class_attention(sub, h, w), classes, maps.dim(0));
   }
 
   /// Eq. 11's unary: -log p^S - log p^A (up to a per-pixel constant: -f - log p^A), as a var.
@@ -226,7 +225,7 @@ class attention_crf {
   /// attention prior never carries the ground-truth tags into the classification loss.
   std::vector<std::vector<int>> recognised(ad::tape& t, model& m, typename crf::crf_rnn<>::plan* plan, const ad::var& f) const {
     ad::no_grad ng(t);
-    const ad::var q = segmentation(t, m, plan, unary(t, t.leaf(f.value()), nullptr));
+    const ad::var q = segmentation(t, m, plan, unary(t, f, nullptr));
     auto fp = m.fcl.prepare(exec<>{}, batch{}, q.value().shape());
     const tensor z = m.fcl.record(t, fp, q).value();
     const index_t n = z.dim(0), k = z.dim(1);
@@ -239,17 +238,27 @@ class attention_crf {
     return out;
   }
 
-  /// Test time, one image at its own size: the classes (the tags, or those recognised), their
-  /// attention (unless with_attention is false: B6), and the CRF on eq. 11's unary.
+  /// Test time, one image at its own size: p^S upsampled (`plain`, Table 1's B6), and p^S p^A
+  /// (`fused`, eq. 11) with the attention of the classes (the tags, or those recognised); fused
+  /// is empty without the attention unary.
+  struct evidence {
+    tensor plain, fused;
+    tensor& unary_scores() { return fused.empty() ? plain : fused; }  ///< eq. 11's, whichever applies
+  };
   template <class Tag>
-  label_map predict(const exec<Tag>& ex, model& m, const attention::layer_chain& chain, const rgb_image& img,
-                    const tag_set* tags, bool with_attention, attention::pass_stats* stats) const {
+  evidence evidence_for(const exec<Tag>& ex, model& m, const attention::layer_chain& chain, const rgb_image& img,
+                        const tag_set* tags, attention::pass_stats* stats) const {
     const rgb_image sized = square_input(img, cfg.input_size);
     const index_t k = m.net.cfg.classes, h = score_size();
     ad::tape t;
     t.set_training(false);
     ad::no_grad ng(t);
     const ad::var f = m.net(t, t.leaf(nn::normalize(sized, cfg.input)));
+    evidence e;
+    e.plain = ad::softmax(f, 1).value();
+    e.plain.reshape({k, h, h});
+    e.plain = resize_bilinear(e.plain, img.height(), img.width(), resize_mode::align_corners);
+    if (!cfg.use.attention || !cfg.use.att_unary) return e;
     std::vector<int> classes;
     if (tags) classes = with_background(*tags);
     else {
@@ -258,30 +267,22 @@ class attention_crf {
       if (cfg.use.crf_rnn) plan = m.crf.prepare(ex, images_only(std::span<const rgb_image>(&small, 1)), f.value().shape());
       classes = recognised(t, m, &plan, f).front();
     }
-    tensor pa;
-    const bool att = cfg.use.attention && with_attention && cfg.use.att_unary;
-    if (att) pa = attention_over(attention_maps(m, chain, sized, classes, stats), classes);
-    // Eq. 11 at the image's size: p^S and p^A upsampled, then the CRF (the learned CRF-RNN on
-    // the full image, or B5's dense CRF).
-    tensor ps = ad::softmax(f, 1).value();
-    ps.reshape({k, h, h});
-    ps = resize_bilinear(ps, img.height(), img.width(), resize_mode::align_corners);
-    if (att) {
-      const tensor up = resize_bilinear(pa, img.height(), img.width(), resize_mode::align_corners);
-      for (index_t i = 0; i < ps.numel(); ++i) ps[i] *= std::max(up[i], cfg.attention_floor);
-    }
-    if (!cfg.use.crf_rnn) return crf_labels(crf::mean_field<>(cfg.dense_crf), ex, img, std::move(ps), cfg.attention_floor);
-    cam::normalise_pixels(ps);
-    tensor u = crf::unary_from_probabilities(ps, cfg.attention_floor * cfg.attention_floor);
-    u.reshape({1, k, img.height(), img.width()});
-    crf::crf_rnn<> full(crf_config(k, false));
+    const tensor up = resize_bilinear(attention_over(attention_maps(m, chain, sized, classes, stats), classes),
+                                      img.height(), img.width(), resize_mode::align_corners);
+    e.fused = e.plain;
+    for (index_t i = 0; i < e.fused.numel(); ++i) e.fused[i] *= std::max(up[i], cfg.attention_floor);
+    return e;
+  }
+
+  /// The labels of scores p (K x H x W at img's size): the learned CRF-RNN on the full image
+  /// (its compatibility, kernels in image pixels), or B5's dense CRF.
+  template <class Tag>
+  label_map refine(const exec<Tag>& ex, const model& m, const rgb_image& img, tensor p) const {
+    if (!cfg.use.crf_rnn) return crf_labels(crf::mean_field<>(cfg.dense_crf), ex, img, std::move(p), cfg.attention_floor);
+    crf::crf_rnn<> full(crf_config(m.net.cfg.classes, false));
     full.compat.value = m.crf.compat.value;
     full.kernel_weights.value = m.crf.kernel_weights.value;
-    auto plan = full.prepare(ex, images_only(std::span<const rgb_image>(&img, 1)), u.shape());
-    tensor q;
-    full.run(ex, plan, u, q);
-    q.reshape({k, img.height(), img.width()});
-    return argmax_labels(q);
+    return crf_labels(full, ex, img, std::move(p), cfg.attention_floor * cfg.attention_floor);
   }
 
   // ---- the stages --------------------------------------------------------------------------------
@@ -307,9 +308,10 @@ class attention_crf {
     if (cx.has_val()) {
       auto val_item = [&](std::size_t i, const exec<>& ex) {
         attention::pass_stats s;
-        cx.save_labels("attention", cx.val().id(i), predict(ex, m, chain, cx.val().image(i), nullptr, true, &s));
-        if (rows_without_att)
-          cx.save_labels("attention_noatt", cx.val().id(i), predict(ex, m, chain, cx.val().image(i), nullptr, false, nullptr));
+        const rgb_image img = cx.val().image(i);
+        evidence e = evidence_for(ex, m, chain, img, nullptr, &s);
+        cx.save_labels("attention", cx.val().id(i), refine(ex, m, img, e.unary_scores()));
+        if (rows_without_att) cx.save_labels("attention_noatt", cx.val().id(i), refine(ex, m, img, std::move(e.plain)));
         add(s);
       };
       if (rows_without_att) cx.per_image("predict (val)", cx.val(), {"attention", "attention_noatt"}, val_item);
@@ -321,7 +323,9 @@ class attention_crf {
     const auto& data = cx.train();
     cx.per_image("pseudo-labels (train)", data, {"pseudo"}, [&](std::size_t i, const exec<>& ex) {
       attention::pass_stats s;
-      cx.save_labels("pseudo", i, predict(ex, m, chain, data.image(i), &data.tags(i), true, &s));
+      const rgb_image img = data.image(i);
+      evidence e = evidence_for(ex, m, chain, img, &data.tags(i), &s);
+      cx.save_labels("pseudo", i, refine(ex, m, img, std::move(e.unary_scores())));
       add(s);
     });
     rows.push_back({"Attention pseudo-labels, tags known", "pseudo", data.split()});
