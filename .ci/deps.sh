@@ -7,7 +7,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev libboost-dev doctest-dev
       libbenchmark-dev libpng-dev libjpeg-dev nlohmann-json3-dev libthrust-dev libcli11-dev
-      pocl-opencl-icd ocl-icd-opencl-dev opencl-headers)
+      pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libtorch-dev libopenblas0-openmp)
 fi

@@ -43,7 +43,6 @@ void add_run(CLI::App& cmd) {
   wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, CAMs, labels, logs, report; a rerun resumes it");
   f->add(cmd);
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = f->preset;
     wsss_cli::run_and_report(f->make(), f->run);
@@ -70,8 +69,9 @@ void add_label(CLI::App& cmd) {
     std::filesystem::path labels = f->labels;
     if (labels.empty() && std::filesystem::exists(f->data / "cls_labels.txt")) labels = "cls_labels.txt";
     const wsss::io::voc_dataset data(f->data, f->split, {.num_classes = classes, .labels_file = labels});
-    m.label(f->weights, data, f->out, wsss_cli::globals().quiet);
-    std::printf("labelled %zu images into %s\n", data.size(), f->out.string().c_str());
+    const wsss::dist::group& g = wsss_cli::globals().group ? *wsss_cli::globals().group : wsss::dist::local();
+    m.label(f->weights, data, f->out, wsss_cli::globals().quiet, g);
+    if (wsss_cli::prints()) std::printf("labelled %zu images into %s\n", data.size(), f->out.string().c_str());
   });
 }
 
@@ -86,15 +86,14 @@ void add_pretrain(CLI::App& cmd) {
   wsss_cli::add_pretrain_options(cmd, f->run, f->out, f->epochs, "affinitynet");
   f->add(cmd);
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = "pretrain";
     method m = f->make();
     if (f->epochs > 0) m.cfg.classifier.epochs = f->epochs;
-    wsss::methods::run_context cx(f->run);
+    wsss::methods::run_context cx(wsss_cli::with_globals(f->run));
     const double top1 = m.pretrain(cx, f->out);
-    std::printf("backbone: %s\n", f->out.string().c_str());
-    if (top1 >= 0) std::printf("top-1 accuracy on %s: %.1f%%\n", f->run.val_split.c_str(), 100.0 * top1);
+    if (wsss_cli::prints()) std::printf("backbone: %s\n", f->out.string().c_str());
+    if (top1 >= 0 && wsss_cli::prints()) std::printf("top-1 accuracy on %s: %.1f%%\n", f->run.val_split.c_str(), 100.0 * top1);
   });
 }
 

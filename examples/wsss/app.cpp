@@ -16,6 +16,8 @@ std::unique_ptr<CLI::App> make_app() {
       "wsss: weakly supervised semantic segmentation: datasets, methods, evaluation, reports", "wsss");
   app->set_version_flag("--version", WSSS_VERSION);
   app->add_flag("-q,--quiet", globals().quiet, "no progress bars");
+  app->add_flag("--sync-bn", globals().sync_batch_norm,
+                "under mpirun: batch-norm statistics over the whole mini-batch, not each rank's part");
   app->require_subcommand(1);
   app->fallthrough();  // global flags are accepted after the subcommand too
   add_scenes_command(*app);

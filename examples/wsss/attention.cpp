@@ -49,7 +49,6 @@ void add_run(CLI::App& cmd) {
          "DeepLab-LargeFOV",
          "pretrained VGG16 + fc6 + fc7 weights (safetensors, nn::deeplab_largefov names, e.g. from `wsss pretrain sec`)");
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = f->preset;
     for (const auto& w : f->without) f->run.variant += ", without " + w;

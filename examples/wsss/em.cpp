@@ -70,7 +70,6 @@ void add_run(CLI::App& cmd) {
          "DeepLab-LargeFOV",
          "pretrained VGG16 + fc6 + fc7 weights (safetensors, nn::deeplab_largefov names, e.g. from `wsss pretrain sec`)");
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     const bool strong_variant = f->variant == "semi" || f->variant == "strong";
     const std::size_t strong = f->strong >= 0 ? static_cast<std::size_t>(f->strong) : strong_variant ? 20 : 0;

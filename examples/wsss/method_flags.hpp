@@ -14,6 +14,7 @@
 
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/methods/run.hpp"
+#include "methods.hpp"
 
 namespace wsss_cli {
 
@@ -54,11 +55,24 @@ struct method_flags {
 };
 
 // Runs a configured method in a work folder and prints where its report went.
+// What the global flags and the MPI job (main.cpp) set in a run's options: -q, --sync-bn, the
+// ranks; only rank 0 prints the tables.
+inline wsss::methods::run_options with_globals(wsss::methods::run_options run) {
+  run.quiet = globals().quiet;
+  run.group = globals().group;
+  run.sync_batch_norm = globals().sync_batch_norm;
+  if (run.group && !run.group->root()) run.out = nullptr;
+  return run;
+}
+
+// Whether this process prints the command's closing lines (rank 0, or the only process).
+inline bool prints() { return !globals().group || globals().group->root(); }
+
 template <class Method>
 void run_and_report(const Method& method, wsss::methods::run_options run) {
-  wsss::methods::run_context cx(std::move(run));
+  wsss::methods::run_context cx(with_globals(std::move(run)));
   const auto s = method.run(cx);
-  std::printf("report: %s\n", s.report_html.string().c_str());
+  if (prints()) std::printf("report: %s\n", s.report_html.string().c_str());
 }
 
 // --data, --work, --train-split, --val-split, --labels of `wsss run METHOD`.

@@ -24,6 +24,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "wsss/dist/group.hpp"
+
 namespace wsss_cli {
 
 struct method_command {
@@ -45,6 +47,8 @@ struct register_method {
 // subcommand's callback runs.
 struct global_options {
   bool quiet = false;  // -q/--quiet: no progress bars (report::progress_options::quiet)
+  bool sync_batch_norm = false;  // --sync-bn: with several ranks, batch statistics over the whole mini-batch
+  const wsss::dist::group* group = nullptr;  // the MPI job's ranks (main.cpp), or null: this process alone
 };
 global_options& globals();
 

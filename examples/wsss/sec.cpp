@@ -60,7 +60,6 @@ void add_run(CLI::App& cmd) {
   cmd.add_flag("--no-test-crf", f->no_test_crf, "no dense CRF at test time");
   f->add(cmd);
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = f->preset + (f->pooler == "gwrp" ? "" : ", " + f->pooler);
     for (const auto& w : f->without) f->run.variant += ", without " + w;
@@ -94,7 +93,6 @@ void add_pretrain(CLI::App& cmd) {
   cmd.add_option("--lr", f->lr, "base learning rate (default: the preset's)")->check(CLI::PositiveNumber);
   f->add(cmd);
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = "pretrain";
     using method = m::sec<>;
@@ -102,10 +100,10 @@ void add_pretrain(CLI::App& cmd) {
     if (f->epochs > 0) c.localisation.epochs = f->epochs;
     if (f->lr > 0) c.localisation.lr = f->lr;
     const method sec(c);
-    m::run_context cx(f->run);
+    m::run_context cx(wsss_cli::with_globals(f->run));
     const double top1 = sec.pretrain(cx, f->out);
-    std::printf("backbone: %s\n", f->out.string().c_str());
-    if (top1 >= 0) std::printf("top-1 accuracy on %s: %.1f%%\n", f->run.val_split.c_str(), 100.0 * top1);
+    if (wsss_cli::prints()) std::printf("backbone: %s\n", f->out.string().c_str());
+    if (top1 >= 0 && wsss_cli::prints()) std::printf("top-1 accuracy on %s: %.1f%%\n", f->run.val_split.c_str(), 100.0 * top1);
   });
 }
 

@@ -39,7 +39,6 @@ void add_run(CLI::App& cmd) {
   f->add(cmd, "'paper' (six sizes 250..500, DecoupledNet at 320, full width) or 'scenes' (1/8 width, sizes 64..128, minutes on 2 cores)",
          "SPN's VGG16", "pretrained VGG16 weights (safetensors, \"features.<i>\" names, e.g. from `wsss pretrain sec`)");
   cmd.callback([f] {
-    f->run.quiet = wsss_cli::globals().quiet;
     f->run.classes = f->classes;
     f->run.variant = f->preset;
     if (f->no_sanitize) f->run.variant += ", unsanitized";

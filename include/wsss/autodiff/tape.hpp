@@ -15,6 +15,7 @@
 #include "wsss/core/random.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/core/view.hpp"
+#include "wsss/dist/group.hpp"
 
 namespace wsss::ad {
 
@@ -191,6 +192,10 @@ class tape {
   void set_training(bool on) noexcept { training_ = on; }
   /// Random stream for stochastic ops (dropout masks); reseed for reproducible runs.
   wsss::rng& rng() noexcept { return rng_; }
+  /// Synchronised batch norm: when set, batch statistics (and their gradients) are taken over
+  /// the whole mini-batch of every rank of the group, not this rank's shard alone.
+  const dist::group* batch_group() const noexcept { return batch_group_; }
+  void set_batch_group(const dist::group* g) noexcept { batch_group_ = g; }
 
  private:
   /// Sets up the gradient slots of n's inputs and runs n's backward step.
@@ -251,6 +256,7 @@ class tape {
   bool grad_enabled_ = true;
   bool training_ = true;
   wsss::rng rng_{0x7a9e};
+  const dist::group* batch_group_ = nullptr;
 };
 
 inline const tensor& var::value() const {

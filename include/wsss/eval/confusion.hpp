@@ -10,6 +10,7 @@
 #include <limits>
 #include <ostream>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "wsss/core/error.hpp"
@@ -106,6 +107,8 @@ class confusion_matrix {
     return *this;
   }
   confusion_matrix& operator+=(const confusion_matrix& other) { return merge(other); }
+  /// The counts, row-major (ground truth x prediction): how shards on other processes are summed.
+  std::span<std::uint64_t> counts() noexcept { return counts_; }
   void reset() noexcept { std::fill(counts_.begin(), counts_.end(), 0); }
 
   /// A text table: one line per class with IoU and accuracy (in %; "-" where undefined), then

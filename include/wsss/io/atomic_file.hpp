@@ -134,4 +134,26 @@ inline void write_file_atomic(const std::filesystem::path& path, std::string_vie
   f.commit();
 }
 
+/// Whether `name` is an atomic_file temp name: "<target>.tmp.<pid>.<n>".
+inline bool is_atomic_temp(std::string_view name) {
+  const auto at = name.rfind(".tmp.");
+  if (at == std::string_view::npos || at == 0) return false;
+  const std::string_view rest = name.substr(at + 5);
+  const auto dot = rest.find('.');
+  const auto digits = [](std::string_view d) {
+    return !d.empty() && d.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  return dot != std::string_view::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
+}
+
+/// Removes the temp files a killed writer left in `folder` (not recursive) and returns how many.
+/// Only while nothing writes there: a live writer's temp file would go too.
+inline std::size_t remove_stale_temps(const std::filesystem::path& folder) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(folder, ec))
+    if (e.is_regular_file(ec) && is_atomic_temp(e.path().filename().string()) && std::filesystem::remove(e.path(), ec)) ++n;
+  return n;
+}
+
 }  // namespace wsss::io

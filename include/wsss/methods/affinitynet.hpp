@@ -279,9 +279,10 @@ class affinitynet {
   /// `wsss label`: pseudo-labels (CAM -> random walk -> dCRF) for every image of `data` from the
   /// networks a finished run left in `run_dir` (nets/classifier, nets/affinity), one palette PNG
   /// per image in `out`; images already labelled there are skipped, so a killed call resumes.
-  /// The run's config.txt must match this configuration (same widths, same stages).
+  /// The run's config.txt must match this configuration (same widths, same stages). Over
+  /// several ranks (g) each labels its shard of the missing images.
   void label(const std::filesystem::path& run_dir, const io::voc_dataset& data, const std::filesystem::path& out,
-             bool quiet = false) const {
+             bool quiet = false, const dist::group& g = dist::local()) const {
     constexpr std::string_view comp = "affinitynet::label";
     const auto config_file = run_dir / "config.txt";
     std::ifstream in(config_file);
@@ -297,10 +298,11 @@ class affinitynet {
     nn::load_weights(cls, weights_file(run_dir / "nets" / "classifier"));
     nn::load_weights(aff, weights_file(run_dir / "nets" / "affinity"));
     std::filesystem::create_directories(out);
+    if (g.root()) io::remove_stale_temps(out);  // a killed call's half-written files
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < data.size(); ++i)
       if (!std::filesystem::exists(out / (data.id(i) + ".png"))) todo.push_back(i);
-    for_each_item("label", todo, data.size(), {.quiet = quiet}, {}, [&](std::size_t i, const exec<>& ex) {
+    for_each_item("label", todo, data.size(), {.quiet = quiet}, {}, g, [&](std::size_t i, const exec<>& ex) {
       const rgb_image img = data.image(i);
       const tensor m = cams(cls, img, data.tags(i));
       io::write_label_png(out / (data.id(i) + ".png"), refine(ex, img, revise(ex, affinity_features(aff, img), m), data.tags(i)));

@@ -24,6 +24,7 @@
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/exec.hpp"
+#include "wsss/dist/group.hpp"
 #include "wsss/eval/folder.hpp"
 #include "wsss/io/atomic_file.hpp"
 #include "wsss/io/image.hpp"
@@ -54,6 +55,11 @@ struct run_options {
   /// Called after every finished item of a per-image stage and every training epoch with the
   /// stage's name and the count done; tests throw from it to stop a run part-way.
   std::function<void(std::string_view stage, std::size_t done)> after_step;
+  /// The ranks the run is spread over (nullptr: this process alone; docs/distributed.md). Every
+  /// per-image stage gives each rank its shard of the missing images, the networks train data
+  /// parallel, rank 0 writes the shared files; the work folder must be one folder for all ranks.
+  const dist::group* group = nullptr;
+  bool sync_batch_norm = false;  ///< with several ranks: batch statistics over the whole mini-batch (train_io)
 };
 
 /// One row of a method's table: a labelling kind evaluated on a split.
@@ -88,25 +94,37 @@ inline std::vector<std::string> class_names_of(const std::filesystem::path& root
 /// empty) is called after each item with the count done. The first exception stops the
 /// remaining items and is rethrown once the running ones finish; every item's outputs are
 /// written atomically by f, so a stopped stage leaves only whole items behind.
+///
+/// Over several ranks (g), each rank runs its shard of `todo` (dist::shard) and rank 0 draws the
+/// bar. Every rank must pass the same `todo`: the barrier before the first item makes sure no
+/// rank writes an output while another is still listing what is missing. The stage ends when
+/// every rank has finished, and if one failed every rank throws.
 template <class F>
 void for_each_item(std::string_view stage, std::span<const std::size_t> todo, std::size_t total,
                    report::progress_options bar_options, const std::function<void(std::string_view, std::size_t)>& after,
-                   F&& f) {
+                   const dist::group& g, F&& f) {
+  const bool many = g.size() > 1;
+  if (many) g.barrier();
   if (todo.empty()) return;
-  report::progress_bar bar(std::string(stage), total, stderr, std::move(bar_options));
-  bar.tick(total - todo.size());
-  const int threads = std::max(1, std::min(backend::max_threads(), static_cast<int>(todo.size())));
+  const std::vector<std::size_t> shard = many ? dist::shard(todo, g.rank(), g.size()) : std::vector<std::size_t>{};
+  const std::span<const std::size_t> mine = many ? std::span<const std::size_t>(shard) : todo;
+  const std::size_t before = total - todo.size();  // done by earlier invocations
+  bar_options.quiet = bar_options.quiet || !g.root();
+  report::progress_bar bar(many ? std::string(stage) + " [rank 0 of " + std::to_string(g.size()) + "]" : std::string(stage),
+                           before + mine.size(), stderr, std::move(bar_options));
+  bar.tick(before);
+  const int threads = std::max(1, std::min(backend::max_threads(), static_cast<int>(std::max<std::size_t>(mine.size(), 1))));
   std::vector<workspace> spaces(static_cast<std::size_t>(threads));
-  std::atomic<std::size_t> done{total - todo.size()};
+  std::atomic<std::size_t> done{before};
   std::atomic<bool> stop{false};
   std::exception_ptr error;
   std::mutex mu;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (std::size_t k = 0; k < todo.size(); ++k) {
+  for (std::size_t k = 0; k < mine.size(); ++k) {
     if (stop.load()) continue;
     try {
       const exec<omp_t> ex{omp, &spaces[static_cast<std::size_t>(backend::thread_num())]};
-      f(todo[k], ex);
+      f(mine[k], ex);
       bar.tick();
       const std::size_t n = ++done;
       if (after) {
@@ -119,6 +137,8 @@ void for_each_item(std::string_view stage, std::span<const std::size_t> todo, st
       stop = true;
     }
   }
+  if (many && g.any(error != nullptr) && !error)
+    throw_value("methods::run", stage, ": stopped on ", g.describe(), " because another rank failed");
   if (error) std::rethrow_exception(error);
 }
 
@@ -161,6 +181,8 @@ class run_context {
   const std::vector<std::string>& class_names() const noexcept { return names_; }
   const exec<omp_t>& ex() const noexcept { return ex_; }
   const std::filesystem::path& work() const noexcept { return opt_.work; }
+  /// The ranks this run is spread over (dist::local() when run_options::group is null).
+  const dist::group& group() const noexcept { return opt_.group ? *opt_.group : dist::local(); }
 
   /// Records the method, its configuration and seed; a work folder made with another configuration
   /// is refused (its artifacts would silently mix two runs).
@@ -178,7 +200,9 @@ class run_context {
     const auto file = opt_.work / "config.txt";
     const std::string text = "method = " + std::string(method) + "\n" + description;
     std::error_code ec;
-    if (std::filesystem::exists(file, ec)) {
+    if (group().root() && !std::filesystem::exists(file, ec)) io::write_file_atomic(file, text);
+    group().barrier();  // every rank compares with the same file
+    {
       std::ifstream in(file);
       std::stringstream have;
       have << in.rdbuf();
@@ -186,8 +210,6 @@ class run_context {
         throw_value("methods::run", "work folder ", opt_.work.string(),
                     " holds a run with another configuration (", file.string(),
                     "); use a new --work folder or delete this one");
-    } else {
-      io::write_file_atomic(file, text);
     }
   }
 
@@ -241,6 +263,8 @@ class run_context {
   template <class F>
   void per_image(std::string_view stage, const io::voc_dataset& data, std::initializer_list<std::string_view> kinds,
                  F&& f) const {
+    if (group().root())  // a killed invocation's half-written files (nothing writes there now)
+      for (std::string_view k : kinds) io::remove_stale_temps(k == "cams" ? opt_.work / "cams" : opt_.work / "labels" / k);
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < data.size(); ++i) {
       bool done = true;
@@ -250,7 +274,7 @@ class run_context {
       }
       if (!done) todo.push_back(i);
     }
-    for_each_item(stage, todo, data.size(), {.quiet = opt_.quiet}, opt_.after_step, f);
+    for_each_item(stage, todo, data.size(), {.quiet = opt_.quiet}, opt_.after_step, group(), f);
   }
 
   /// Where a network of this run trains.
@@ -260,6 +284,8 @@ class run_context {
     io.label = "train " + std::string(net);
     io.part_names = std::move(parts);
     io.quiet = opt_.quiet;
+    io.group = &group();
+    io.sync_batch_norm = opt_.sync_batch_norm;
     io.after_epoch = opt_.after_step ? [f = opt_.after_step, n = std::string(net)](int e) { f(n, static_cast<std::size_t>(e)); }
                                      : std::function<void(int)>{};
     return io;
@@ -281,9 +307,26 @@ class run_context {
     report::page page;
     page.title = method_ + " — " + opt_.variant;
     report::miou_table table{"mIoU (%) of each labelling against the ground truth", names_, {}};
+    const dist::group& g = group();
     for (const auto& r : rows) {
       const io::voc_dataset& d = r.split == opt_.train_split ? train() : val();
-      const auto m = eval::evaluate_folder(opt_.work / "labels" / r.kind, opt_.data, d.split(), classes_);
+      // Each rank counts its shard of the images; the matrices add up on every rank.
+      eval::confusion_matrix m(classes_);
+      std::exception_ptr error;
+      try {
+        m = eval::evaluate_folder(opt_.work / "labels" / r.kind, opt_.data, d.split(), classes_, {},
+                                  static_cast<std::size_t>(g.rank()), static_cast<std::size_t>(g.size()));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (g.size() > 1 && g.any(error != nullptr) && !error)
+        throw_value("methods::run", "evaluation of ", r.kind, " stopped on ", g.describe(), ": another rank failed");
+      if (error) std::rethrow_exception(error);
+      if (g.size() > 1) {
+        std::vector<std::int64_t> counts(m.counts().begin(), m.counts().end());
+        g.sum(std::span<std::int64_t>(counts));
+        std::copy(counts.begin(), counts.end(), m.counts().begin());
+      }
       res.rows.push_back({r.name, r.split, m.miou(), m.iou()});
       table.rows.push_back(report::make_miou_row(r.name + " (" + r.split + ")", m));
     }
@@ -291,6 +334,8 @@ class run_context {
     // invocation's time is lost); an evaluation-only rerun adds its seconds, not a new total.
     const double now_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     res.time_s = earlier_s_ + now_s;
+    run_summary s{res, opt_.work / "report.html", opt_.work / "report.txt"};
+    if (!g.root()) return s;  // rank 0 writes the report for all
     {
       std::ostringstream os;
       os.precision(12);
@@ -314,7 +359,6 @@ class run_context {
         page.figures.push_back({png.filename(), r.name + ": " + d.id(i) + " (image | labels | ground truth)"});
       }
     }
-    run_summary s{res, opt_.work / "report.html", opt_.work / "report.txt"};
     report::write_page(s.report_html, page);
     const std::string text = report::text_table(table);
     io::write_file_atomic(s.report_text, text);

@@ -449,7 +449,7 @@ class spn {
     std::vector<superpixel::segmentation> segs(data.size());
     std::vector<std::size_t> all(data.size());
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-    for_each_item("superpixels", all, all.size(), {.quiet = cx.options().quiet}, {},
+    for_each_item("superpixels", all, all.size(), {.quiet = cx.options().quiet}, {}, dist::local(),  // every rank needs all
                   [&](std::size_t i, const exec<>&) { segs[i] = segment(data.image(i)); });
     return segs;
   }

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
+#include <exception>
 #include <numeric>
 #include <span>
 #include <string>
@@ -23,6 +25,8 @@
 #include "wsss/autodiff/tape.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/random.hpp"
+#include "wsss/dist/data_parallel.hpp"
+#include "wsss/dist/group.hpp"
 #include "wsss/io/safetensors.hpp"
 #include "wsss/nn/module.hpp"
 #include "wsss/nn/optim/adam.hpp"
@@ -78,6 +82,13 @@ struct train_io {
   std::vector<std::string> part_names;   ///< CSV columns of step_result::parts
   bool quiet = false;                    ///< no progress bar
   std::function<void(int epoch)> after_epoch;  ///< called after each epoch's checkpoint (tests stop runs here)
+  /// Data-parallel training over these ranks (nullptr: this process alone): each rank runs a
+  /// block of every mini-batch and the gradients are summed (dist/data_parallel.hpp).
+  const dist::group* group = nullptr;
+  /// With several ranks: batch statistics over the whole mini-batch (synchronised batch norm)
+  /// instead of each rank's block (per-rank, PyTorch DDP's default; faster, one exchange less
+  /// per BN layer and pass).
+  bool sync_batch_norm = false;
 };
 
 /// A 64-bit mix of a seed and stream ids (splitmix64 rounds), so every epoch's shuffle, every
@@ -193,49 +204,119 @@ void train_with(Net& net, Opt& opt, const Sampler& sampler, const train_config& 
       throw_io(comp, ckpt, "checkpoint is at epoch ", first_epoch, " of a run of ", cfg.epochs);
   }
 
+  // Data parallel over g (docs/distributed.md): rank r runs block r of every mini-batch with
+  // its loss weighted by the block's share, so the gradients summed over the ranks are those of
+  // the whole batch's mean loss. Rank 0 alone logs, draws the bar and writes files.
+  const dist::group& g = io.group ? *io.group : dist::local();
+  const bool many = g.size() > 1;
+  const std::vector<ad::parameter*> params = nn::collect_params(net);
+  std::vector<ad::parameter*> buffers;
+  nn::visit_buffers(net, [&](ad::parameter& b) { buffers.push_back(&b); });
+  std::vector<float> bucket;
+  double exchange_s = 0, steps_s = 0;  // the gradient exchange's share of the steps, reported at the end
+
   std::vector<std::string> columns{"epoch", "step", "loss"};
   columns.insert(columns.end(), io.part_names.begin(), io.part_names.end());
   columns.insert(columns.end(), {"lr", "seconds"});
-  report::csv_log log = report::csv_log::resume(io.dir / "log.csv", columns, first_epoch * per_epoch);
-  report::progress_bar bar(io.label, static_cast<std::size_t>(total), stderr, {.quiet = io.quiet});
+  std::optional<report::csv_log> log;
+  if (g.root()) log.emplace(report::csv_log::resume(io.dir / "log.csv", columns, first_epoch * per_epoch));
+  report::progress_bar bar(io.label, static_cast<std::size_t>(total), stderr, {.quiet = io.quiet || !g.root()});
   bar.tick(static_cast<std::size_t>(first_epoch * per_epoch));
 
   const auto t0 = std::chrono::steady_clock::now();
+  const auto since = [](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
   for (int epoch = first_epoch; epoch < cfg.epochs; ++epoch) {
     const std::vector<std::vector<std::size_t>> batches = sampler.epoch(epoch, seed);
     for (long long b = 0; b < per_epoch; ++b) {
+      const auto ts = std::chrono::steady_clock::now();
       const long long it = epoch * per_epoch + b;
-      const std::span<const std::size_t> idx(batches[static_cast<std::size_t>(b)]);
-      ad::tape t;
-      t.set_training(true);
-      t.rng().reseed(mix_seed(seed, 2, static_cast<std::uint64_t>(it)));
-      rng g(mix_seed(seed, 3, static_cast<std::uint64_t>(it)));
-      step_result r = step(t, idx, g);
-      const float loss = r.loss.value()[0];
+      const std::vector<std::size_t>& batch = batches[static_cast<std::size_t>(b)];
+      const auto [lo, hi] = dist::block(batch.size(), g.rank(), g.size());
+      if (many && io.sync_batch_norm && batch.size() < static_cast<std::size_t>(g.size()))
+        throw_value(comp, io.label, ": a batch of ", batch.size(), " examples at step ", it, " leaves rank ", g.rank(),
+                    " of ", g.size(), " without one, which synchronised batch norm needs; use fewer ranks");
+      const std::span<const std::size_t> idx(batch.data() + lo, hi - lo);
+      const float share = static_cast<float>(idx.size()) / static_cast<float>(batch.size());
+      // Per (step, rank) random streams; one process keeps the streams of every earlier release.
+      const auto stream = [&](std::uint64_t kind) {
+        const std::uint64_t s0 = mix_seed(seed, kind, static_cast<std::uint64_t>(it));
+        return many ? mix_seed(s0, 6, static_cast<std::uint64_t>(g.rank())) : s0;
+      };
+      // loss and parts of this rank's block, weighted by its share: summed, the batch's
+      std::vector<float> sums(1 + io.part_names.size(), 0.0f);
+      bool failed = false;
+      std::exception_ptr error;
+      try {
+        if (!idx.empty()) {
+          ad::tape t;
+          t.set_training(true);
+          if (many && io.sync_batch_norm) t.set_batch_group(&g);
+          t.rng().reseed(stream(2));
+          rng gen(stream(3));
+          step_result r = step(t, idx, gen);
+          sums[0] = r.loss.value()[0];
+          if (r.parts.size() != io.part_names.size())
+            throw_value(comp, io.label, ": the step returned ", r.parts.size(), " loss parts for ", io.part_names.size(),
+                        " named columns");
+          std::copy(r.parts.begin(), r.parts.end(), sums.begin() + 1);
+          if (many) {
+            for (float& v : sums) v *= share;
+            t.backward(r.loss, tensor(r.loss.value().shape(), share));
+          } else {
+            t.backward(r.loss);
+          }
+        }
+      } catch (...) {
+        failed = true;
+        error = std::current_exception();
+      }
+      if (many && g.any(failed)) {
+        if (error) std::rethrow_exception(error);
+        throw_value(comp, io.label, ": stopped at step ", it, " (", g.describe(), "): another rank failed");
+      }
+      if (error) std::rethrow_exception(error);
+      if (many) {
+        const auto tx = std::chrono::steady_clock::now();
+        dist::sum_gradients(g, params, bucket);
+        g.sum(std::span<float>(sums));
+        exchange_s += since(tx);
+      }
+      const float loss = sums[0];
       if (!std::isfinite(loss)) throw_value(comp, io.label, ": the loss became ", loss, " at step ", it);
-      t.backward(r.loss);
       opt.set_lr(lr(it));
       opt.step();
       opt.zero_grad();
-      std::vector<report::csv_cell> row{epoch + 1, it + 1, loss};
-      row.insert(row.end(), r.parts.begin(), r.parts.end());
-      row.emplace_back(lr(it));
-      row.emplace_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      log.row(row);
+      if (many && !io.sync_batch_norm) dist::average_buffers(g, buffers);
+      steps_s += since(ts);
+      if (log) {
+        std::vector<report::csv_cell> row{epoch + 1, it + 1, loss};
+        row.insert(row.end(), sums.begin() + 1, sums.end());
+        row.emplace_back(lr(it));
+        row.emplace_back(since(t0));
+        log->row(row);
+      }
       char note[32];
       std::snprintf(note, sizeof note, "loss %.4f", static_cast<double>(loss));
       bar.note(note);
       bar.tick();
     }
-    std::map<std::string, tensor> state;
-    for (auto& [k, v] : nn::state_dict(net)) state.emplace("net." + k, std::move(v));
-    for (auto& [k, v] : opt.state()) state.emplace("opt." + k, std::move(v));
-    io::save_safetensors(ckpt, state, {{"epoch", std::to_string(epoch + 1)}});
+    if (g.root()) {
+      std::map<std::string, tensor> state;
+      for (auto& [k, v] : nn::state_dict(net)) state.emplace("net." + k, std::move(v));
+      for (auto& [k, v] : opt.state()) state.emplace("opt." + k, std::move(v));
+      io::save_safetensors(ckpt, state, {{"epoch", std::to_string(epoch + 1)}});
+    }
     if (io.after_epoch) io.after_epoch(epoch + 1);
   }
   bar.finish();
-  nn::save_weights(net, weights_file(io.dir), {{"epochs", std::to_string(cfg.epochs)}});
-  std::filesystem::remove(ckpt);
+  if (g.root()) {
+    nn::save_weights(net, weights_file(io.dir), {{"epochs", std::to_string(cfg.epochs)}});
+    std::filesystem::remove(ckpt);
+    if (many && steps_s > 0 && !io.quiet)
+      std::fprintf(stderr, "%s: %d ranks, gradient exchange %.1f%% of the steps' time (%.2f of %.2f s)\n", io.label.c_str(),
+                   g.size(), 100.0 * exchange_s / steps_s, exchange_s, steps_s);
+  }
+  g.barrier();  // every rank leaves with the weights file written
 }
 
 }  // namespace detail
