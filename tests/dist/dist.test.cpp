@@ -62,6 +62,9 @@ TEST_CASE("dist: the one-process group's collectives are the identity; the threa
     g.sum(std::span<double>(v));
     got[static_cast<std::size_t>(g.rank())] = v;
     anys[static_cast<std::size_t>(g.rank())] = g.any(g.rank() == 2) ? 1 : 0;
+    std::vector<double> m{static_cast<double>(g.rank()), -static_cast<double>(g.rank())};
+    g.max(std::span<double>(m));
+    if (m != std::vector<double>{2.0, 0.0}) throw std::runtime_error("max over the ranks");
   });
   for (int r = 0; r < 3; ++r) {
     CHECK_FALSE(errors[static_cast<std::size_t>(r)]);

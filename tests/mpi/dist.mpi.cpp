@@ -29,6 +29,9 @@ TEST_CASE("mpi: two ranks, and sums of every type equal on both") {
   std::vector<std::int64_t> i{std::int64_t{1} << 40, g.rank()};
   g.sum(std::span<std::int64_t>(i));
   CHECK(i == std::vector<std::int64_t>{std::int64_t{1} << 41, 1});
+  std::vector<double> m{static_cast<double>(g.rank()), -static_cast<double>(g.rank())};
+  g.max(std::span<double>(m));
+  CHECK(m == std::vector<double>{1.0, 0.0});
   CHECK(g.any(g.rank() == 1));
   CHECK_FALSE(g.any(false));
   g.barrier();

@@ -4,6 +4,7 @@
 // without MPI. The sums add the ranks' values in rank order, as MPI's do for two ranks.
 #pragma once
 
+#include <algorithm>
 #include <barrier>
 #include <cstdint>
 #include <exception>
@@ -31,6 +32,7 @@ class thread_team {
     void sum(std::span<float> v) const override { team_->sum(rank_, v); }
     void sum(std::span<double> v) const override { team_->sum(rank_, v); }
     void sum(std::span<std::int64_t> v) const override { team_->sum(rank_, v); }
+    void max(std::span<double> v) const override { team_->reduce(rank_, v, [](double a, double b) { return std::max(a, b); }); }
 
    private:
     thread_team* team_;
@@ -63,12 +65,17 @@ class thread_team {
 
   template <class T>
   void sum(int rank, std::span<T> v) {
+    reduce(rank, v, [](T a, T b) { return a + b; });
+  }
+  // Every rank combines the ranks' buffers in rank order: (((v0 op v1) op v2) ...).
+  template <class T, class Op>
+  void reduce(int rank, std::span<T> v, Op op) {
     slots_[static_cast<std::size_t>(rank)] = v.data();
     sync_.arrive_and_wait();
-    std::vector<T> total(v.size(), T{});
-    for (int r = 0; r < size_; ++r) {
+    std::vector<T> total(static_cast<const T*>(slots_[0]), static_cast<const T*>(slots_[0]) + v.size());
+    for (int r = 1; r < size_; ++r) {
       const T* p = static_cast<const T*>(slots_[static_cast<std::size_t>(r)]);
-      for (std::size_t i = 0; i < v.size(); ++i) total[i] += p[i];
+      for (std::size_t i = 0; i < v.size(); ++i) total[i] = op(total[i], p[i]);
     }
     sync_.arrive_and_wait();  // every rank has read every buffer
     std::copy(total.begin(), total.end(), v.begin());

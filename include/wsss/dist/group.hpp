@@ -32,6 +32,8 @@ class group {
   virtual void sum(std::span<float> values) const = 0;
   virtual void sum(std::span<double> values) const = 0;
   virtual void sum(std::span<std::int64_t> values) const = 0;
+  /// Element-wise maxima over the ranks, in place.
+  virtual void max(std::span<double> values) const = 0;
 
   bool root() const noexcept { return rank() == 0; }
   /// True on every rank when `mine` is true on any: how ranks agree that one of them failed,
@@ -53,6 +55,7 @@ class local_group final : public group {
   void sum(std::span<float>) const override {}
   void sum(std::span<double>) const override {}
   void sum(std::span<std::int64_t>) const override {}
+  void max(std::span<double>) const override {}
 };
 
 /// The one-process group every run uses unless it is given another.

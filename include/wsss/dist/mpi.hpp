@@ -61,9 +61,10 @@ class mpi_group final : public group {
     return "MPI, rank " + std::to_string(rank_) + " of " + std::to_string(size_);
   }
   void barrier() const override { check(MPI_Barrier(comm_), "MPI_Barrier"); }
-  void sum(std::span<float> v) const override { sum_as(v, MPI_FLOAT); }
-  void sum(std::span<double> v) const override { sum_as(v, MPI_DOUBLE); }
-  void sum(std::span<std::int64_t> v) const override { sum_as(v, MPI_INT64_T); }
+  void sum(std::span<float> v) const override { reduce(v, MPI_FLOAT, MPI_SUM); }
+  void sum(std::span<double> v) const override { reduce(v, MPI_DOUBLE, MPI_SUM); }
+  void sum(std::span<std::int64_t> v) const override { reduce(v, MPI_INT64_T, MPI_SUM); }
+  void max(std::span<double> v) const override { reduce(v, MPI_DOUBLE, MPI_MAX); }
 
   /// Ends the whole job at once (every rank), e.g. when one rank cannot go on and the others
   /// would wait for it in a collective.
@@ -87,11 +88,11 @@ class mpi_group final : public group {
   }
   // MPI counts are int: a long vector goes in chunks of at most INT_MAX / 2 elements.
   template <class T>
-  void sum_as(std::span<T> v, MPI_Datatype type) const {
+  void reduce(std::span<T> v, MPI_Datatype type, MPI_Op op) const {
     constexpr std::size_t chunk = INT_MAX / 2;
     for (std::size_t lo = 0; lo < v.size(); lo += chunk) {
       const int n = static_cast<int>(std::min(chunk, v.size() - lo));
-      check(MPI_Allreduce(MPI_IN_PLACE, v.data() + lo, n, type, MPI_SUM, comm_), "MPI_Allreduce");
+      check(MPI_Allreduce(MPI_IN_PLACE, v.data() + lo, n, type, op, comm_), "MPI_Allreduce");
     }
   }
 };

@@ -329,6 +329,12 @@ class attention_crf {
       add(s);
     });
     rows.push_back({"Attention pseudo-labels, tags known", "pseudo", data.split()});
+    if (cx.group().size() > 1) {  // every rank's passes (training blocks and image shards)
+      std::vector<std::int64_t> counts{stats.solves, stats.iterations, stats.unconverged};
+      cx.group().sum(std::span<std::int64_t>(counts));
+      stats.solves = counts[0], stats.iterations = counts[1], stats.unconverged = counts[2];
+      cx.group().max(std::span<double>(&stats.max_residual, 1));
+    }
     if (cx.options().out && stats.solves > 0)
       std::fprintf(cx.options().out, "attention QPs (%s): %ld solved, %.1f iterations on average, %ld unconverged, max KKT residual %.2g\n",
                    std::string(Solver::name).c_str(), stats.solves, static_cast<double>(stats.iterations) / static_cast<double>(stats.solves),
