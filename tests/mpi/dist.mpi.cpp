@@ -37,21 +37,24 @@ TEST_CASE("mpi: two ranks, and sums of every type equal on both") {
   g.barrier();
 }
 
-TEST_CASE("mpi: gradients summed in buckets, a tensor larger than a bucket on its own") {
+TEST_CASE("mpi: gradients summed in buckets, a large tensor on its own") {
   const auto& g = world();
-  // Sizes around the bucket: small ones share buckets, one spills into a new bucket, one is
-  // larger than a bucket; a frozen one is left alone and an untouched one becomes zeros.
-  const std::vector<index_t> sizes{3, static_cast<index_t>(dist::bucket_floats) - 2, 5,
-                                   static_cast<index_t>(dist::bucket_floats) + 7, 4, 6};
+  // Small tensors (< pack_floats) share a bucket until the next would overflow it (the 5
+  // spills into a second bucket); tensors of pack_floats and more go on their own; a frozen
+  // one is left alone and an untouched one becomes zeros.
+  const auto small = static_cast<index_t>(dist::pack_floats);
+  static_assert(4 * dist::pack_floats <= dist::bucket_floats, "four small tensors fill one bucket");
+  const std::vector<index_t> sizes{3, small - 1, small - 1, small - 1, small - 1, small, 5, small + 7, 4, 6};
+  const std::size_t frozen = 8, untouched = 9;
   std::vector<ad::parameter> ps;
   for (std::size_t k = 0; k < sizes.size(); ++k) {
     ps.emplace_back(std::string(1, static_cast<char>('a' + k)), tensor({sizes[k]}));
-    if (k == 5) continue;  // no gradient reached it
+    if (k == untouched) continue;  // no gradient reached it
     ps.back().grad = tensor({sizes[k]});
     for (index_t i = 0; i < sizes[k]; ++i)
       ps.back().grad.data()[i] = static_cast<float>((i % 97) + 1000 * static_cast<index_t>(k)) * (g.rank() == 0 ? 1.0f : -0.5f);
   }
-  ps[4].trainable = false;
+  ps[frozen].trainable = false;
   std::vector<ad::parameter*> ptrs;
   for (auto& p : ps) ptrs.push_back(&p);
   std::vector<float> bucket;
@@ -62,7 +65,7 @@ TEST_CASE("mpi: gradients summed in buckets, a tensor larger than a bucket on it
     bool ok = true;
     for (index_t i = 0; i < sizes[k]; ++i) {
       const float one = static_cast<float>((i % 97) + 1000 * static_cast<index_t>(k));
-      const float want = k == 5 ? 0.0f : k == 4 ? one * (g.rank() == 0 ? 1.0f : -0.5f) : one * 0.5f;
+      const float want = k == untouched ? 0.0f : k == frozen ? one * (g.rank() == 0 ? 1.0f : -0.5f) : one * 0.5f;
       ok = ok && ps[k].grad.data()[i] == want;
     }
     CHECK(ok);

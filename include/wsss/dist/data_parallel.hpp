@@ -14,12 +14,16 @@
 
 namespace wsss::dist {
 
-/// Gradients of up to this many floats travel together: one allreduce for the many small
-/// tensors (biases, BN's gamma and beta) instead of one each. Measured on 2 ranks of one AMD
-/// EPYC (Open MPI 4.1.4, shared memory, 2026-12-05): an allreduce of 4K floats takes 8 us
-/// (2.1 GB/s), 256K 115 us (9.1 GB/s), 1M 0.54 ms (7.8 GB/s), 4M 4.1 ms (4.0 GB/s, out of
-/// cache). 1M floats (4 MB) is the largest bucket at full speed.
-inline constexpr std::size_t bucket_floats = std::size_t{1} << 20;
+/// Tensors smaller than pack_floats (biases, BN's gamma and beta, the classifier) travel
+/// packed together in buckets of up to bucket_floats: one allreduce for many instead of one
+/// each; larger ones go on their own from where they lie. Measured on 2 ranks of one AMD EPYC
+/// (Open MPI 4.1.4, shared memory, 2026-12-05): an allreduce of 4K floats takes 8 us
+/// (2.1 GB/s), 256K 115 us (9.1 GB/s), 1M 0.54 ms (7.8 GB/s). bench_dist_mpi: the exchange 1.2-1.35x
+/// faster than one allreduce per tensor for the main job's DeepLab (width 1/8) and ResNet38
+/// (width 1/16), within noise (0.85-1.05x) at full width, where the large tensors dominate.
+/// Large tensors sliced into cache-sized pieces measured slower, so they stay whole.
+inline constexpr std::size_t pack_floats = std::size_t{1} << 16;
+inline constexpr std::size_t bucket_floats = std::size_t{1} << 18;
 
 /// Sums every trainable parameter's gradient over the ranks, in place, in visit order. A
 /// parameter no gradient reached gets zeros first, so every rank sends the same layout. Every
@@ -44,7 +48,7 @@ inline void sum_gradients(const group& g, std::span<ad::parameter* const> params
     if (!p->trainable) continue;
     if (p->grad.shape() != p->value.shape()) p->grad = tensor(p->value.shape());
     const auto n = static_cast<std::size_t>(p->grad.numel());
-    if (n >= bucket_floats) {  // a large tensor goes on its own, from where it lies
+    if (n >= pack_floats) {  // copying it in and out would cost more than its own call
       g.sum(std::span<float>(p->grad.data(), n));
       continue;
     }
