@@ -5,6 +5,8 @@
 // QPs alone, to separate the solver from the transitions.
 #include <benchmark/benchmark.h>
 
+#include "support/context.hpp"
+
 #include <Eigen/Core>
 #include <map>
 #include <memory>
@@ -121,4 +123,4 @@ BENCHMARK(qps<at::coordinate_ascent>)->Name("qps_only/coordinate_ascent")->Unit(
 BENCHMARK(qps<at::projected_gradient>)->Name("qps_only/projected_gradient")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK(qps<at::multiplicative>)->Name("qps_only/multiplicative")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return wsss_bench::run_benchmarks(argc, argv); }

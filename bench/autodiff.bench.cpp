@@ -3,9 +3,11 @@
 // with libtorch in the same binary, 2 threads each; prints a wsss/libtorch ratio table at the end.
 //
 //   export OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=2
-//   flock /tmp/wsss-bench.lock build/bench/bench_autodiff --benchmark_filter=mem --benchmark_min_time=0.1 \
-//     --benchmark_repetitions=7
+//   flock /tmp/wsss-bench.lock build/bench/bench_autodiff --benchmark_filter=mem
+//     --benchmark_min_time=0.1 --benchmark_repetitions=7     (one command line)
 #include <benchmark/benchmark.h>
+
+#include "support/context.hpp"
 
 #include <algorithm>
 #include <array>
@@ -252,11 +254,8 @@ class ratio_reporter : public benchmark::ConsoleReporter {
 };
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   ratio_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
+  if (const int rc = wsss_bench::run_benchmarks(argc, argv, &reporter)) return rc;
   reporter.print_table();
   return 0;
 }

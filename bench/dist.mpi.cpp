@@ -9,6 +9,8 @@
 // Every benchmark runs a fixed number of iterations so that the ranks' collectives meet.
 #include <benchmark/benchmark.h>
 
+#include "support/context.hpp"
+
 #include <cstdio>
 #include <array>
 #include <map>
@@ -101,7 +103,6 @@ class rank_reporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   ranks = std::make_unique<dist::mpi_group>();
-  benchmark::Initialize(&argc, argv);
   for (const bool b : {true, false}) {
     const char* how = b ? "buckets" : "per_tensor";
     benchmark::RegisterBenchmark((std::string("deeplab_w0.125/") + how).c_str(), deeplab, 0.125, b)->Iterations(50)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -110,9 +111,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string("resnet38_w1/") + how).c_str(), resnet, 1.0, b)->Iterations(10)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   rank_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  reporter.table();
+  const int rc = wsss_bench::run_benchmarks(argc, argv, &reporter);
+  if (rc == 0) reporter.table();
   ranks.reset();
-  return 0;
+  return rc;
 }

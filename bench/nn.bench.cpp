@@ -10,6 +10,8 @@
 //   flock /tmp/wsss-bench.lock build/bench/bench_nn --benchmark_filter=train   # the training steps only
 #include <benchmark/benchmark.h>
 
+#include "support/context.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -543,10 +545,7 @@ void print_ratio_table() {
 
 int main(int argc, char** argv) {
   register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  if (const int rc = wsss_bench::run_benchmarks(argc, argv)) return rc;
   print_ratio_table();
   return 0;
 }

@@ -5,6 +5,8 @@
 //   OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=1 bench_pool --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
+#include "support/context.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -247,4 +249,4 @@ WSSS_TORCH_BENCH(tp::fcl)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return wsss_bench::run_benchmarks(argc, argv); }

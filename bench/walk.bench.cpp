@@ -3,6 +3,8 @@
 // wsss dense / sparse / Chebyshev against libtorch dense squaring and torch.sparse, one run.
 #include <benchmark/benchmark.h>
 
+#include "support/context.hpp"
+
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -166,4 +168,4 @@ BENCHMARK(bm_torch_dense)->Name("torch_dense_squaring")->Arg(56)->Arg(80)->Unit(
 #endif
 BENCHMARK(bm_wsss<walk::dense_power>)->Name("wsss_dense_power")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return wsss_bench::run_benchmarks(argc, argv); }

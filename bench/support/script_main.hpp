@@ -6,17 +6,13 @@
 
 #include <cstring>
 
-#include <benchmark/benchmark.h>
+#include "support/context.hpp"
 
 namespace wsss_bench {
 
 inline int script_main(int argc, char** argv, int (*cli)(int, char**)) {
   if (argc >= 2 && (std::strcmp(argv[1], "--run") == 0 || std::strcmp(argv[1], "--dump") == 0)) return cli(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return run_benchmarks(argc, argv);
 }
 
 }  // namespace wsss_bench

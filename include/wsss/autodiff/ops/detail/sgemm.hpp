@@ -19,6 +19,14 @@
 
 namespace wsss::ad::detail {
 
+/// Which GEMM this translation unit compiled, for benchmark and report headers.
+inline constexpr const char* sgemm_path =
+#if defined(WSSS_PACKED_SGEMM)
+    "packed AVX-512 12x32 micro-kernel";
+#else
+    "Eigen product";
+#endif
+
 /// A strided matrix operand: element (i, j) is p[i * rs + j * cs].
 struct mat_ref {
   const float* p;
