@@ -244,7 +244,6 @@ void train_with(Net& net, Opt& opt, const Sampler& sampler, const train_config& 
       };
       // loss and parts of this rank's block, weighted by its share: summed, the batch's
       std::vector<float> sums(1 + io.part_names.size(), 0.0f);
-      bool failed = false;
       std::exception_ptr error;
       try {
         if (!idx.empty()) {
@@ -267,10 +266,9 @@ void train_with(Net& net, Opt& opt, const Sampler& sampler, const train_config& 
           }
         }
       } catch (...) {
-        failed = true;
         error = std::current_exception();
       }
-      if (many && g.any(failed)) {
+      if (many && g.any(error != nullptr)) {
         if (error) std::rethrow_exception(error);
         throw_value(comp, io.label, ": stopped at step ", it, " (", g.describe(), "): another rank failed");
       }
