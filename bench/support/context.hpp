@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // context.hpp — what every benchmark's header says besides Google Benchmark's own lines: the
-// CPU model, the kernels this binary compiled (GEMM path, Eigen's SIMD) and the OpenMP threads,
-// because a ratio against libtorch means little without them.
+// CPU model, the kernels this binary runs (the instruction set and GEMM path chosen at run
+// time, Eigen's SIMD) and the OpenMP threads, because a ratio against libtorch means little
+// without them. WSSS_ISA=generic|avx2|avx512 runs the other variants.
 #pragma once
 
 #include <string>
@@ -17,7 +18,8 @@ namespace wsss_bench {
 
 inline void add_machine_context() {
   benchmark::AddCustomContext("cpu", wsss::report::cpu_name());
-  benchmark::AddCustomContext("gemm", wsss::ad::detail::sgemm_path);
+  benchmark::AddCustomContext("isa", wsss::isa_name(wsss::active_isa()));
+  benchmark::AddCustomContext("gemm", wsss::ad::detail::sgemm_path());
   benchmark::AddCustomContext("eigen_simd", Eigen::SimdInstructionSetsInUse());
   benchmark::AddCustomContext("omp_threads", std::to_string(wsss::backend::max_threads()));
 }

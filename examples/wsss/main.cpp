@@ -19,6 +19,7 @@
 
 #include "commands.hpp"
 #include "methods.hpp"
+#include "wsss/core/isa.hpp"
 #ifdef WSSS_HAVE_MPI
 #include "wsss/dist/mpi.hpp"
 #endif
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<wsss::dist::mpi_group> mpi;
 #endif
   try {
+    wsss::active_isa();  // WSSS_ISA, if set, must name a set this CPU runs: say so before any work
 #ifdef WSSS_HAVE_MPI
     if (wsss::dist::launched_by_mpi()) {
       mpi = std::make_unique<wsss::dist::mpi_group>();

@@ -13,6 +13,7 @@
 #include "wsss/autodiff/ops/conv.hpp"
 #include "wsss/autodiff/ops/deconv.hpp"
 #include "wsss/core/random.hpp"
+#include "support/each_isa.hpp"
 
 using namespace wsss;
 namespace dt = wsss::ad::detail;
@@ -100,25 +101,27 @@ TEST_CASE("winograd transform matrices compute the 1-D minimal filtering F(4, 3)
 }
 
 TEST_CASE("winograd forward, data and weight gradients match float64 naive loops") {
-  rng gen(7);
-  const force_algorithm f(dt::conv_algorithm::winograd);
-  for (const wcase& k : cases) {
-    INFO(describe(k));
-    const tensor x = random_normal({k.n, k.c, k.h, k.w}, gen), w = random_normal({k.o, k.c, 3, 3}, gen);
-    const auto cfg = ad::conv2d_config::square(1, k.pad, k.dil);
-    const dt::conv_geometry g = dt::conv2d_geometry(x, w, nullptr, cfg, "test");
-    REQUIRE(dt::wino_use(g, dt::wino_forward_plan(g, k.o)));
-    ad::tape t;
-    const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
-    const ad::var y = ad::conv2d(xv, wv, ad::var{}, cfg);
-    const tensor gy = random_normal(y.shape(), gen);
-    t.backward(y, gy);
-    const naive r = naive_conv3(x, w, gy, k.pad, k.dil);
-    // Measured: <= 2e-6 relative to the largest output; 2e-5 leaves room for other compilers.
-    CHECK(rel_err(y.value(), r.y) < 2e-5);
-    CHECK(rel_err(*t.grad(xv), r.gx) < 2e-5);
-    CHECK(rel_err(*t.grad(wv), r.gw) < 2e-5);
-  }
+  wsss_test::for_each_isa([&] {
+    rng gen(7);
+    const force_algorithm f(dt::conv_algorithm::winograd);
+    for (const wcase& k : cases) {
+      INFO(describe(k));
+      const tensor x = random_normal({k.n, k.c, k.h, k.w}, gen), w = random_normal({k.o, k.c, 3, 3}, gen);
+      const auto cfg = ad::conv2d_config::square(1, k.pad, k.dil);
+      const dt::conv_geometry g = dt::conv2d_geometry(x, w, nullptr, cfg, "test");
+      REQUIRE(dt::wino_use(g, dt::wino_forward_plan(g, k.o)));
+      ad::tape t;
+      const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
+      const ad::var y = ad::conv2d(xv, wv, ad::var{}, cfg);
+      const tensor gy = random_normal(y.shape(), gen);
+      t.backward(y, gy);
+      const naive r = naive_conv3(x, w, gy, k.pad, k.dil);
+      // Measured: <= 2e-6 relative to the largest output; 2e-5 leaves room for other compilers.
+      CHECK(rel_err(y.value(), r.y) < 2e-5);
+      CHECK(rel_err(*t.grad(xv), r.gx) < 2e-5);
+      CHECK(rel_err(*t.grad(wv), r.gw) < 2e-5);
+    }
+  });
 }
 
 TEST_CASE("winograd and im2col agree on a parallel-sized layer, blocks of tiles spanning images") {
@@ -209,30 +212,32 @@ TEST_CASE("conv2d through winograd passes the finite-difference check for x, w a
 }
 
 TEST_CASE("sgemm_nt_long_k and the thin first-layer weight gradient match the definition") {
-  rng gen(23);
-  for (const auto& mnk : {std::array<index_t, 3>{5, 7, 1030}, std::array<index_t, 3>{64, 27, 2100}, std::array<index_t, 3>{1, 1, 15}}) {
-    const index_t m = mnk[0], n = mnk[1], k = mnk[2];  // named: clang 14 cannot capture a binding in INFO
-    INFO("m " << m << " n " << n << " k " << k);
-    const tensor a = random_normal({m, k + 3}, gen), b = random_normal({n, k + 1}, gen);
-    tensor c = random_normal({m, n + 2}, gen);
-    const tensor c0 = c;
-    dt::sgemm_nt_long_k(m, n, k, a.data(), k + 3, b.data(), k + 1, c.data(), n + 2);
-    double err = 0;
-    for (index_t i = 0; i < m; ++i)
-      for (index_t j = 0; j < n + 2; ++j) {
-        double s = c0(i, j);
-        if (j < n)
-          for (index_t l = 0; l < k; ++l) s += static_cast<double>(a(i, l)) * b(j, l);
-        err = std::max(err, std::abs(s - c(i, j)) / (1 + std::abs(s)));
-      }
-    CHECK(err < 1e-4);  // float sums of up to 2100 products, as the sgemm test
-  }
-  // 3 -> 16 channels, batch 2 at 80 x 72: 27 lowered rows, split by columns across threads.
-  const tensor x = random_normal({2, 3, 80, 72}, gen), w = random_normal({16, 3, 3, 3}, gen);
-  ad::tape t;
-  const ad::var xv = t.leaf(x, false), wv = t.leaf(w, true);
-  const ad::var y = ad::conv2d(xv, wv, ad::var{}, ad::conv2d_config::square(1, 1));
-  const tensor gy = random_normal(y.shape(), gen);
-  t.backward(y, gy);
-  CHECK(rel_err(*t.grad(wv), naive_conv3(x, w, gy, 1, 1).gw) < 1e-5);
+  wsss_test::for_each_isa([&] {
+    rng gen(23);
+    for (const auto& mnk : {std::array<index_t, 3>{5, 7, 1030}, std::array<index_t, 3>{64, 27, 2100}, std::array<index_t, 3>{1, 1, 15}}) {
+      const index_t m = mnk[0], n = mnk[1], k = mnk[2];  // named: clang 14 cannot capture a binding in INFO
+      INFO("m " << m << " n " << n << " k " << k);
+      const tensor a = random_normal({m, k + 3}, gen), b = random_normal({n, k + 1}, gen);
+      tensor c = random_normal({m, n + 2}, gen);
+      const tensor c0 = c;
+      dt::sgemm_nt_long_k(m, n, k, a.data(), k + 3, b.data(), k + 1, c.data(), n + 2);
+      double err = 0;
+      for (index_t i = 0; i < m; ++i)
+        for (index_t j = 0; j < n + 2; ++j) {
+          double s = c0(i, j);
+          if (j < n)
+            for (index_t l = 0; l < k; ++l) s += static_cast<double>(a(i, l)) * b(j, l);
+          err = std::max(err, std::abs(s - c(i, j)) / (1 + std::abs(s)));
+        }
+      CHECK(err < 1e-4);  // float sums of up to 2100 products, as the sgemm test
+    }
+    // 3 -> 16 channels, batch 2 at 80 x 72: 27 lowered rows, split by columns across threads.
+    const tensor x = random_normal({2, 3, 80, 72}, gen), w = random_normal({16, 3, 3, 3}, gen);
+    ad::tape t;
+    const ad::var xv = t.leaf(x, false), wv = t.leaf(w, true);
+    const ad::var y = ad::conv2d(xv, wv, ad::var{}, ad::conv2d_config::square(1, 1));
+    const tensor gy = random_normal(y.shape(), gen);
+    t.backward(y, gy);
+    CHECK(rel_err(*t.grad(wv), naive_conv3(x, w, gy, 1, 1).gw) < 1e-5);
+  });
 }

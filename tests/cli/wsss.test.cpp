@@ -96,6 +96,16 @@ TEST_CASE("wsss: a missing folder exits 1 naming the path") {
   CHECK(results.err.find(missing) != std::string::npos);
 }
 
+TEST_CASE("wsss: a WSSS_ISA naming no instruction set this CPU runs exits 1 before any work") {
+  wsss_test::temp_dir dir;
+  const auto bad = wsss({"scenes", (dir / "d").string()}, "WSSS_ISA=avx9 ");
+  CHECK(bad.status == 1);
+  CHECK(lines(bad.err) == 1);
+  CHECK(bad.err.find("WSSS_ISA (environment): unknown instruction set 'avx9'") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir / "d"));
+  CHECK(wsss({"--help"}, "WSSS_ISA=generic ").status == 0);
+}
+
 TEST_CASE("wsss: scenes makes a tiny dataset whose masks score 100% mIoU in eval, JPEGs or not") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";

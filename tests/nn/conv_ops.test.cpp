@@ -10,8 +10,12 @@
 #include "wsss/autodiff/ops/conv.hpp"
 #include "wsss/autodiff/ops/deconv.hpp"
 #include "wsss/core/random.hpp"
+#include "support/each_isa.hpp"
+#include "support/naive_conv.hpp"
 
 using namespace wsss;
+using wsss_test::naive_conv;
+using wsss_test::naive_weight_grad;
 
 namespace {
 
@@ -27,31 +31,6 @@ std::string describe(const conv_case& k) {
      << k.cfg.stride_h << "x" << k.cfg.stride_w << " p" << k.cfg.pad_h << "x" << k.cfg.pad_w << " d" << k.cfg.dilation_h
      << "x" << k.cfg.dilation_w << (k.bias ? " bias" : " no-bias");
   return os.str();
-}
-
-// The definition written out: 7 nested loops, double accumulation.
-tensor64 naive_conv(const tensor& x, const tensor& w, const tensor* b, const ad::conv2d_config& c) {
-  const index_t n = x.dim(0), ci = x.dim(1), h = x.dim(2), wd = x.dim(3);
-  const index_t o = w.dim(0), kh = w.dim(2), kw = w.dim(3);
-  const index_t oh = (h + 2 * c.pad_h - c.dilation_h * (kh - 1) - 1) / c.stride_h + 1;
-  const index_t ow = (wd + 2 * c.pad_w - c.dilation_w * (kw - 1) - 1) / c.stride_w + 1;
-  tensor64 y({n, o, oh, ow});
-  for (index_t in = 0; in < n; ++in)
-    for (index_t oc = 0; oc < o; ++oc)
-      for (index_t yy = 0; yy < oh; ++yy)
-        for (index_t xx = 0; xx < ow; ++xx) {
-          double s = b ? (*b)[oc] : 0.0;
-          for (index_t ic = 0; ic < ci; ++ic)
-            for (index_t i = 0; i < kh; ++i)
-              for (index_t j = 0; j < kw; ++j) {
-                const index_t iy = yy * c.stride_h - c.pad_h + i * c.dilation_h;
-                const index_t ix = xx * c.stride_w - c.pad_w + j * c.dilation_w;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                s += static_cast<double>(x(in, ic, iy, ix)) * w(oc, ic, i, j);
-              }
-          y(in, oc, yy, xx) = s;
-        }
-  return y;
 }
 
 // Transposed convolution as scatter: every input pixel adds its kernel-weighted copy.
@@ -78,29 +57,6 @@ tensor64 naive_deconv(const tensor& x, const tensor& w, const tensor* b, const a
                 y(in, oc, yy, xx) += static_cast<double>(x(in, ic, iy, ix)) * w(ic, oc, i, j);
               }
   return y;
-}
-
-// dL/dw for L = sum(gy * conv(x, w)) by the definition: sum over images and outputs of gy times
-// the input each tap reads (zero outside the image).
-tensor64 naive_weight_grad(const tensor& x, const tensor& gy, index_t kh, index_t kw, const ad::conv2d_config& c) {
-  const index_t n = x.dim(0), ci = x.dim(1), h = x.dim(2), wd = x.dim(3), o = gy.dim(1);
-  tensor64 gw({o, ci, kh, kw});
-  for (index_t oc = 0; oc < o; ++oc)
-    for (index_t ic = 0; ic < ci; ++ic)
-      for (index_t i = 0; i < kh; ++i)
-        for (index_t j = 0; j < kw; ++j) {
-          double s = 0;
-          for (index_t in = 0; in < n; ++in)
-            for (index_t yy = 0; yy < gy.dim(2); ++yy)
-              for (index_t xx = 0; xx < gy.dim(3); ++xx) {
-                const index_t iy = yy * c.stride_h - c.pad_h + i * c.dilation_h;
-                const index_t ix = xx * c.stride_w - c.pad_w + j * c.dilation_w;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                s += static_cast<double>(gy(in, oc, yy, xx)) * x(in, ic, iy, ix);
-              }
-          gw(oc, ic, i, j) = s;
-        }
-  return gw;
 }
 
 double max_abs_diff(const tensor& a, const tensor64& b) {
@@ -138,15 +94,17 @@ const conv_case region_cases[] = {
 }  // namespace
 
 TEST_CASE("conv2d matches the naive 7-loop definition") {
-  rng g(11);
-  for (const conv_case& k : conv_cases) {
-    INFO(describe(k));
-    const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
-    const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g);
-    const tensor b = random_normal({k.o}, g);
-    const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
-    CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
-  }
+  wsss_test::for_each_isa([&] {
+    rng g(11);
+    for (const conv_case& k : conv_cases) {
+      INFO(describe(k));
+      const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
+      const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g);
+      const tensor b = random_normal({k.o}, g);
+      const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
+      CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+    }
+  });
 }
 
 TEST_CASE("conv2d spanning several column chunks matches the naive definition") {
@@ -190,38 +148,40 @@ TEST_CASE("conv2d spanning several column chunks matches the naive definition") 
 }
 
 TEST_CASE("conv2d's parallel paths (batch 2, thin and wide weight gradients) match the definition") {
-  // Large enough to run on every thread: the first-layer shape (27 lowered rows: the weight
-  // gradient is split by columns and reduced) and a 1x1 conv (pointwise GEMMs).
-  rng g(31);
-  struct big_case {
-    index_t c, o, h, w, k, pad;
-  };
-  for (const big_case& k : {big_case{3, 16, 80, 72, 3, 1}, big_case{40, 24, 40, 44, 1, 0}, big_case{24, 32, 36, 30, 3, 2}}) {
-    INFO("c " << k.c << " o " << k.o << " k " << k.k);
-    const tensor x = random_normal({2, k.c, k.h, k.w}, g), w = random_normal({k.o, k.c, k.k, k.k}, g, 0.0, 0.2),
-                 b = random_normal({k.o}, g);
-    const auto cfg = ad::conv2d_config::square(1, k.pad, k.pad == 2 ? 2 : 1);
-    REQUIRE(static_cast<double>(k.o) * k.c * k.k * k.k * k.h * k.w * 2 > ad::detail::conv_parallel_macs);
-    ad::tape t;
-    const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true), bv = t.leaf(b, true);
-    const ad::var y = ad::conv2d(xv, wv, bv, cfg);
-    CHECK(max_abs_diff(y.value(), naive_conv(x, w, &b, cfg)) < 1e-3);
-    const tensor gy = random_normal(y.shape(), g);
-    t.backward(y, gy);
-    // dL/dx: the transposed convolution of gy (stride 1, so no output_padding).
-    ad::conv_transpose2d_config tc{1, 1, cfg.pad_h, cfg.pad_w, 0, 0, cfg.dilation_h, cfg.dilation_w};
-    CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
-    // dL/dw and dL/db by the definition.
-    // float sums of up to 2 x 40 x 44 products: worst-case rounding ~ n * 6e-8 = 2e-4.
-    CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.k, k.k, cfg)) < 1e-3);
-    const tensor& gb = *t.grad(bv);
-    for (index_t o = 0; o < k.o; ++o) {
-      double s = 0;
-      for (index_t n = 0; n < 2; ++n)
-        for (index_t q = 0; q < y.shape()[2] * y.shape()[3]; ++q) s += gy[(n * k.o + o) * y.shape()[2] * y.shape()[3] + q];
-      CHECK(gb[o] == doctest::Approx(s).epsilon(1e-4));
+  wsss_test::for_each_isa([&] {
+    // Large enough to run on every thread: the first-layer shape (27 lowered rows: the weight
+    // gradient is split by columns and reduced) and a 1x1 conv (pointwise GEMMs).
+    rng g(31);
+    struct big_case {
+      index_t c, o, h, w, k, pad;
+    };
+    for (const big_case& k : {big_case{3, 16, 80, 72, 3, 1}, big_case{40, 24, 40, 44, 1, 0}, big_case{24, 32, 36, 30, 3, 2}}) {
+      INFO("c " << k.c << " o " << k.o << " k " << k.k);
+      const tensor x = random_normal({2, k.c, k.h, k.w}, g), w = random_normal({k.o, k.c, k.k, k.k}, g, 0.0, 0.2),
+                   b = random_normal({k.o}, g);
+      const auto cfg = ad::conv2d_config::square(1, k.pad, k.pad == 2 ? 2 : 1);
+      REQUIRE(static_cast<double>(k.o) * k.c * k.k * k.k * k.h * k.w * 2 > ad::detail::conv_parallel_macs);
+      ad::tape t;
+      const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true), bv = t.leaf(b, true);
+      const ad::var y = ad::conv2d(xv, wv, bv, cfg);
+      CHECK(max_abs_diff(y.value(), naive_conv(x, w, &b, cfg)) < 1e-3);
+      const tensor gy = random_normal(y.shape(), g);
+      t.backward(y, gy);
+      // dL/dx: the transposed convolution of gy (stride 1, so no output_padding).
+      ad::conv_transpose2d_config tc{1, 1, cfg.pad_h, cfg.pad_w, 0, 0, cfg.dilation_h, cfg.dilation_w};
+      CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
+      // dL/dw and dL/db by the definition.
+      // float sums of up to 2 x 40 x 44 products: worst-case rounding ~ n * 6e-8 = 2e-4.
+      CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.k, k.k, cfg)) < 1e-3);
+      const tensor& gb = *t.grad(bv);
+      for (index_t o = 0; o < k.o; ++o) {
+        double s = 0;
+        for (index_t n = 0; n < 2; ++n)
+          for (index_t q = 0; q < y.shape()[2] * y.shape()[3]; ++q) s += gy[(n * k.o + o) * y.shape()[2] * y.shape()[3] + q];
+        CHECK(gb[o] == doctest::Approx(s).epsilon(1e-4));
+      }
     }
-  }
+  });
 }
 
 TEST_CASE("conv_axis_segments gives, for every output index, exactly the taps that read inside") {
@@ -250,17 +210,19 @@ TEST_CASE("conv_axis_segments gives, for every output index, exactly the taps th
 }
 
 TEST_CASE("conv2d's padding-skipping regions match the naive definition") {
-  rng g(17);
-  for (const conv_case& k : region_cases) {
-    INFO(describe(k));
-    const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
-    const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g, 0.0, 0.2);
-    const tensor b = random_normal({k.o}, g);
-    const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, k.cfg, "test");
-    REQUIRE(ad::detail::conv_region_savings(geo, ad::detail::conv_regions(geo)) >= ad::detail::conv_region_min_savings);
-    const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
-    CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
-  }
+  wsss_test::for_each_isa([&] {
+    rng g(17);
+    for (const conv_case& k : region_cases) {
+      INFO(describe(k));
+      const tensor x = random_normal({k.n, k.c, k.h, k.w}, g);
+      const tensor w = random_normal({k.o, k.c, k.kh, k.kw}, g, 0.0, 0.2);
+      const tensor b = random_normal({k.o}, g);
+      const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, k.cfg, "test");
+      REQUIRE(ad::detail::conv_region_savings(geo, ad::detail::conv_regions(geo)) >= ad::detail::conv_region_min_savings);
+      const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
+      CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+    }
+  });
 }
 
 TEST_CASE("conv2d's regions run in parallel and agree with the dense lowering") {

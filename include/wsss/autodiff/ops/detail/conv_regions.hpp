@@ -156,7 +156,6 @@ inline void conv_region_forward(const conv_geometry& g, const conv_region& reg, 
                                 const float* img, index_t q0, index_t n, float* y, float* tmp) {
   const region_lowering low{g, reg, img};
   const index_t k = g.c * reg.taps(), r = g.rows();
-#if defined(WSSS_PACKED_SGEMM)
   sgemm_blocked(
       o, n, k,
       [&](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
@@ -183,15 +182,6 @@ inline void conv_region_forward(const conv_geometry& g, const conv_region& reg, 
         }
       },
       tmp, n, false);
-#else
-  // Portable path: gather the region's weight columns and lowering, then one Eigen product.
-  float* wa = conv_workspace(o * k, 2);
-  for (index_t i = 0; i < o; ++i)
-    for (index_t l = 0; l < k; ++l) wa[i * k + l] = w[i * r + low.weight_col(l)];
-  float* col = conv_workspace(k * n, 3);
-  low.lower(0, k, q0, q0 + n, col, n);
-  sgemm(o, n, k, {wa, k, 1}, {col, n, 1}, tmp, n, false);
-#endif
   const index_t p = g.cols();
   for (index_t i = 0; i < o; ++i) {
     const float* t = tmp + i * n;
@@ -211,7 +201,6 @@ inline void conv_region_backward_data(const conv_geometry& g, const conv_region&
                                       float* gx_img, float* tmp) {
   const region_lowering low{g, reg, gx_img};
   const index_t nt = reg.taps(), lb = c0 * nt, m = (c1 - c0) * nt, r = g.rows();
-#if defined(WSSS_PACKED_SGEMM)
   sgemm_blocked(
       m, n, o,
       [&](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
@@ -237,16 +226,6 @@ inline void conv_region_backward_data(const conv_geometry& g, const conv_region&
         }
       },
       tmp, n, false);
-#else
-  float* wa = conv_workspace(m * o, 2);
-  for (index_t l = 0; l < m; ++l) {
-    const index_t wc = low.weight_col(lb + l);
-    for (index_t i = 0; i < o; ++i) wa[l * o + i] = w[i * r + wc];
-  }
-  float* gyr = conv_workspace(o * n, 3);
-  gather_region(g, reg, gy_img, 0, o, q0, q0 + n, gyr, n);
-  sgemm(m, n, o, {wa, o, 1}, {gyr, n, 1}, tmp, n, false);
-#endif
   low.scatter(lb, lb + m, q0, q0 + n, tmp, n, gx_img);
 }
 
@@ -262,7 +241,6 @@ inline void conv_region_backward_weight(const conv_geometry& g, const conv_regio
   const bool direct = nt == g.kh * g.kw;
   float* c = direct ? gw + lb : tmp;
   const index_t ldc = direct ? r : m;
-#if defined(WSSS_PACKED_SGEMM)
   sgemm_blocked(
       o, m, n,
       [&](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
@@ -289,13 +267,6 @@ inline void conv_region_backward_weight(const conv_geometry& g, const conv_regio
         }
       },
       c, ldc, direct);
-#else
-  float* gyr = conv_workspace(o * n, 2);
-  gather_region(g, reg, gy_img, 0, o, q0, q0 + n, gyr, n);
-  float* col = conv_workspace(m * n, 3);
-  low.lower(lb, lb + m, q0, q0 + n, col, n);
-  sgemm(o, m, n, {gyr, n, 1}, {col, 1, n}, c, ldc, direct);
-#endif
   if (direct) return;
   std::vector<index_t> wc(static_cast<std::size_t>(m));
   for (index_t l = 0; l < m; ++l) wc[static_cast<std::size_t>(l)] = low.weight_col(lb + l);

@@ -122,7 +122,7 @@ inline void conv_forward(const conv_geometry& g, const float* w, index_t o, cons
     if (g.is_pointwise()) {
       sgemm(o, n, r, {w, r, 1}, {x + i * img + p0, p, 1}, yi, p, true);
     } else {
-      sgemm_lowered(o, n, {w, r, 1}, g, x + i * img, p0, yi, p, true, conv_lowering_buffer(r * pc));
+      sgemm_lowered(o, n, {w, r, 1}, g, x + i * img, p0, yi, p, true);
     }
   }
 }
@@ -239,11 +239,10 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
       continue;
     }
     const index_t pc = conv_chunk_cols(rt, p, p, 1);
-    float* col = conv_lowering_buffer(rt * pc);
     for (index_t i = 0; i < batch; ++i)
       for (index_t p0 = 0; p0 < p; p0 += pc) {
         const index_t n = std::min(pc, p - p0);
-        sgemm_lowered_t(o, rt, n, {gy + i * o * p + p0, p, 1}, g, x + i * img, r0, p0, gw + r0, r, true, col);
+        sgemm_lowered_t(o, rt, n, {gy + i * o * p + p0, p, 1}, g, x + i * img, r0, p0, gw + r0, r, true);
       }
   }
 }

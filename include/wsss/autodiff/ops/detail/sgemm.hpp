@@ -1,31 +1,17 @@
 // SPDX-License-Identifier: MIT
 // wsss/autodiff/ops/detail/sgemm.hpp — the single-threaded float GEMM under the convolutions:
-// C (+)= A B on strided operands. With AVX-512, a packed, cache-blocked kernel in the manner of
-// Goto & van de Geijn (2008) / BLIS; otherwise Eigen's product on strided maps.
+// C (+)= A B on strided operands, packed and cache-blocked in the manner of Goto & van de Geijn
+// (2008) / BLIS. The packed layout is the same on every CPU; the micro-kernel that consumes it
+// is chosen at run time (core/isa.hpp): AVX-512, AVX2 + FMA, or generic 128-bit vector code.
 #pragma once
 
 #include <algorithm>
 #include <cstring>
 
-#include <Eigen/Core>
-
 #include "wsss/autodiff/ops/detail/im2col.hpp"
-
-// WSSS_PORTABLE_SGEMM forces Eigen's product even where AVX-512 is available (for comparisons).
-#if defined(__AVX512F__) && !defined(WSSS_PORTABLE_SGEMM)
-#define WSSS_PACKED_SGEMM 1
-#include <immintrin.h>
-#endif
+#include "wsss/core/isa.hpp"
 
 namespace wsss::ad::detail {
-
-/// Which GEMM this translation unit compiled, for benchmark and report headers.
-inline constexpr const char* sgemm_path =
-#if defined(WSSS_PACKED_SGEMM)
-    "packed AVX-512 12x32 micro-kernel";
-#else
-    "Eigen product";
-#endif
 
 /// A strided matrix operand: element (i, j) is p[i * rs + j * cs].
 struct mat_ref {
@@ -33,21 +19,9 @@ struct mat_ref {
   index_t rs, cs;
 };
 
-/// Eigen's product on the same strided operands (the portable path, and the reference the
-/// tests compare the packed kernel with).
-inline void sgemm_eigen(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
-  using rmat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using stride = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
-  const Eigen::Map<const rmat, Eigen::Unaligned, stride> am(a.p, m, k, stride(a.rs, a.cs)), bm(b.p, k, n, stride(b.rs, b.cs));
-  Eigen::Map<rmat, Eigen::Unaligned, Eigen::OuterStride<>> cm(c, m, n, Eigen::OuterStride<>(ldc));
-  if (accumulate) cm.noalias() += am * bm;
-  else cm.noalias() = am * bm;
-}
-
-#if defined(WSSS_PACKED_SGEMM)
-
-// Register tile 12 x 32: 24 zmm accumulators, two B vectors, one broadcast. Blocks: a kc x 32
-// panel of B (24 KiB) stays in L1, an mc x kc block of A (90 KiB) in L2, kc x nc of B in L3.
+// Register tile 12 x 32 (AVX-512: 24 zmm accumulators, two B vectors, one broadcast). Blocks: a
+// kc x 32 panel of B (24 KiB) stays in L1, an mc x kc block of A (90 KiB) in L2, kc x nc of B in
+// L3.
 inline constexpr index_t sgemm_mr = 12, sgemm_nr = 32, sgemm_kc = 192, sgemm_mc = 120, sgemm_nc = 1536;
 
 /// Packs A[i0 : i0 + mc, l0 : l0 + kc] into mr-row panels, column by column (zero-padded rows).
@@ -93,60 +67,103 @@ inline void sgemm_pack_b(mat_ref b, index_t l0, index_t kc, index_t j0, index_t 
   }
 }
 
-/// C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc, computing the first R
-/// rows of the panel only (rows <= R): the edge panel of a 64-row product is 4 rows, and a full
-/// 12-row tile would spend a third of its multiplies on the zero padding.
-template <int R>
-inline void sgemm_kernel_rows(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
-                              index_t rows, index_t cols) {
-  __m512 acc[R][2];
-#pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+using simd4 = float __attribute__((vector_size(16)));
+using simd8 = float __attribute__((vector_size(32)));
+using simd16 = float __attribute__((vector_size(64)));
+
+/// C[0 : rows, 0 : cols] (+)= rows [0, R) of a packed A panel (rows <= R) times columns [0, C W)
+/// of a packed B panel (cols <= C W), over kc; V holds W floats. R x C vector accumulators: the
+/// caller's target attribute decides the registers (zmm, ymm or xmm), so one body serves every
+/// instruction set. Always inlined, so that it compiles under each caller's target.
+template <class V, int R, int C>
+[[gnu::always_inline]] inline void sgemm_tile(index_t kc, const float* ap, const float* bp, float* c, index_t ldc,
+                                              bool accumulate, index_t rows, index_t cols) {
+  constexpr index_t w = sizeof(V) / sizeof(float), width = C * w;
+  V acc[R][C] = {};
   for (index_t l = 0; l < kc; ++l) {
-    const __m512 b0 = _mm512_load_ps(bp + l * sgemm_nr);
-    const __m512 b1 = _mm512_load_ps(bp + l * sgemm_nr + 16);
+    V b[C];
+    for (int j = 0; j < C; ++j) std::memcpy(&b[j], bp + l * sgemm_nr + j * w, sizeof(V));
     const float* a = ap + l * sgemm_mr;
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r]);
-      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-    }
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < C; ++j) acc[r][j] += a[r] * b[j];
   }
-  if (rows == R && cols == sgemm_nr) {
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      float* cr = c + r * ldc;
-      if (accumulate) {
-        _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]));
-        _mm512_storeu_ps(cr + 16, _mm512_add_ps(_mm512_loadu_ps(cr + 16), acc[r][1]));
-      } else {
-        _mm512_storeu_ps(cr, acc[r][0]);
-        _mm512_storeu_ps(cr + 16, acc[r][1]);
+  if (rows == R && cols == width) {
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < C; ++j) {
+        float* cr = c + r * ldc + j * w;
+        V v = acc[r][j];
+        if (accumulate) {
+          V old;
+          std::memcpy(&old, cr, sizeof(V));
+          v += old;
+        }
+        std::memcpy(cr, &v, sizeof(V));
       }
-    }
     return;
   }
-  alignas(64) float tile[R * sgemm_nr];
-  for (int r = 0; r < R; ++r) {
-    _mm512_store_ps(tile + r * sgemm_nr, acc[r][0]);
-    _mm512_store_ps(tile + r * sgemm_nr + 16, acc[r][1]);
-  }
+  alignas(64) float tile[R * width];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < C; ++j) std::memcpy(tile + r * width + j * w, &acc[r][j], sizeof(V));
   for (index_t r = 0; r < rows; ++r)
-    for (index_t j = 0; j < cols; ++j) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + tile[r * sgemm_nr + j];
+    for (index_t j = 0; j < cols; ++j) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + tile[r * width + j];
 }
 
-/// C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc (rows <= 12).
-inline void sgemm_kernel(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
-                         index_t rows, index_t cols) {
-  if (rows <= 4) sgemm_kernel_rows<4>(kc, ap, bp, c, ldc, accumulate, rows, cols);
-  else if (rows <= 8) sgemm_kernel_rows<8>(kc, ap, bp, c, ldc, accumulate, rows, cols);
-  else sgemm_kernel_rows<12>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+/// The mr x nr tile as R x (C W) sub-tiles, for register files too small for the whole tile:
+/// each sub-tile re-reads its slices of the A and B panels from L1.
+template <class V, int R, int C>
+[[gnu::always_inline]] inline void sgemm_subtiles(index_t kc, const float* ap, const float* bp, float* c, index_t ldc,
+                                                  bool accumulate, index_t rows, index_t cols) {
+  constexpr index_t width = C * static_cast<index_t>(sizeof(V) / sizeof(float));
+  for (index_t r0 = 0; r0 < rows; r0 += R)
+    for (index_t j0 = 0; j0 < cols; j0 += width)
+      sgemm_tile<V, R, C>(kc, ap + r0, bp + j0, c + r0 * ldc + j0, ldc, accumulate, std::min<index_t>(R, rows - r0),
+                          std::min(width, cols - j0));
 }
 
-#endif  // WSSS_PACKED_SGEMM
+/// The micro-kernels: C[0 : rows, 0 : cols] (+)= packed A panel x packed B panel over kc (rows
+/// <= 12, cols <= 32). AVX-512 computes only the rows it needs in steps of 4 (the edge panel of a
+/// 64-row product is 4 rows, and a full 12-row tile would spend a third of its multiplies on
+/// the zero padding); AVX2 runs 6 x 16 sub-tiles (12 ymm accumulators), the generic one 6 x 8
+/// (12 xmm, or NEON q registers).
+WSSS_TARGET_AVX512 inline void sgemm_kernel_avx512(index_t kc, const float* ap, const float* bp, float* c, index_t ldc,
+                                                   bool accumulate, index_t rows, index_t cols) {
+  if (rows <= 4) sgemm_tile<simd16, 4, 2>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+  else if (rows <= 8) sgemm_tile<simd16, 8, 2>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+  else sgemm_tile<simd16, 12, 2>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+}
+WSSS_TARGET_AVX2 inline void sgemm_kernel_avx2(index_t kc, const float* ap, const float* bp, float* c, index_t ldc,
+                                               bool accumulate, index_t rows, index_t cols) {
+  sgemm_subtiles<simd8, 6, 2>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+}
+inline void sgemm_kernel_generic(index_t kc, const float* ap, const float* bp, float* c, index_t ldc, bool accumulate,
+                                 index_t rows, index_t cols) {
+  sgemm_subtiles<simd4, 6, 2>(kc, ap, bp, c, ldc, accumulate, rows, cols);
+}
 
-#if defined(WSSS_PACKED_SGEMM)
+using sgemm_kernel_fn = void (*)(index_t, const float*, const float*, float*, index_t, bool, index_t, index_t);
+
+/// The micro-kernel of the active instruction set (core/isa.hpp).
+inline sgemm_kernel_fn sgemm_kernel_for(isa s) {
+  switch (s) {
+    case isa::avx512: return sgemm_kernel_avx512;
+    case isa::avx2: return sgemm_kernel_avx2;
+    case isa::generic: break;
+  }
+  return sgemm_kernel_generic;
+}
+inline sgemm_kernel_fn sgemm_kernel() { return sgemm_kernel_for(active_isa()); }
+
+/// Which GEMM the kernels run now, for benchmark and report headers.
+inline const char* sgemm_path() {
+  switch (active_isa()) {
+    case isa::avx512: return "packed 12x32, AVX-512 micro-kernel";
+    case isa::avx2: return "packed 12x32, AVX2 6x16 sub-tiles";
+    case isa::generic: break;
+  }
+  return "packed 12x32, generic 128-bit 6x8 sub-tiles";
+}
+
 /// The blocked loop nest; pack_a(i0, mc, l0, kc, ap) packs A[i0 : i0 + mc, l0 : l0 + kc] as
 /// sgemm_pack_a does and pack_b(l0, kc, j0, nc, bp) packs B[l0 : l0 + kc, j0 : j0 + nc].
 template <class PackA, class PackB>
@@ -157,6 +174,7 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, const PackA& pack_a, 
       for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     return;
   }
+  const sgemm_kernel_fn kernel = sgemm_kernel();
   float* bp = conv_workspace(sgemm_kc * (sgemm_nc + sgemm_nr), 2);
   float* ap = conv_workspace((sgemm_mc + sgemm_mr) * sgemm_kc, 3);
   for (index_t jc = 0; jc < n; jc += sgemm_nc) {
@@ -170,8 +188,8 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, const PackA& pack_a, 
         pack_a(ic, mc, pc, kc, ap);
         for (index_t jr = 0; jr < nc; jr += sgemm_nr)
           for (index_t ir = 0; ir < mc; ir += sgemm_mr)
-            sgemm_kernel(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, acc,
-                         std::min(sgemm_mr, mc - ir), std::min(sgemm_nr, nc - jr));
+            kernel(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, acc, std::min(sgemm_mr, mc - ir),
+                   std::min(sgemm_nr, nc - jr));
       }
     }
   }
@@ -181,92 +199,86 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, const PackA& pack_a, 
 inline auto sgemm_packer(mat_ref a) {
   return [a](index_t i0, index_t mc, index_t l0, index_t kc, float* ap) { sgemm_pack_a(a, i0, mc, l0, kc, ap); };
 }
-#endif
 
 /// C (m x n, leading dimension ldc) = A B, or += A B when `accumulate`; A is m x k, B is k x n.
 /// Single-threaded: the convolution kernels call it from their own parallel loops.
 inline void sgemm(index_t m, index_t n, index_t k, mat_ref a, mat_ref b, float* c, index_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
-#if defined(WSSS_PACKED_SGEMM)
   sgemm_blocked(m, n, k, sgemm_packer(a), [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) { sgemm_pack_b(b, l0, kc, j0, nc, bp); },
                 c, ldc, accumulate);
-#else
-  sgemm_eigen(m, n, k, a, b, c, ldc, accumulate);
-#endif
 }
 
-/// C (m x n, ldc) += A B^T for A (m x k) and B (n x k), both with k contiguous: the long-k,
-/// small-m-n product of a thin weight gradient (the first layer: 64 x 27 over 10^5 pixels), where
-/// packing would cost as much as the multiplies. 4 x 4 blocks of 16-lane dot products (edge rows
-/// repeat the last row and are dropped), over k blocks that keep both operands in L2.
-inline void sgemm_nt_long_k(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b, index_t ldb,
-                            float* c, index_t ldc) {
-  using v16 = float __attribute__((vector_size(64)));
-  constexpr index_t mb = 4, nb = 4, kb = 1024;
+/// The body of sgemm_nt_long_k: MB x NB blocks of V-wide dot products along k (edge rows repeat
+/// the last row and are dropped), over k blocks that keep both operands in L2.
+template <class V, int MB, int NB>
+[[gnu::always_inline]] inline void sgemm_nt_long_k_body(index_t m, index_t n, index_t k, const float* a, index_t lda,
+                                                        const float* b, index_t ldb, float* c, index_t ldc) {
+  constexpr index_t w = sizeof(V) / sizeof(float), kb = 1024;
   for (index_t l0 = 0; l0 < k; l0 += kb) {
-    const index_t l1 = std::min(k, l0 + kb), lv = l0 + (l1 - l0) / 16 * 16;
-    for (index_t i0 = 0; i0 < m; i0 += mb)
-      for (index_t j0 = 0; j0 < n; j0 += nb) {
-        const float* ar[mb];
-        const float* br[nb];
-        for (index_t i = 0; i < mb; ++i) ar[i] = a + std::min(i0 + i, m - 1) * lda;
-        for (index_t j = 0; j < nb; ++j) br[j] = b + std::min(j0 + j, n - 1) * ldb;
-        v16 acc[mb][nb] = {};
-        for (index_t l = l0; l < lv; l += 16) {
-          v16 av[mb], bv[nb];
-          for (index_t i = 0; i < mb; ++i) std::memcpy(&av[i], ar[i] + l, sizeof(v16));
-          for (index_t j = 0; j < nb; ++j) std::memcpy(&bv[j], br[j] + l, sizeof(v16));
-          for (index_t i = 0; i < mb; ++i)
-            for (index_t j = 0; j < nb; ++j) acc[i][j] += av[i] * bv[j];
+    const index_t l1 = std::min(k, l0 + kb), lv = l0 + (l1 - l0) / w * w;
+    for (index_t i0 = 0; i0 < m; i0 += MB)
+      for (index_t j0 = 0; j0 < n; j0 += NB) {
+        const float* ar[MB];
+        const float* br[NB];
+        for (index_t i = 0; i < MB; ++i) ar[i] = a + std::min(i0 + i, m - 1) * lda;
+        for (index_t j = 0; j < NB; ++j) br[j] = b + std::min(j0 + j, n - 1) * ldb;
+        V acc[MB][NB] = {};
+        for (index_t l = l0; l < lv; l += w) {
+          V av[MB], bv[NB];
+          for (index_t i = 0; i < MB; ++i) std::memcpy(&av[i], ar[i] + l, sizeof(V));
+          for (index_t j = 0; j < NB; ++j) std::memcpy(&bv[j], br[j] + l, sizeof(V));
+          for (index_t i = 0; i < MB; ++i)
+            for (index_t j = 0; j < NB; ++j) acc[i][j] += av[i] * bv[j];
         }
-        for (index_t i = 0; i < std::min(mb, m - i0); ++i)
-          for (index_t j = 0; j < std::min(nb, n - j0); ++j) {
+        for (index_t i = 0; i < std::min<index_t>(MB, m - i0); ++i)
+          for (index_t j = 0; j < std::min<index_t>(NB, n - j0); ++j) {
             float s = 0;
-            for (int e = 0; e < 16; ++e) s += acc[i][j][e];
+            for (index_t e = 0; e < w; ++e) s += acc[i][j][e];
             for (index_t l = lv; l < l1; ++l) s += ar[i][l] * br[j][l];
             c[(i0 + i) * ldc + j0 + j] += s;
           }
       }
   }
 }
-
-/// The column buffer sgemm_lowered needs: none with the packed kernel (it lowers into its panels).
-inline float* conv_lowering_buffer(index_t n) {
-#if defined(WSSS_PACKED_SGEMM)
-  (void)n;
-  return nullptr;
-#else
-  return conv_workspace(n);
-#endif
+WSSS_TARGET_AVX512 inline void sgemm_nt_long_k_avx512(index_t m, index_t n, index_t k, const float* a, index_t lda,
+                                                      const float* b, index_t ldb, float* c, index_t ldc) {
+  sgemm_nt_long_k_body<simd16, 4, 4>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+WSSS_TARGET_AVX2 inline void sgemm_nt_long_k_avx2(index_t m, index_t n, index_t k, const float* a, index_t lda,
+                                                  const float* b, index_t ldb, float* c, index_t ldc) {
+  sgemm_nt_long_k_body<simd8, 4, 2>(m, n, k, a, lda, b, ldb, c, ldc);
 }
 
-/// C (m x n) (+)= A (m x g.rows()) times columns [p0, p0 + n) of the lowering of img. With the
-/// packed kernel the lowering is written straight into the packed B panels (no column buffer:
-/// im2col and packing become one pass); otherwise it goes through `col` (g.rows() x n floats).
+/// C (m x n, ldc) += A B^T for A (m x k) and B (n x k), both with k contiguous: the long-k,
+/// small-m-n product of a thin weight gradient (the first layer: 64 x 27 over 10^5 pixels), where
+/// packing would cost as much as the multiplies.
+inline void sgemm_nt_long_k(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                            float* c, index_t ldc) {
+  switch (active_isa()) {
+    case isa::avx512: return sgemm_nt_long_k_avx512(m, n, k, a, lda, b, ldb, c, ldc);
+    case isa::avx2: return sgemm_nt_long_k_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+    case isa::generic: break;
+  }
+  sgemm_nt_long_k_body<simd4, 4, 2>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+/// C (m x n) (+)= A (m x g.rows()) times columns [p0, p0 + n) of the lowering of img, written
+/// straight into the packed B panels (no column buffer: im2col and packing are one pass).
 inline void sgemm_lowered(index_t m, index_t n, mat_ref a, const conv_geometry& g, const float* img, index_t p0,
-                          float* c, index_t ldc, bool accumulate, float* col) {
+                          float* c, index_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
-#if defined(WSSS_PACKED_SGEMM)
-  (void)col;
   sgemm_blocked(
       m, n, g.rows(), sgemm_packer(a),
       [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) { im2col_panels(g, img, l0, kc, p0 + j0, nc, sgemm_nr, bp); },
       c, ldc, accumulate);
-#else
-  im2col(g, img, col, 0, g.rows(), p0, p0 + n);
-  sgemm(m, n, g.rows(), a, {col, n, 1}, c, ldc, accumulate);
-#endif
 }
 
 /// C (m x rt) (+)= A (m x k) times the transpose of the lowering's rows [r0, r0 + rt) over
-/// columns [q0, q0 + k): the weight-gradient product. With the packed kernel each 32-row panel is
-/// lowered into a small L1 tile and transposed into the packed B panel (no column buffer);
-/// otherwise it goes through `col` (rt x k floats).
+/// columns [q0, q0 + k): the weight-gradient product. Each 32-row panel is lowered into a small
+/// L1 tile and transposed into the packed B panel (no column buffer).
 inline void sgemm_lowered_t(index_t m, index_t rt, index_t k, mat_ref a, const conv_geometry& g, const float* img,
-                            index_t r0, index_t q0, float* c, index_t ldc, bool accumulate, float* col) {
+                            index_t r0, index_t q0, float* c, index_t ldc, bool accumulate) {
   if (m == 0 || rt == 0) return;
-#if defined(WSSS_PACKED_SGEMM)
-  (void)col;
   sgemm_blocked(
       m, rt, k, sgemm_packer(a),
       [&](index_t l0, index_t kc, index_t j0, index_t nc, float* bp) {
@@ -280,10 +292,6 @@ inline void sgemm_lowered_t(index_t m, index_t rt, index_t k, mat_ref a, const c
         }
       },
       c, ldc, accumulate);
-#else
-  im2col(g, img, col, r0, r0 + rt, q0, q0 + k);
-  sgemm(m, rt, k, a, {col, 1, k}, c, ldc, accumulate);
-#endif
 }
 
 }  // namespace wsss::ad::detail

@@ -244,7 +244,6 @@ inline index_t wino_block_tiles(index_t per_tile, index_t total) {
 
 /// Columns (tiles) of one panel of transformed inputs: the GEMM's 32-column panel.
 inline constexpr index_t wino_panel = 32;
-#if defined(WSSS_PACKED_SGEMM)
 static_assert(sgemm_nr == wino_panel, "the transformed-input panels are the sgemm kernel's packed-B panels");
 /// Transformed weights in the packed-A layout of the sgemm kernel: for each of the 36 products,
 /// kc-blocks of the input channels, each as 12-row panels of output channels (zero rows past o).
@@ -254,11 +253,6 @@ inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t
   const index_t op = wino_u_rows(p.o), pc = cc / sgemm_kc * sgemm_kc, kc = std::min(sgemm_kc, p.c - pc);
   return xi * op * p.c + pc * op + oo / sgemm_mr * sgemm_mr * kc + (cc - pc) * sgemm_mr + oo % sgemm_mr;
 }
-#else
-inline index_t wino_u_rows(index_t o) { return o; }
-inline constexpr index_t wino_u_step = 1;
-inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t cc) { return (xi * p.o + oo) * p.c + cc; }
-#endif
 
 /// u = G g G^T for every (output channel oo, input channel cc) of p, g(i, j) = w[oo so + cc sc +
 /// i si + j sj] (negative si, sj read the kernel flipped).
@@ -337,21 +331,17 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
                       index_t o1) {
   const float* vx = v + xi * p.c * tp;
   float* mx = m + xi * p.o * tp;
-#if defined(WSSS_PACKED_SGEMM)
   const index_t op = wino_u_rows(p.o);
+  const sgemm_kernel_fn kernel = sgemm_kernel();
   for (index_t pc = 0; pc < p.c; pc += sgemm_kc) {
     const index_t kc = std::min(sgemm_kc, p.c - pc);
     for (index_t ir = o0; ir < o1; ir += sgemm_mr) {
       const float* ap = u + xi * op * p.c + pc * op + ir * kc;
       for (index_t jr = 0; jr < tp; jr += sgemm_nr)
-        sgemm_kernel(kc, ap, vx + jr * p.c + pc * sgemm_nr, mx + ir * tp + jr, tp, pc > 0, std::min(sgemm_mr, o1 - ir),
+        kernel(kc, ap, vx + jr * p.c + pc * sgemm_nr, mx + ir * tp + jr, tp, pc > 0, std::min(sgemm_mr, o1 - ir),
                      sgemm_nr);
     }
   }
-#else
-  for (index_t jr = 0; jr < tp; jr += 32)
-    sgemm(o1 - o0, 32, p.c, {u + (xi * p.o + o0) * p.c, p.c, 1}, {vx + jr * p.c, 32, 1}, mx + o0 * tp + jr, tp, false);
-#endif
 }
 
 /// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u.
