@@ -87,7 +87,7 @@ const conv_case region_cases[] = {
     {1, 6, 13, 13, 13, 3, 3, ad::conv2d_config::square(1, 4, 4), true},
     {2, 5, 11, 9, 7, 3, 3, ad::conv2d_config{2, 1, 3, 4, 3, 4}, true},
     {1, 4, 7, 12, 3, 3, 5, ad::conv2d_config{1, 1, 3, 5, 3, 2}, false},
-    {2, 3, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},
+    {2, 40, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},  // 40 rows: past the direct kernel's 32
     {1, 80, 15, 15, 20, 3, 3, ad::conv2d_config::square(1, 6, 6), true},
 };
 
@@ -221,6 +221,37 @@ TEST_CASE("conv2d's padding-skipping regions match the naive definition") {
       REQUIRE(ad::detail::conv_region_savings(geo, ad::detail::conv_regions(geo)) >= ad::detail::conv_region_min_savings);
       const tensor y = ad::conv2d_forward(x, w, k.bias ? &b : nullptr, k.cfg);
       CHECK(max_abs_diff(y, naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+    }
+  });
+}
+
+TEST_CASE("conv2d's direct kernel (at most 32 lowered rows, stride 1) matches the definition, forward and weight gradient") {
+  // Channel counts off the 8- and 4-channel blocks, rows shorter and longer than a 48-pixel
+  // block, padding wider than the kernel, unequal padding and dilation per axis, batch 2, and a
+  // 1x1 with padding (not pointwise).
+  const conv_case cases[] = {
+      {1, 3, 37, 45, 64, 3, 3, ad::conv2d_config::square(1, 1), true},
+      {2, 3, 9, 5, 13, 3, 3, ad::conv2d_config::square(1, 1), true},
+      {1, 1, 20, 50, 5, 5, 5, ad::conv2d_config::square(1, 2, 2), false},
+      {2, 2, 11, 48, 7, 3, 3, ad::conv2d_config{}, true},
+      {1, 3, 6, 7, 6, 3, 3, ad::conv2d_config::square(1, 4), true},
+      {1, 2, 14, 33, 9, 3, 5, ad::conv2d_config{1, 1, 2, 4, 1, 2}, false},
+      {2, 3, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},
+  };
+  wsss_test::for_each_isa([&] {
+    rng g(29);
+    for (const conv_case& k : cases) {
+      INFO(describe(k));
+      const tensor x = random_normal({k.n, k.c, k.h, k.w}, g), w = random_normal({k.o, k.c, k.kh, k.kw}, g);
+      const tensor b = random_normal({k.o}, g);
+      REQUIRE(ad::detail::direct_applies(ad::detail::conv2d_geometry(x, w, nullptr, k.cfg, "test")));
+      ad::tape t;
+      const ad::var xv = t.leaf(x, false), wv = t.leaf(w, true), bv = t.leaf(b, true);
+      const ad::var y = ad::conv2d(xv, wv, k.bias ? bv : ad::var{}, k.cfg);
+      CHECK(max_abs_diff(y.value(), naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
+      const tensor gy = random_normal(y.shape(), g);
+      t.backward(y, gy);
+      CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.kh, k.kw, k.cfg)) < 1e-3);
     }
   });
 }
