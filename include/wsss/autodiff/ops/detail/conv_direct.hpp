@@ -102,26 +102,28 @@ template <class V, int OB, int NV>
   }
 }
 
-/// acc[k][u] += gy rows k at [at, at + w) times the image at x + off[u] (one vector each).
+/// acc[k][u] += gy rows k at [at, at + w) times the image at x + off[u] (one vector each). The
+/// OB gy vectors stay in registers and each image vector is loaded once, used OB times: the
+/// register budget is OB TB accumulators + OB + 1.
 template <class V, int OB, int TB>
 [[gnu::always_inline]] inline void direct_weight_step(V (&acc)[OB][TB], const float* const (&gy)[OB], index_t at,
                                                       const float* x, const index_t (&off)[TB]) {
-  V gv[OB], xv[TB];
+  V gv[OB];
   for (int k = 0; k < OB; ++k) std::memcpy(&gv[k], gy[k] + at, sizeof(V));
-  for (int u = 0; u < TB; ++u) std::memcpy(&xv[u], x + off[u], sizeof(V));
 #pragma GCC unroll 8
-  for (int k = 0; k < OB; ++k)
-    for (int u = 0; u < TB; ++u) acc[k][u] += gv[k] * xv[u];
+  for (int u = 0; u < TB; ++u) {
+    V xv;
+    std::memcpy(&xv, x + off[u], sizeof(V));
+    for (int k = 0; k < OB; ++k) acc[k][u] += gv[k] * xv;
+  }
 }
 
 /// The lane sums of gw's block (o0, t0): acc[k][u] (k < OB, u < TB) += the dot products, over
 /// output rows [y0, y1) and every column, of gy's row of channel o0 + k with the padded image
 /// shifted by tap t0 + u. The sums stay vectors (`lanes`, OB x TB vectors per block) until the
 /// end, where they are added in double. The last partial vector of each row reads gy through a
-/// zero-filled copy (what the image holds past the row is multiplied by 0). On AMD EPYC (Zen 4)
-/// this runs at 91 GFLOP/s, half the GEMM's: the 8 gy vectors do not fit the registers beside 24
-/// accumulators, so each FMA loads its gy operand; calls of 1, 2 or 4 rows (gy kept in L1) were
-/// 23%, 10% and 3% slower than a whole band per call.
+/// zero-filled copy (what the image holds past the row is multiplied by 0). A call covers a
+/// whole band: calls of 1, 2 or 4 rows (gy kept in L1) were 23%, 10% and 3% slower on AMD EPYC.
 template <class V, int OB, int TB>
 [[gnu::always_inline]] inline void direct_weight_block_body(const direct_args& a, const float* gy, index_t y0,
                                                             index_t y1, index_t o0, index_t t0, float* lanes) {
@@ -154,9 +156,17 @@ template <class V, int OB, int TB>
   std::memcpy(lanes, acc, sizeof(acc));
 }
 
-// The variants (core/isa.hpp): AVX-512 8 channels x 48 pixels forward (24 zmm accumulators),
-// 8 channels x 3 taps for the weight gradient; AVX2 and generic 4 channels x 3 vectors (12).
-inline constexpr int direct_ob_avx512 = 8, direct_ob_narrow = 4, direct_taps = 3;
+// The variants (core/isa.hpp). Forward: AVX-512 8 channels x 48 pixels (24 zmm accumulators),
+// AVX2 and generic 4 channels x 3 vectors (12).
+// 8 x 48, 6 x 48 and 4 x 48 took 2.4-2.8 ms alike on 3 -> 64 at 321 x 321 (AMD EPYC, 2 threads,
+// best of 40, ±15% between runs): writing the 26 MB output bounds it, not the block.
+inline constexpr int direct_ob_avx512 = 8, direct_ob_narrow = 4;
+// Weight-gradient blocks (channels x taps), chosen on AMD EPYC (Zen 4), 3 -> 64 at 321 x 321,
+// 2 threads, best of 40: AVX-512 5 x 5 3.0 ms (25 zmm accumulators + 5 + 1; 8 x 3 3.9, 5 x 6
+// 3.9, 6 x 5 4.0, 6 x 4 4.2, 3 x 9 4.6), AVX2 2 x 6 4.0 ms (12 + 2 + 1 of 16 ymm; 3 x 4 4.4,
+// 2 x 5 4.2), generic 3 x 4 (12 + 3 + 1 of 16 xmm).
+inline constexpr int direct_wob_avx512 = 5, direct_wtb_avx512 = 5, direct_wob_avx2 = 2, direct_wtb_avx2 = 6,
+                     direct_wob_generic = 3, direct_wtb_generic = 4;
 WSSS_TARGET_AVX512 inline void direct_forward_row_avx512(const direct_args& a, index_t yy, index_t o0, float* y, float* spare) {
   direct_forward_row_body<simd16, direct_ob_avx512, 3>(a, yy, o0, y, spare);
 }
@@ -168,30 +178,30 @@ inline void direct_forward_row_generic(const direct_args& a, index_t yy, index_t
 }
 WSSS_TARGET_AVX512 inline void direct_weight_block_avx512(const direct_args& a, const float* gy, index_t y0, index_t y1,
                                                           index_t o0, index_t t0, float* lanes) {
-  direct_weight_block_body<simd16, direct_ob_avx512, direct_taps>(a, gy, y0, y1, o0, t0, lanes);
+  direct_weight_block_body<simd16, direct_wob_avx512, direct_wtb_avx512>(a, gy, y0, y1, o0, t0, lanes);
 }
 WSSS_TARGET_AVX2 inline void direct_weight_block_avx2(const direct_args& a, const float* gy, index_t y0, index_t y1,
                                                       index_t o0, index_t t0, float* lanes) {
-  direct_weight_block_body<simd8, direct_ob_narrow, direct_taps>(a, gy, y0, y1, o0, t0, lanes);
+  direct_weight_block_body<simd8, direct_wob_avx2, direct_wtb_avx2>(a, gy, y0, y1, o0, t0, lanes);
 }
 inline void direct_weight_block_generic(const direct_args& a, const float* gy, index_t y0, index_t y1, index_t o0,
                                         index_t t0, float* lanes) {
-  direct_weight_block_body<simd4, direct_ob_narrow, direct_taps>(a, gy, y0, y1, o0, t0, lanes);
+  direct_weight_block_body<simd4, direct_wob_generic, direct_wtb_generic>(a, gy, y0, y1, o0, t0, lanes);
 }
 
-/// The block geometry of an instruction set: channels per block, floats per vector (a block
-/// covers 3 vectors of pixels forward, 3 taps in the weight gradient).
+/// The block geometry of an instruction set: floats per vector, channels per forward block
+/// (3 vectors of pixels), channels x taps per weight-gradient block.
 struct direct_shape {
-  index_t ob, lanes;
+  index_t lanes, ob, wob, wtb;
   index_t pixels() const { return 3 * lanes; }
 };
 inline direct_shape direct_shape_of(isa s) {
   switch (s) {
-    case isa::avx512: return {direct_ob_avx512, 16};
-    case isa::avx2: return {direct_ob_narrow, 8};
+    case isa::avx512: return {16, direct_ob_avx512, direct_wob_avx512, direct_wtb_avx512};
+    case isa::avx2: return {8, direct_ob_narrow, direct_wob_avx2, direct_wtb_avx2};
     case isa::generic: break;
   }
-  return {direct_ob_narrow, 4};
+  return {4, direct_ob_narrow, direct_wob_generic, direct_wtb_generic};
 }
 
 /// Output rows per unit of work: a band of rows whose padded input stays in L2 while every
@@ -236,8 +246,8 @@ inline void direct_conv_backward_weight(const conv_geometry& g, const float* x, 
   const isa s = active_isa();
   const direct_shape sh = direct_shape_of(s);
   const auto block = s == isa::avx512 ? direct_weight_block_avx512 : s == isa::avx2 ? direct_weight_block_avx2 : direct_weight_block_generic;
-  const index_t r = g.rows(), ob = (o + sh.ob - 1) / sh.ob, tg = (r + direct_taps - 1) / direct_taps;
-  const index_t per_block = sh.ob * direct_taps * sh.lanes, per_slot = ob * tg * per_block;
+  const index_t r = g.rows(), ob = (o + sh.wob - 1) / sh.wob, tg = (r + sh.wtb - 1) / sh.wtb;
+  const index_t per_block = sh.wob * sh.wtb * sh.lanes, per_slot = ob * tg * per_block;
   direct_plane plane(g, (g.ow + sh.lanes - 1) / sh.lanes * sh.lanes);  // the last vector reads past the row
   const direct_args args{&g, &plane, nullptr, nullptr, o};
   const index_t threads = std::max<index_t>(1, backend::max_threads()), band = direct_band(g, 1, threads);
@@ -251,18 +261,19 @@ inline void direct_conv_backward_weight(const conv_geometry& g, const float* x, 
       for (index_t u = sl; u < bands; u += slots)
         for (index_t b = 0; b < ob; ++b)
           for (index_t t = 0; t < tg; ++t)
-            block(args, gyi, u * band, std::min(g.oh, (u + 1) * band), b * sh.ob, t * direct_taps, lanes.data() + sl * per_slot + (b * tg + t) * per_block);
+            block(args, gyi, u * band, std::min(g.oh, (u + 1) * band), b * sh.wob, t * sh.wtb,
+                  lanes.data() + sl * per_slot + (b * tg + t) * per_block);
   }
   for (index_t b = 0; b < ob; ++b)
     for (index_t t = 0; t < tg; ++t)
-      for (index_t k = 0; k < sh.ob && b * sh.ob + k < o; ++k)
-        for (index_t u = 0; u < direct_taps && t * direct_taps + u < r; ++u) {
+      for (index_t k = 0; k < sh.wob && b * sh.wob + k < o; ++k)
+        for (index_t u = 0; u < sh.wtb && t * sh.wtb + u < r; ++u) {
           double sum = 0;
           for (index_t sl = 0; sl < slots; ++sl) {
-            const float* v = lanes.data() + sl * per_slot + (b * tg + t) * per_block + (k * direct_taps + u) * sh.lanes;
+            const float* v = lanes.data() + sl * per_slot + (b * tg + t) * per_block + (k * sh.wtb + u) * sh.lanes;
             for (index_t e = 0; e < sh.lanes; ++e) sum += v[e];
           }
-          gw[(b * sh.ob + k) * r + t * direct_taps + u] += static_cast<float>(sum);
+          gw[(b * sh.wob + k) * r + t * sh.wtb + u] += static_cast<float>(sum);
         }
 }
 
