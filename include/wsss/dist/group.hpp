@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "wsss/core/error.hpp"
 
 namespace wsss::dist {
 
@@ -44,6 +47,15 @@ class group {
     return v > 0;
   }
 };
+
+/// After a step that may have failed on some rank: every rank learns whether any did. A rank
+/// whose step failed rethrows its own error; the others throw value_error(component, what...),
+/// so no rank waits forever in a later collective. One process just rethrows its error.
+template <class... What>
+void agree_on_failure(const group& g, const std::exception_ptr& error, std::string_view component, const What&... what) {
+  if (g.size() > 1 && g.any(error != nullptr) && !error) throw_value(component, what...);
+  if (error) std::rethrow_exception(error);
+}
 
 /// This process alone: every collective is the identity.
 class local_group final : public group {

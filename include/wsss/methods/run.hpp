@@ -137,9 +137,7 @@ void for_each_item(std::string_view stage, std::span<const std::size_t> todo, st
       stop = true;
     }
   }
-  if (many && g.any(error != nullptr) && !error)
-    throw_value("methods::run", stage, ": stopped on ", g.describe(), " because another rank failed");
-  if (error) std::rethrow_exception(error);
+  dist::agree_on_failure(g, error, "methods::run", stage, ": stopped on ", g.describe(), " because another rank failed");
 }
 
 /// The shared machinery of a method's run. Layout of the work folder:
@@ -319,9 +317,8 @@ class run_context {
       } catch (...) {
         error = std::current_exception();
       }
-      if (g.size() > 1 && g.any(error != nullptr) && !error)
-        throw_value("methods::run", "evaluation of ", r.kind, " stopped on ", g.describe(), ": another rank failed");
-      if (error) std::rethrow_exception(error);
+      dist::agree_on_failure(g, error, "methods::run", "evaluation of ", r.kind, " stopped on ", g.describe(),
+                             ": another rank failed");
       if (g.size() > 1) {
         std::vector<std::int64_t> counts(m.counts().begin(), m.counts().end());
         g.sum(std::span<std::int64_t>(counts));

@@ -268,11 +268,7 @@ void train_with(Net& net, Opt& opt, const Sampler& sampler, const train_config& 
       } catch (...) {
         error = std::current_exception();
       }
-      if (many && g.any(error != nullptr)) {
-        if (error) std::rethrow_exception(error);
-        throw_value(comp, io.label, ": stopped at step ", it, " (", g.describe(), "): another rank failed");
-      }
-      if (error) std::rethrow_exception(error);
+      dist::agree_on_failure(g, error, comp, io.label, ": stopped at step ", it, " (", g.describe(), "): another rank failed");
       if (many) {
         const auto tx = std::chrono::steady_clock::now();
         dist::sum_gradients(g, params, bucket);

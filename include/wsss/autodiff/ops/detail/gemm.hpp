@@ -168,7 +168,9 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
     conv_backward_regions(g, regions, w, nullptr, o, gy, batch, gx, nullptr, threads);
     return;
   }
-  const index_t units = std::min<index_t>(g.c, conv_units_per_thread * threads);
+  // A 1x1 layer's units each pack all of gy: one unit per thread (8 packed gy 8 times, and the
+  // 1024 -> 1024 layer at 41 x 41 took 46 ms for both gradients instead of 43, AMD EPYC).
+  const index_t units = std::min<index_t>(g.c, (g.is_pointwise() ? 1 : conv_units_per_thread) * threads);
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
   for (std::int64_t u = 0; u < units; ++u) {
     const index_t c0 = g.c * u / units, c1 = g.c * (u + 1) / units, r0 = c0 * kk, rt = (c1 - c0) * kk;
@@ -207,7 +209,7 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
     conv_backward_regions(g, regions, nullptr, x, o, gy, batch, nullptr, gw, threads);
     return;
   }
-  const index_t units = conv_units_per_thread * threads;
+  const index_t units = (g.is_pointwise() ? 1 : conv_units_per_thread) * threads;  // as in conv_backward_data
   if (threads > 1 && r < conv_min_rows_per_unit * units) {
     const index_t pc = g.is_pointwise() ? std::min(p, std::max<index_t>(128, (p * batch + units - 1) / units))
                                         : conv_chunk_cols(r, p, p * batch, threads);
