@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tests/isa/mixed_isa.cpp — one program, two translation units built with and without
-// -march=native (issue 19's one-definition hazard): both compute every conv layer of
+// -march=native (issue 19's one-definition hazard, docs/reliability.md R20; the instruction set
+// is chosen at run time by core/isa.hpp): both compute every conv layer of
 // conv_tu.hpp, under every instruction set this CPU runs, and each result must match the
 // definition (forward against the naive loops; gradients by the bilinear identities
 // <gy, y> = <gx, x> = <gw, w>, which hold for conv2d without bias) and the other TU's.
@@ -53,7 +54,7 @@ void check_layer(const wsss_test::conv_layer& l) {
 
 }  // namespace
 
-TEST_CASE("two translation units built with and without -march=native compute the same convolutions") {
+TEST_CASE("[R20] two translation units built with and without -march=native compute the same convolutions") {
   MESSAGE("the -march=native TU " << (wsss_test::native_tu_has_avx512() ? "has" : "lacks") << " AVX-512; CPU runs "
                                   << isa_name(cpu_isa()));
   wsss_test::for_each_isa([] {
@@ -71,7 +72,7 @@ TEST_CASE("two translation units built with and without -march=native compute th
   });
 }
 
-TEST_CASE("Winograd weights packed by one translation unit are consumed by the other") {
+TEST_CASE("[R20] Winograd weights packed by one translation unit are consumed by the other") {
   rng gen(5);
   const tensor x = random_normal({1, 40, 18, 21}, gen), w = random_normal({30, 40, 3, 3}, gen);
   const tensor64 ref = wsss_test::naive_conv(x, w, nullptr, ad::conv2d_config::square(1, 1));
