@@ -38,6 +38,12 @@ inline const char* isa_name(isa s) noexcept {
   return "generic";
 }
 
+/// The alternative (a kernel, a block shape, a name) that goes with instruction set s.
+template <class T>
+constexpr T pick_isa(isa s, T avx512, T avx2, T generic) noexcept {
+  return s == isa::avx512 ? avx512 : s == isa::avx2 ? avx2 : generic;
+}
+
 /// The best instruction set this CPU runs (AVX2 counts only with FMA).
 inline isa cpu_isa() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

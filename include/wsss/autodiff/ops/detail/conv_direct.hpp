@@ -196,12 +196,9 @@ struct direct_shape {
   index_t pixels() const { return 3 * lanes; }
 };
 inline direct_shape direct_shape_of(isa s) {
-  switch (s) {
-    case isa::avx512: return {16, direct_ob_avx512, direct_wob_avx512, direct_wtb_avx512};
-    case isa::avx2: return {8, direct_ob_narrow, direct_wob_avx2, direct_wtb_avx2};
-    case isa::generic: break;
-  }
-  return {4, direct_ob_narrow, direct_wob_generic, direct_wtb_generic};
+  return pick_isa(s, direct_shape{16, direct_ob_avx512, direct_wob_avx512, direct_wtb_avx512},
+                  direct_shape{8, direct_ob_narrow, direct_wob_avx2, direct_wtb_avx2},
+                  direct_shape{4, direct_ob_narrow, direct_wob_generic, direct_wtb_generic});
 }
 
 /// Output rows per unit of work: a band of rows whose padded input stays in L2 while every
@@ -216,7 +213,7 @@ inline void direct_conv_forward(const conv_geometry& g, const float* w, index_t 
                                 const float* bias, float* y) {
   const isa s = active_isa();  // once: the weight packing and the row kernel must agree
   const direct_shape sh = direct_shape_of(s);
-  const auto row = s == isa::avx512 ? direct_forward_row_avx512 : s == isa::avx2 ? direct_forward_row_avx2 : direct_forward_row_generic;
+  const auto row = pick_isa(s, direct_forward_row_avx512, direct_forward_row_avx2, direct_forward_row_generic);
   const index_t r = g.rows(), blocks = (o + sh.ob - 1) / sh.ob, op = blocks * sh.ob;
   std::vector<float> wt(static_cast<std::size_t>(op * r), 0.0f), b(static_cast<std::size_t>(op), 0.0f);
   for (index_t oo = 0; oo < o; ++oo) {
@@ -245,7 +242,7 @@ inline void direct_conv_backward_weight(const conv_geometry& g, const float* x, 
                                         float* gw) {
   const isa s = active_isa();
   const direct_shape sh = direct_shape_of(s);
-  const auto block = s == isa::avx512 ? direct_weight_block_avx512 : s == isa::avx2 ? direct_weight_block_avx2 : direct_weight_block_generic;
+  const auto block = pick_isa(s, direct_weight_block_avx512, direct_weight_block_avx2, direct_weight_block_generic);
   const index_t r = g.rows(), ob = (o + sh.wob - 1) / sh.wob, tg = (r + sh.wtb - 1) / sh.wtb;
   const index_t per_block = sh.wob * sh.wtb * sh.lanes, per_slot = ob * tg * per_block;
   direct_plane plane(g, (g.ow + sh.lanes - 1) / sh.lanes * sh.lanes);  // the last vector reads past the row

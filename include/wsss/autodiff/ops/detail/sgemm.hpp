@@ -145,23 +145,14 @@ using sgemm_kernel_fn = void (*)(index_t, const float*, const float*, float*, in
 
 /// The micro-kernel of the active instruction set (core/isa.hpp).
 inline sgemm_kernel_fn sgemm_kernel_for(isa s) {
-  switch (s) {
-    case isa::avx512: return sgemm_kernel_avx512;
-    case isa::avx2: return sgemm_kernel_avx2;
-    case isa::generic: break;
-  }
-  return sgemm_kernel_generic;
+  return pick_isa<sgemm_kernel_fn>(s, sgemm_kernel_avx512, sgemm_kernel_avx2, sgemm_kernel_generic);
 }
 inline sgemm_kernel_fn sgemm_kernel() { return sgemm_kernel_for(active_isa()); }
 
 /// Which GEMM the kernels run now, for benchmark and report headers.
 inline const char* sgemm_path() {
-  switch (active_isa()) {
-    case isa::avx512: return "packed 12x32, AVX-512 micro-kernel";
-    case isa::avx2: return "packed 12x32, AVX2 6x16 sub-tiles";
-    case isa::generic: break;
-  }
-  return "packed 12x32, generic 128-bit 6x8 sub-tiles";
+  return pick_isa(active_isa(), "packed 12x32, AVX-512 micro-kernel", "packed 12x32, AVX2 6x16 sub-tiles",
+                  "packed 12x32, generic 128-bit 6x8 sub-tiles");
 }
 
 /// The blocked loop nest; pack_a(i0, mc, l0, kc, ap) packs A[i0 : i0 + mc, l0 : l0 + kc] as
@@ -248,18 +239,18 @@ WSSS_TARGET_AVX2 inline void sgemm_nt_long_k_avx2(index_t m, index_t n, index_t 
                                                   const float* b, index_t ldb, float* c, index_t ldc) {
   sgemm_nt_long_k_body<simd8, 4, 2>(m, n, k, a, lda, b, ldb, c, ldc);
 }
+inline void sgemm_nt_long_k_generic(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b,
+                                    index_t ldb, float* c, index_t ldc) {
+  sgemm_nt_long_k_body<simd4, 4, 2>(m, n, k, a, lda, b, ldb, c, ldc);
+}
 
 /// C (m x n, ldc) += A B^T for A (m x k) and B (n x k), both with k contiguous: the long-k,
 /// small-m-n product of a thin weight gradient (the first layer: 64 x 27 over 10^5 pixels), where
 /// packing would cost as much as the multiplies.
 inline void sgemm_nt_long_k(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b, index_t ldb,
                             float* c, index_t ldc) {
-  switch (active_isa()) {
-    case isa::avx512: return sgemm_nt_long_k_avx512(m, n, k, a, lda, b, ldb, c, ldc);
-    case isa::avx2: return sgemm_nt_long_k_avx2(m, n, k, a, lda, b, ldb, c, ldc);
-    case isa::generic: break;
-  }
-  sgemm_nt_long_k_body<simd4, 4, 2>(m, n, k, a, lda, b, ldb, c, ldc);
+  pick_isa(active_isa(), sgemm_nt_long_k_avx512, sgemm_nt_long_k_avx2, sgemm_nt_long_k_generic)(m, n, k, a, lda, b, ldb, c,
+                                                                                             ldc);
 }
 
 /// C (m x n) (+)= A (m x g.rows()) times columns [p0, p0 + n) of the lowering of img, written
