@@ -74,7 +74,7 @@ if(NOT WSSS_WITH_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      set(CMAKE_CUDA_ARCHITECTURES 90)  # Hopper (H100/H200); override on the command line
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)  # Ampere and Hopper (H100/H200); override on the command line
     endif()
     enable_language(CUDA)
     set(WSSS_HAVE_CUDA ON)

@@ -9,6 +9,7 @@
 #include "wsss/crf/compatibility.hpp"
 #include "wsss/crf/image_plan.hpp"
 #include "wsss/crf/mean_field.hpp"
+#include "wsss/crf/device_mean_field.hpp"
 #include "wsss/crf/mean_field_op.hpp"
 #include "wsss/crf/sequential.hpp"
 #include "wsss/crf/crf_rnn.hpp"

@@ -3,3 +3,5 @@
 #pragma once
 
 #include "wsss/backend/opencl/launch.hpp"
+#include "wsss/backend/opencl/memory.hpp"
+#include "wsss/crf/opencl/steps.hpp"

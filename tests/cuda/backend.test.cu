@@ -26,10 +26,10 @@ TEST_CASE("cuda launcher matches the serial CPU launcher bit for bit") {
   std::vector<float> ref(static_cast<std::size_t>(x.numel()));
   wsss::backend::for_each_index(wsss::cpu, x.numel(), affine_kernel{ref.data(), x.data(), 1.5f});
 
-  auto dx = wsss::backend::to_device(x.span());
+  auto dx = wsss::backend::to_device(wsss::cuda, x.span());
   wsss::backend::device_buffer<float> dy(ref.size());
   wsss::backend::for_each_index(wsss::cuda, x.numel(), affine_kernel{dy.data(), dx.data(), 1.5f});
-  CHECK(wsss::backend::to_host(dy) == ref);
+  CHECK(wsss::backend::to_host(wsss::cuda, dy) == ref);
 }
 
 TEST_CASE("cuda launcher accepts an empty range and reports errors as backend_error") {

@@ -21,7 +21,8 @@ template <class Tag>
 struct launcher {
   static_assert(sizeof(Tag) == 0,
                 "wsss: no launcher for this backend tag: include wsss/backend/thrust/for_each_index.hpp "
-                "for thrust_omp, or wsss/cuda.hpp (nvcc) for cuda");
+                "for thrust_omp, or wsss/cuda.hpp (nvcc) for cuda; opencl_t runs OpenCL C only (a component's "
+                "<component>/opencl/*.hpp header)");
 };
 
 /// Serial loop.

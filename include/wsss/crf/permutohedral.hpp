@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -329,6 +330,18 @@ class permutohedral {
     else if (d_ == 2) f.template operator()<3>();
     else f.template operator()<0>();
   }
+
+  /// The built lattice as flat arrays, what a device back end uploads (crf/device/lattice.hpp):
+  /// vert and bary N x (d + 1) (vertex ids 1-based, 0 = the zero row), nb (d + 1) x M x 2
+  /// blur neighbours, the normalisers pre and post (empty = 1) and alpha = 1 / (1 + 2^-d).
+  struct arrays_view {
+    int d;
+    index_t n, m;
+    float alpha;
+    std::span<const std::int32_t> vert, nb;
+    std::span<const float> bary, pre, post;
+  };
+  arrays_view arrays() const noexcept { return {d_, n_, m_, alpha_, vert_, nb_, bary_, pre_, post_}; }
 
   /// Bytes held by the plan (lattice, normalisers and blur buffers).
   std::size_t bytes() const noexcept {

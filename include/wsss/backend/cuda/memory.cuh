@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
-// wsss/backend/cuda/memory.cuh — explicit, countable host <-> device transfers (nvcc only)
+// wsss/backend/cuda/memory.cuh — cuda_t's device memory: cudaMalloc'd arrays and counted,
+// stream-ordered host <-> device copies (nvcc only)
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <span>
-#include <vector>
+#include <utility>
 
 #include "wsss/backend/cuda/launch.cuh"
+#include "wsss/backend/device_memory.hpp"
 
 namespace wsss::backend {
 
@@ -16,6 +18,7 @@ namespace wsss::backend {
 template <class T>
 class device_buffer {
  public:
+  using value_type = T;
   device_buffer() = default;
   explicit device_buffer(std::size_t n) : n_(n) {
     if (n) check_cuda(cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(T)), "cudaMalloc");
@@ -23,7 +26,10 @@ class device_buffer {
   ~device_buffer() {
     if (p_) cudaFree(p_);
   }
-  device_buffer(device_buffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  device_buffer(device_buffer&& o) noexcept : p_(o.p_), n_(o.n_) {
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
   device_buffer& operator=(device_buffer&& o) noexcept {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
@@ -41,22 +47,28 @@ class device_buffer {
   std::size_t n_ = 0;
 };
 
-/// Copies host data to a new device buffer (synchronous).
-template <class T>
-device_buffer<T> to_device(std::span<const T> host) {
-  device_buffer<T> d(host.size());
-  if (!host.empty())
-    check_cuda(cudaMemcpy(d.data(), host.data(), host.size_bytes(), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
-  return d;
-}
-
-/// Copies a device buffer back to host memory (synchronous; waits for queued kernels).
-template <class T>
-std::vector<T> to_host(const device_buffer<T>& d) {
-  std::vector<T> h(d.size());
-  if (!h.empty())
-    check_cuda(cudaMemcpy(h.data(), d.data(), d.size() * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
-  return h;
-}
+/// Device arrays of cuda_t are device_buffers; copies are queued on the tag's stream (an
+/// upload from pageable memory returns once the source may be reused; a download waits for
+/// the stream, so the kernels queued before it have finished).
+template <>
+struct memory<cuda_t> {
+  template <class T>
+  using array = device_buffer<T>;
+  template <class T>
+  static array<T> make(const cuda_t&, std::size_t n) {
+    return array<T>(n);
+  }
+  template <class T>
+  static void copy_in(const cuda_t& tag, array<T>& dst, std::span<const T> src) {
+    check_cuda(cudaMemcpyAsync(dst.data(), src.data(), src.size_bytes(), cudaMemcpyHostToDevice, tag.stream),
+               "cudaMemcpyAsync H2D");
+  }
+  template <class T>
+  static void copy_out(const cuda_t& tag, const array<T>& src, std::span<T> dst) {
+    check_cuda(cudaMemcpyAsync(dst.data(), src.data(), dst.size_bytes(), cudaMemcpyDeviceToHost, tag.stream),
+               "cudaMemcpyAsync D2H");
+    check_cuda(cudaStreamSynchronize(tag.stream), "cudaStreamSynchronize");
+  }
+};
 
 }  // namespace wsss::backend

@@ -60,12 +60,13 @@ inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view s
   }
 }
 
-/// Enqueues a 1-D range of n work items over `k` (arguments already set) and waits.
-inline void launch(const opencl_t& tag, boost::compute::kernel& k, std::size_t n) {
+/// Enqueues a 1-D range of n work items over `k` (arguments already set). The queue is not
+/// drained: kernels run in order, and a blocking copy to the host (backend::download) waits
+/// for them; a failure on the device surfaces there.
+inline void launch(const opencl_t& tag, const boost::compute::kernel& k, std::size_t n) {
   if (n == 0) return;
   try {
     tag.queue->enqueue_1d_range_kernel(k, 0, n, 0);
-    tag.queue->finish();
   } catch (const boost::compute::opencl_error& e) {
     throw backend_error(wsss::detail::cat("[wsss.backend] opencl: launch failed: ", e.what()));
   }

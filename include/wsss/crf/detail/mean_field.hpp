@@ -61,11 +61,8 @@ void finish_plan(const shape& s, mean_field_plan<Filter>& pl) {
   }
 }
 
-/// CrfEngine::prepare of the mean-field engines: one image_plan per image of the batch (RGB
-/// guides, raw 0..255), clamp maps from batch.labels.
-template <class Tag, class Filter>
-void prepare_plan(std::string_view component, const Tag& tag, const batch& b, const shape& s, const kernel_config& kc,
-                  mean_field_plan<Filter>& pl) {
+/// Checks a batch against unaries of shape s: one H x W image per item (and valid spans).
+inline void check_images(std::string_view component, const batch& b, const shape& s) {
   check_unary_shape(component, s);
   b.validate(component);
   batch::need(b.images, component, "images");
@@ -74,6 +71,14 @@ void prepare_plan(std::string_view component, const Tag& tag, const batch& b, co
   for (const rgb_image& im : b.images)
     if (im.height() != s[2] || im.width() != s[3])
       throw_shape(component, "image is ", im.height(), "x", im.width(), " but the unary is ", s[2], "x", s[3]);
+}
+
+/// CrfEngine::prepare of the mean-field engines: one image_plan per image of the batch (RGB
+/// guides, raw 0..255), clamp maps from batch.labels.
+template <class Tag, class Filter>
+void prepare_plan(std::string_view component, const Tag& tag, const batch& b, const shape& s, const kernel_config& kc,
+                  mean_field_plan<Filter>& pl) {
+  check_images(component, b, s);
   set_clamps(component, b.labels, s, pl);
   pl.images.resize(b.images.size());
   for (std::size_t i = 0; i < b.images.size(); ++i) pl.images[i].build(tag, rgb_guide(b.images[i]), kc);
@@ -386,15 +391,17 @@ double energy(const Tag& tag, image_plan<Filter>& plan, const Compat& compat, co
 
 /// Checks unaries against the plan: the shape it was prepared for (K x H x W also for a plan
 /// of one image), finite values.
-template <class Filter>
-void check_unary(std::string_view component, const mean_field_plan<Filter>& pl, const tensor& unary) {
-  if (pl.dims.rank() == 0) throw_value(component, "the plan was never prepared (call prepare first)");
-  const shape& s = pl.dims;
+inline void check_unary(std::string_view component, const shape& s, const tensor& unary) {
+  if (s.rank() == 0) throw_value(component, "the plan was never prepared (call prepare first)");
   const bool one_image =
       s[0] == 1 && unary.rank() == 3 && unary.dim(0) == s[1] && unary.dim(1) == s[2] && unary.dim(2) == s[3];
   if (unary.shape() != s && !one_image)
     throw_shape(component, "unary is ", unary.shape(), " but the plan was prepared for ", s);
   check_finite(unary, component, "unary");
+}
+template <class Filter>
+void check_unary(std::string_view component, const mean_field_plan<Filter>& pl, const tensor& unary) {
+  check_unary(component, pl.dims, unary);
 }
 
 /// Grows t to at least n floats (its contents are not kept).

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// wsss/crf/opencl/steps.hpp — the dense CRF's device pipeline on OpenCL (Boost.Compute):
+// crf/device/kernels.hpp's bodies in OpenCL C, so crf::device_mean_field<opencl_t> runs
+#pragma once
+
+#include <cstdint>
+
+#include "wsss/backend/opencl/launch.hpp"
+#include "wsss/backend/opencl/memory.hpp"
+#include "wsss/crf/device/lattice.hpp"
+
+namespace wsss::crf::device {
+
+/// The OpenCL C of crf/device/kernels.hpp, line for line (tests/backend/crf_device.test.cpp
+/// holds it to the C++ bodies). FP_CONTRACT off: no fused multiply-adds the C++ lacks.
+inline constexpr const char* opencl_source = R"CL(
+#pragma OPENCL FP_CONTRACT OFF
+
+// exp(x) for x <= 0: core/math.hpp's exp_nonpositive.
+inline float exp_nonpositive(float x) {
+  const int under = x < -87.0f;
+  const float xc = under ? -87.0f : x;
+  const float magic = 12582912.0f;
+  const float kf = xc * 1.44269504088896341f + magic;
+  const float fx = kf - magic;
+  const int ki = as_int(kf) - as_int(magic);
+  float r = xc - fx * 0.693359375f;
+  r = r + fx * 2.12194440e-4f;
+  const float r2 = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r2 + r + 1.0f;
+  const float v = p * as_float((ki + 127) << 23);
+  return under ? 0.0f : v;
+}
+
+inline void softmax_inplace(__global float* x, const long k) {
+  float mx = x[0];
+  for (long c = 1; c < k; ++c) mx = x[c] > mx ? x[c] : mx;
+  float s = 0;
+  for (long c = 0; c < k; ++c) {
+    x[c] = exp_nonpositive(x[c] - mx);
+    s += x[c];
+  }
+  for (long c = 0; c < k; ++c) x[c] /= s;
+}
+
+__kernel void wsss_splat(__global const int* off, __global const int* pix, __global const float* w,
+                         __global const float* q, __global float* val, const long k) {
+  const long i = get_global_id(0), v = i / k, c = i - v * k;
+  float acc = 0;
+  for (int e = off[v]; e < off[v + 1]; ++e) acc += w[e] * q[pix[e] * k + c];
+  val[(v + 1) * k + c] = acc;
+}
+
+__kernel void wsss_blur(__global const int* nb, __global const float* src, __global float* dst, const long k,
+                        const int dp1, const int j) {
+  const long i = get_global_id(0), v = i / k, c = i - v * k;
+  __global const int* n = nb + (v * dp1 + j) * 2;
+  dst[(v + 1) * k + c] = src[(v + 1) * k + c] + 0.5f * (src[n[0] * k + c] + src[n[1] * k + c]);
+}
+
+inline float slice_at(__global const int* vert, __global const float* w, __global const float* val, const int dp1,
+                      const float weight, const long p, const long c, const long k) {
+  float acc = 0;
+  for (int r = 0; r < dp1; ++r) acc += w[p * dp1 + r] * val[vert[p * dp1 + r] * k + c];
+  return weight * acc;
+}
+
+__kernel void wsss_slice(__global const int* vert, __global const float* w, __global const float* val, const int dp1,
+                         const float weight, __global float* out, const long k) {
+  const long i = get_global_id(0), p = i / k, c = i - p * k;
+  out[i] = slice_at(vert, w, val, dp1, weight, p, c, k);
+}
+
+__kernel void wsss_init(__global const float* unary, __global const uchar* clamp, const int has_clamp,
+                        __global float* negu, __global float* q, const long n, const long k) {
+  const long p = get_global_id(0), img = p / n, l = p - img * n;
+  __global float* qp = q + p * k;
+  for (long c = 0; c < k; ++c) qp[c] = negu[p * k + c] = -unary[(img * k + c) * n + l];
+  if (has_clamp && clamp[p] != 255) {
+    for (long c = 0; c < k; ++c) qp[c] = c == clamp[p] ? 1.0f : 0.0f;
+    return;
+  }
+  softmax_inplace(qp, k);
+}
+
+__kernel void wsss_update(__global const float* negu, __global const uchar* clamp, const int has_clamp,
+                          __global const int* s_vert, __global const float* s_w, __global const float* s_val,
+                          const int s_dp1, const float ws, __global const int* a_vert, __global const float* a_w,
+                          __global const float* a_val, const int a_dp1, const float wa, __global float* q,
+                          const long k) {
+  const long p = get_global_id(0);
+  if (has_clamp && clamp[p] != 255) return;
+  __global float* qp = q + p * k;
+  for (long c = 0; c < k; ++c) {
+    float row = negu[p * k + c];
+    row += slice_at(s_vert, s_w, s_val, s_dp1, ws, p, c, k);
+    row += slice_at(a_vert, a_w, a_val, a_dp1, wa, p, c, k);
+    qp[c] = row;
+  }
+  softmax_inplace(qp, k);
+}
+
+__kernel void wsss_output(__global const float* q, __global float* out, const long n, const long k) {
+  const long i = get_global_id(0), l = i % n, c = (i / n) % k, img = i / (n * k);
+  out[i] = q[(img * n + l) * k + c];
+}
+
+__kernel void wsss_argmax(__global const float* q, __global uchar* labels, const long k) {
+  const long p = get_global_id(0);
+  __global const float* qp = q + p * k;
+  long best = 0;
+  for (long c = 1; c < k; ++c)
+    if (qp[c] > qp[best]) best = c;
+  labels[p] = (uchar)best;
+}
+)CL";
+
+/// The device pipeline's steps on OpenCL: each the OpenCL C kernel of the same name, queued
+/// on the tag's queue without draining it (the program is built once per context).
+template <>
+struct steps<opencl_t> {
+  template <class T>
+  using array = backend::device_array<T, opencl_t>;
+
+  template <class... A>
+  static void run(const opencl_t& tag, const char* kernel, index_t n, const A&... args) {
+    boost::compute::kernel k = backend::opencl::get_kernel(tag, opencl_source, kernel);
+    k.set_args(arg(args)...);
+    backend::opencl::launch(tag, k, static_cast<std::size_t>(n));
+  }
+
+  static void splat(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& q, array<float>& val) {
+    run(tag, "wsss_splat", l.m * l.k, l.off, l.pix, l.splat_w, q, val, l.k);
+  }
+  static void blur(const opencl_t& tag, const lattice<opencl_t>& l, int j, const array<float>& src, array<float>& dst) {
+    run(tag, "wsss_blur", l.m * l.k, l.nb, src, dst, l.k, l.dp1, j);
+  }
+  static void slice(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& val, float weight,
+                    array<float>& out) {
+    run(tag, "wsss_slice", l.n * l.k, l.vert, l.slice_w, val, l.dp1, weight, out, l.k);
+  }
+  static void init(const opencl_t& tag, const array<float>& unary, const array<std::uint8_t>& clamp, array<float>& negu,
+                   array<float>& q, index_t pixels, index_t n, index_t k) {
+    run(tag, "wsss_init", pixels, unary, clamp_or(clamp, negu), has(clamp), negu, q, n, k);
+  }
+  static void update(const opencl_t& tag, const array<float>& negu, const array<std::uint8_t>& clamp,
+                     const lattice<opencl_t>& s, const array<float>& vs, float ws, const lattice<opencl_t>& a,
+                     const array<float>& va, float wa, array<float>& q, index_t pixels, index_t k) {
+    run(tag, "wsss_update", pixels, negu, clamp_or(clamp, negu), has(clamp), s.vert, s.slice_w, vs, s.dp1, ws, a.vert, a.slice_w, va,
+        a.dp1, wa, q, k);
+  }
+  static void output(const opencl_t& tag, const array<float>& q, array<float>& out, index_t n, index_t k) {
+    run(tag, "wsss_output", static_cast<index_t>(out.size()), q, out, n, k);
+  }
+  static void argmax(const opencl_t& tag, const array<float>& q, array<std::uint8_t>& labels, index_t k) {
+    run(tag, "wsss_argmax", static_cast<index_t>(labels.size()), q, labels, k);
+  }
+
+ private:
+  // Kernel arguments: arrays by their buffer, everything else by value (cl_long for index_t).
+  template <class T>
+  static const boost::compute::buffer& arg(const array<T>& a) {
+    return a.get_buffer();
+  }
+  template <class T>
+  static T arg(const T& v) {
+    return v;
+  }
+  static int has(const array<std::uint8_t>& clamp) { return clamp.size() > 0 ? 1 : 0; }
+  // Without clamps the kernel never reads the map; it gets a buffer of the tag's context.
+  static const boost::compute::buffer& clamp_or(const array<std::uint8_t>& clamp, const array<float>& other) {
+    return clamp.size() > 0 ? clamp.get_buffer() : other.get_buffer();
+  }
+};
+
+}  // namespace wsss::crf::device

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+// tests/backend/crf_device.test.cpp — the dense CRF's device pipeline (crf::device_mean_field)
+// run through Thrust's OpenMP system and the host launchers, against the host engine
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <wsss/backend/thrust/for_each_index.hpp>
+#include <wsss/crf/device_mean_field.hpp>
+#include <wsss/crf/mean_field.hpp>
+#include <wsss/opencl.hpp>
+
+#include "crf/support.hpp"
+#include "support/device_crf.hpp"
+
+using namespace wsss;
+using device_crf_test::disc_unary;
+using device_crf_test::labels_of;
+using device_crf_test::max_abs_diff;
+
+namespace {
+bool same_bits(const tensor& a, const tensor& b) {
+  return a.shape() == b.shape() && std::equal(a.begin(), a.end(), b.begin());
+}
+}  // namespace
+
+TEST_CASE("device lattice: the flat, gathered filter of a batch equals each image's permutohedral filter") {
+  const index_t h = 23, w = 31, n = h * w, k = 3;
+  const rgb_image im0 = crf_test::disc_image(h, w, 1), im1 = crf_test::disc_image(h, w, 2, 30.0);
+  for (const bool appearance : {false, true}) {
+    CAPTURE(appearance);
+    std::vector<crf::permutohedral> host;
+    for (const rgb_image* im : {&im0, &im1})
+      host.emplace_back(appearance ? crf::appearance_features(crf::rgb_guide(*im), 10.0f, 13.0f)
+                                   : crf::position_features(h, w, 3.0f));
+    crf::device::flat_lattice flat;
+    for (const auto& f : host) flat.append(f);
+    CHECK(flat.n == 2 * n);
+    CHECK(flat.m == host[0].vertices() + host[1].vertices());
+    CHECK(flat.off.back() == static_cast<std::int32_t>(2 * n * (flat.dp1)));
+
+    wsss::rng g(5);
+    const tensor x = random_uniform({2, k, n}, g, -1.0, 2.0);  // per image L x N
+    std::vector<float> rows(static_cast<std::size_t>(2 * n * k));
+    for (index_t i = 0; i < 2; ++i)
+      for (index_t c = 0; c < k; ++c)
+        for (index_t p = 0; p < n; ++p) rows[static_cast<std::size_t>((i * n + p) * k + c)] = x[(i * k + c) * n + p];
+    crf::device::lattice<thrust_omp_t> dev;
+    dev.upload(thrust_omp, flat, k);
+    const auto dq = backend::to_device(thrust_omp, std::span<const float>(rows));
+    backend::device_array<float, thrust_omp_t> out(rows.size());
+    crf::device::steps<thrust_omp_t>::slice(thrust_omp, dev, dev.filter(thrust_omp, dq), 1.5f, out);
+    const std::vector<float> got = backend::to_host(thrust_omp, out);
+    for (index_t i = 0; i < 2; ++i) {
+      const tensor xi = tensor::from({k, n}, std::span<const float>(x.data() + i * k * n, static_cast<std::size_t>(k * n)));
+      const tensor ref = host[static_cast<std::size_t>(i)].apply(xi);
+      float scale = 0, err = 0;
+      for (index_t c = 0; c < k; ++c)
+        for (index_t p = 0; p < n; ++p) {
+          scale = std::max(scale, std::abs(ref[c * n + p]));
+          err = std::max(err, std::abs(got[static_cast<std::size_t>((i * n + p) * k + c)] - 1.5f * ref[c * n + p]));
+        }
+      CAPTURE(i);
+      CHECK(scale > 0.5f);
+      CHECK(err <= 1e-5f * scale);
+    }
+  }
+}
+
+TEST_CASE("device_mean_field: the same Q as mean_field<> (labels identical), batched, with clamps") {
+  // Measured 2.4e-7 (5.4e-7 clamped): only the sums' rounding differs from the host.
+  device_crf_test::check_against_host(exec<thrust_omp_t>{}, 2e-6f);
+}
+
+TEST_CASE("device_mean_field: every launcher gives the same bits; mean field moves labels off the unary argmax") {
+  const index_t k = 4, h = 29, w = 33;
+  const rgb_image im = crf_test::disc_image(h, w, 8, 20.0);
+  const tensor u = disc_unary(1, k, h, w, 9).reshaped({k, h, w});
+  crf::mean_field_config cfg;
+  cfg.kernels.appearance.sxy = 15.0f;
+  const tensor q_thrust = crf::device_mean_field<thrust_omp_t>(cfg).infer(u, im);
+  {
+    // example-begin device-crf
+    // u: K x H x W unary energies of the rgb_image im; Tag: thrust_omp_t (the CUDA bodies on
+    // the CPU), cuda_t (a .cu file with wsss/cuda.hpp), opencl_t (wsss/opencl.hpp), omp_t
+    const crf::device_mean_field<thrust_omp_t> mf(cfg);
+    const exec<thrust_omp_t> ex;
+    auto pl = mf.prepare(ex, images_only(std::span<const rgb_image>(&im, 1)), shape{1, k, h, w});
+    tensor q;
+    mf.run(ex, pl, u, q);                                        // Q: one upload, one download
+    const std::vector<label_map> labels = mf.labels(ex, pl, u);  // argmax: a byte per pixel down
+    // example-end
+    CHECK(same_bits(q, q_thrust));
+    const auto want = labels_of(q.reshaped({1, k, h, w}));
+    CHECK(std::equal(want.begin(), want.end(), labels[0].data()));
+  }
+  CHECK(same_bits(crf::device_mean_field<cpu_t>(cfg).infer(u, im), q_thrust));
+  CHECK(same_bits(crf::device_mean_field<omp_t>(cfg).infer(u, im), q_thrust));
+  cfg.iterations = 0;
+  const tensor q0 = crf::device_mean_field<thrust_omp_t>(cfg).infer(u, im);
+  // T = 0 is softmax(-U) with the host's exp (the host sums its row in vector lanes: 1 ulp).
+  CHECK(max_abs_diff(q0, crf::mean_field<>(cfg).infer(u, im)) <= 2.5e-7f);
+  const auto l0 = labels_of(q0.reshaped({1, k, h, w})), l10 = labels_of(q_thrust.reshaped({1, k, h, w}));
+  index_t moved = 0;
+  for (std::size_t i = 0; i < l0.size(); ++i) moved += l0[i] != l10[i];
+  CHECK(moved > 20);
+}
+
+TEST_CASE("device_mean_field: named errors for wrong shapes, values and unprepared plans") {
+  const index_t k = 3, h = 12, w = 14;
+  const rgb_image im = crf_test::disc_image(h, w, 12);
+  const crf::device_mean_field<thrust_omp_t> dev;
+  exec<thrust_omp_t> ex;
+  const batch one = images_only(std::span<const rgb_image>(&im, 1));
+  crf::device_mean_field<thrust_omp_t>::plan fresh;
+  tensor q;
+  CHECK_THROWS_WITH_AS(dev.run(ex, fresh, crf_test::random_unary(1, k, h, w, 1), q), doctest::Contains("never prepared"),
+                       value_error);
+  CHECK_THROWS_WITH_AS(dev.prepare(ex, one, shape{1, k, h + 1, w}), doctest::Contains("but the unary is"), shape_error);
+  CHECK_THROWS_WITH_AS(dev.prepare(ex, one, shape{2, k, h, w}), doctest::Contains("images were given"), shape_error);
+  CHECK_THROWS_AS(dev.prepare(ex, one, shape{k, h, w}), shape_error);
+  auto pl = dev.prepare(ex, one, shape{1, k, h, w});
+  CHECK_THROWS_WITH_AS(dev.run(ex, pl, crf_test::random_unary(1, k + 1, h, w, 1), q),
+                       doctest::Contains("prepared for"), shape_error);
+  tensor bad = crf_test::random_unary(1, k, h, w, 2);
+  bad[17] = std::nanf("");
+  CHECK_THROWS_AS(dev.run(ex, pl, bad, q), value_error);
+  std::vector<label_map> clamps{label_map(h, w, 255)};
+  clamps[0][3] = static_cast<std::uint8_t>(k);
+  CHECK_THROWS_WITH_AS(dev.prepare(ex, batch{.images = one.images, .labels = clamps}, shape{1, k, h, w}),
+                       doctest::Contains("is not < K"), value_error);
+  auto wide = dev.prepare(ex, one, shape{1, 256, h, w});
+  CHECK_THROWS_WITH_AS((void)dev.labels(ex, wide, crf_test::random_unary(1, 256, h, w, 3)), doctest::Contains("K <= 255"),
+                       value_error);
+  static_assert(supports<crf::device_mean_field<thrust_omp_t>, thrust_omp_t>::value);
+}
+
+TEST_CASE("device_mean_field on OpenCL (PoCL): the same Q and labels as the host, the same transfers") {
+  // Measured 6.1e-6: PoCL's division and exp round differently from the C++ bodies.
+  device_crf_test::check_against_host(exec<opencl_t>{backend::opencl::default_queue()}, 1e-5f);
+}
+
+TEST_CASE("device lattice on OpenCL: the filter equals the Thrust path's") {
+  const opencl_t cl = backend::opencl::default_queue();
+  const index_t h = 19, w = 26, n = h * w, k = 4;
+  const crf::permutohedral f(crf::appearance_features(crf::rgb_guide(crf_test::disc_image(h, w, 6)), 8.0f, 13.0f));
+  crf::device::flat_lattice flat;
+  flat.append(f);
+  wsss::rng g(8);
+  const tensor x = random_uniform({n * k}, g, -1.0, 1.0);
+  crf::device::lattice<thrust_omp_t> host_l;
+  host_l.upload(thrust_omp, flat, k);
+  const auto hq = backend::to_device(thrust_omp, x.span());
+  backend::device_array<float, thrust_omp_t> hout(static_cast<std::size_t>(n * k));
+  crf::device::steps<thrust_omp_t>::slice(thrust_omp, host_l, host_l.filter(thrust_omp, hq), 0.5f, hout);
+  crf::device::lattice<opencl_t> cl_l;
+  cl_l.upload(cl, flat, k);
+  const auto cq = backend::to_device(cl, x.span());
+  auto cout = backend::memory<opencl_t>::make<float>(cl, static_cast<std::size_t>(n * k));
+  crf::device::steps<opencl_t>::slice(cl, cl_l, cl_l.filter(cl, cq), 0.5f, cout);
+  const std::vector<float> a = backend::to_host(thrust_omp, hout), b = backend::to_host(cl, cout);
+  float err = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(a[i]));
+  }
+  CHECK(scale > 0.05f);
+  CHECK(err <= 1e-6f * scale);
+}

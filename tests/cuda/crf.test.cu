@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+// tests/cuda/crf.test.cu — the dense CRF's device pipeline on the GPU against the host engine
+// (the same kernel bodies run through Thrust's OpenMP system in tests/backend/crf_device.test.cpp)
+#include <doctest/doctest.h>
+
+#include <wsss/cuda.hpp>
+
+#include "support/device_crf.hpp"
+
+TEST_CASE("cuda device_mean_field equals the host mean field (labels identical) and counts its transfers") {
+  int devices = 0;
+  REQUIRE_MESSAGE(cudaGetDeviceCount(&devices) == cudaSuccess, "no CUDA device: run this binary on a GPU host");
+  device_crf_test::check_against_host(wsss::exec<wsss::cuda_t>{}, 2e-6f);
+  // VOC's label count on a larger batch item.
+  device_crf_test::check_against_host(wsss::exec<wsss::cuda_t>{}, 2e-6f, 21, 75, 100);
+}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// tests/support/device_crf.hpp — one parity check of crf::device_mean_field against the host
+// engine, run per backend (Thrust's OpenMP system, OpenCL on PoCL, CUDA on a GPU host)
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "crf/support.hpp"
+#include "wsss/backend/device_memory.hpp"
+#include "wsss/core/random.hpp"
+#include "wsss/crf/device_mean_field.hpp"
+#include "wsss/crf/mean_field.hpp"
+
+namespace device_crf_test {
+
+using namespace wsss;
+
+/// Random unaries b x k x h x w in [0, 3) whose argmax leans to label 1 inside the disc: mean
+/// field has labels to move.
+inline tensor disc_unary(index_t b, index_t k, index_t h, index_t w, std::uint64_t seed) {
+  tensor u = crf_test::random_unary(b, k, h, w, seed, 3.0);
+  for (index_t i = 0; i < b; ++i)
+    for (index_t y = 0; y < h; ++y)
+      for (index_t x = 0; x < w; ++x) {
+        const double dy = y - h / 2.0, dx = x - w / 2.0;
+        const index_t c = dx * dx + dy * dy < 0.1 * h * w ? 1 : 0;
+        u[((i * k + c) * h + y) * w + x] -= 1.0f;
+      }
+  return u;
+}
+
+/// argmax over K of Q (N x K x H x W), image-major.
+inline std::vector<std::uint8_t> labels_of(const tensor& q) {
+  const index_t b = q.dim(0), k = q.dim(1), n = q.dim(2) * q.dim(3);
+  std::vector<std::uint8_t> out;
+  for (index_t i = 0; i < b; ++i)
+    for (index_t p = 0; p < n; ++p) {
+      index_t best = 0;
+      for (index_t c = 1; c < k; ++c)
+        if (q[(i * k + c) * n + p] > q[(i * k + best) * n + p]) best = c;
+      out.push_back(static_cast<std::uint8_t>(best));
+    }
+  return out;
+}
+
+inline float max_abs_diff(const tensor& a, const tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  float d = 0;
+  for (index_t i = 0; i < a.numel(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+/// A batch of two images, with and without clamps, through device_mean_field<Tag> and the host
+/// mean_field<>: Q within `tolerance`, labels identical (from run and from labels()), clamped
+/// pixels kept, and the transfers the engine promises (prepare 12 uploads, 13 with clamps; run
+/// and labels one upload and one download each). Returns the largest |dQ| seen.
+template <class Tag>
+float check_against_host(const exec<Tag>& ex, float tolerance, index_t k = 5, index_t h = 37, index_t w = 45) {
+  const index_t b = 2, n = h * w;
+  const std::vector<rgb_image> images{crf_test::disc_image(h, w, 3), crf_test::disc_image(h, w, 4, 25.0)};
+  const tensor u = disc_unary(b, k, h, w, 7);
+  std::vector<label_map> clamps{label_map(h, w, 255), label_map(h, w, 255)};
+  for (index_t p = 0; p < n; p += 11) clamps[1][p] = static_cast<std::uint8_t>(p % k);
+  crf::mean_field_config cfg;
+  cfg.kernels.appearance.sxy = 20.0f;  // small images: a narrower appearance kernel than VOC's 80
+  cfg.iterations = 6;
+  const crf::device_mean_field<Tag> dev(cfg);
+  float worst = 0;
+  for (const bool clamped : {false, true}) {
+    CAPTURE(clamped);
+    batch bt{.images = images};
+    if (clamped) bt.labels = clamps;
+    const tensor ref = crf::mean_field<>(cfg).infer(u, bt);
+    auto t0 = backend::transfers();
+    auto pl = dev.prepare(ex, bt, u.shape());
+    CHECK(backend::transfers() - t0 == backend::transfer_counts{clamped ? 13u : 12u, 0, (backend::transfers() - t0).bytes_up, 0});
+    tensor q;
+    for (int repeat = 0; repeat < 2; ++repeat) {  // a second run re-sends nothing but the unaries
+      t0 = backend::transfers();
+      dev.run(ex, pl, u, q);
+      const auto bytes = static_cast<std::uint64_t>(u.numel()) * 4;
+      CHECK(backend::transfers() - t0 == backend::transfer_counts{1, 1, bytes, bytes});
+    }
+    const float err = max_abs_diff(q, ref);
+    MESSAGE(Tag::name, ": max |dQ| against the host mean field: ", err);
+    CHECK(err < tolerance);
+    worst = std::max(worst, err);
+    const auto want = labels_of(ref);
+    CHECK(labels_of(q) == want);
+    t0 = backend::transfers();
+    const std::vector<label_map> maps = dev.labels(ex, pl, u);
+    CHECK(backend::transfers() - t0 ==
+          backend::transfer_counts{1, 1, static_cast<std::uint64_t>(u.numel()) * 4, static_cast<std::uint64_t>(b * n)});
+    REQUIRE(maps.size() == 2);
+    for (index_t i = 0; i < b; ++i)
+      for (index_t p = 0; p < n; ++p) REQUIRE(maps[static_cast<std::size_t>(i)][p] == want[static_cast<std::size_t>(i * n + p)]);
+    if (clamped)
+      for (index_t p = 0; p < n; p += 11) REQUIRE(maps[1][p] == p % k);
+    // Solving again on the device moves nothing.
+    t0 = backend::transfers();
+    dev.solve(ex, pl);
+    CHECK(backend::transfers() - t0 == backend::transfer_counts{});
+  }
+  return worst;
+}
+
+}  // namespace device_crf_test
