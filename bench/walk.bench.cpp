@@ -15,6 +15,12 @@
 #include <wsss/core.hpp>
 #include <wsss/graph.hpp>
 #include <wsss/walk.hpp>
+#if defined(WSSS_BENCH_WITH_THRUST)
+#include <wsss/backend/thrust/for_each_index.hpp>
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+#include <wsss/opencl.hpp>
+#endif
 
 #if WSSS_BENCH_WITH_TORCH
 #include <torch/torch.h>
@@ -106,6 +112,25 @@ void bm_wsss(benchmark::State& st) {
   if constexpr (std::is_same_v<Prop, walk::chebyshev>) st.counters["degree"] = static_cast<double>(pl.degree);
 }
 
+// The walk in a backend's memory (walk::device_sparse_power): T and the CAMs up, 256 steps
+// with the mass restorations there, the scores down, per run. On a CPU the backends share the
+// host walk's row kernel; the upload and the fixed-split mass sums are the difference.
+template <class Tag>
+void bm_device_walk(benchmark::State& st, Tag tag) {
+  set_threads();
+  const problem& p = get(st.range(0));
+  const walk::device_sparse_power prop{{steps}};
+  const exec<Tag> ex{tag};
+  walk::device_sparse_power::plan pl = prop.prepare(ex, {}, p.cam.shape());
+  tensor out;
+  prop.run(ex, pl, p.T, p.cam, out);  // untimed: OpenCL builds its program on the first call
+  for (auto _ : st) {
+    prop.run(ex, pl, p.T, p.cam, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  report(st, p, out, p.T.bytes() + static_cast<std::size_t>(2 * out.numel()) * sizeof(float));
+}
+
 #if WSSS_BENCH_WITH_TORCH
 // libtorch dense, as the public code: M = S^T (n x n), 8 squarings, then cam (21 x n) . M.
 void bm_torch_dense(benchmark::State& st) {
@@ -162,6 +187,12 @@ void bm_torch_sparse(benchmark::State& st) {
 
 BENCHMARK(bm_wsss<walk::sparse_power>)->Name("wsss_sparse_power")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wsss<walk::chebyshev>)->Name("wsss_chebyshev")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime();
+#if defined(WSSS_BENCH_WITH_THRUST)
+BENCHMARK_CAPTURE(bm_device_walk, thrust_omp, thrust_omp)->Name("wsss_device_sparse_power/thrust_omp")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+BENCHMARK_CAPTURE(bm_device_walk, opencl, backend::opencl::default_queue())->Name("wsss_device_sparse_power/opencl_pocl")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 #if WSSS_BENCH_WITH_TORCH
 BENCHMARK(bm_torch_sparse)->Name("torch_sparse_coo_mm")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK(bm_torch_dense)->Name("torch_dense_squaring")->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

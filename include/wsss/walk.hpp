@@ -6,5 +6,6 @@
 #include "wsss/walk/concepts.hpp"
 #include "wsss/walk/dense_power.hpp"
 #include "wsss/walk/sparse_power.hpp"
+#include "wsss/walk/device_sparse_power.hpp"
 #include "wsss/walk/chebyshev.hpp"
 #include "wsss/walk/inference.hpp"

@@ -8,7 +8,12 @@
 #include <boost/compute/container/vector.hpp>
 
 #include <cstddef>
+#include <map>
+#include <string>
+#include <tuple>
+#include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "wsss/backend/device_memory.hpp"
 #include "wsss/backend/opencl/launch.hpp"
@@ -40,4 +45,36 @@ struct memory<opencl_t> {
   }
 };
 
+namespace opencl {
+
+namespace detail {
+// Kernel arguments: device arrays by their buffer, everything else by value.
+template <class T>
+const boost::compute::buffer& kernel_arg(const boost::compute::vector<T>& a) {
+  return a.get_buffer();
+}
+template <class T>
+const T& kernel_arg(const T& v) {
+  return v;
+}
+}  // namespace detail
+
+/// Queues kernel `name` of `source` (built once per context) over n work items with `args`
+/// (device arrays, or values of the OpenCL C parameter's type: std::int64_t for long).
+/// Kernel objects are kept per thread (a kernel's arguments are its state, so threads must not
+/// share one), keyed by context, source and name: a walk of 256 steps creates two, not 512.
+template <class... A>
+void run(const opencl_t& tag, std::string_view source, const char* name, std::int64_t n, const A&... args) {
+  using key = std::tuple<cl_context, const char*, std::string>;
+  thread_local std::map<key, boost::compute::kernel> kernels;
+  if (!tag.queue) throw backend_error("[wsss.backend] opencl: the tag carries no command queue");
+  const key id{tag.queue->get_context().get(), source.data(), name};
+  auto it = kernels.find(id);
+  if (it == kernels.end()) it = kernels.emplace(id, get_kernel(tag, source, name)).first;
+  boost::compute::kernel& k = it->second;
+  k.set_args(detail::kernel_arg(args)...);
+  launch(tag, k, static_cast<std::size_t>(n));
+}
+
+}  // namespace opencl
 }  // namespace wsss::backend

@@ -128,50 +128,34 @@ struct steps<opencl_t> {
   template <class T>
   using array = backend::device_array<T, opencl_t>;
 
-  template <class... A>
-  static void run(const opencl_t& tag, const char* kernel, index_t n, const A&... args) {
-    boost::compute::kernel k = backend::opencl::get_kernel(tag, opencl_source, kernel);
-    k.set_args(arg(args)...);
-    backend::opencl::launch(tag, k, static_cast<std::size_t>(n));
-  }
-
   static void splat(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& q, array<float>& val) {
-    run(tag, "wsss_splat", l.m * l.k, l.off, l.pix, l.splat_w, q, val, l.k);
+    backend::opencl::run(tag, opencl_source, "wsss_splat", l.m * l.k, l.off, l.pix, l.splat_w, q, val, l.k);
   }
   static void blur(const opencl_t& tag, const lattice<opencl_t>& l, int j, const array<float>& src, array<float>& dst) {
-    run(tag, "wsss_blur", l.m * l.k, l.nb, src, dst, l.k, l.dp1, j);
+    backend::opencl::run(tag, opencl_source, "wsss_blur", l.m * l.k, l.nb, src, dst, l.k, l.dp1, j);
   }
   static void slice(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& val, float weight,
                     array<float>& out) {
-    run(tag, "wsss_slice", l.n * l.k, l.vert, l.slice_w, val, l.dp1, weight, out, l.k);
+    backend::opencl::run(tag, opencl_source, "wsss_slice", l.n * l.k, l.vert, l.slice_w, val, l.dp1, weight, out, l.k);
   }
   static void init(const opencl_t& tag, const array<float>& unary, const array<std::uint8_t>& clamp, array<float>& negu,
                    array<float>& q, index_t pixels, index_t n, index_t k) {
-    run(tag, "wsss_init", pixels, unary, clamp_or(clamp, negu), has(clamp), negu, q, n, k);
+    backend::opencl::run(tag, opencl_source, "wsss_init", pixels, unary, clamp_or(clamp, negu), has(clamp), negu, q, n, k);
   }
   static void update(const opencl_t& tag, const array<float>& negu, const array<std::uint8_t>& clamp,
                      const lattice<opencl_t>& s, const array<float>& vs, float ws, const lattice<opencl_t>& a,
                      const array<float>& va, float wa, array<float>& q, index_t pixels, index_t k) {
-    run(tag, "wsss_update", pixels, negu, clamp_or(clamp, negu), has(clamp), s.vert, s.slice_w, vs, s.dp1, ws, a.vert, a.slice_w, va,
-        a.dp1, wa, q, k);
+    backend::opencl::run(tag, opencl_source, "wsss_update", pixels, negu, clamp_or(clamp, negu), has(clamp), s.vert,
+                         s.slice_w, vs, s.dp1, ws, a.vert, a.slice_w, va, a.dp1, wa, q, k);
   }
   static void output(const opencl_t& tag, const array<float>& q, array<float>& out, index_t n, index_t k) {
-    run(tag, "wsss_output", static_cast<index_t>(out.size()), q, out, n, k);
+    backend::opencl::run(tag, opencl_source, "wsss_output", static_cast<index_t>(out.size()), q, out, n, k);
   }
   static void argmax(const opencl_t& tag, const array<float>& q, array<std::uint8_t>& labels, index_t k) {
-    run(tag, "wsss_argmax", static_cast<index_t>(labels.size()), q, labels, k);
+    backend::opencl::run(tag, opencl_source, "wsss_argmax", static_cast<index_t>(labels.size()), q, labels, k);
   }
 
  private:
-  // Kernel arguments: arrays by their buffer, everything else by value (cl_long for index_t).
-  template <class T>
-  static const boost::compute::buffer& arg(const array<T>& a) {
-    return a.get_buffer();
-  }
-  template <class T>
-  static T arg(const T& v) {
-    return v;
-  }
   static int has(const array<std::uint8_t>& clamp) { return clamp.size() > 0 ? 1 : 0; }
   // Without clamps the kernel never reads the map; it gets a buffer of the tag's context.
   static const boost::compute::buffer& clamp_or(const array<std::uint8_t>& clamp, const array<float>& other) {
