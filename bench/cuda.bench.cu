@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// bench/cuda.bench.cu — the device pipelines on a GPU (compiled by nvcc; run by .ci/gpu on a
+// GPU host): dense CRF at 500x375, 21 labels, 10 iterations (end to end, and the device part
+// alone), images/s of CRF labelling in batches, and the sparse walk at 56x56 / 80x80, t = 256
+#include <benchmark/benchmark.h>
+
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "support/crf_inputs.hpp"
+#include "wsss/crf/device_mean_field.hpp"
+#include "wsss/cuda.hpp"
+#include "wsss/graph.hpp"
+#include "wsss/walk.hpp"
+
+namespace {
+
+using namespace wsss;
+using namespace bench_crf;
+
+const inputs& data() {
+  static const inputs d;
+  return d;
+}
+
+void sync() { backend::check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+// As bench_crf's bm_dense_crf (pydensecrf's call): host lattices and their upload, the
+// unaries up, 10 iterations, Q down.
+void bm_crf_end_to_end(benchmark::State& st) {
+  const inputs& d = data();
+  const crf::device_mean_field<cuda_t> mf;
+  workspace ws;
+  benchmark::DoNotOptimize(mf.infer(d.unary, d.image, on(cuda, ws)));
+  for (auto _ : st) benchmark::DoNotOptimize(mf.infer(d.unary, d.image, on(cuda, ws)));
+}
+
+// The 10 iterations alone, unaries already on the device (what a CRF inside training costs).
+void bm_crf_iterations(benchmark::State& st) {
+  const inputs& d = data();
+  const crf::device_mean_field<cuda_t> mf;
+  const exec<cuda_t> ex;
+  const batch b = images_only(std::span<const rgb_image>(&d.image, 1));
+  auto pl = mf.prepare(ex, b, d.unary.shape());
+  tensor q;
+  mf.run(ex, pl, d.unary, q);
+  for (auto _ : st) {
+    mf.solve(ex, pl);
+    sync();
+  }
+}
+
+// Labelling a stream of images in batches of range(0): prepare (lattices) + labels (one byte
+// per pixel down), per batch; images/s as a counter.
+void bm_crf_labels(benchmark::State& st) {
+  const inputs& d = data();
+  const index_t n = st.range(0);
+  const crf::device_mean_field<cuda_t> mf;
+  const exec<cuda_t> ex;
+  const std::vector<rgb_image> images(static_cast<std::size_t>(n), d.image);
+  tensor u({n, kLabels, kH, kW});
+  for (index_t i = 0; i < n; ++i) std::copy(d.unary.begin(), d.unary.end(), u.data() + i * d.unary.numel());
+  crf::device_mean_field<cuda_t>::plan pl;
+  const batch b{.images = images};
+  for (auto _ : st) {
+    mf.prepare(ex, b, u.shape(), pl);
+    benchmark::DoNotOptimize(mf.labels(ex, pl, u));
+  }
+  st.counters["images_per_s"] = benchmark::Counter(static_cast<double>(n * st.iterations()), benchmark::Counter::kIsRate);
+}
+
+// The walk of AffinityNet's inference at 448x448 (56x56) and 640x640 (80x80), 21 channels.
+void bm_walk(benchmark::State& st) {
+  const index_t side = st.range(0);
+  rng r(5);
+  const tensor f = random_normal({8, side, side}, r, 0.0, 0.4);
+  const walk::transition T = walk::make_transition(graph::build(graph::radius{{5.0}}, f.shape(), f));
+  const tensor cam = random_uniform({21, side, side}, r);
+  const walk::device_sparse_power dev{{.t = 256}};
+  const exec<cuda_t> ex;
+  auto pl = dev.prepare(ex, batch{}, cam.shape());
+  tensor out;
+  dev.run(ex, pl, T, cam, out);
+  for (auto _ : st) dev.run(ex, pl, T, cam, out);
+  st.counters["nnz"] = static_cast<double>(T.nonzeros());
+}
+
+}  // namespace
+
+BENCHMARK(bm_crf_end_to_end)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_crf_iterations)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_crf_labels)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_walk)->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();
