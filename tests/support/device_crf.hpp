@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "crf/support.hpp"
+#include "wsss/autodiff/ops/elementwise.hpp"
+#include "wsss/autodiff/ops/reduce.hpp"
 #include "wsss/backend/device_memory.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/crf/device_mean_field.hpp"
@@ -106,6 +108,40 @@ float check_against_host(const exec<Tag>& ex, float tolerance, index_t k = 5, in
     CHECK(backend::transfers() - t0 == backend::transfer_counts{});
   }
   return worst;
+}
+
+/// The gradient of sum(Q ⊙ g) w.r.t. U through device_mean_field<Tag>::record and through
+/// mean_field<>::record (Potts) on the same batch of two images with clamps: equal within
+/// tolerance x max(1, max |g_U|). Returns the largest difference.
+template <class Tag>
+float check_gradients_against_host(const exec<Tag>& ex, float tolerance) {
+  const index_t b = 2, k = 5, h = 37, w = 45, n = h * w;
+  const std::vector<rgb_image> images{crf_test::disc_image(h, w, 3), crf_test::disc_image(h, w, 4, 25.0)};
+  const tensor u = disc_unary(b, k, h, w, 7);
+  std::vector<label_map> clamps{label_map(h, w, 255), label_map(h, w, 255)};
+  for (index_t p = 0; p < n; p += 11) clamps[1][p] = static_cast<std::uint8_t>(p % k);
+  crf::mean_field_config cfg;
+  cfg.kernels.appearance.sxy = 20.0f;
+  cfg.iterations = 6;
+  const batch bt{.images = images, .labels = clamps};
+  rng g(12);
+  const tensor gy = random_uniform(u.shape(), g, -1.0, 1.0);
+  auto grads = [&](const auto& engine, auto on) {
+    auto pl = engine.prepare(on, bt, u.shape());
+    ad::tape t;
+    const ad::var x = t.leaf(u, true);
+    t.backward(ad::sum(ad::mul(engine.record(t, pl, x), t.leaf(gy))));
+    return *t.grad(x);
+  };
+  const tensor host = grads(crf::mean_field<>(cfg), exec<>{});
+  const tensor dev = grads(crf::device_mean_field<Tag>(cfg), ex);
+  float scale = 0;
+  for (const float v : host) scale = std::max(scale, std::abs(v));
+  const float d = max_abs_diff(dev, host);
+  MESSAGE(Tag::name, ": max |dg_U| against the host mean_field_op: ", d, " (max |g_U| ", scale, ")");
+  CHECK(scale > 0.1f);
+  CHECK(d <= tolerance * std::max(1.0f, scale));
+  return d;
 }
 
 }  // namespace device_crf_test

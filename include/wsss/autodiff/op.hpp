@@ -96,12 +96,22 @@ std::unique_ptr<backward_step> make_step(tape& t, const O& op, typename O::saved
 
 }  // namespace detail
 
+namespace detail {
+/// Whether O's forward takes its inputs one by one (else it takes a span). A named concept
+/// rather than a requires-expression over a pack inside apply: nvcc's front end evaluates the
+/// latter to false.
+template <class O, class... X>
+concept fixed_arity_forward = requires(const O& op, typename O::saved& s, const X&... x) { op.forward(s, x...); };
+template <class V>
+using value_of = tensor;
+}  // namespace detail
+
 /// Runs a fixed-arity op forward on the inputs' values and records it: y = op(x0, x1, ...).
 template <Op O, std::same_as<var>... V>
 var apply(tape& t, const O& op, const V&... xs) {
   typename O::saved s{};
   tensor y;
-  if constexpr (requires { op.forward(s, xs.value()...); }) {
+  if constexpr (detail::fixed_arity_forward<O, detail::value_of<V>...>) {
     y = op.forward(s, xs.value()...);
   } else {
     const std::array<const tensor*, sizeof...(V)> vals{&xs.value()...};

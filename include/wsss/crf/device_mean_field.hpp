@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "wsss/autodiff/op.hpp"
 #include "wsss/backend/device_memory.hpp"
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/batch.hpp"
@@ -37,9 +38,13 @@ namespace wsss::crf {
 ///   auto pl = mf.prepare(ex, batch, unary.shape());        // 12 uploads (13 with clamps)
 ///   mf.run(ex, pl, unary, q);                              // 1 upload, 1 download
 ///   auto labels = mf.labels(ex, pl, unary);                // 1 upload, 1 download (bytes)
+///   ad::var q = mf.record(tape, pl, u);                    // Q_T on a tape; backward there too
 /// Tag: any host backend (the kernels through its launcher; thrust_omp_t runs the CUDA bodies
 /// on the CPU) or cuda_t (wsss/cuda.hpp, nvcc). Its results equal mean_field<>'s up to float
-/// rounding of the sums (tests/crf/device.test.cpp states the bound).
+/// rounding of the sums (tests/backend/crf_device.test.cpp states the bound).
+template <class Tag>
+struct device_mean_field_op;
+
 template <class Tag = omp_t>
 class device_mean_field {
  public:
@@ -55,6 +60,10 @@ class device_mean_field {
     array<std::uint8_t> clamp;         ///< N·H·W, or empty
     array<float> unary, negu, q, out;  ///< unaries in, -U and Q rows, Q out (caller's layout)
     array<std::uint8_t> labels;
+    // record()'s: Q_0..Q_T ((T + 1) x N x K), and the backward pass's rows and sums.
+    array<float> hist, gq, ga, gu, rs, ra;
+    array<double> partial, gw;
+    Tag tag{};  ///< the backend it was prepared on (record's op runs there: a tape has no exec)
     // Host staging, kept so that a plan prepared again allocates nothing new on the host.
     image_plan<permutohedral> host;
     device::flat_lattice flat_s, flat_a;
@@ -98,21 +107,23 @@ class device_mean_field {
     }
     backend::resize(ex.tag, pl.negu, n * s[1]);
     backend::resize(ex.tag, pl.q, n * s[1]);
+    pl.tag = ex.tag;
     pl.dims = s;
   }
 
   /// Q_T on the device from unaries already in pl.unary (the caller's N x K x H x W layout);
   /// the rows of Q stay in pl.q. No transfer.
   void solve(const exec<Tag>& ex, plan& pl) const {
-    using steps = device::steps<Tag>;
-    const index_t hw = pl.dims[2] * pl.dims[3], n = pl.dims[0] * hw, k = pl.dims[1];
-    steps::init(ex.tag, pl.unary, pl.clamp, pl.negu, pl.q, n, hw, k);
-    for (int t = 0; t < cfg.iterations; ++t) {
-      const auto& vs = pl.smoothness.filter(ex.tag, pl.q);
-      const auto& va = pl.appearance.filter(ex.tag, pl.q);
-      steps::update(ex.tag, pl.negu, pl.clamp, pl.smoothness, vs, cfg.kernels.smoothness.weight, pl.appearance, va,
-                    cfg.kernels.appearance.weight, pl.q, n, k);
-    }
+    solve(ex.tag, pl, cfg.kernels.smoothness.weight, cfg.kernels.appearance.weight, false);
+  }
+
+  /// Q_T on the tape (DifferentiableCrf): the gradient flows into the unaries and, through the
+  /// second input (the two kernel weights, constants here as in mean_field), into w; every
+  /// iteration of both passes runs on the plan's backend. The plan must outlive backward.
+  ad::var record(ad::tape& t, plan& pl, ad::var unary) const {
+    const tensor w = tensor::from({2}, std::span<const float>(std::vector<float>{cfg.kernels.smoothness.weight,
+                                                                                 cfg.kernels.appearance.weight}));
+    return ad::apply(t, device_mean_field_op<Tag>{this, &pl}, unary, t.leaf(w));
   }
 
   /// q (N x K x H x W, written, resized when its shape differs) = Q_T from host unaries of
@@ -120,11 +131,8 @@ class device_mean_field {
   void run(const exec<Tag>& ex, plan& pl, const tensor& unary, tensor& q) const {
     upload_unary(ex, pl, unary);
     solve(ex, pl);
-    const index_t n = pl.dims[0] * pl.dims[2] * pl.dims[3], k = pl.dims[1];
-    backend::resize(ex.tag, pl.out, n * k);
-    device::steps<Tag>::output(ex.tag, pl.q, pl.out, pl.dims[2] * pl.dims[3], k);
     if (q.shape() != unary.shape()) q = tensor::uninitialized(unary.shape());
-    backend::download(ex.tag, pl.out, q.span());
+    download_q(ex.tag, pl, q);
   }
 
   /// The labels argmax_l Q_T (one map per image) from host unaries: one upload, and one
@@ -163,11 +171,108 @@ class device_mean_field {
   }
 
  private:
+  friend struct device_mean_field_op<Tag>;
+
+  // T mean-field updates with kernel weights ws, wa on unaries already uploaded; with
+  // `history` Q_0..Q_T are kept in pl.hist for backward.
+  void solve(const Tag& tag, plan& pl, float ws, float wa, bool history) const {
+    using steps = device::steps<Tag>;
+    const index_t hw = pl.dims[2] * pl.dims[3], n = pl.dims[0] * hw, k = pl.dims[1];
+    if (history) backend::resize(tag, pl.hist, (cfg.iterations + 1) * n * k);
+    steps::init(tag, pl.unary, pl.clamp, pl.negu, pl.q, n, hw, k);
+    if (history) steps::copy(tag, pl.q, pl.hist, 0, n * k);
+    for (int t = 1; t <= cfg.iterations; ++t) {
+      const auto& vs = pl.smoothness.filter(tag, pl.q);
+      const auto& va = pl.appearance.filter(tag, pl.q);
+      steps::update(tag, pl.negu, pl.clamp, pl.smoothness, vs, ws, pl.appearance, va, wa, pl.q, n, k);
+      if (history) steps::copy(tag, pl.q, pl.hist, t * n * k, n * k);
+    }
+  }
+
+  // Q_T rows to the caller's layout, downloaded into q (sized for the plan's shape).
+  void download_q(const Tag& tag, plan& pl, tensor& q) const {
+    const index_t hw = pl.dims[2] * pl.dims[3], k = pl.dims[1];
+    backend::resize(tag, pl.out, pl.dims[0] * hw * k);
+    device::steps<Tag>::output(tag, pl.q, pl.out, hw, k);
+    backend::download(tag, pl.out, q.span());
+  }
+  tensor download_q(const Tag& tag, plan& pl, const shape& s) const {
+    tensor q = tensor::uninitialized(s);
+    download_q(tag, pl, q);
+    return q;
+  }
+
+  // The op's backward (see op): ADDS into *gu (the unaries' layout) and *gw (2) when given.
+  void backward(const Tag& tag, plan& pl, float ws, float wa, const tensor& gy, tensor* gu, tensor* gw) const {
+    using steps = device::steps<Tag>;
+    const index_t hw = pl.dims[2] * pl.dims[3], n = pl.dims[0] * hw, k = pl.dims[1], size = n * k;
+    for (auto* a : {&pl.gq, &pl.ga, &pl.gu, &pl.rs, &pl.ra}) backend::resize(tag, *a, size);
+    backend::resize(tag, pl.gw, 2);
+    backend::fill(tag, pl.gu, 0.0f);
+    backend::fill(tag, pl.gw, 0.0);
+    pl.smoothness.upload_transpose(tag, pl.flat_s);
+    pl.appearance.upload_transpose(tag, pl.flat_a);
+    backend::upload(tag, gy.span(), pl.out);  // the caller's layout, then rows
+    steps::input(tag, pl.out, pl.gq, hw, k);
+    for (int t = cfg.iterations; t >= 0; --t) {
+      steps::softmax_backward(tag, pl.hist, t * size, pl.gq, pl.clamp, pl.ga, pl.gu, n, k);
+      if (t == 0) break;
+      // r_k = F_k^T g_a (Potts: g_m = -mu^T g_a = g_a).
+      steps::slice(tag, pl.smoothness, pl.smoothness.slice_weights(true), pl.smoothness.filter(tag, pl.ga, true), 1.0f,
+                   pl.rs);
+      steps::slice(tag, pl.appearance, pl.appearance.slice_weights(true), pl.appearance.filter(tag, pl.ga, true), 1.0f,
+                   pl.ra);
+      if (gw) steps::dot2(tag, pl.rs, pl.ra, pl.hist, (t - 1) * size, size, pl.partial, pl.gw);
+      steps::combine(tag, pl.rs, pl.ra, ws, wa, pl.gq);
+    }
+    if (gu) {
+      steps::output(tag, pl.gu, pl.out, hw, k);
+      tensor g = tensor::uninitialized(gu->shape());
+      backend::download(tag, pl.out, g.span());
+      for (index_t i = 0; i < g.numel(); ++i) (*gu)[i] += g[i];
+    }
+    if (gw) {
+      double d[2];
+      backend::download(tag, pl.gw, std::span<double>(d, 2));
+      (*gw)[0] += static_cast<float>(d[0]);
+      (*gw)[1] += static_cast<float>(d[1]);
+    }
+  }
+
   void upload_unary(const exec<Tag>& ex, plan& pl, const tensor& unary) const {
     detail::check_unary(name, pl.dims, unary);
     backend::upload(ex.tag, unary.span(), pl.unary);
   }
 };
+
+/// The autodiff op of device_mean_field::record: y = Q_T from x0 = U and x1 = (w_s, w_a).
+/// Backward, per iteration t = T..1 (Q_t = softmax(a_t), a_t = -U + Σ_k w_k F_k Q_{t-1}):
+///   g_a = Q_t ⊙ (g_Q - <Q_t, g_Q>),  g_U -= g_a,  r_k = F_k^T g_a,
+///   g_w_k += <r_k, Q_{t-1}>,  g_{Q_{t-1}} = Σ_k w_k r_k;  then Q_0 = softmax(-U).
+/// (mean_field_op's with mu = -I.) One upload of U and one download of Q_T forward; one
+/// upload of g_Q and downloads of g_U and g_w backward.
+template <class Tag>
+struct device_mean_field_op {
+  static constexpr std::string_view name = "crf::device_mean_field_op";
+  const device_mean_field<Tag>* engine = nullptr;
+  typename device_mean_field<Tag>::plan* pl = nullptr;
+  struct saved {};
+
+  tensor forward(saved&, const tensor& u, const tensor& w) const {
+    expect_shape(w, {2}, name, "kernel weights");
+    detail::check_finite(w, name, "kernel weights");
+    engine->upload_unary(exec<Tag>{pl->tag}, *pl, u);
+    engine->solve(pl->tag, *pl, w[0], w[1], true);
+    return engine->download_q(pl->tag, *pl, u.shape());
+  }
+
+  void backward(const saved&, const tensor&, const tensor& gy, std::span<const tensor* const> xs,
+                std::span<tensor* const> gxs) const {
+    engine->backward(pl->tag, *pl, (*xs[1])[0], (*xs[1])[1], gy, gxs[0], gxs[1]);
+  }
+};
+
+static_assert(DifferentiableCrf<device_mean_field<cpu_t>>);
 
 }  // namespace wsss::crf
 

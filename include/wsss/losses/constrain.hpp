@@ -188,7 +188,11 @@ class constrain {
       q = crf.record(t, pl.crf, ad::scale(logits, -1.0f));
     } else {
       tensor qv;
-      crf.run(exec<>{}, pl.crf, crf::unary_from_logits(z), qv);
+      // A device engine's plan remembers the backend it was prepared on; host engines use omp.
+      if constexpr (requires { pl.crf.tag; })
+        crf.run(exec<std::remove_cvref_t<decltype(pl.crf.tag)>>{pl.crf.tag}, pl.crf, crf::unary_from_logits(z), qv);
+      else
+        crf.run(exec<>{}, pl.crf, crf::unary_from_logits(z), qv);
       q = t.leaf(std::move(qv));
     }
     return ad::apply(t, constrain_kl_op{cfg.q_floor}, q, probs);

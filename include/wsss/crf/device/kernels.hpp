@@ -141,6 +141,96 @@ struct output_kernel {
   }
 };
 
+/// The inverse of output_kernel, one element per index: rows (N x k) from the caller's layout
+/// (B x K x H x W).
+struct input_kernel {
+  const float* in;
+  float* rows;
+  std::int64_t n, k;
+  WSSS_HD void operator()(std::int64_t i) const {
+    const std::int64_t p = i / k, c = i - p * k, img = p / n, l = p - img * n;
+    rows[i] = in[(img * k + c) * n + l];
+  }
+};
+
+/// dst[i] = src[i] (a device-side copy of rows).
+struct copy_kernel {
+  const float* src;
+  float* dst;
+  WSSS_HD void operator()(std::int64_t i) const { dst[i] = src[i]; }
+};
+
+/// The softmax's backward and the unaries' gradient, one pixel per index:
+/// g_a = Q ⊙ (g_Q - <Q, g_Q>) (zero where clamped: a fixed pixel passes no gradient), and
+/// g_U -= g_a (U enters a = -U + ...).
+struct softmax_backward_kernel {
+  const float* q;
+  const float* gq;
+  const std::uint8_t* clamp;
+  float* ga;
+  float* gu;
+  std::int64_t k;
+  WSSS_HD void operator()(std::int64_t p) const {
+    const float* qp = q + p * k;
+    const float* gp = gq + p * k;
+    float* o = ga + p * k;
+    if (clamp && clamp[p] != free_pixel) {
+      for (std::int64_t c = 0; c < k; ++c) o[c] = 0.0f;
+      return;
+    }
+    double dot = 0;
+    for (std::int64_t c = 0; c < k; ++c) dot += static_cast<double>(qp[c]) * gp[c];
+    for (std::int64_t c = 0; c < k; ++c) {
+      o[c] = qp[c] * static_cast<float>(gp[c] - dot);
+      gu[p * k + c] -= o[c];
+    }
+  }
+};
+
+/// g_Q = w_s r_s + w_a r_a, one element per index.
+struct combine_kernel {
+  const float* rs;
+  const float* ra;
+  float ws, wa;
+  float* gq;
+  WSSS_HD void operator()(std::int64_t i) const { gq[i] = ws * rs[i] + wa * ra[i]; }
+};
+
+/// Elements per partial sum of dot2 (a fixed split: the same bits on every launcher).
+inline constexpr std::int64_t dot_chunk = 4096;
+
+/// Partial sums of <r_s, q> and <r_a, q> over chunks of dot_chunk elements, one chunk per
+/// index (partial[2 chunk], partial[2 chunk + 1]).
+struct dot2_partial_kernel {
+  const float* rs;
+  const float* ra;
+  const float* q;
+  double* partial;
+  std::int64_t size;
+  WSSS_HD void operator()(std::int64_t chunk) const {
+    const std::int64_t end = (chunk + 1) * dot_chunk < size ? (chunk + 1) * dot_chunk : size;
+    double s = 0, a = 0;
+    for (std::int64_t e = chunk * dot_chunk; e < end; ++e) {
+      s += static_cast<double>(rs[e]) * q[e];
+      a += static_cast<double>(ra[e]) * q[e];
+    }
+    partial[2 * chunk] = s;
+    partial[2 * chunk + 1] = a;
+  }
+};
+
+/// total[j] += the partials of j in chunk order, j = 0, 1 (one per index).
+struct dot2_total_kernel {
+  const double* partial;
+  double* total;
+  std::int64_t chunks;
+  WSSS_HD void operator()(std::int64_t j) const {
+    double s = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) s += partial[2 * c + j];
+    total[j] += s;
+  }
+};
+
 /// The label of each pixel: the first maximum of its row of Q.
 struct argmax_kernel {
   const float* q;

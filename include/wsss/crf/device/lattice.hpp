@@ -30,6 +30,9 @@ struct flat_lattice {
   std::vector<std::int32_t> vert;       ///< N x dp1 pixel's vertices (1-based; 0 is the zero row)
   std::vector<float> slice_w;           ///< N x dp1: barycentric x alpha x post[p]
   std::vector<std::int32_t> nb;         ///< M x dp1 x 2 blur neighbours (0 = none)
+  // F^T = Q K^T P swaps the normalisers (and runs the blur axes in reverse order):
+  std::vector<float> splat_wt;          ///< entries' weights for F^T: barycentric x post[p]
+  std::vector<float> slice_wt;          ///< N x dp1 for F^T: barycentric x alpha x pre[p]
 
   void clear() {
     dp1 = 0;
@@ -40,6 +43,8 @@ struct flat_lattice {
     vert.clear();
     slice_w.clear();
     nb.clear();
+    splat_wt.clear();
+    slice_wt.clear();
   }
 
   /// Appends one image's lattice.
@@ -55,14 +60,14 @@ struct flat_lattice {
     dp1 = d1;
     const auto vo = static_cast<std::int32_t>(m), po = static_cast<std::int32_t>(n);
     // Slice side: vertices shifted, weights with alpha and the output normaliser.
-    for (index_t p = 0; p < a.n; ++p) {
-      const float post = a.post.empty() ? 1.0f : a.post[static_cast<std::size_t>(p)];
+    auto scale = [](std::span<const float> s, index_t p) { return s.empty() ? 1.0f : s[static_cast<std::size_t>(p)]; };
+    for (index_t p = 0; p < a.n; ++p)
       for (int r = 0; r < d1; ++r) {
         const auto at = static_cast<std::size_t>(p * d1 + r);
         vert.push_back(a.vert[at] + vo);
-        slice_w.push_back(a.bary[at] * a.alpha * post);
+        slice_w.push_back(a.bary[at] * a.alpha * scale(a.post, p));
+        slice_wt.push_back(a.bary[at] * a.alpha * scale(a.pre, p));
       }
-    }
     // Splat side: the (pixel, r) entries counting-sorted by vertex, pixel order kept.
     std::vector<std::int32_t> count(static_cast<std::size_t>(a.m) + 1, 0);
     for (const std::int32_t v : a.vert) ++count[static_cast<std::size_t>(v)];
@@ -70,16 +75,16 @@ struct flat_lattice {
     for (index_t v = 1; v <= a.m; ++v) off.push_back(off.back() + count[static_cast<std::size_t>(v)]);
     pix.resize(pix.size() + a.vert.size());
     splat_w.resize(pix.size());
+    splat_wt.resize(pix.size());
     std::vector<std::int32_t> next(off.begin() + static_cast<std::ptrdiff_t>(first - 1), off.end() - 1);
-    for (index_t p = 0; p < a.n; ++p) {
-      const float pre = a.pre.empty() ? 1.0f : a.pre[static_cast<std::size_t>(p)];
+    for (index_t p = 0; p < a.n; ++p)
       for (int r = 0; r < d1; ++r) {
         const auto at = static_cast<std::size_t>(p * d1 + r);
         const auto e = static_cast<std::size_t>(next[static_cast<std::size_t>(a.vert[at] - 1)]++);
         pix[e] = static_cast<std::int32_t>(p) + po;
-        splat_w[e] = a.bary[at] * pre;
+        splat_w[e] = a.bary[at] * scale(a.pre, p);
+        splat_wt[e] = a.bary[at] * scale(a.post, p);
       }
-    }
     WSSS_ASSERT(off.back() == static_cast<std::int32_t>(pix.size()));
     // Blur neighbours, vertex-major, shifted (0 stays the zero row).
     for (index_t v = 0; v < a.m; ++v)
@@ -100,7 +105,8 @@ struct flat_lattice {
 template <class Tag>
 struct steps;
 
-/// A flat lattice in a backend's memory, with its two blur buffers.
+/// A flat lattice in a backend's memory, with its two blur buffers. F^T's weights (for the
+/// backward pass) are uploaded only when asked for (upload_transpose).
 template <class Tag>
 struct lattice {
   template <class T>
@@ -108,8 +114,9 @@ struct lattice {
   int dp1 = 0;
   index_t n = 0, m = 0, k = 0;
   array<std::int32_t> off, pix, vert, nb;
-  array<float> splat_w, slice_w;
+  array<float> splat_w, slice_w, splat_wt, slice_wt;
   array<float> val[2];
+  bool transposed = false;  ///< splat_wt and slice_wt hold the uploaded lattice's F^T weights
 
   /// Uploads the flat lattice (six transfers) and sizes the buffers for rows of k channels.
   void upload(const Tag& tag, const flat_lattice& f, index_t channels) {
@@ -117,6 +124,7 @@ struct lattice {
     n = f.n;
     m = f.m;
     k = channels;
+    transposed = false;
     backend::upload(tag, std::span<const std::int32_t>(f.off), off);
     backend::upload(tag, std::span<const std::int32_t>(f.pix), pix);
     backend::upload(tag, std::span<const float>(f.splat_w), splat_w);
@@ -129,14 +137,27 @@ struct lattice {
     }
   }
 
-  /// Splats q (N x k) and blurs it along the d + 1 axes; returns the blurred rows the slice
-  /// reads (valid until the next call).
-  const array<float>& filter(const Tag& tag, const array<float>& q) {
-    steps<Tag>::splat(tag, *this, q, val[0]);
+  /// F^T's weights of f, the flat lattice last uploaded (two transfers, the first time after
+  /// each upload).
+  void upload_transpose(const Tag& tag, const flat_lattice& f) {
+    if (transposed) return;
+    WSSS_ASSERT(f.n == n && f.m == m);
+    backend::upload(tag, std::span<const float>(f.splat_wt), splat_wt);
+    backend::upload(tag, std::span<const float>(f.slice_wt), slice_wt);
+    transposed = true;
+  }
+
+  /// Splats q (N x k) and blurs it along the d + 1 axes (F^T, after upload_transpose: with the
+  /// swapped normalisers, the axes in reverse order); returns the blurred rows the slice reads
+  /// (valid until the next call), to be sliced with slice_weights(transpose).
+  const array<float>& filter(const Tag& tag, const array<float>& q, bool transpose = false) {
+    WSSS_ASSERT(!transpose || transposed);
+    steps<Tag>::splat(tag, *this, transpose ? splat_wt : splat_w, q, val[0]);
     int cur = 0;
-    for (int j = 0; j < dp1; ++j, cur ^= 1) steps<Tag>::blur(tag, *this, j, val[cur], val[cur ^ 1]);
+    for (int a = 0; a < dp1; ++a, cur ^= 1) steps<Tag>::blur(tag, *this, transpose ? dp1 - 1 - a : a, val[cur], val[cur ^ 1]);
     return val[cur];
   }
+  const array<float>& slice_weights(bool transpose) const { return transpose ? slice_wt : slice_w; }
 };
 
 /// The primary steps: the WSSS_HD functors through the tag's launcher.
@@ -148,19 +169,22 @@ struct steps {
   static const T* ptr(const array<T>& a) noexcept {
     return a.size() ? a.data() : nullptr;
   }
-  static slice_view view(const lattice<Tag>& l, const array<float>& val, float weight) {
-    return {l.vert.data(), l.slice_w.data(), val.data(), l.dp1, weight};
+  static slice_view view(const lattice<Tag>& l, const array<float>& w, const array<float>& val, float weight) {
+    return {l.vert.data(), w.data(), val.data(), l.dp1, weight};
   }
 
-  static void splat(const Tag& tag, const lattice<Tag>& l, const array<float>& q, array<float>& val) {
-    backend::for_each_index(tag, l.m * l.k, splat_kernel{l.off.data(), l.pix.data(), l.splat_w.data(), q.data(), val.data(), l.k});
+  static void splat(const Tag& tag, const lattice<Tag>& l, const array<float>& w, const array<float>& q,
+                    array<float>& val) {
+    backend::for_each_index(tag, l.m * l.k, splat_kernel{l.off.data(), l.pix.data(), w.data(), q.data(), val.data(), l.k});
   }
   static void blur(const Tag& tag, const lattice<Tag>& l, int j, const array<float>& src, array<float>& dst) {
     backend::for_each_index(tag, l.m * l.k, blur_kernel{l.nb.data(), src.data(), dst.data(), l.k, l.dp1, j});
   }
-  /// out (N x k) = weight · F q, from the rows filter() returned.
-  static void slice(const Tag& tag, const lattice<Tag>& l, const array<float>& val, float weight, array<float>& out) {
-    backend::for_each_index(tag, l.n * l.k, slice_kernel{view(l, val, weight), out.data(), l.k});
+  /// out (N x k) = weight · F q (or F^T q), from the rows filter() returned and the lattice's
+  /// slice_weights of the same direction.
+  static void slice(const Tag& tag, const lattice<Tag>& l, const array<float>& w, const array<float>& val, float weight,
+                    array<float>& out) {
+    backend::for_each_index(tag, l.n * l.k, slice_kernel{view(l, w, val, weight), out.data(), l.k});
   }
   static void init(const Tag& tag, const array<float>& unary, const array<std::uint8_t>& clamp, array<float>& negu,
                    array<float>& q, index_t pixels, index_t n, index_t k) {
@@ -169,14 +193,42 @@ struct steps {
   static void update(const Tag& tag, const array<float>& negu, const array<std::uint8_t>& clamp, const lattice<Tag>& s,
                      const array<float>& vs, float ws, const lattice<Tag>& a, const array<float>& va, float wa,
                      array<float>& q, index_t pixels, index_t k) {
-    backend::for_each_index(tag, pixels,
-                            update_kernel{negu.data(), ptr(clamp), view(s, vs, ws), view(a, va, wa), q.data(), k});
+    backend::for_each_index(tag, pixels, update_kernel{negu.data(), ptr(clamp), view(s, s.slice_w, vs, ws),
+                                                       view(a, a.slice_w, va, wa), q.data(), k});
   }
   static void output(const Tag& tag, const array<float>& q, array<float>& out, index_t n, index_t k) {
     backend::for_each_index(tag, static_cast<index_t>(out.size()), output_kernel{q.data(), out.data(), n, k});
   }
   static void argmax(const Tag& tag, const array<float>& q, array<std::uint8_t>& labels, index_t k) {
     backend::for_each_index(tag, static_cast<index_t>(labels.size()), argmax_kernel{q.data(), labels.data(), k});
+  }
+
+  // The backward pass's steps (host tags and cuda_t).
+  static void input(const Tag& tag, const array<float>& in, array<float>& rows, index_t n, index_t k) {
+    backend::for_each_index(tag, static_cast<index_t>(rows.size()), input_kernel{in.data(), rows.data(), n, k});
+  }
+  /// dst[at, at + size) = src[0, size).
+  static void copy(const Tag& tag, const array<float>& src, array<float>& dst, index_t at, index_t size) {
+    backend::for_each_index(tag, size, copy_kernel{src.data(), dst.data() + at});
+  }
+  /// ga, gu -= ga from Q_t (q_at: its first element in hist) and g_Q.
+  static void softmax_backward(const Tag& tag, const array<float>& hist, index_t q_at, const array<float>& gq,
+                               const array<std::uint8_t>& clamp, array<float>& ga, array<float>& gu, index_t pixels,
+                               index_t k) {
+    backend::for_each_index(tag, pixels,
+                            softmax_backward_kernel{hist.data() + q_at, gq.data(), ptr(clamp), ga.data(), gu.data(), k});
+  }
+  static void combine(const Tag& tag, const array<float>& rs, const array<float>& ra, float ws, float wa,
+                      array<float>& gq) {
+    backend::for_each_index(tag, static_cast<index_t>(gq.size()), combine_kernel{rs.data(), ra.data(), ws, wa, gq.data()});
+  }
+  /// total += (<r_s, q>, <r_a, q>), q = hist[q_at, q_at + size).
+  static void dot2(const Tag& tag, const array<float>& rs, const array<float>& ra, const array<float>& hist,
+                   index_t q_at, index_t size, array<double>& partial, array<double>& total) {
+    const index_t chunks = (size + dot_chunk - 1) / dot_chunk;
+    backend::resize(tag, partial, 2 * chunks);
+    backend::for_each_index(tag, chunks, dot2_partial_kernel{rs.data(), ra.data(), hist.data() + q_at, partial.data(), size});
+    backend::for_each_index(tag, 2, dot2_total_kernel{partial.data(), total.data(), chunks});
   }
 };
 

@@ -111,6 +111,11 @@ __kernel void wsss_output(__global const float* q, __global float* out, const lo
   out[i] = q[(img * n + l) * k + c];
 }
 
+__kernel void wsss_copy(__global const float* src, __global float* dst, const long at) {
+  const long i = get_global_id(0);
+  dst[at + i] = src[i];
+}
+
 __kernel void wsss_argmax(__global const float* q, __global uchar* labels, const long k) {
   const long p = get_global_id(0);
   __global const float* qp = q + p * k;
@@ -128,15 +133,16 @@ struct steps<opencl_t> {
   template <class T>
   using array = backend::device_array<T, opencl_t>;
 
-  static void splat(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& q, array<float>& val) {
-    backend::opencl::run(tag, opencl_source, "wsss_splat", l.m * l.k, l.off, l.pix, l.splat_w, q, val, l.k);
+  static void splat(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& w, const array<float>& q,
+                    array<float>& val) {
+    backend::opencl::run(tag, opencl_source, "wsss_splat", l.m * l.k, l.off, l.pix, w, q, val, l.k);
   }
   static void blur(const opencl_t& tag, const lattice<opencl_t>& l, int j, const array<float>& src, array<float>& dst) {
     backend::opencl::run(tag, opencl_source, "wsss_blur", l.m * l.k, l.nb, src, dst, l.k, l.dp1, j);
   }
-  static void slice(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& val, float weight,
-                    array<float>& out) {
-    backend::opencl::run(tag, opencl_source, "wsss_slice", l.n * l.k, l.vert, l.slice_w, val, l.dp1, weight, out, l.k);
+  static void slice(const opencl_t& tag, const lattice<opencl_t>& l, const array<float>& w, const array<float>& val,
+                    float weight, array<float>& out) {
+    backend::opencl::run(tag, opencl_source, "wsss_slice", l.n * l.k, l.vert, w, val, l.dp1, weight, out, l.k);
   }
   static void init(const opencl_t& tag, const array<float>& unary, const array<std::uint8_t>& clamp, array<float>& negu,
                    array<float>& q, index_t pixels, index_t n, index_t k) {
@@ -150,6 +156,9 @@ struct steps<opencl_t> {
   }
   static void output(const opencl_t& tag, const array<float>& q, array<float>& out, index_t n, index_t k) {
     backend::opencl::run(tag, opencl_source, "wsss_output", static_cast<index_t>(out.size()), q, out, n, k);
+  }
+  static void copy(const opencl_t& tag, const array<float>& src, array<float>& dst, index_t at, index_t size) {
+    backend::opencl::run(tag, opencl_source, "wsss_copy", size, src, dst, at);
   }
   static void argmax(const opencl_t& tag, const array<float>& q, array<std::uint8_t>& labels, index_t k) {
     backend::opencl::run(tag, opencl_source, "wsss_argmax", static_cast<index_t>(labels.size()), q, labels, k);
