@@ -32,8 +32,8 @@ void bm_crf_end_to_end(benchmark::State& st) {
   const inputs& d = data();
   const crf::device_mean_field<cuda_t> mf;
   workspace ws;
-  benchmark::DoNotOptimize(mf.infer(d.unary, d.image, on(cuda, ws)));
-  for (auto _ : st) benchmark::DoNotOptimize(mf.infer(d.unary, d.image, on(cuda, ws)));
+  benchmark::DoNotOptimize(mf.infer(d.unary, d.image, on(wsss::cuda, ws)));
+  for (auto _ : st) benchmark::DoNotOptimize(mf.infer(d.unary, d.image, on(wsss::cuda, ws)));
 }
 
 // The 10 iterations alone, unaries already on the device (what a CRF inside training costs).

@@ -88,8 +88,8 @@ struct memory {
     std::copy(src.begin(), src.end(), dst.data());
   }
   template <class T>
-  static void copy_out(const Tag&, const array<T>& src, std::span<T> dst) {
-    std::copy(src.data(), src.data() + dst.size(), dst.begin());
+  static void copy_out(const Tag&, const array<T>& src, std::size_t at, std::span<T> dst) {
+    std::copy(src.data() + at, src.data() + at + dst.size(), dst.begin());
   }
 };
 
@@ -119,13 +119,13 @@ device_array<T, Tag> to_device(const Tag& tag, std::span<const T> src) {
   upload(tag, src, d);
   return d;
 }
-/// Copies the first dst.size() elements of src to host memory (one download; waits for the
-/// work queued before it on the tag's stream).
+/// Copies dst.size() elements of src from element `at` on to host memory (one download;
+/// waits for the work queued before it on the tag's stream).
 template <class Tag, class T>
-void download(const Tag& tag, const device_array<T, Tag>& src, std::span<T> dst) {
-  WSSS_ASSERT(dst.size() <= src.size());
+void download(const Tag& tag, const device_array<T, Tag>& src, std::span<T> dst, std::size_t at = 0) {
+  WSSS_ASSERT(at + dst.size() <= src.size());
   if (dst.empty()) return;
-  memory<Tag>::copy_out(tag, src, dst);
+  memory<Tag>::copy_out(tag, src, at, dst);
   detail::count_download(dst.size_bytes());
 }
 /// A host copy of a whole device array (one download).

@@ -44,6 +44,14 @@ struct launcher<omp_t> {
   }
 };
 
+/// The Thrust execution policy of a backend tag, where it has one (policy(tag)):
+/// thrust_omp_t in wsss/backend/thrust/for_each_index.hpp, cuda_t in wsss/backend/cuda/launch.cuh.
+/// Algorithms that need Thrust's sorts and scans ask `available`.
+template <class Tag>
+struct thrust_system {
+  static constexpr bool available = false;
+};
+
 /// Runs k(i) for every i in [0, n) on the backend named by the tag.
 template <class Tag, IndexKernel K>
 void for_each_index(const Tag& tag, std::int64_t n, const K& k) {

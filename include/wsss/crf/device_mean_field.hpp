@@ -23,6 +23,10 @@
 #include "wsss/crf/detail/mean_field.hpp"
 #include "wsss/crf/device/kernels.hpp"
 #include "wsss/crf/device/lattice.hpp"
+#if defined(__CUDACC__) || defined(THRUST_DEVICE_SYSTEM)
+// Thrust is configured (nvcc's, or Debian's with its OpenMP system): the lattice's device build.
+#include "wsss/crf/thrust/lattice_build.hpp"
+#endif
 #include "wsss/crf/image_plan.hpp"
 #include "wsss/crf/permutohedral.hpp"
 
@@ -67,6 +71,7 @@ class device_mean_field {
     // Host staging, kept so that a plan prepared again allocates nothing new on the host.
     image_plan<permutohedral> host;
     device::flat_lattice flat_s, flat_a;
+    workspace build;  ///< the device build's scratch (Thrust backends)
   };
 
   config cfg{};
@@ -87,16 +92,34 @@ class device_mean_field {
     detail::check_images(name, b, s);
     mean_field_plan<permutohedral> checked;  // set_clamps checks the maps and copies them here
     detail::set_clamps(name, b.labels, s, checked);
-    pl.flat_s.clear();
-    pl.flat_a.clear();
-    for (const rgb_image& im : b.images) {
-      pl.host.build(wsss::omp, rgb_guide(im), cfg.kernels);
-      pl.flat_s.append(pl.host.smoothness);
-      pl.flat_a.append(pl.host.appearance);
+    const index_t hw = s[2] * s[3], n = s[0] * hw;
+    if constexpr (backend::thrust_system<Tag>::available) {
+      // Both lattices built on the device from the batch's features (one upload each).
+      const kernel_config& kc = cfg.kernels;
+      tensor fs = tensor::uninitialized({2, n}), fa = tensor::uninitialized({5, n});
+      for (index_t i = 0; i < s[0]; ++i) {
+        const rgb_image& im = b.images[static_cast<std::size_t>(i)];
+        const tensor ps = position_features(s[2], s[3], kc.smoothness.sxy / kc.spatial_scale);
+        const tensor pa = appearance_features(rgb_guide(im), kc.appearance.sxy / kc.spatial_scale, kc.appearance.sfeat);
+        for (index_t r = 0; r < 2; ++r) std::copy(ps.data() + r * hw, ps.data() + (r + 1) * hw, fs.data() + r * n + i * hw);
+        for (index_t r = 0; r < 5; ++r) std::copy(pa.data() + r * hw, pa.data() + (r + 1) * hw, fa.data() + r * n + i * hw);
+      }
+      device::build_lattice(ex.tag, pl.smoothness, pl.build.template get<device::build_detail::scratch<Tag, 1>>(), fs,
+                            hw, s[1], kc.norm);
+      device::build_lattice(ex.tag, pl.appearance, pl.build.template get<device::build_detail::scratch<Tag, 2>>(), fa,
+                            hw, s[1], kc.norm);
+    } else {
+      // Built on the host (crf::permutohedral, OpenMP), laid side by side, uploaded.
+      pl.flat_s.clear();
+      pl.flat_a.clear();
+      for (const rgb_image& im : b.images) {
+        pl.host.build(wsss::omp, rgb_guide(im), cfg.kernels);
+        pl.flat_s.append(pl.host.smoothness);
+        pl.flat_a.append(pl.host.appearance);
+      }
+      pl.smoothness.upload(ex.tag, pl.flat_s, s[1]);
+      pl.appearance.upload(ex.tag, pl.flat_a, s[1]);
     }
-    pl.smoothness.upload(ex.tag, pl.flat_s, s[1]);
-    pl.appearance.upload(ex.tag, pl.flat_a, s[1]);
-    const index_t n = s[0] * s[2] * s[3];
     if (!checked.clamps.empty()) {
       std::vector<std::uint8_t> all;
       all.reserve(static_cast<std::size_t>(n));

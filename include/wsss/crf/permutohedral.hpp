@@ -356,24 +356,10 @@ class permutohedral {
   void build(const tensor& f, [[maybe_unused]] bool par) {
     const int d = d_, dp1 = d + 1;
     const index_t n = n_;
-    // Scale factors and constants in the reference's precision.
-    std::vector<float> scale(static_cast<std::size_t>(d));
-    const double inv_std = std::sqrt(2.0 / 3.0) * dp1;
-    for (int i = 0; i < d; ++i) scale[static_cast<std::size_t>(i)] = static_cast<float>(1.0 / std::sqrt(double((i + 2) * (i + 1))) * inv_std);
+    const std::vector<float> scale = detail::lattice_scales(d);
     const float down = 1.0f / static_cast<float>(dp1);
-    alpha_ = 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d)));
-    // The keys are int16, so a scaled coordinate beyond about 2^15 can only fail the range check
-    // of pass 1; beyond 2^20 it would first overflow elevate's float-to-int32 conversions
-    // (undefined behaviour; a tiny appearance sfeat makes such features). Refused up front.
-    for (int k = 0; k < d; ++k) {
-      const float* row = f.data() + k * n;
-      float big = 0.0f;
-#pragma omp simd reduction(max : big)
-      for (index_t p = 0; p < n; ++p) big = std::max(big, std::abs(row[p]));
-      if (!(big * scale[static_cast<std::size_t>(k)] < 0x1p20f))
-        throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow (feature ", k,
-                    " reaches ", big, "); divide them by a larger standard deviation");
-    }
+    alpha_ = detail::lattice_alpha(d);
+    detail::check_key_range(f, scale);
 
     // Pass 1 (parallel): per pixel the remainder-0 point, the ranks and the weights. The
     // point's first d coordinates and ranks fix the pixel's d + 1 vertices; as the point's
@@ -497,8 +483,8 @@ class permutohedral {
     }
     m_ = table.size();
 
-    // Blur neighbours along each axis j: key -1 everywhere except +d at j, and the reverse;
-    // looked up a chunk of vertices at a time, the chunk's probes prefetched together.
+    // Blur neighbours along each axis j (detail::blur_neighbours), looked up a chunk of
+    // vertices at a time, the chunk's probes prefetched together.
     nb_.assign(static_cast<std::size_t>(2 * m_ * dp1), 0);
     const index_t m = m_;
     constexpr index_t chunk = 16;
@@ -512,14 +498,7 @@ class permutohedral {
         std::int32_t key[max_dims], n1[max_dims], n2[max_dims];
         table.key(static_cast<std::int32_t>(i + 1)).unpack(key, d);
         for (int j = 0; j <= d; ++j) {
-          for (int k = 0; k < d; ++k) {
-            n1[k] = key[k] - 1;
-            n2[k] = key[k] + 1;
-          }
-          if (j < d) {
-            n1[j] = key[j] + d;
-            n2[j] = key[j] - d;
-          }
+          detail::blur_neighbours(key, d, j, n1, n2);
           keys[count++] = detail::packed_key<W>::pack(n1, d);
           keys[count++] = detail::packed_key<W>::pack(n2, d);
         }

@@ -8,6 +8,7 @@
 #endif
 
 #include <cuda_runtime.h>
+#include <thrust/execution_policy.h>
 
 #include <cstdint>
 #include <string>
@@ -62,6 +63,12 @@ struct launcher<cuda_t> {
     detail::grid_stride_kernel<K><<<grid, block, 0, tag.stream>>>(n, k);
     check_cuda(cudaGetLastError(), "kernel launch");
   }
+};
+
+template <>
+struct thrust_system<cuda_t> {
+  static constexpr bool available = true;
+  static auto policy(const cuda_t& tag) { return thrust::cuda::par.on(tag.stream); }
 };
 
 }  // namespace backend

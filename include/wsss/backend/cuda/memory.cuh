@@ -64,8 +64,8 @@ struct memory<cuda_t> {
                "cudaMemcpyAsync H2D");
   }
   template <class T>
-  static void copy_out(const cuda_t& tag, const array<T>& src, std::span<T> dst) {
-    check_cuda(cudaMemcpyAsync(dst.data(), src.data(), dst.size_bytes(), cudaMemcpyDeviceToHost, tag.stream),
+  static void copy_out(const cuda_t& tag, const array<T>& src, std::size_t at, std::span<T> dst) {
+    check_cuda(cudaMemcpyAsync(dst.data(), src.data() + at, dst.size_bytes(), cudaMemcpyDeviceToHost, tag.stream),
                "cudaMemcpyAsync D2H");
     check_cuda(cudaStreamSynchronize(tag.stream), "cudaStreamSynchronize");
   }

@@ -36,8 +36,9 @@ struct memory<opencl_t> {
     boost::compute::copy(src.begin(), src.end(), dst.begin(), *tag.queue);
   }
   template <class T>
-  static void copy_out(const opencl_t& tag, const array<T>& src, std::span<T> dst) {
-    boost::compute::copy(src.begin(), src.begin() + static_cast<std::ptrdiff_t>(dst.size()), dst.begin(), *tag.queue);
+  static void copy_out(const opencl_t& tag, const array<T>& src, std::size_t at, std::span<T> dst) {
+    const auto first = src.begin() + static_cast<std::ptrdiff_t>(at);
+    boost::compute::copy(first, first + static_cast<std::ptrdiff_t>(dst.size()), dst.begin(), *tag.queue);
   }
   template <class T>
   static void fill(const opencl_t& tag, array<T>& a, T v) {

@@ -35,4 +35,10 @@ struct launcher<thrust_omp_t> {
   }
 };
 
+template <>
+struct thrust_system<thrust_omp_t> {
+  static constexpr bool available = true;
+  static auto policy(const thrust_omp_t&) { return thrust::omp::par; }
+};
+
 }  // namespace wsss::backend

@@ -4,9 +4,14 @@
 // reference-semantics §8), one body for a single pixel or for pixels in SIMD lanes
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
+
+#include "wsss/core/error.hpp"
+#include "wsss/core/tensor.hpp"
 
 #include "wsss/crf/detail/channel_block.hpp"
 
@@ -20,6 +25,47 @@ namespace wsss::crf::detail {
 #define WSSS_CRF_NO_CONTRACT inline
 #endif
 
+/// The elevation's per-feature scale factors, in the reference's precision.
+inline std::vector<float> lattice_scales(int d) {
+  std::vector<float> scale(static_cast<std::size_t>(d));
+  const double inv_std = std::sqrt(2.0 / 3.0) * (d + 1);
+  for (int i = 0; i < d; ++i) scale[static_cast<std::size_t>(i)] = static_cast<float>(1.0 / std::sqrt(double((i + 2) * (i + 1))) * inv_std);
+  return scale;
+}
+
+/// The two blur neighbours of the vertex with coordinates key[0, d) along axis j in [0, d]:
+/// key - 1 everywhere except key + d at j, and the reverse (j = d: all -1, all +1).
+WSSS_HD inline void blur_neighbours(const std::int32_t* key, int d, int j, std::int32_t* n1, std::int32_t* n2) noexcept {
+  for (int k = 0; k < d; ++k) {
+    n1[k] = key[k] - 1;
+    n2[k] = key[k] + 1;
+  }
+  if (j < d) {
+    n1[j] = key[j] + d;
+    n2[j] = key[j] - d;
+  }
+}
+
+/// alpha = 1 / (1 + 2^-d), the slice's blur-compensating factor.
+inline float lattice_alpha(int d) { return 1.0f / (1.0f + std::pow(2.0f, static_cast<float>(-d))); }
+
+/// The keys are int16, so a scaled coordinate beyond about 2^15 can only fail the range check
+/// of the elevation; beyond 2^20 it would first overflow elevate's float-to-int32 conversions
+/// (undefined behaviour; a tiny appearance sfeat makes such features). Refused up front, for
+/// features D x N and their scale factors.
+inline void check_key_range(const tensor& f, const std::vector<float>& scale) {
+  const index_t n = f.dim(1);
+  for (index_t k = 0; k < f.dim(0); ++k) {
+    const float* row = f.data() + k * n;
+    float big = 0.0f;
+#pragma omp simd reduction(max : big)
+    for (index_t p = 0; p < n; ++p) big = std::max(big, std::abs(row[p]));
+    if (!(big * scale[static_cast<std::size_t>(k)] < 0x1p20f))
+      throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow (feature ", k,
+                  " reaches ", big, "); divide them by a larger standard deviation");
+  }
+}
+
 #if defined(WSSS_CRF_VECTOR_EXT)
 /// Sixteen pixels at a time (two AVX2 or one AVX-512 register).
 inline constexpr int elevate_lanes = 16;
@@ -31,22 +77,22 @@ inline constexpr int elevate_lanes = 16;
 template <class F, class I>
 struct lane_ops {
   static constexpr bool scalar = std::is_same_v<F, float>;
-  static I to_int(F x) noexcept {
+  WSSS_HD static I to_int(F x) noexcept {
     if constexpr (scalar) return static_cast<I>(x);
     else return __builtin_convertvector(x, I);
   }
-  static F to_float(I x) noexcept {
+  WSSS_HD static F to_float(I x) noexcept {
     if constexpr (scalar) return static_cast<F>(x);
     else return __builtin_convertvector(x, F);
   }
-  static F floor(F x) noexcept {
+  WSSS_HD static F floor(F x) noexcept {
     if constexpr (scalar) return std::floor(x);
     else {
       const F t = to_float(to_int(x));
       return t > x ? t - 1.0f : t;
     }
   }
-  static F ceil(F x) noexcept {
+  WSSS_HD static F ceil(F x) noexcept {
     if constexpr (scalar) return std::ceil(x);
     else {
       const F t = to_float(to_int(x));
@@ -64,7 +110,7 @@ struct lane_ops {
 /// them the compiler's choice would differ between the lane and one-pixel versions), so scalar
 /// and lane results are the same bits.
 template <int D, class F, class I>
-WSSS_CRF_NO_CONTRACT void elevate(const F* c, int d_rt, float down, I* r0_out, I* rk_out, F* b, I& oob) noexcept {
+WSSS_CRF_NO_CONTRACT WSSS_HD void elevate(const F* c, int d_rt, float down, I* r0_out, I* rk_out, F* b, I& oob) noexcept {
   using ops = lane_ops<F, I>;
   constexpr int cap = (D > 0 ? D : 16) + 1;
   const int d = D > 0 ? D : d_rt;

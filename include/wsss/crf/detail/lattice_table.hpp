@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "wsss/core/config.hpp"
 #include "wsss/core/shape.hpp"
 
 namespace wsss::crf::detail {
@@ -26,19 +27,26 @@ inline void prefetch(const void* p) noexcept {
 template <int W>
 struct packed_key {
   std::array<std::uint64_t, W> w{};
-  friend bool operator==(const packed_key& a, const packed_key& b) noexcept {
+  WSSS_HD friend bool operator==(const packed_key& a, const packed_key& b) noexcept {
     bool same = true;
     for (int i = 0; i < W; ++i) same &= a.w[static_cast<std::size_t>(i)] == b.w[static_cast<std::size_t>(i)];
     return same;
   }
+  /// Word-lexicographic order (any fixed total order: the device build sorts by it).
+  WSSS_HD friend bool operator<(const packed_key& a, const packed_key& b) noexcept {
+    for (int i = 0; i < W; ++i)
+      if (a.w[static_cast<std::size_t>(i)] != b.w[static_cast<std::size_t>(i)])
+        return a.w[static_cast<std::size_t>(i)] < b.w[static_cast<std::size_t>(i)];
+    return false;
+  }
 
-  static packed_key pack(const std::int32_t* c, int d) noexcept {
+  WSSS_HD static packed_key pack(const std::int32_t* c, int d) noexcept {
     packed_key k;
     for (int i = 0; i < d; ++i)
       k.w[static_cast<std::size_t>(i / 4)] |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(c[i])) << (16 * (i % 4));
     return k;
   }
-  void unpack(std::int32_t* c, int d) const noexcept {
+  WSSS_HD void unpack(std::int32_t* c, int d) const noexcept {
     for (int i = 0; i < d; ++i)
       c[i] = static_cast<std::int16_t>(static_cast<std::uint16_t>(w[static_cast<std::size_t>(i / 4)] >> (16 * (i % 4))));
   }

@@ -160,6 +160,17 @@ struct lattice {
   const array<float>& slice_weights(bool transpose) const { return transpose ? slice_wt : slice_w; }
 };
 
+namespace build_detail {
+template <class Tag, int W>
+struct scratch;
+}  // namespace build_detail
+
+/// The lattice built on the device from features D x n (crf/thrust/lattice_build.hpp, Thrust
+/// backends; declared here so that code choosing between the builds compiles without Thrust).
+template <class Tag, int W>
+void build_lattice(const Tag& tag, lattice<Tag>& l, build_detail::scratch<Tag, W>& s, const tensor& features,
+                   index_t per_image, index_t k, normalization norm);
+
 /// The primary steps: the WSSS_HD functors through the tag's launcher.
 template <class Tag>
 struct steps {
