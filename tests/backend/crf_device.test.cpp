@@ -136,8 +136,9 @@ TEST_CASE("device lattice: the device build refuses features beyond the int16 ke
 }
 
 TEST_CASE("device_mean_field: the same Q as mean_field<> (labels identical), batched, with clamps") {
-  // Measured 2.4e-7 (5.4e-7 clamped): only the sums' rounding differs from the host.
-  device_crf_test::check_against_host(exec<thrust_omp_t>{}, 2e-6f);
+  // Measured 2.4e-7 (4.2e-7 clamped) with gcc -O3, 4.7e-6 with clang -O1 (CI's sanitizer
+  // build): only the sums' rounding differs from the host engine's.
+  device_crf_test::check_against_host(exec<thrust_omp_t>{}, 1e-5f);
 }
 
 TEST_CASE("device_mean_field: host launchers give the same bits, the device build agrees; labels move off the unary argmax") {
@@ -261,8 +262,9 @@ TEST_CASE("device_mean_field: backward by finite differences (unaries and kernel
 }
 
 TEST_CASE("device_mean_field: record's gradients equal mean_field<>'s (Potts) on a batch with clamps") {
-  // Measured 6.0e-6 of max |g_U| 1.13.
-  device_crf_test::check_gradients_against_host(exec<thrust_omp_t>{}, 1e-5f);
+  // Measured 6.0e-6 of max |g_U| 1.13 with gcc -O3, 3.3e-5 with clang -O1: six iterations
+  // of mean field amplify the forward pass's last-bit differences.
+  device_crf_test::check_gradients_against_host(exec<thrust_omp_t>{}, 1e-4f);
 }
 
 TEST_CASE("losses::constrain with device_mean_field in its CRF slot equals the host engine's (value and gradient)") {

@@ -34,12 +34,13 @@ namespace wsss::crf {
 
 /// mean_field<permutohedral, potts> with every iteration on a device backend: Q0 =
 /// softmax(-U), then T times Q = softmax(-U + w_s F_s Q + w_a F_a Q), clamped pixels one-hot.
-/// The lattices are built on the host (crf::permutohedral, OpenMP) and uploaded once per
-/// prepare; the batch's lattices are laid side by side, so each step is one launch for the
+/// The lattices are built once per prepare: on the device where the tag has Thrust (cuda_t,
+/// thrust_omp_t: crf/thrust/lattice_build.hpp), else on the host (crf::permutohedral, OpenMP)
+/// and uploaded. The batch's lattices lie side by side, so each step is one launch for the
 /// whole batch. The splat is a gather (each vertex sums its pixels in a fixed order), so no
-/// step uses atomics and every launcher gives the same bits.
-///   crf::device_mean_field<cuda_t> mf;                    // or thrust_omp_t, omp_t, cpu_t
-///   auto pl = mf.prepare(ex, batch, unary.shape());        // 12 uploads (13 with clamps)
+/// step uses atomics and every launcher gives the same bits for the same lattice.
+///   crf::device_mean_field<cuda_t> mf;                    // or opencl_t, thrust_omp_t, omp_t
+///   auto pl = mf.prepare(ex, batch, unary.shape());        // 2 uploads (device build) or 12
 ///   mf.run(ex, pl, unary, q);                              // 1 upload, 1 download
 ///   auto labels = mf.labels(ex, pl, unary);                // 1 upload, 1 download (bytes)
 ///   ad::var q = mf.record(tape, pl, u);                    // Q_T on a tape; backward there too
@@ -95,14 +96,16 @@ class device_mean_field {
     const index_t hw = s[2] * s[3], n = s[0] * hw;
     if constexpr (backend::thrust_system<Tag>::available) {
       // Both lattices built on the device from the batch's features (one upload each).
+      // Features D x n, image-major columns (the image_plan's, for every image of the batch).
       const kernel_config& kc = cfg.kernels;
-      tensor fs = tensor::uninitialized({2, n}), fa = tensor::uninitialized({5, n});
+      const tensor ps = position_features(s[2], s[3], kc.smoothness.sxy / kc.spatial_scale);
+      tensor fs = tensor::uninitialized({ps.dim(0), n}), fa;
       for (index_t i = 0; i < s[0]; ++i) {
         const rgb_image& im = b.images[static_cast<std::size_t>(i)];
-        const tensor ps = position_features(s[2], s[3], kc.smoothness.sxy / kc.spatial_scale);
         const tensor pa = appearance_features(rgb_guide(im), kc.appearance.sxy / kc.spatial_scale, kc.appearance.sfeat);
-        for (index_t r = 0; r < 2; ++r) std::copy(ps.data() + r * hw, ps.data() + (r + 1) * hw, fs.data() + r * n + i * hw);
-        for (index_t r = 0; r < 5; ++r) std::copy(pa.data() + r * hw, pa.data() + (r + 1) * hw, fa.data() + r * n + i * hw);
+        if (i == 0) fa = tensor::uninitialized({pa.dim(0), n});
+        for (index_t r = 0; r < ps.dim(0); ++r) std::copy(ps.data() + r * hw, ps.data() + (r + 1) * hw, fs.data() + r * n + i * hw);
+        for (index_t r = 0; r < pa.dim(0); ++r) std::copy(pa.data() + r * hw, pa.data() + (r + 1) * hw, fa.data() + r * n + i * hw);
       }
       device::build_lattice(ex.tag, pl.smoothness, pl.build.template get<device::build_detail::scratch<Tag, 1>>(), fs,
                             hw, s[1], kc.norm);

@@ -12,10 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include <thrust/functional.h>
-#include <thrust/reduce.h>
 #include <thrust/scan.h>
-#include <thrust/sequence.h>
 #include <thrust/sort.h>
 
 #include "wsss/backend/device_memory.hpp"
@@ -61,6 +58,42 @@ struct elevate_kernel {
       keys[p * dp1 + r] = key<W>::pack(coord, d + 1);
       bary[p * dp1 + r] = b[r];
     }
+  }
+};
+
+/// order[e] = e.
+struct iota_kernel {
+  std::int32_t* order;
+  WSSS_HD void operator()(std::int64_t e) const { order[e] = static_cast<std::int32_t>(e); }
+};
+
+/// Pixels per partial OR of the range flags.
+inline constexpr std::int64_t summary_chunk = 4096;
+
+/// partial[c] = the OR of the range flags of pixels [c chunk, (c + 1) chunk).
+struct any_partial_kernel {
+  const std::int32_t* oob;
+  std::int32_t* partial;
+  std::int64_t n;
+  WSSS_HD void operator()(std::int64_t c) const {
+    const std::int64_t end = (c + 1) * summary_chunk < n ? (c + 1) * summary_chunk : n;
+    std::int32_t any = 0;
+    for (std::int64_t p = c * summary_chunk; p < end; ++p) any |= oob[p];
+    partial[c] = any;
+  }
+};
+
+/// summary[0] = whether any pixel left the keys' range, summary[1] = the vertex count (the last
+/// entry's number); the partials follow at summary + 2.
+struct summary_kernel {
+  std::int32_t* summary;
+  const std::int32_t* vid;
+  std::int64_t chunks, entries;
+  WSSS_HD void operator()(std::int64_t) const {
+    std::int32_t any = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) any |= summary[2 + c];
+    summary[0] = any;
+    summary[1] = vid[entries - 1];
   }
 };
 
@@ -176,7 +209,7 @@ struct scratch {
   using array = backend::device_array<T, Tag>;
   array<float> features, bary, ones, pre, post;
   array<key<W>> keys, ukeys;
-  array<std::int32_t> order, vid, oob;
+  array<std::int32_t> order, vid, oob, summary;
 };
 
 }  // namespace build_detail
@@ -209,16 +242,22 @@ void build_lattice(const Tag& tag, lattice<Tag>& l, build_detail::scratch<Tag, W
                        1.0f / static_cast<float>(dp1), {}};
   for (int i = 0; i < d; ++i) ek.scale[i] = scale[static_cast<std::size_t>(i)];
   backend::for_each_index(tag, n, ek);
-  if (thrust::reduce(policy, s.oob.data(), s.oob.data() + n, 0, thrust::bit_or<std::int32_t>()) != 0)
-    throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
   // Pass 2: vertices = distinct keys, by a stable sort (equal keys keep pixel order, which is
   // the splat's sum order) and a scan of the starts.
-  thrust::sequence(policy, s.order.data(), s.order.data() + entries);
+  backend::for_each_index(tag, entries, iota_kernel{s.order.data()});
   thrust::stable_sort_by_key(policy, s.keys.data(), s.keys.data() + entries, s.order.data(), key_less<W>{});
   backend::for_each_index(tag, entries, start_kernel<W>{s.keys.data(), s.vid.data()});
   thrust::inclusive_scan(policy, s.vid.data(), s.vid.data() + entries, s.vid.data());
-  std::int32_t m = 0;
-  backend::download(tag, s.vid, std::span<std::int32_t>(&m, 1), static_cast<std::size_t>(entries - 1));
+  // Whether a pixel left the keys' range, and the vertex count: one download.
+  const index_t chunks = (n + summary_chunk - 1) / summary_chunk;
+  backend::resize(tag, s.summary, chunks + 2);
+  backend::for_each_index(tag, chunks, any_partial_kernel{s.oob.data(), s.summary.data() + 2, n});
+  backend::for_each_index(tag, 1, summary_kernel{s.summary.data(), s.vid.data(), chunks, entries});
+  std::int32_t summary[2] = {0, 0};
+  backend::download(tag, s.summary, std::span<std::int32_t>(summary, 2));
+  if (summary[0] != 0)
+    throw_value("crf::permutohedral", "features span more than the lattice's int16 keys allow; divide them by a larger standard deviation");
+  const std::int32_t m = summary[1];
   l.dp1 = dp1;
   l.n = n;
   l.m = m;
