@@ -77,7 +77,7 @@ void bm_walk(benchmark::State& st) {
   const tensor f = random_normal({8, side, side}, r, 0.0, 0.4);
   const walk::transition T = walk::make_transition(graph::build(graph::radius{{5.0}}, f.shape(), f));
   const tensor cam = random_uniform({21, side, side}, r);
-  const walk::device_sparse_power dev{{.t = 256}};
+  const walk::device_sparse_power<cuda_t> dev{{.t = 256}};
   const exec<cuda_t> ex;
   auto pl = dev.prepare(ex, batch{}, cam.shape());
   tensor out;

@@ -119,9 +119,9 @@ template <class Tag>
 void bm_device_walk(benchmark::State& st, Tag tag) {
   set_threads();
   const problem& p = get(st.range(0));
-  const walk::device_sparse_power prop{{steps}};
+  const walk::device_sparse_power<Tag> prop{{steps}};
   const exec<Tag> ex{tag};
-  walk::device_sparse_power::plan pl = prop.prepare(ex, {}, p.cam.shape());
+  typename walk::device_sparse_power<Tag>::plan pl = prop.prepare(ex, {}, p.cam.shape());
   tensor out;
   prop.run(ex, pl, p.T, p.cam, out);  // untimed: OpenCL builds its program on the first call
   for (auto _ : st) {

@@ -43,15 +43,16 @@ float max_abs_diff(const tensor& a, const tensor& b) {
 
 TEST_CASE("device_sparse_power satisfies the propagator contract on cpu, omp and thrust_omp (same bits)") {
   const problem pr(6, 7, 4, 23);
-  const walk::device_sparse_power p{};
   for (auto mode : {walk::orientation::average, walk::orientation::diffuse}) {
     INFO("mode " << int(mode));
     const walk::transition T = walk::make_transition(pr.g, {8.0f, mode});
-    const auto on_cpu = testing::check_propagator(p, exec<cpu_t>{}, T, pr.cam, walk::device_sparse_power::config{.t = -1});
+    const auto on_cpu = testing::check_propagator(walk::device_sparse_power<cpu_t>{}, exec<cpu_t>{}, T, pr.cam,
+                                                  walk::sparse_power::config{.t = -1});
     CHECK_MESSAGE(on_cpu.ok, on_cpu.log);
-    const auto on_omp = testing::check_propagator(p, exec<omp_t>{}, T, pr.cam);
+    const auto on_omp = testing::check_propagator(walk::device_sparse_power<omp_t>{}, exec<omp_t>{}, T, pr.cam);
     CHECK_MESSAGE(on_omp.ok, on_omp.log);
-    const auto on_thrust = testing::check_propagator(p, exec<thrust_omp_t>{}, T, pr.cam);
+    const auto on_thrust =
+        testing::check_propagator(walk::device_sparse_power<thrust_omp_t>{}, exec<thrust_omp_t>{}, T, pr.cam);
     CHECK_MESSAGE(on_thrust.ok, on_thrust.log);
   }
 }
@@ -62,8 +63,8 @@ TEST_CASE("device_sparse_power equals sparse_power (thrust_omp and OpenCL on PoC
   const walk::transition T = walk::make_transition(pr.g, {8.0f, walk::orientation::average});
   const walk::sparse_power::config cfg{.t = 256};
   const tensor ref = walk::propagate(walk::sparse_power{cfg}, T, pr.cam, exec<cpu_t>{});
-  const walk::device_sparse_power dev{cfg};
   auto check = [&](const auto& ex) {
+    const walk::device_sparse_power<typename std::remove_cvref_t<decltype(ex)>::backend_type> dev{cfg};
     auto pl = dev.prepare(ex, batch{}, pr.cam.shape());
     tensor out;
     for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the plan's device buffers
@@ -81,5 +82,5 @@ TEST_CASE("device_sparse_power equals sparse_power (thrust_omp and OpenCL on PoC
   MESSAGE("max |d| against sparse_power: thrust_omp ", d_thrust, ", OpenCL ", d_cl);
   CHECK(d_thrust < 1e-6f);  // the same row kernel; only the mass sums run in another order
   CHECK(d_cl < 1e-5f);
-  static_assert(supports<walk::device_sparse_power, opencl_t>::value);
+  static_assert(supports<walk::device_sparse_power<opencl_t>, opencl_t>::value);
 }

@@ -20,7 +20,7 @@ TEST_CASE("cuda device_sparse_power equals sparse_power at AffinityNet's 448 x 4
   const tensor cam = random_uniform({21, 56, 56}, r);
   const walk::sparse_power::config cfg{.t = 256};
   const tensor ref = walk::propagate(walk::sparse_power{cfg}, T, cam, exec<cpu_t>{});
-  const walk::device_sparse_power dev{cfg};
+  const walk::device_sparse_power<cuda_t> dev{cfg};
   const exec<cuda_t> ex;
   auto pl = dev.prepare(ex, batch{}, cam.shape());
   tensor out;

@@ -30,4 +30,11 @@ struct parameter {
   }
 };
 
+/// What the Layer and Trainable concepts visit parameters with: a named type rather than a
+/// lambda, since nvcc's front end rejects lambdas inside a requires-expression (the concepts
+/// then fail in every .cu file that includes a network).
+struct parameter_visitor {
+  void operator()(parameter&) const noexcept {}
+};
+
 }  // namespace wsss::ad

@@ -34,4 +34,14 @@ inline constexpr thrust_omp_t thrust_omp{};
 template <class Component, class Backend>
 struct supports : std::is_base_of<cpu_t, Backend> {};
 
+namespace backend {
+/// The instance of Tag a policy bound to Tag runs on when its caller runs elsewhere
+/// (wsss::policy_exec): Tag{} (the default CUDA stream); opencl_t's specialisation, beside the
+/// tag, gives the system's default queue.
+template <class Tag>
+struct default_instance {
+  static Tag get() { return Tag{}; }
+};
+}  // namespace backend
+
 }  // namespace wsss

@@ -33,9 +33,53 @@ concept Policy = requires(const P& p) {
   requires std::same_as<std::remove_cvref_t<decltype(p.cfg)>, typename P::config>;
 };
 
+/// The backend a policy is bound to: P::backend_type for a policy whose plan lives in one
+/// backend's memory (crf::device_mean_field<Tag>, walk::device_sparse_power<Tag>); cpu_t for
+/// the rest, which run on whatever host backend their caller's exec names. The family concepts
+/// check a model with an exec of this backend.
+template <class P>
+struct backend_of {
+  using type = cpu_t;
+};
+template <class P>
+  requires requires { typename P::backend_type; }
+struct backend_of<P> {
+  using type = typename P::backend_type;
+};
+template <class P>
+using backend_of_t = typename backend_of<P>::type;
+
+/// The exec to call p with from a stage running on ex: ex itself, unless p is bound to another
+/// backend, then that backend's default instance (the default CUDA stream, the default OpenCL
+/// queue) with ex's workspace. Methods call every slot through it, so the slot's type alone
+/// moves a stage onto a device.
+namespace detail {
+template <class P, class Tag>  // a concept, so that the second test is only made when the first holds
+concept bound_elsewhere = requires { typename P::backend_type; } && !std::same_as<typename P::backend_type, Tag>;
+}  // namespace detail
+
+template <class P, class Tag>
+auto policy_exec(const P&, const exec<Tag>& ex) {
+  if constexpr (detail::bound_elsewhere<P, Tag>) {
+    using bound = typename P::backend_type;
+    return exec<bound>{backend::default_instance<bound>::get(), ex.ws};
+  } else {
+    return ex;
+  }
+}
+
+/// The name a method's configuration text records for slot P: for a device twin, the host
+/// policy whose results it reproduces (P::computes, within its stated tolerance), else P::name.
+/// A run made with one backend's slots is thereby resumed or labelled with another's.
+template <class P>
+constexpr std::string_view recorded_name() {
+  if constexpr (requires { P::computes; }) return P::computes;
+  else return P::name;
+}
+
 /// A policy with learnable parameters, visited like a layer's.
 template <class P>
-concept Trainable = requires(P& p) { p.visit_params([](ad::parameter&) {}); };
+concept Trainable = requires(P& p, ad::parameter_visitor v) { p.visit_params(v); };
 
 namespace detail {
 template <class P>

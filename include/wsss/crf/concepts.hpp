@@ -68,9 +68,11 @@ concept Compatibility = std::copy_constructible<C> &&
     run(ex, pl, unary, q) is const: unary N x K x H x W energies of shape s, q is written
     (resized when its shape differs) with Q, each pixel a distribution over the K labels.
     A plan keeps its buffers: preparing it again for images of the same size allocates nothing
-    new. Shapes are checked (shape_error), unaries must be finite and K >= 1 (value_error).  */
+    new. Shapes are checked (shape_error), unaries must be finite and K >= 1 (value_error).
+    ex is any host exec, or for an engine bound to a backend (backend_type, e.g.
+    device_mean_field<opencl_t>) an exec of that backend (callers use wsss::policy_exec).  */
 template <class E>
-concept CrfEngine = Policy<E> && requires(const E& e, typename E::plan& pl, const exec<cpu_t>& ex, const batch& b,
+concept CrfEngine = Policy<E> && requires(const E& e, typename E::plan& pl, const exec<backend_of_t<E>>& ex, const batch& b,
                                           const shape& s, const tensor& u, tensor& q) {
   { e.prepare(ex, b, s) } -> std::same_as<typename E::plan>;
   e.run(ex, pl, u, q);

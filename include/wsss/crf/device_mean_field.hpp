@@ -28,6 +28,7 @@
 #include "wsss/crf/thrust/lattice_build.hpp"
 #endif
 #include "wsss/crf/image_plan.hpp"
+#include "wsss/crf/mean_field.hpp"
 #include "wsss/crf/permutohedral.hpp"
 
 namespace wsss::crf {
@@ -54,6 +55,8 @@ template <class Tag = omp_t>
 class device_mean_field {
  public:
   static constexpr std::string_view name = "crf::device_mean_field";
+  static constexpr std::string_view computes = mean_field<>::name;  ///< wsss::recorded_name
+  using backend_type = Tag;
   using config = mean_field_config;
 
   /// The plan: the batch's two lattices and every buffer, in the backend's memory.

@@ -22,13 +22,13 @@ namespace wsss::nn {
     within a network, and operator() adds no parameters. Backward comes from the ops: a layer
     never writes gradients itself.                                                           */
 template <class L>
-concept Layer = requires(L& l, ad::tape& t, ad::var x) {
+concept Layer = requires(L& l, ad::tape& t, ad::var x, ad::parameter_visitor v) {
   { l(t, x) } -> std::same_as<ad::var>;
-  l.visit_params([](ad::parameter&) {});
+  l.visit_params(v);
 };
 
 /// A layer (or network) that also carries buffers, such as BN's running statistics.
 template <class L>
-concept HasBuffers = requires(L& l) { l.visit_buffers([](ad::parameter&) {}); };
+concept HasBuffers = requires(L& l, ad::parameter_visitor v) { l.visit_buffers(v); };
 
 }  // namespace wsss::nn

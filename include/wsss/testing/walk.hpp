@@ -37,6 +37,7 @@ inline double max_abs_diff(const tensor& a, const tensor& b) {
 
 /// Checks a Propagator against its contract (walk/concepts.hpp):
 ///   ex      the exec under test: every result is also compared bitwise with exec<cpu_t>
+///           (for a policy bound to a backend, with a fresh exec of that backend)
 ///   T, cam  a transition and CAMs C x H x W on its grid (C >= 2, scores in [0, 1])
 ///   bad     a config the constructor must reject with a value_error naming the propagator
 /// Properties: the name; out has cam's shape, is finite, cam is untouched; agreement with
@@ -80,7 +81,9 @@ graph_walk_check_result check_propagator(const P& p, const exec<Tag>& ex, const 
   c.expect(gw_detail::same_bits(again, out), "a second run with the same plan gave other bits");
   c.expect(gw_detail::same_bits(walk_once(ex, cam), out), "a fresh plan gave other bits");
   if constexpr (!std::is_same_v<Tag, cpu_t>)
-    c.expect(gw_detail::same_bits(walk_once(exec<cpu_t>{}, cam), out), "exec<", Tag::name, "> and exec<cpu> differ");
+    // A policy bound to a backend runs there whatever the caller's exec (policy_exec).
+    c.expect(gw_detail::same_bits(walk_once(policy_exec(p, exec<cpu_t>{}), cam), out), "exec<", Tag::name,
+             "> and exec<cpu> differ");
 
   // The C x n form gives the same bits.
   const index_t channels = cam.dim(0), n = T.nodes();

@@ -31,10 +31,11 @@ namespace wsss::walk {
     shape differs from the plan's or T's is a shape_error, a non-finite score a value_error;
     a config out of range (t < 0, a t dense_power cannot do) is a value_error at construction.
     Kernels launch on ex.tag (cpu, omp, thrust_omp: the same bits); the buffers are host
-    memory, so host backends only (supports<P, Tag>).                                      */
+    memory, so host backends only (supports<P, Tag>). A model bound to a device backend
+    (backend_type, e.g. device_sparse_power<cuda_t>) takes an exec of that backend.       */
 template <class P>
 concept Propagator = Policy<P> && std::copy_constructible<P> &&
-                     requires(const P& p, typename P::plan& pl, const exec<cpu_t>& ex, const batch& b, const shape& s,
+                     requires(const P& p, typename P::plan& pl, const exec<backend_of_t<P>>& ex, const batch& b, const shape& s,
                               const transition& T, const tensor& cam, tensor& out) {
                        { p.prepare(ex, b, s) } -> std::same_as<typename P::plan>;
                        p.run(ex, pl, T, cam, out);

@@ -132,20 +132,22 @@ namespace wsss::walk {
 /// restoration run there, and the walked scores come down (1 download). The kernels are
 /// sparse_power's own row kernel and fixed-order sums, so on host tags the result has
 /// sparse_power's bits up to the mass sums' order (tests/backend/walk_device.test.cpp).
-/// The plan keeps one set of device buffers per backend it ran on (its workspace), so a
-/// stream of images of one size allocates once.
+/// The plan keeps the device buffers, so a stream of images of one size allocates once.
+/// Tag: any host backend, cuda_t (wsss/cuda.hpp, nvcc) or opencl_t (wsss/opencl.hpp).
+template <class Tag = omp_t>
 struct device_sparse_power {
   static constexpr std::string_view name = "walk::device_sparse_power";
+  static constexpr std::string_view computes = sparse_power::name;  ///< wsss::recorded_name
+  using backend_type = Tag;
   using config = sparse_power::config;
   struct plan : detail::sparse_plan_base {
-    workspace device;  ///< device::walk_buffers<Tag> for each Tag run on
+    device::walk_buffers<Tag> device;
   };
   config cfg{};
 
   device_sparse_power() = default;
   explicit device_sparse_power(config c) : cfg(c) { detail::check_steps(cfg.t, name); }
 
-  template <class Tag>
   plan prepare(const exec<Tag>&, const batch&, const shape& s) const {
     detail::check_steps(cfg.t, name);
     plan pl;
@@ -153,14 +155,13 @@ struct device_sparse_power {
     return pl;
   }
 
-  template <class Tag>
   void run(const exec<Tag>& ex, plan& pl, const transition& T, const tensor& cam, tensor& out) const {
     require_backend<device_sparse_power, Tag>();
     if (!detail::begin_walk(pl.cam_shape, T, cam, cfg.t, out, pl.packed, name)) return;
     using steps = device::steps<Tag>;
     const Tag& tag = ex.tag;
     const index_t n = T.nodes(), ld = pl.packed.ld, channels = static_cast<index_t>(pl.packed.channels.size());
-    device::walk_buffers<Tag>& b = pl.device.get<device::walk_buffers<Tag>>();
+    device::walk_buffers<Tag>& b = pl.device;
     backend::upload(tag, std::span<const index_t>(T.row_ptr), b.row_ptr);
     backend::upload(tag, std::span<const std::int32_t>(T.col), b.col);
     backend::upload(tag, std::span<const float>(T.val), b.val);
@@ -193,7 +194,7 @@ struct device_sparse_power {
     detail::unpack(pl.packed, pl.packed.x.data(), cam, n, out);
   }
 };
-static_assert(Propagator<device_sparse_power>);
+static_assert(Propagator<device_sparse_power<cpu_t>>);
 
 }  // namespace wsss::walk
 
@@ -201,5 +202,5 @@ namespace wsss {
 /// device_sparse_power runs on every backend that has device memory and steps: host tags,
 /// cuda_t (wsss/cuda.hpp), opencl_t (wsss/opencl.hpp).
 template <class Tag>
-struct supports<walk::device_sparse_power, Tag> : std::true_type {};
+struct supports<walk::device_sparse_power<Tag>, Tag> : std::true_type {};
 }  // namespace wsss

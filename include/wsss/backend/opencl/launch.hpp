@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,16 @@ inline opencl_t default_queue() {
   }
 }
 
+}  // namespace backend::opencl
+
+/// A policy bound to opencl_t, called from a host stage, runs on the default queue.
+template <>
+struct backend::default_instance<opencl_t> {
+  static opencl_t get() { return opencl::default_queue(); }
+};
+
+namespace backend::opencl {
+
 /// Builds `source` once per context (cached under "wsss.<hash>") and returns `kernel_name`.
 /// A build failure raises backend_error carrying the compiler's build log.
 inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view source, const std::string& kernel_name,
@@ -48,6 +59,10 @@ inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view s
   if (!tag.queue) throw backend_error("[wsss.backend] opencl: the tag carries no command queue");
   const auto ctx = tag.queue->get_context();
   const std::string key = "wsss." + std::to_string(std::hash<std::string_view>{}(source));
+  // Boost.Compute's global cache is a plain static LRU map: threads that label images side by
+  // side (each with its own kernel objects) build through it one at a time.
+  static std::mutex building;
+  const std::lock_guard<std::mutex> lock(building);
   auto cache = boost::compute::program_cache::get_global_cache(ctx);
   try {
     auto program = cache->get_or_build(key, options, std::string(source), ctx);
