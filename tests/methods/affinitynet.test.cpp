@@ -11,9 +11,11 @@
 
 #include "io/temp_dir.hpp"
 #include "methods/tiny_run.hpp"
+#include "wsss/backend/thrust/for_each_index.hpp"
 #include "wsss/data/scenes.hpp"
 #include "wsss/io/voc.hpp"
 #include "wsss/methods/affinitynet.hpp"
+#include "wsss/opencl.hpp"
 
 namespace {
 
@@ -106,6 +108,35 @@ TEST_CASE("affinitynet: a work folder of another configuration is refused; label
   for (std::size_t i = 0; i < train.size(); ++i)
     CHECK(wsss::io::read_label_png(tmp / "labels" / (train.id(i) + ".png")) ==
           wsss::io::read_label_png(tmp / "work" / "labels" / "rw_crf" / (train.id(i) + ".png")));
+  // The same run labelled with the walk and the dense CRF on a device (affinitynet_on<Tag>: one
+  // configuration type, the device slots record the host policies they reproduce, so the run
+  // folder is accepted): thrust_omp runs the CUDA kernel bodies on the CPU, OpenCL runs on
+  // PoCL. Their scores differ from the host engines' by float rounding only (the CRF by
+  // <= 6.1e-6, the walk by <= 2.4e-7 in tests/backend), so the labels may differ at ties alone.
+  auto check_like_host = [&](const char* dir) {
+    std::size_t differ = 0, pixels = 0;
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      const auto got = wsss::io::read_label_png(tmp / dir / (train.id(i) + ".png"));
+      const auto want = wsss::io::read_label_png(tmp / "work" / "labels" / "rw_crf" / (train.id(i) + ".png"));
+      REQUIRE(got.pixels() == want.pixels());
+      for (wsss::index_t p = 0; p < want.pixels(); ++p) differ += got[p] != want[p];
+      pixels += static_cast<std::size_t>(want.pixels());
+    }
+    MESSAGE(std::string(dir), ": ", differ, " of ", pixels, " pixels differ from the host engines' labels");
+    CHECK(differ * 1000 <= pixels);  // at most 0.1% (ties); 0 on this data with gcc -O3
+  };
+  {
+    // example-begin affinitynet-device
+    using namespace wsss;
+    // The random walk and both dense CRFs on the default OpenCL device, the networks on the
+    // host; m.cfg is the host run's configuration, so its work folder is accepted.
+    const methods::affinitynet_on<opencl_t> on_device(m.cfg);
+    on_device.label(tmp / "work", train, tmp / "labels_opencl", /*quiet=*/true);
+    // example-end
+  }
+  check_like_host("labels_opencl");
+  wsss::methods::affinitynet_on<wsss::thrust_omp_t>(m.cfg).label(tmp / "work", train, tmp / "labels_thrust", true);
+  check_like_host("labels_thrust");
   CHECK_THROWS_WITH_AS(method(other).label(tmp / "work", train, tmp / "labels2", true),
                        doctest::Contains("another configuration"), wsss::value_error);
   CHECK_THROWS_WITH_AS(m.label(tmp / "nowhere", train, tmp / "labels3", true), doctest::Contains("no config.txt"),

@@ -63,7 +63,7 @@ inline label_map confident_rule(const tensor& q_low, const tensor& q_high, const
 /// confident_rule combines them, at full resolution and on the `stride` grid.
 /// cams: K x H x W normalised CAMs (absent classes zero); tags: the image's classes.
 template <crf::CrfEngine C, class Tag>
-confident_maps confident_regions(const exec<Tag>& ex, const C& crf, const rgb_image& img, const tensor& cams,
+confident_maps confident_regions(const exec<Tag>& host, const C& crf, const rgb_image& img, const tensor& cams,
                                  const tag_set& tags, const confident_config& cfg, index_t stride) {
   constexpr std::string_view comp = "cam::confident_regions";
   cfg.validate(comp);
@@ -71,6 +71,7 @@ confident_maps confident_regions(const exec<Tag>& ex, const C& crf, const rgb_im
   if (img.height() != cams.dim(1) || img.width() != cams.dim(2))
     throw_shape(comp, "image is ", img.height(), "x", img.width(), " but the CAMs are ", cams.dim(1), "x", cams.dim(2));
   const index_t k = static_cast<index_t>(tags.size()) + 1, h = cams.dim(1), w = cams.dim(2);
+  const auto ex = policy_exec(crf, host);  // the CRF's backend (a device engine's, else host's)
   typename C::plan local;  // one lattice for both refinements, its buffers reused by the next image
   auto& plan = plan_in_workspace(crf, ex, images_only(std::span<const rgb_image>(&img, 1)), shape{1, k, h, w}, local);
   auto refine = [&](float alpha) {

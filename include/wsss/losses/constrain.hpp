@@ -157,7 +157,7 @@ class constrain {
     if (static_cast<index_t>(b.images.size()) != s[0]) throw_shape(name, b.images.size(), " images for a batch of ", s[0]);
     plan pl;
     for (const rgb_image& im : b.images) pl.small.push_back(downscale_image(im, s[2], s[3]));
-    pl.crf = crf_.prepare(ex, images_only(pl.small), s);
+    pl.crf = crf_.prepare(policy_exec(crf_, ex), images_only(pl.small), s);
     pl.scores = s;
     return pl;
   }
@@ -188,7 +188,7 @@ class constrain {
       q = crf.record(t, pl.crf, ad::scale(logits, -1.0f));
     } else {
       tensor qv;
-      // A device engine's plan remembers the backend it was prepared on; host engines use omp.
+      // A device engine's plan remembers the backend (queue, stream) it was prepared on.
       if constexpr (requires { pl.crf.tag; })
         crf.run(exec<std::remove_cvref_t<decltype(pl.crf.tag)>>{pl.crf.tag}, pl.crf, crf::unary_from_logits(z), qv);
       else

@@ -23,6 +23,7 @@
 #include "wsss/core/exec.hpp"
 #include "wsss/core/policy.hpp"
 #include "wsss/crf/concepts.hpp"
+#include "wsss/crf/device_mean_field.hpp"
 #include "wsss/crf/mean_field.hpp"
 #include "wsss/data/augment.hpp"
 #include "wsss/graph/affinity.hpp"
@@ -41,11 +42,89 @@
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/gap.hpp"
 #include "wsss/walk/concepts.hpp"
+#include "wsss/walk/device_sparse_power.hpp"
 #include "wsss/walk/inference.hpp"
 #include "wsss/walk/sparse_power.hpp"
 #include "wsss/walk/transition.hpp"
 
 namespace wsss::methods {
+
+/// AffinityNet's numbers (the paper's and psa's defaults; `scenes()` the main job's). The same
+/// type for every choice of slots, so one configuration drives any of them (a run made with
+/// host slots is labelled with device ones, e.g. affinitynet_on<opencl_t>).
+struct affinitynet_config {
+  static constexpr std::string_view name = "affinitynet";  ///< errors name the method
+
+  double width = 1.0;           ///< ResNet38 width multiplier (1 = the paper's backbone)
+  float dropout = 0.5f;         ///< before the classifier's fc8 (psa); b6 / b7 keep theirs (0.3 / 0.5)
+  bool backbone_dropout = true; ///< Dropout2d inside b6 and b7 (psa)
+  /// Initial backbone weights for all three networks (the paper's ImageNet-trained ResNet38,
+  /// e.g. psa's converted weights, names as nn::resnet38's); empty: the classifier starts from
+  /// random weights and the other two networks from the trained classifier's backbone.
+  std::filesystem::path backbone_weights{};
+  std::uint64_t seed = 1;       ///< every random stream of the run derives from it
+  // 3.1 CAMs: the classification network (psa train_cls: 15 epochs, batch 16, crop 448)
+  train_config classifier{.epochs = 15, .batch_size = 16};
+  data::augment_config classifier_augment{.min_scale = 0.5, .max_scale = 1.0, .flip = true, .crop = 448};
+  cam::multiscale_config cams{};  ///< scales 1, 0.5, 1.5, 2 and flips, summed (psa infer_cls)
+  float cam_background = 0.2f;    ///< constant background score of the CAM-only labels (psa --out_cam_pred)
+  // 3.2 AffinityNet: confident regions (alpha 4 / 24) and training (psa train_aff: 8 epochs, batch 8)
+  cam::confident_config confident{};
+  train_config affinity{.epochs = 8, .batch_size = 8};
+  data::augment_config affinity_augment{.min_scale = 1.0, .max_scale = 1.0, .flip = true, .crop = 0};
+  losses::affinity_loss_config affinity_loss{};  ///< eq. 10 (the code's weights 1/4, 1/4, 1/2); eq. 3's
+                                                 ///< distance is the graph slot's (cfg.dist)
+  // 3.3 random walk on the CAMs with background alpha 16, W^beta with beta 8
+  float walk_alpha = 16.0f;
+  float beta = 8.0f;
+  index_t stride = 8;  ///< the backbone's output stride
+  // 3.4 segmentation labels through the dense CRF, then the segmentation network
+  float crf_clip = 1e-5f;
+  train_config segmentation{.epochs = 8, .batch_size = 8, .lr = 0.01f};
+  data::augment_config segmentation_augment{.min_scale = 0.7, .max_scale = 1.3, .flip = true, .crop = 448};
+  index_t seg_dilation = 12;
+
+  /// The main job's configuration: the scenes dataset (128-pixel images, 10 classes, a few
+  /// hundred images) in minutes on a 2-core CPU, networks trained from scratch. Scaled from
+  /// the paper: a 1/16-wide backbone (psa's is ImageNet-pretrained, ours starts from random
+  /// weights), crops of the whole 128-pixel image, atrous rate 3 for a 16x16 score map (12 at
+  /// psa's 56x56), more epochs over the small set.
+  static affinitynet_config scenes() {
+    affinitynet_config c;
+    c.width = 1.0 / 16;
+    c.dropout = 0.0f;  // dropout only slows a from-scratch network this small
+    c.backbone_dropout = false;
+    // Adam: from random weights SGD stays at the tag prior for hundreds of steps here. No
+    // weight decay: Adam's L2 term shrinks every weight whose gradient is small.
+    const train_config adam{.epochs = 40, .batch_size = 8, .update = optimizer::adam, .lr = 1e-3f,
+                            .momentum = 0.0f, .weight_decay = 0.0f, .poly_power = 0.9f};
+    c.classifier = adam;
+    c.classifier_augment = {.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 128};
+    c.affinity = adam;
+    c.affinity.epochs = 10;
+    c.segmentation = adam;
+    c.segmentation.epochs = 15;
+    c.segmentation_augment = {.min_scale = 0.8, .max_scale = 1.2, .flip = true, .crop = 128};
+    c.seg_dilation = 3;
+    return c;
+  }
+
+  void validate() const {
+    if (!(width > 0.0)) throw_value(name, "width must be > 0, got ", width);
+    classifier.validate(name);
+    affinity.validate(name);
+    segmentation.validate(name);
+    classifier_augment.validate(name);
+    affinity_augment.validate(name);
+    segmentation_augment.validate(name);
+    cams.validate(name);
+    confident.validate(name);
+    if (!(walk_alpha > 0.0f) || !(beta > 0.0f)) throw_value(name, "walk alpha and beta must be > 0");
+    if (stride != 8) throw_value(name, "the ResNet38 backbone has output stride 8, got stride ", stride);
+    if (affinity_augment.min_scale != 1.0 || affinity_augment.max_scale != 1.0 || affinity_augment.crop != 0)
+      throw_value(name, "AffinityNet trains on whole images (flips only): its labels live on the stride grid");
+  }
+};
 
 /// The AffinityNet pipeline. Slots: the classifier's global pooling (GAP in the paper), the
 /// neighbourhood of the affinity graph (radius gamma = 5), the random-walk propagator (t = 256)
@@ -60,79 +139,8 @@ class affinitynet {
                 "graph::connectivity); AffinityNet is what learns them");
 
  public:
-  static constexpr std::string_view name = "affinitynet";
-
-  struct config {
-    double width = 1.0;           ///< ResNet38 width multiplier (1 = the paper's backbone)
-    float dropout = 0.5f;         ///< before the classifier's fc8 (psa); b6 / b7 keep theirs (0.3 / 0.5)
-    bool backbone_dropout = true; ///< Dropout2d inside b6 and b7 (psa)
-    /// Initial backbone weights for all three networks (the paper's ImageNet-trained ResNet38,
-    /// e.g. psa's converted weights, names as nn::resnet38's); empty: the classifier starts from
-    /// random weights and the other two networks from the trained classifier's backbone.
-    std::filesystem::path backbone_weights{};
-    std::uint64_t seed = 1;       ///< every random stream of the run derives from it
-    // 3.1 CAMs: the classification network (psa train_cls: 15 epochs, batch 16, crop 448)
-    train_config classifier{.epochs = 15, .batch_size = 16};
-    data::augment_config classifier_augment{.min_scale = 0.5, .max_scale = 1.0, .flip = true, .crop = 448};
-    cam::multiscale_config cams{};  ///< scales 1, 0.5, 1.5, 2 and flips, summed (psa infer_cls)
-    float cam_background = 0.2f;    ///< constant background score of the CAM-only labels (psa --out_cam_pred)
-    // 3.2 AffinityNet: confident regions (alpha 4 / 24) and training (psa train_aff: 8 epochs, batch 8)
-    cam::confident_config confident{};
-    train_config affinity{.epochs = 8, .batch_size = 8};
-    data::augment_config affinity_augment{.min_scale = 1.0, .max_scale = 1.0, .flip = true, .crop = 0};
-    losses::affinity_loss_config affinity_loss{};  ///< eq. 10 (the code's weights 1/4, 1/4, 1/2); eq. 3's
-                                                   ///< distance is the graph slot's (cfg.dist)
-    // 3.3 random walk on the CAMs with background alpha 16, W^beta with beta 8
-    float walk_alpha = 16.0f;
-    float beta = 8.0f;
-    index_t stride = 8;  ///< the backbone's output stride
-    // 3.4 segmentation labels through the dense CRF, then the segmentation network
-    float crf_clip = 1e-5f;
-    train_config segmentation{.epochs = 8, .batch_size = 8, .lr = 0.01f};
-    data::augment_config segmentation_augment{.min_scale = 0.7, .max_scale = 1.3, .flip = true, .crop = 448};
-    index_t seg_dilation = 12;
-
-    /// The main job's configuration: the scenes dataset (128-pixel images, 10 classes, a few
-    /// hundred images) in minutes on a 2-core CPU, networks trained from scratch. Scaled from
-    /// the paper: a 1/16-wide backbone (psa's is ImageNet-pretrained, ours starts from random
-    /// weights), crops of the whole 128-pixel image, atrous rate 3 for a 16x16 score map (12 at
-    /// psa's 56x56), more epochs over the small set.
-    static config scenes() {
-      config c;
-      c.width = 1.0 / 16;
-      c.dropout = 0.0f;  // dropout only slows a from-scratch network this small
-      c.backbone_dropout = false;
-      // Adam: from random weights SGD stays at the tag prior for hundreds of steps here. No
-      // weight decay: Adam's L2 term shrinks every weight whose gradient is small.
-      const train_config adam{.epochs = 40, .batch_size = 8, .update = optimizer::adam, .lr = 1e-3f,
-                              .momentum = 0.0f, .weight_decay = 0.0f, .poly_power = 0.9f};
-      c.classifier = adam;
-      c.classifier_augment = {.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 128};
-      c.affinity = adam;
-      c.affinity.epochs = 10;
-      c.segmentation = adam;
-      c.segmentation.epochs = 15;
-      c.segmentation_augment = {.min_scale = 0.8, .max_scale = 1.2, .flip = true, .crop = 128};
-      c.seg_dilation = 3;
-      return c;
-    }
-
-    void validate() const {
-      if (!(width > 0.0)) throw_value(name, "width must be > 0, got ", width);
-      classifier.validate(name);
-      affinity.validate(name);
-      segmentation.validate(name);
-      classifier_augment.validate(name);
-      affinity_augment.validate(name);
-      segmentation_augment.validate(name);
-      cams.validate(name);
-      confident.validate(name);
-      if (!(walk_alpha > 0.0f) || !(beta > 0.0f)) throw_value(name, "walk alpha and beta must be > 0");
-      if (stride != 8) throw_value(name, "the ResNet38 backbone has output stride 8, got stride ", stride);
-      if (affinity_augment.min_scale != 1.0 || affinity_augment.max_scale != 1.0 || affinity_augment.crop != 0)
-        throw_value(name, "AffinityNet trains on whole images (flips only): its labels live on the stride grid");
-    }
-  };
+  static constexpr std::string_view name = affinitynet_config::name;
+  using config = affinitynet_config;
 
   config cfg;
   P pooler{};  ///< slot: the classifier's global pooling (Pooler)
@@ -208,9 +216,10 @@ class affinitynet {
     graph.run(ex, gp, features, wg);
     const walk::transition T = walk::make_transition(wg, {cfg.beta, walk::orientation::average});
     const tensor m = walk::reference_walk_input(cams, cfg.walk_alpha, cfg.stride);
-    auto& wp = plan_for_shape(walk, ex, m.shape(), w_local);
+    const auto wex = policy_exec(walk, ex);  // the walk's backend (a device propagator's, else ex's)
+    auto& wp = plan_for_shape(walk, wex, m.shape(), w_local);
     tensor revised;
-    walk.run(ex, wp, T, m, revised);
+    walk.run(wex, wp, T, m, revised);
     return walk::upsample_revised(revised, h, w, cfg.stride);
   }
 
@@ -387,7 +396,7 @@ class affinitynet {
     os.precision(9);
     auto schedule = [&](const char* k, const train_config& t) { describe_schedule(os, k, t); };
     auto augment = [&](const char* k, const data::augment_config& a) { describe_augment(os, k, a); };
-    os << "slots = " << P::name << ", " << G::name << ", " << W::name << ", " << C::name << "\n"
+    os << "slots = " << P::name << ", " << G::name << ", " << recorded_name<W>() << ", " << recorded_name<C>() << "\n"
        << "width = " << cfg.width << "\nseed = " << cfg.seed << "\ndropout = " << cfg.dropout << ", backbone "
        << cfg.backbone_dropout << "\nbackbone weights = " << cfg.backbone_weights.string() << "\n";
     schedule("classifier", cfg.classifier);
@@ -415,5 +424,14 @@ class affinitynet {
     return out;
   }
 };
+
+/// AffinityNet with its label synthesis's two heavy steps on backend Tag: the random walk
+/// (walk::device_sparse_power<Tag>) and the dense CRF of the confident regions and of the
+/// pseudo-labels (crf::device_mean_field<Tag>); the networks stay on the host. Tag: cuda_t
+/// (a .cu file with wsss/cuda.hpp), opencl_t (wsss/opencl.hpp), thrust_omp_t or a host tag.
+/// Its configuration text is affinitynet<>'s (the device slots record the host policies they
+/// reproduce), so a run made with one is resumed or labelled with the other.
+template <class Tag>
+using affinitynet_on = affinitynet<pool::gap, graph::radius, walk::device_sparse_power<Tag>, crf::device_mean_field<Tag>>;
 
 }  // namespace wsss::methods

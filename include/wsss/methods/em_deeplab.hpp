@@ -331,7 +331,7 @@ class em_deeplab {
   std::string describe() const {
     std::ostringstream os;
     os.precision(9);
-    os << "slots = " << E::name << ", " << C::name << "\nwidth = " << cfg.net.width << "\nfc6 dilation = "
+    os << "slots = " << E::name << ", " << recorded_name<C>() << "\nwidth = " << cfg.net.width << "\nfc6 dilation = "
        << cfg.net.fc6_dilation << "\ndropout = " << cfg.net.dropout << "\nbatch norm = " << cfg.net.batch_norm
        << "\ninput size = " << cfg.input_size << "\ninput mean = " << cfg.input.mean[0] << ' ' << cfg.input.mean[1]
        << ' ' << cfg.input.mean[2] << "\nbackbone weights = " << cfg.backbone_weights.string() << "\nseed = " << cfg.seed

@@ -102,13 +102,17 @@ double single_tag_top1(const run_context& cx, const nn::normalization& input, Sc
 /// pixel's scores normalised to a distribution here, then clipped at `clip` for the unary) on
 /// the image; the CRF's plan is kept in ex's workspace, so the next image reuses its buffers.
 template <crf::CrfEngine C, class Tag>
-label_map crf_labels(const C& crf, const exec<Tag>& ex, const rgb_image& img, tensor p, float clip) {
+label_map crf_labels(const C& crf, const exec<Tag>& host, const rgb_image& img, tensor p, float clip) {
+  const auto ex = policy_exec(crf, host);  // the CRF's backend (a device engine's, else host's)
   cam::normalise_pixels(p);
   const index_t k = p.dim(0), h = p.dim(1), w = p.dim(2);
   tensor u = crf::unary_from_probabilities(p, clip);
   u.reshape({1, k, h, w});
   typename C::plan local;
   auto& plan = plan_in_workspace(crf, ex, images_only(std::span<const rgb_image>(&img, 1)), u.shape(), local);
+  // A device engine takes the argmax there (same first-maximum rule): a byte per pixel comes
+  // back instead of K floats.
+  if constexpr (requires { crf.labels(ex, plan, u); }) return std::move(crf.labels(ex, plan, u).front());
   tensor q;
   crf.run(ex, plan, u, q);
   q.reshape({k, h, w});
