@@ -6,18 +6,20 @@
 #                                     and puts them with the shared libraries they need
 #                                     into build-gpu-kit/
 #   there: bash bench/gpu.sh run      (device run, carry ["build-gpu-kit"]) runs the CUDA
-#                                     tests, then the benchmarks, writing $OUT/cuda.json
+#                                     tests, then the benchmarks, writing $OUT/cuda.json, then
+#                                     `wsss label affinitynet` on 64 images, cpu vs cuda
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=build-gpu-kit
 case "${1:-}" in
   pack)
-    cmake -S . -B build -G Ninja >/dev/null
-    cmake --build build -j2 --target test_cuda bench_cuda
-    rm -rf "$kit" && mkdir -p "$kit/lib"
+    cmake -S . -B build -G Ninja -DWSSS_CLI_CUDA=ON >/dev/null
+    cmake --build build -j2 --target test_cuda bench_cuda wsss_cli
+    rm -rf "$kit" && mkdir -p "$kit/lib" "$kit/bin"
     cp build/tests/test_cuda build/bench/bench_cuda "$kit/"
+    cp build/examples/wsss "$kit/bin/"  # bin/, so that it finds share/wsss/data (the embedded items)
     # Debian's libraries the binaries link (not glibc's: the GPU machine's own is newer).
-    for bin in "$kit/test_cuda" "$kit/bench_cuda"; do
+    for bin in "$kit/test_cuda" "$kit/bench_cuda" "$kit/bin/wsss"; do
       ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/lib(c|m|pthread|dl|rt)\.so' | xargs -r cp -n -t "$kit/lib/"
     done
     du -sh "$kit"
@@ -31,6 +33,19 @@ case "${1:-}" in
     echo "=== CUDA benchmarks"
     "$kit/bench_cuda" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
       ${OUT:+--benchmark_out=$OUT/cuda.json --benchmark_out_format=json}
+    echo "=== wsss label affinitynet: 64 scenes of 448 x 448 (networks trained on 16 small ones), cpu vs cuda"
+    w=$(mktemp -d)
+    mkdir -p "$kit/share/wsss" && ln -sfn "$PWD/examples/data" "$kit/share/wsss/data"
+    tiny=(--preset scenes --width 0.0625 --threads "$(nproc)")
+    "$kit/bin/wsss" -q scenes "$w/small" --train 16 --val 1 --size 128 --seed 3 >/dev/null
+    "$kit/bin/wsss" -q scenes "$w/data" --train 64 --val 1 --size 448 --seed 4 >/dev/null
+    "$kit/bin/wsss" -q run affinitynet --data "$w/small" --work "$w/run" --val-split "" "${tiny[@]}" >/dev/null
+    for device in cpu cuda; do
+      TIMEFORMAT="label --device $device: %R s for 64 images"
+      time "$kit/bin/wsss" -q label affinitynet --weights "$w/run" --data "$w/data" --out "$w/$device" "${tiny[@]}" \
+        --device "$device" || status=$?
+    done
+    diff -rq "$w/cpu" "$w/cuda" && echo "labels identical" || echo "labels differ (ties under other rounding?)"
     exit "${status:-0}"
     ;;
   *)

@@ -12,26 +12,59 @@
 #include "method_flags.hpp"
 #include "methods.hpp"
 #include "wsss/methods/affinitynet.hpp"
+#if WSSS_CLI_HAVE_OPENCL
+#include "wsss/opencl.hpp"
+#endif
+#if WSSS_CLI_HAVE_CUDA
+#include "affinitynet_cuda.hpp"
+#endif
 
 namespace {
 
-using method = wsss::methods::affinitynet<>;
+using config = wsss::methods::affinitynet_config;
 
-// What every subcommand sets: the configuration and the threads.
+// What every subcommand sets: the configuration, the threads and, for `run` and `label`, the
+// backend of the random walk and the dense CRF.
 struct common_flags : wsss_cli::method_flags {
+  std::string device = "cpu";
+
   void add(CLI::App& cmd) {
     method_flags::add(cmd, "'paper' (the paper's schedules, ResNet38 at full width) or 'scenes' (the main job: 1/16 width, minutes on 2 cores)",
                       "ResNet38",
                       "pretrained ResNet38 weights (safetensors, nn::resnet38 names, e.g. psa's ImageNet weights "
                       "converted by examples/convert_torch_weights.py) for all three networks");
   }
-  method make() const {
-    method::config c = preset == "scenes" ? method::config::scenes() : method::config{};
+  void add_device(CLI::App& cmd) {
+    cmd.add_option("--device", device,
+                   "where the random walk and the dense CRFs run: cpu (the host engines, fastest on a CPU), opencl "
+                   "(the system's default OpenCL device), cuda (a CUDA build); the networks run on the CPU, and every "
+                   "device gives cpu's labels up to float rounding")
+        ->check(CLI::IsMember({"cpu", "opencl", "cuda"}))
+        ->capture_default_str();
+  }
+  config make() const {
+    config c = preset == "scenes" ? config::scenes() : config{};
     if (width > 0) c.width = width;
     if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
     if (!backbone.empty()) c.backbone_weights = backbone;
     apply_threads();
-    return method(c);
+    return c;
+  }
+  // Calls body with the method whose walk and CRF slots run on --device.
+  template <class F>
+  void with_method(F&& body) const {
+    if (device == "cpu") return body(wsss::methods::affinitynet<>(make()));
+#if WSSS_CLI_HAVE_OPENCL
+    if (device == "opencl") return body(wsss::methods::affinitynet_on<wsss::opencl_t>(make()));
+#endif
+#if WSSS_CLI_HAVE_CUDA
+    if (device == "cuda") return body(wsss_cli::affinitynet_cuda{make()});
+#endif
+    wsss::throw_value("wsss", "--device ", device, ": this wsss was built without it (",
+        device == "cuda" ? "configure with -DWSSS_CLI_CUDA=ON where nvcc is, or use methods::affinitynet_on<cuda_t> "
+                           "from a .cu file built with nvcc and wsss/cuda.hpp"
+                         : "configure with OpenCL: apt-get install ocl-icd-opencl-dev opencl-headers pocl-opencl-icd",
+                      ")");
   }
 };
 
@@ -42,10 +75,11 @@ void add_run(CLI::App& cmd) {
   auto f = std::make_shared<flags>();
   wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, CAMs, labels, logs, report; a rerun resumes it");
   f->add(cmd);
+  f->add_device(cmd);
   cmd.callback([f] {
     f->run.classes = f->classes;
     f->run.variant = f->preset;
-    wsss_cli::run_and_report(f->make(), f->run);
+    f->with_method([&](const auto& m) { wsss_cli::run_and_report(m, f->run); });
   });
 }
 
@@ -63,14 +97,14 @@ void add_label(CLI::App& cmd) {
   cmd.add_option("--split", f->split, "split to label")->capture_default_str();
   cmd.add_option("--labels", f->labels, "image tags file (default: <data>/cls_labels.txt, else from the masks)");
   f->add(cmd);
+  f->add_device(cmd);
   cmd.callback([f] {
-    const method m = f->make();
     const int classes = wsss_cli::class_count(f->classes, wsss_cli::dataset_class_names(f->data));
     std::filesystem::path labels = f->labels;
     if (labels.empty() && std::filesystem::exists(f->data / "cls_labels.txt")) labels = "cls_labels.txt";
     const wsss::io::voc_dataset data(f->data, f->split, {.num_classes = classes, .labels_file = labels});
     const wsss::dist::group& g = wsss_cli::globals().group ? *wsss_cli::globals().group : wsss::dist::local();
-    m.label(f->weights, data, f->out, wsss_cli::globals().quiet, g);
+    f->with_method([&](const auto& m) { m.label(f->weights, data, f->out, wsss_cli::globals().quiet, g); });
     if (wsss_cli::prints()) std::printf("labelled %zu images into %s\n", data.size(), f->out.string().c_str());
   });
 }
@@ -88,8 +122,9 @@ void add_pretrain(CLI::App& cmd) {
   cmd.callback([f] {
     f->run.classes = f->classes;
     f->run.variant = "pretrain";
-    method m = f->make();
-    if (f->epochs > 0) m.cfg.classifier.epochs = f->epochs;
+    config c = f->make();
+    if (f->epochs > 0) c.classifier.epochs = f->epochs;
+    const wsss::methods::affinitynet<> m(c);
     wsss::methods::run_context cx(wsss_cli::with_globals(f->run));
     const double top1 = m.pretrain(cx, f->out);
     if (wsss_cli::prints()) std::printf("backbone: %s\n", f->out.string().c_str());

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// tests/cli/device.test.cpp — `wsss label affinitynet --device`: a run made on the host engines,
+// labelled with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the
+// run's labels; a device this build lacks is named in one line.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli/run.hpp"
+#include "io/temp_dir.hpp"
+#include "wsss/io/label_png.hpp"
+
+TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --device cuda names what is missing") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "1", "--size", "32", "--seed", "3"}).status == 0);
+  const std::vector<std::string> tiny{"--preset", "scenes", "--width", "0.03125", "--threads", "2"};
+  auto args = std::vector<std::string>{"-q", "run", "affinitynet", "--data", data.string(), "--work", (dir / "run").string(),
+                                       "--val-split", ""};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const auto run = wsss_test::wsss(args);
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  auto label = [&](const std::string& device, const std::filesystem::path& out) {
+    auto a = std::vector<std::string>{"-q", "label", "affinitynet", "--weights", (dir / "run").string(), "--data",
+                                      data.string(), "--out", out.string(), "--device", device};
+    a.insert(a.end(), tiny.begin(), tiny.end());
+    return wsss_test::wsss(a);
+  };
+#if WSSS_CLI_HAVE_OPENCL
+  const auto cl = label("opencl", dir / "opencl");
+  INFO(cl.err);
+  REQUIRE(cl.status == 0);
+  CHECK(cl.out.find("labelled 4 images") != std::string::npos);
+  std::size_t differ = 0, pixels = 0;  // float rounding only: ties alone may differ (none here)
+  for (const auto& f : std::filesystem::directory_iterator(dir / "run" / "labels" / "rw_crf")) {
+    const auto want = wsss::io::read_label_png(f.path());
+    const auto got = wsss::io::read_label_png(dir / "opencl" / f.path().filename());
+    REQUIRE(got.pixels() == want.pixels());
+    for (wsss::index_t p = 0; p < want.pixels(); ++p) differ += got[p] != want[p];
+    pixels += static_cast<std::size_t>(want.pixels());
+  }
+  MESSAGE("--device opencl: ", differ, " of ", pixels, " pixels differ from the run's labels");
+  CHECK(pixels == 4 * 32 * 32);
+  CHECK(differ * 1000 <= pixels);
+#endif
+  const auto cuda = label("cuda", dir / "cuda");
+  CHECK(cuda.status == 1);
+#if WSSS_CLI_HAVE_CUDA  // built with -DWSSS_CLI_CUDA=ON: this test runs where no GPU is
+  CHECK(cuda.err.find("--device cuda: no usable CUDA device") != std::string::npos);
+#else
+  CHECK(cuda.err.find("--device cuda: this wsss was built without it") != std::string::npos);
+#endif
+  CHECK(label("tpu", dir / "tpu").status == 2);  // not a choice: the parser names the flag
+}
