@@ -9,6 +9,8 @@
 //   (e) upsampling (walk::upsample_revised) and the dense CRF over [background, present classes]
 //       (crf::mean_field<>, psa's kernels, 10 iterations; prepare + run)
 //   (f) argmax and the class ids (argmax_labels, cam::expand_labels)
+// and end to end with the walk and the CRF on a device (methods::affinitynet_on<Tag>: the CUDA
+// bodies through Thrust's OpenMP system, OpenCL on the default device, PoCL here).
 // Also a CLI that bench/label_synthesis_vs_reference.py drives on the same inputs as the
 // reference's stages (torch, pydensecrf):
 //   --dump DIR COUNT                        writes COUNT inputs
@@ -43,6 +45,12 @@
 #include "wsss/graph.hpp"
 #include "wsss/methods/affinitynet.hpp"
 #include "wsss/walk.hpp"
+#if defined(WSSS_BENCH_WITH_THRUST)
+#include "wsss/backend/thrust/for_each_index.hpp"
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+#include "wsss/opencl.hpp"
+#endif
 
 using namespace wsss;
 
@@ -173,6 +181,12 @@ const inputs& data(int i) {
 
 using method_sparse = methods::affinitynet<>;  // GAP, radius 5, sparse_power t = 256, mean_field<>
 using method_chebyshev = methods::affinitynet<pool::gap, graph::radius, walk::chebyshev>;
+#if defined(WSSS_BENCH_WITH_THRUST)
+using method_thrust = methods::affinitynet_on<thrust_omp_t>;  // walk + CRF as the CUDA bodies, on the CPU
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+using method_opencl = methods::affinitynet_on<opencl_t>;  // walk + CRF on the default OpenCL device
+#endif
 
 /// The stage names, in order, for the breakdown.
 const char* const stage_names[] = {"a_cam_post", "b_affinity", "c_transition", "d_walk",
@@ -361,6 +375,12 @@ void bm_stage(benchmark::State& st) {
 #define WSSS_ARGS ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()
 BENCHMARK_TEMPLATE(bm_end_to_end, method_sparse)->Name("end_to_end/sparse_power") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_end_to_end, method_chebyshev)->Name("end_to_end/chebyshev") WSSS_ARGS;
+#if defined(WSSS_BENCH_WITH_THRUST)
+BENCHMARK_TEMPLATE(bm_end_to_end, method_thrust)->Name("end_to_end/device_thrust_omp") WSSS_ARGS;
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+BENCHMARK_TEMPLATE(bm_end_to_end, method_opencl)->Name("end_to_end/device_opencl") WSSS_ARGS;
+#endif
 BENCHMARK_TEMPLATE(bm_workers, method_sparse)->Name("workers_x_1_thread/sparse_power")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(bm_workers, method_chebyshev)->Name("workers_x_1_thread/chebyshev")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(bm_stages, method_sparse)->Name("stages/sparse_power")->Args({1, 0})->Args({2, 0})->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
