@@ -94,8 +94,7 @@ class device_mean_field {
     require_backend<device_mean_field, Tag>();
     pl.dims = {};  // unprepared until everything below has succeeded
     detail::check_images(name, b, s);
-    mean_field_plan<permutohedral> checked;  // set_clamps checks the maps and copies them here
-    detail::set_clamps(name, b.labels, s, checked);
+    detail::check_clamps(name, b.labels, s);
     const index_t hw = s[2] * s[3], n = s[0] * hw;
     if constexpr (backend::thrust_system<Tag>::available) {
       // Both lattices built on the device from the batch's features (one upload each).
@@ -126,10 +125,10 @@ class device_mean_field {
       pl.smoothness.upload(ex.tag, pl.flat_s, s[1]);
       pl.appearance.upload(ex.tag, pl.flat_a, s[1]);
     }
-    if (!checked.clamps.empty()) {
+    if (!b.labels.empty()) {  // the batch's maps side by side, one upload
       std::vector<std::uint8_t> all;
       all.reserve(static_cast<std::size_t>(n));
-      for (const label_map& c : checked.clamps) all.insert(all.end(), c.data(), c.data() + c.pixels());
+      for (const label_map& c : b.labels) all.insert(all.end(), c.data(), c.data() + c.pixels());
       backend::upload(ex.tag, std::span<const std::uint8_t>(all), pl.clamp);
     } else {
       backend::resize(ex.tag, pl.clamp, 0);

@@ -23,20 +23,6 @@ namespace wsss::walk::device {
 /// Nodes per partial sum of the mass measurement (a fixed split: the same bits everywhere).
 inline constexpr std::int64_t mass_chunk = 256;
 
-/// The mass keeper's vectors from T's degrees: l = d (average) or 1 (diffuse), r = l-dual
-/// Perron vector (1 / sum d or d / sum d), one node per index.
-struct mass_vectors_kernel {
-  const double* degree;
-  double* left;
-  double* right;
-  double sum_degree;
-  int average;
-  WSSS_HD void operator()(std::int64_t i) const {
-    left[i] = average ? degree[i] : 1.0;
-    right[i] = average ? 1.0 / sum_degree : degree[i] / sum_degree;
-  }
-};
-
 /// Partial sums of l^T x per (chunk of mass_chunk nodes, channel), one pair per index.
 struct mass_partial_kernel {
   const float* x;
@@ -108,7 +94,7 @@ struct steps {
     });
   }
   static void mass_vectors(const Tag& tag, buffers& b, index_t n, double sum_degree, bool average) {
-    backend::for_each_index(tag, n, mass_vectors_kernel{b.degree.data(), b.left.data(), b.right.data(), sum_degree, average});
+    backend::for_each_index(tag, n, detail::mass_vectors_kernel{b.degree.data(), b.left.data(), b.right.data(), sum_degree, average});
   }
   /// out[k] = l^T x_k (target == false) or target[k] - l^T x_k.
   static void measure(const Tag& tag, buffers& b, const array<float>& x, array<double>& out, bool from_target,
@@ -174,9 +160,7 @@ struct device_sparse_power {
       backend::resize(tag, b.partial, (n + device::mass_chunk - 1) / device::mass_chunk * channels);
       backend::resize(tag, b.target, channels);
       backend::resize(tag, b.missing, channels);
-      double sd = 0;
-      for (const double d : T.degree) sd += d;
-      steps::mass_vectors(tag, b, n, sd, T.cfg.mode == orientation::average);
+      steps::mass_vectors(tag, b, n, detail::total_degree(T), T.cfg.mode == orientation::average);
       steps::measure(tag, b, b.x, b.target, false, n, ld, channels);
     }
     bool in_x = true;  // which buffer holds the current scores

@@ -33,11 +33,8 @@ inline void check_unary_shape(std::string_view component, const shape& s) {
   if (s[1] < 1) throw_value(component, "unary has zero labels (shape ", s, ")");
 }
 
-/// Checks clamp maps (one per item, H x W, labels < K or 255) against unaries of shape s and
-/// copies them into the plan (reusing its maps' storage).
-template <class Filter>
-void set_clamps(std::string_view component, std::span<const label_map> clamps, const shape& s,
-                mean_field_plan<Filter>& pl) {
+/// Checks clamp maps (one per item, H x W, labels < K or 255) against unaries of shape s.
+inline void check_clamps(std::string_view component, std::span<const label_map> clamps, const shape& s) {
   if (!clamps.empty() && static_cast<index_t>(clamps.size()) != s[0])
     throw_shape(component, clamps.size(), " clamp maps for a batch of ", s[0]);
   for (const label_map& c : clamps) {
@@ -47,6 +44,13 @@ void set_clamps(std::string_view component, std::span<const label_map> clamps, c
       if (c[i] != ignore_label && c[i] >= s[1])
         throw_value(component, "clamp label ", int(c[i]), " at pixel ", i, " is not < K = ", s[1]);
   }
+}
+
+/// check_clamps, then copies the maps into the plan (reusing its maps' storage).
+template <class Filter>
+void set_clamps(std::string_view component, std::span<const label_map> clamps, const shape& s,
+                mean_field_plan<Filter>& pl) {
+  check_clamps(component, clamps, s);
   pl.clamps.assign(clamps.begin(), clamps.end());
 }
 

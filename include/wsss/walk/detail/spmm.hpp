@@ -194,6 +194,27 @@ void for_each_block(index_t ld, F&& f) {
 
 namespace wsss::walk::detail {
 
+/// sum_i d_i, the mass keeper's normaliser (host and device walks alike).
+inline double total_degree(const transition& T) {
+  double sd = 0;
+  for (const double d : T.degree) sd += d;
+  return sd;
+}
+
+/// The mass keeper's vectors from T's degrees: l = d (average) or 1 (diffuse), r = l-dual
+/// Perron vector (1 / sum d or d / sum d), one node per index.
+struct mass_vectors_kernel {
+  const double* degree;
+  double* left;
+  double* right;
+  double sum_degree;
+  int average;
+  WSSS_HD void operator()(std::int64_t i) const {
+    left[i] = average ? degree[i] : 1.0;
+    right[i] = average ? 1.0 / sum_degree : degree[i] / sum_degree;
+  }
+};
+
 /// Keeps the walk's conserved quantity exact in float: l^T x_c = l^T v_c for every packed
 /// channel, with l = d (average: d^T P = d^T) or l = 1 (diffuse: 1^T Q = 1^T). Rounding in
 /// the stored step operator (row or column sums 1 +- 1e-7) otherwise compounds to t * 1e-7
@@ -207,15 +228,11 @@ struct mass_keeper {
   /// Sets l, r from T and the target from the packed input.
   void reset(const transition& T, const packed_cams& p) {
     const index_t n = T.nodes();
-    double sd = 0;
-    for (double d : T.degree) sd += d;
     left.resize(static_cast<std::size_t>(n));
     right.resize(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) {
-      const double d = T.degree[static_cast<std::size_t>(i)];
-      left[static_cast<std::size_t>(i)] = T.cfg.mode == orientation::average ? d : 1.0;
-      right[static_cast<std::size_t>(i)] = T.cfg.mode == orientation::average ? 1.0 / sd : d / sd;
-    }
+    const mass_vectors_kernel k{T.degree.data(), left.data(), right.data(), total_degree(T),
+                                T.cfg.mode == orientation::average};
+    for (index_t i = 0; i < n; ++i) k(i);
     measure(p.x.data(), p.ld, static_cast<index_t>(p.channels.size()), target);
   }
 
