@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -17,8 +18,11 @@
 #include "wsss/data/scenes.hpp"
 #include "wsss/io/label_png.hpp"
 #include "wsss/io/voc.hpp"
+#include "wsss/backend/thrust/for_each_index.hpp"
+#include "wsss/crf/device_mean_field.hpp"
 #include "wsss/methods/sec.hpp"
 #include "wsss/pool/gap.hpp"
+#include "wsss/pool/gwrp.hpp"
 
 namespace {
 
@@ -188,6 +192,47 @@ TEST_CASE("sec: the loss ablations and the pooler slot train and differ") {
   gap_sec(g).run(gap_cx);
   CHECK(weights(tmp / "gap") != weights(tmp / "full"));
   CHECK(bytes_of(tmp / "gap" / "config.txt").find("pool::gap") != std::string::npos);
+}
+
+TEST_CASE("sec: with the constrain loss's and the test-time CRF on a device it trains and labels like the host engine") {
+  // sec<P, crf::device_mean_field<Tag>>: the loss's CRF (through its mean-field iterations too)
+  // and the test-time dCRF on Tag (thrust_omp: the CUDA bodies on the CPU). Their Q differs from
+  // the host engine's by float rounding only, so the runs' losses agree to that and the
+  // configuration text is the host run's.
+  wsss_test::temp_dir tmp;
+  wsss_test::make_tiny_scenes(tmp / "data");
+  using device_sec = wsss::methods::sec<wsss::pool::gwrp, wsss::crf::device_mean_field<wsss::thrust_omp_t>>;
+  auto setup = [&](auto c) {
+    c.segmentation.epochs = 1;
+    c.constrain.through_crf = true;
+    return c;
+  };
+  wsss::methods::run_context host_cx(wsss_test::quiet_run(tmp / "data", tmp / "host"));
+  method(setup(tiny_config())).run(host_cx);
+  wsss::methods::run_context device_cx(wsss_test::quiet_run(tmp / "data", tmp / "device"));
+  const auto before = wsss::backend::transfers();
+  device_sec(setup(tiny_config<device_sec>())).run(device_cx);
+  CHECK((wsss::backend::transfers() - before).uploads > 0);  // the CRFs did run in device memory
+  CHECK(bytes_of(tmp / "device" / "config.txt") == bytes_of(tmp / "host" / "config.txt"));
+  const auto host = wsss_test::read_log_head(tmp / "host" / "nets" / "segmentation" / "log.csv");
+  const auto device = wsss_test::read_log_head(tmp / "device" / "nets" / "segmentation" / "log.csv");
+  REQUIRE(host.first.size() == device.first.size());
+  double worst = 0;
+  for (std::size_t col = 2; col < 6; ++col)  // the loss and its seed / expand / constrain terms
+    worst = std::max(worst, std::abs(host.first[col] - device.first[col]) / std::max(1e-6, std::abs(host.first[col])));
+  MESSAGE("first epoch's losses, device CRF against host: max relative difference ", worst);
+  CHECK(worst < 1e-3);
+  CHECK(host.first[5] > 0.0);  // the constrain term was computed
+  std::size_t differ = 0, pixels = 0;
+  for (const auto& f : fs::directory_iterator(tmp / "host" / "labels" / "sec_crf")) {
+    const auto a = wsss::io::read_label_png(f.path()), b = wsss::io::read_label_png(tmp / "device" / "labels" / "sec_crf" / f.path().filename());
+    REQUIRE(a.pixels() == b.pixels());
+    for (wsss::index_t i = 0; i < a.pixels(); ++i) differ += a[i] != b[i];
+    pixels += static_cast<std::size_t>(a.pixels());
+  }
+  MESSAGE("val labels after the dCRF: ", differ, " of ", pixels, " pixels differ");
+  CHECK(pixels > 0);
+  CHECK(differ * 100 <= pixels);  // two trainings apart by rounding: at most 1%
 }
 
 TEST_CASE("sec: pretrain writes a backbone without fc8 that both networks start from") {
