@@ -10,7 +10,7 @@
 
 #include "cli/run.hpp"
 #include "io/temp_dir.hpp"
-#include "wsss/io/label_png.hpp"
+#include "support/label_folders.hpp"
 
 TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --device cuda names what is missing") {
   wsss_test::temp_dir dir;
@@ -34,17 +34,11 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   INFO(cl.err);
   REQUIRE(cl.status == 0);
   CHECK(cl.out.find("labelled 4 images") != std::string::npos);
-  std::size_t differ = 0, pixels = 0;  // float rounding only: ties alone may differ (none here)
-  for (const auto& f : std::filesystem::directory_iterator(dir / "run" / "labels" / "rw_crf")) {
-    const auto want = wsss::io::read_label_png(f.path());
-    const auto got = wsss::io::read_label_png(dir / "opencl" / f.path().filename());
-    REQUIRE(got.pixels() == want.pixels());
-    for (wsss::index_t p = 0; p < want.pixels(); ++p) differ += got[p] != want[p];
-    pixels += static_cast<std::size_t>(want.pixels());
-  }
-  MESSAGE("--device opencl: ", differ, " of ", pixels, " pixels differ from the run's labels");
-  CHECK(pixels == 4 * 32 * 32);
-  CHECK(differ * 1000 <= pixels);
+  // float rounding only: ties alone may differ (none here)
+  const auto d = wsss_test::compare_label_folders(dir / "run" / "labels" / "rw_crf", dir / "opencl");
+  MESSAGE("--device opencl: ", d.differ, " of ", d.pixels, " pixels differ from the run's labels");
+  CHECK(d.pixels == 4 * 32 * 32);
+  CHECK(d.differ * 1000 <= d.pixels);
 #endif
   const auto cuda = label("cuda", dir / "cuda");
   CHECK(cuda.status == 1);
