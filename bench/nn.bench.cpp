@@ -205,7 +205,11 @@ std::string conv_case(const benchmark::State& s) {
 const std::vector<std::vector<std::int64_t>> conv_shapes{{3, 64, 321, 3, 1},  {64, 64, 321, 3, 1},
                                                          {128, 128, 161, 3, 1}, {256, 256, 81, 3, 1},
                                                          {512, 512, 41, 3, 1},  {512, 512, 41, 3, 2},
-                                                         {1024, 1024, 41, 1, 1}};
+                                                         {1024, 1024, 41, 1, 1},
+                                                         // the width-1/16 classifier's layers (main job)
+                                                         {3, 4, 448, 3, 1},     {8, 8, 224, 3, 1},
+                                                         {16, 16, 112, 3, 1},   {32, 32, 56, 3, 1},
+                                                         {64, 64, 56, 3, 2},    {128, 128, 56, 1, 1}};
 
 void bm_wsss_conv(benchmark::State& state) {
   backend::set_num_threads(bench_threads());
