@@ -109,7 +109,7 @@ TEST_CASE("winograd forward, data and weight gradients match float64 naive loops
       const tensor x = random_normal({k.n, k.c, k.h, k.w}, gen), w = random_normal({k.o, k.c, 3, 3}, gen);
       const auto cfg = ad::conv2d_config::square(1, k.pad, k.dil);
       const dt::conv_geometry g = dt::conv2d_geometry(x, w, nullptr, cfg, "test");
-      REQUIRE(dt::wino_use(g, dt::wino_forward_plan(g, k.o)));
+      REQUIRE(dt::wino_use(g, dt::wino_forward_plan(g, k.o), dt::wino_product::forward, k.n));
       ad::tape t;
       const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true);
       const ad::var y = ad::conv2d(xv, wv, ad::var{}, cfg);
@@ -159,10 +159,20 @@ TEST_CASE("winograd is chosen for wide 3x3 stride-1 layers only") {
     const tensor x({1, c, hw, hw}), w({o, c, 3, 3});
     return dt::conv2d_geometry(x, w, nullptr, ad::conv2d_config::square(s, d, d), "test");
   };
-  CHECK(dt::wino_wins(dt::wino_forward_plan(geo(64, 64, 321, 1, 1), 64)));
-  CHECK(dt::wino_wins(dt::wino_forward_plan(geo(1024, 1024, 41, 12, 1), 1024)));
-  CHECK_FALSE(dt::wino_wins(dt::wino_forward_plan(geo(3, 64, 321, 1, 1), 64)));    // first layer: im2col
-  CHECK_FALSE(dt::wino_wins(dt::wino_forward_plan(geo(512, 512, 13, 12, 1), 512)));  // tiles mostly empty
+  for (const auto k : {dt::wino_product::forward, dt::wino_product::data, dt::wino_product::weight}) {
+    CHECK(dt::wino_wins(dt::wino_forward_plan(geo(64, 64, 321, 1, 1), 64), k));
+    CHECK(dt::wino_wins(dt::wino_forward_plan(geo(1024, 1024, 41, 12, 1), 1024), k));
+    CHECK(dt::wino_wins(dt::wino_forward_plan(geo(32, 32, 161, 1, 1), 32), k));          // narrow, large map
+    CHECK_FALSE(dt::wino_wins(dt::wino_forward_plan(geo(3, 64, 321, 1, 1), 64), k));    // first layer: im2col
+    CHECK_FALSE(dt::wino_wins(dt::wino_forward_plan(geo(512, 512, 13, 12, 1), 512), k));  // tiles mostly empty
+  }
+  // Narrow layers on mid-sized maps: the weight gradient only, until a batch has 1024 tiles.
+  const dt::wino_plan narrow = dt::wino_forward_plan(geo(32, 32, 56, 1, 1), 32);
+  CHECK_FALSE(dt::wino_wins(narrow, dt::wino_product::forward));
+  CHECK_FALSE(dt::wino_wins(narrow, dt::wino_product::data));
+  CHECK(dt::wino_wins(narrow, dt::wino_product::weight));
+  CHECK(dt::wino_wins(narrow, dt::wino_product::forward, 8));
+  CHECK(dt::wino_wins(dt::wino_forward_plan(geo(32, 32, 16, 1, 1), 32), dt::wino_product::forward, 8));  // tiny maps
   CHECK_FALSE(dt::wino_applies(geo(64, 64, 33, 1, 2)));                               // stride 2
 }
 

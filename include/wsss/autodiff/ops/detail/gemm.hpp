@@ -105,7 +105,7 @@ inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_
 /// the regions that skip it instead.
 inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
   if (wino_applies(g)) {
-    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp)) return wino_conv_forward(wp, w, x, batch, y);
+    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::forward, batch)) return wino_conv_forward(wp, w, x, batch, y);
   }
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
@@ -160,7 +160,7 @@ inline void conv_backward_regions(const conv_geometry& g, const std::vector<conv
 /// pixel.
 inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o, const float* gy, index_t batch, float* gx) {
   if (wino_applies(g)) {
-    if (const wino_plan wp = wino_data_plan(g, o); wino_use(g, wp)) return wino_conv_backward_data(wp, w, gy, batch, gx);
+    if (const wino_plan wp = wino_data_plan(g, o); wino_use(g, wp, wino_product::data, batch)) return wino_conv_backward_data(wp, w, gy, batch, gx);
   }
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size(), kk = g.kh * g.kw;
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
@@ -201,7 +201,7 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
   if (direct_applies(g)) return direct_conv_backward_weight(g, x, gy, batch, o, gw);
   if (wino_applies(g)) {
-    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp)) return wino_conv_backward_weight(wp, x, gy, batch, gw);
+    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::weight, batch)) return wino_conv_backward_weight(wp, x, gy, batch, gw);
   }
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);

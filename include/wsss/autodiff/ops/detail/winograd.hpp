@@ -180,16 +180,28 @@ inline wino_plan wino_data_plan(const conv_geometry& g, index_t o) {
 /// Winograd applies to 3x3 stride-1 kernels only.
 inline bool wino_applies(const conv_geometry& g) { return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1; }
 
-/// Where Winograd wins (measured, docs/conv.md): enough channels that the GEMMs dominate the
-/// tile transforms (c o >= 16 (c + o)), and tiles at least half full (36 products per tile
-/// against 9 per output on the im2col path: sparse tiles of a large dilation on a small map lose).
-inline bool wino_wins(const wino_plan& p) {
-  return p.c * p.o >= 16 * (p.c + p.o) && 8 * p.tiles() <= p.oh * p.ow;
+/// The product a Winograd plan would compute (where it wins differs, see wino_wins).
+enum class wino_product { forward, data, weight };
+
+/// Where Winograd wins over `batch` images (measured, docs/conv.md): enough channels that the
+/// GEMMs dominate the tile transforms (c o >= 16 (c + o)), and tiles at least half full (36
+/// products per tile against 9 per output on the im2col path: sparse tiles of a large dilation
+/// on a small map lose). The forward and data products of narrow layers (c o < 32 (c + o), e.g.
+/// 32 -> 32) lose on mid-sized maps (at least 512 pixels an image, under 1024 tiles in all):
+/// there im2col's GEMMs are long enough, and Winograd's fixed costs are not yet shared. 32 -> 32
+/// forward / data, ms on Winograd vs im2col (AMD EPYC, 2 threads, 2026-12-06): 28 x 28 0.21 /
+/// 0.21 vs 0.16 / 0.16; 56 x 56 0.59-0.67 / 0.59-0.67 vs 0.42-0.72 / 0.46-0.49; 112 x 112 2.5 /
+/// 2.8 vs 1.6 / 1.8; 8 x 56 x 56 2.7 / 2.7 vs 4.8 / 3.8; 161 x 161 2.8 / 2.8 vs 3.3 / 3.5;
+/// 8 x 16 x 16 even (0.43 / 0.45 vs 0.40 / 0.45). The weight gradient wins on all of them.
+inline bool wino_wins(const wino_plan& p, wino_product k, index_t batch = 1) {
+  if (p.c * p.o < 16 * (p.c + p.o) || 8 * p.tiles() > p.oh * p.ow) return false;
+  if (k == wino_product::weight || p.c * p.o >= 32 * (p.c + p.o)) return true;
+  return p.oh * p.ow < 512 || batch * p.tiles() >= 1024;
 }
-inline bool wino_use(const conv_geometry& g, const wino_plan& p) {
+inline bool wino_use(const conv_geometry& g, const wino_plan& p, wino_product k, index_t batch) {
   const conv_algorithm a = conv_algorithm_override();
   if (!wino_applies(g) || a == conv_algorithm::im2col) return false;
-  return a == conv_algorithm::winograd || wino_wins(p);
+  return a == conv_algorithm::winograd || wino_wins(p, k, batch);
 }
 
 /// Grow-only buffers of the calling thread shared by the team during one product (0: transformed
