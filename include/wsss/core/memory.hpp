@@ -157,9 +157,10 @@ struct cache {
     std::free(p);
     ++s.os_frees;
   }
-  // Returns cached blocks, largest classes first, until cached + incoming <= limit.
-  void trim(std::size_t incoming) noexcept {
-    while (s.cached + incoming > s.limit && !free.empty()) {
+  // Returns cached blocks to the OS, largest classes first, until at most `bound` bytes stay
+  // cached (or the cache is empty).
+  void shrink_to(std::size_t bound) noexcept {
+    while (s.cached > bound && !free.empty()) {
       auto it = std::prev(free.end());
       os_free(it->second.back(), it->first);
       it->second.pop_back();
@@ -167,23 +168,14 @@ struct cache {
       if (it->second.empty()) free.erase(it);
     }
   }
-  // Before a block of class c comes from the OS: returns cached blocks, largest first, until
-  // in_use + cached + c is within the peak in use (counting c) plus its 1/footprint_slack, or
-  // the cache is empty. So the cache reuses memory and adds at most that slack to it.
+  // Before a freed block of `incoming` bytes (<= limit) is cached: cached + incoming <= limit.
+  void trim(std::size_t incoming) noexcept { shrink_to(s.limit - incoming); }
+  // Before a block of class c comes from the OS: in_use + cached + c within the peak in use
+  // (counting c) plus its 1/footprint_slack. So the cache reuses memory and adds at most that
+  // slack to it.
   void evict_for(std::size_t c) noexcept {
     const std::size_t peak = std::max(s.peak_in_use, s.in_use + c);
-    const std::size_t allowed = peak + peak / footprint_slack, held = s.in_use + s.cached + c;
-    if (held <= allowed) return;
-    const std::size_t need = held - allowed;
-    std::size_t released = 0;
-    while (released < need && !free.empty()) {
-      auto it = std::prev(free.end());
-      os_free(it->second.back(), it->first);
-      it->second.pop_back();
-      s.cached -= it->first;
-      released += it->first;
-      if (it->second.empty()) free.erase(it);
-    }
+    shrink_to(peak + peak / footprint_slack - (s.in_use + c));  // >= 0: peak >= in_use + c
   }
   // Returns every cached block; the bytes released.
   std::size_t release_all() noexcept {
