@@ -9,9 +9,16 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "wsss/backend/for_each_index.hpp"
+#if WSSS_BENCH_WITH_THRUST
+#include "wsss/backend/thrust/for_each_index.hpp"
+#endif
+#if WSSS_BENCH_WITH_OPENCL
+#include "wsss/opencl.hpp"
+#endif
 #include "wsss/core/random.hpp"
 #include "wsss/pool.hpp"
 #include "wsss/superpixel.hpp"
@@ -41,7 +48,7 @@ tensor scores(index_t N, index_t C, index_t side) {
 template <class P>
 P make_pooler(index_t C, index_t side) {
   if constexpr (std::is_same_v<P, pool::fcl>) return pool::fcl({C, side, side, true});
-  else if constexpr (std::is_same_v<P, pool::gwrp>) return pool::gwrp({.use_tags = false});
+  else if constexpr (P::name == pool::gwrp::name) return P({.use_tags = false});  // gwrp, device_gwrp
   else return P{};
 }
 
@@ -50,16 +57,21 @@ P make_pooler(index_t C, index_t side) {
 /// output buffers and an all-ones N x C gradient g.
 template <class P>
 struct pool_case {
+  /// omp for the host poolers; a device twin's own backend (its default queue or stream).
+  using tag = std::conditional_t<std::is_same_v<wsss::backend_of_t<P>, wsss::cpu_t>, wsss::omp_t, wsss::backend_of_t<P>>;
   tensor x, out, gin, g;
   P p;
   wsss::workspace ws;
-  wsss::exec<> ex{wsss::omp, &ws};
+  wsss::exec<tag> ex{wsss::backend::default_instance<tag>::get(), &ws};
   typename P::plan pl;
   explicit pool_case(const benchmark::State& st)
       : x(scores(st.range(0), st.range(1), st.range(2))),
         g({st.range(0), st.range(1)}, 1.0f),
         p(make_pooler<P>(st.range(1), st.range(2))),
-        pl(p.prepare(ex, {}, x.shape())) {}
+        pl(p.prepare(ex, {}, x.shape())) {
+    p.run(ex, pl, x, out);  // warm-up: a device's programs are built and its arrays sized here
+    p.backward(ex, pl, g, gin);
+  }
 };
 
 template <class P>
@@ -104,6 +116,16 @@ WSSS_POOL_BENCH(pool::gmp)
 WSSS_POOL_BENCH(pool::gwrp)
 WSSS_POOL_BENCH(pool::lse)
 WSSS_POOL_BENCH(pool::fcl)
+// The device twins on this machine's CPU: Thrust's OpenMP system (the CUDA kernel bodies and
+// Thrust's sort) and OpenCL on PoCL, against the host poolers above (docs/pool.md).
+#if WSSS_BENCH_WITH_THRUST
+WSSS_POOL_BENCH(pool::device_gap<wsss::thrust_omp_t>)
+WSSS_POOL_BENCH(pool::device_gwrp<wsss::thrust_omp_t>)
+#endif
+#if WSSS_BENCH_WITH_OPENCL
+WSSS_POOL_BENCH(pool::device_gap<wsss::opencl_t>)
+WSSS_POOL_BENCH(pool::device_gwrp<wsss::opencl_t>)
+#endif
 
 /// The SP layer at SPN's largest size: a 500 x 500 superpixel map (SLIC, ~500 superpixels)
 /// over a 125 x 125 feature map, C = 21.

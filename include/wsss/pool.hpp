@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// wsss/pool.hpp — umbrella for the global poolers (GAP, GMP, GWRP, LSE, FCL) and superpixel pooling
+// wsss/pool.hpp — umbrella for the global poolers (GAP, GMP, GWRP, LSE, FCL), superpixel pooling, and GAP / GMP / GWRP on a device backend
 #pragma once
 
 #include "wsss/pool/concepts.hpp"
@@ -10,3 +10,4 @@
 #include "wsss/pool/fcl.hpp"
 #include "wsss/pool/superpixel.hpp"
 #include "wsss/pool/op.hpp"
+#include "wsss/pool/device.hpp"

@@ -4,11 +4,14 @@
 // thrust_omp parity of every model (the same bits from every launcher)
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <tuple>
 #include <vector>
 
 #include "wsss/core/random.hpp"
+#include "wsss/opencl.hpp"
 #include "wsss/pool.hpp"
 #include "wsss/superpixel.hpp"
 #include "wsss/testing/pool.hpp"
@@ -251,4 +254,126 @@ TEST_CASE("pool::run pools once with a default exec") {
   CHECK(out.shape() == wsss::shape{2, 21});
   CHECK(g_in.shape() == scores.shape());
   CHECK(tape.grad(x) != nullptr);
+}
+
+// ---- the device twins (pool/device.hpp): GAP, GMP and GWRP in a backend's memory ----------------
+
+namespace {
+
+using device_hosts = std::tuple<pool::gap, pool::gmp, pool::gwrp>;
+
+wsss::exec<wsss::opencl_t> on_opencl() { return {wsss::backend::opencl::default_queue()}; }
+
+/// Scores in [0, 1) rounded to 1/64: many equal values per plane, so GWRP's and GMP's tie
+/// order (increasing position) is exercised, with a plane of one constant value.
+tensor tied_scores(const wsss::shape& s, std::uint64_t seed) {
+  wsss::rng g(seed);
+  tensor x = wsss::random_uniform(s, g);
+  for (index_t i = 0; i < x.numel(); ++i) x[i] = std::floor(x[i] * 64.0f) / 64.0f;
+  std::fill(x.data(), x.data() + s[2] * s[3], 0.5f);
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("the device twins satisfy the contract checker on host tags, thrust_omp and OpenCL", H,
+                          device_contract) {
+  const wsss::shape s{2, 3, 4, 5};
+  const tensor x = separated_scores(s, 31);
+  const inputs in = inputs_for(s);
+  const auto cfg = make_pooler<H>(s).cfg;
+  const auto cpu = wsss::testing::check_pooler(pool::device_pool<H, wsss::cpu_t>{cfg}, wsss::exec<wsss::cpu_t>{}, x, in.batch());
+  CHECK_MESSAGE(cpu.ok, cpu.log);
+  const auto omp = wsss::testing::check_pooler(pool::device_pool<H, wsss::omp_t>{cfg}, wsss::exec<wsss::omp_t>{}, x, in.batch());
+  CHECK_MESSAGE(omp.ok, omp.log);
+#if WSSS_TEST_THRUST_OMP
+  const auto thrust = wsss::testing::check_pooler(pool::device_pool<H, wsss::thrust_omp_t>{cfg},
+                                                  wsss::exec<wsss::thrust_omp_t>{}, x, in.batch());
+  CHECK_MESSAGE(thrust.ok, thrust.log);
+#endif
+  const auto cl = wsss::testing::check_pooler(pool::device_pool<H, wsss::opencl_t>{cfg}, on_opencl(), x, in.batch());
+  CHECK_MESSAGE(cl.ok, cl.log);
+  static_assert(wsss::supports<pool::device_pool<H, wsss::opencl_t>, wsss::opencl_t>::value);
+}
+TEST_CASE_TEMPLATE_APPLY(device_contract, device_hosts);
+
+TEST_CASE_TEMPLATE_DEFINE("the device twins give their host pooler's results and count their transfers", H,
+                          device_parity) {
+  // SEC's 41 x 41 grid with 21 classes, and 200 x 200 planes where GWRP drops ranks (m < n).
+  for (const wsss::shape& s : {wsss::shape{2, 21, 41, 41}, wsss::shape{2, 2, 200, 200}}) {
+    INFO("scores " << s);
+    const tensor x = tied_scores(s, 7);
+    wsss::rng gen(8);
+    const tensor g = wsss::random_normal({s[0], s[1]}, gen);
+    std::vector<wsss::tag_set> tags;
+    for (index_t n = 0; n < s[0]; ++n) tags.push_back(n % 2 || s[1] < 3 ? wsss::tag_set{1} : wsss::tag_set{1, static_cast<int>(s[1] - 1)});
+    const wsss::batch b{.tags = tags};
+    H host = make_pooler<H>(s);
+    if constexpr (std::is_same_v<H, pool::gwrp>) host.cfg = {};  // SEC's decays: 0.996 / 0 / 0.999
+    const outcome ref = run_on(host, wsss::exec<wsss::cpu_t>{}, x, g, b);
+    // The same kernels and sums on host tags and Thrust's OpenMP system: the host's bits.
+    check_same(ref, run_on(pool::device_pool<H, wsss::cpu_t>{host.cfg}, wsss::exec<wsss::cpu_t>{}, x, g, b));
+    check_same(ref, run_on(pool::device_pool<H, wsss::omp_t>{host.cfg}, wsss::exec<wsss::omp_t>{}, x, g, b));
+#if WSSS_TEST_THRUST_OMP
+    check_same(ref, run_on(pool::device_pool<H, wsss::thrust_omp_t>{host.cfg}, wsss::exec<wsss::thrust_omp_t>{}, x, g, b));
+#endif
+    // OpenCL on PoCL: the kernels' OpenCL C twins and Boost.Compute's sort.
+    const pool::device_pool<H, wsss::opencl_t> dev{host.cfg};
+    const auto ex = on_opencl();
+    auto pl = dev.prepare(ex, b, s);
+    tensor y, gin;
+    for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the plan's device arrays
+      const auto t0 = wsss::backend::transfers();
+      dev.run(ex, pl, x, y);
+      const auto t1 = wsss::backend::transfers();
+      dev.backward(ex, pl, g, gin);
+      const auto t2 = wsss::backend::transfers();
+      const bool tables = std::is_same_v<H, pool::gwrp> && repeat == 0;  // gwrp's weights, once per plan
+      CHECK((t1 - t0).uploads == (tables ? 4u : 1u));
+      CHECK((t1 - t0).downloads == 1);
+      CHECK((t2 - t1).uploads == 1);
+      CHECK((t2 - t1).downloads == 1);
+    }
+    float dy = 0;
+    for (index_t k = 0; k < y.numel(); ++k) dy = std::max(dy, std::abs(y[k] - ref.y[k]) / std::max(1.0f, std::abs(ref.y[k])));
+    MESSAGE(H::name, " on OpenCL: max relative |dy| ", dy);
+    CHECK(dy <= 1e-6f);         // the float64 rank sum may round once more or less (FMA contraction)
+    CHECK(same(gin, ref.gin));  // the same ranks, so the same gradient
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(device_parity, device_hosts);
+
+TEST_CASE("a classifier's pooling slot moves to a device by its type: device_gwrp trains like gwrp") {
+  const wsss::shape s{2, 3, 6, 7};
+  const tensor x = separated_scores(s, 4);
+  const inputs in = inputs_for(s);
+  const pool::gwrp::config cfg{0.7f, 0.2f, 0.9f, 0};
+  auto pooled = [&](const auto& p) {
+    wsss::ad::tape t;
+    const wsss::ad::var v = t.leaf(x, true);
+    // What nn::cam_classifier does with its slot: prepare on the slot's own backend, record.
+    auto plan = p.prepare(wsss::policy_exec(p, wsss::exec<>{}), in.batch(), s);
+    const wsss::ad::var y = p.record(t, plan, v);
+    t.backward(y, tensor({2, 3}, 1.0f));
+    return std::pair{y.value(), *t.grad(v)};
+  };
+  const auto [y_host, g_host] = pooled(pool::gwrp{cfg});
+  const auto [y_dev, g_dev] = pooled(pool::device_gwrp<wsss::opencl_t>{cfg});
+  REQUIRE(y_dev.shape() == y_host.shape());
+  for (index_t k = 0; k < y_host.numel(); ++k) CHECK(std::abs(y_dev[k] - y_host[k]) <= 1e-6f);
+  CHECK(same(g_dev, g_host));
+
+  const tensor& scores = x;
+  const wsss::batch batch = in.batch();
+  // example-begin pool-device
+  // GWRP in OpenCL's memory (wsss::cuda_t from a .cu file, wsss::thrust_omp_t with Thrust):
+  // the host pooler's config, its values, its errors.
+  const wsss::pool::device_gwrp<wsss::opencl_t> on_device{cfg};
+  const auto ex = wsss::policy_exec(on_device, wsss::exec<>{});  // an exec on the default queue
+  auto plan = on_device.prepare(ex, batch, scores.shape());
+  wsss::tensor y;
+  on_device.run(ex, plan, scores, y);  // 1 upload and 1 download (3 more uploads on a plan's first run)
+  // As a slot, the type alone moves the pooling: nn::cam_classifier<pool::device_gap<wsss::cuda_t>>.
+  // example-end
+  CHECK(same(y, y_dev));
 }

@@ -28,6 +28,8 @@ namespace wsss::pool {
     run: s must have the shape the plan was prepared for; out is (re)shaped to N x C and
       OVERWRITTEN. Starts with require_backend<P, Tag>(); kernels launch on ex.tag, and cpu,
       omp and thrust_omp give the same bits. Scratch comes from the plan or ex.scratch.
+      A model bound to a device backend (backend_type: pool::device_gap<cuda_t>, ...) takes
+      an exec of that backend; callers reach it through wsss::policy_exec.
     backward: g is N x C (dL/d out of the last run on this plan); g_in is (re)shaped to
       N x C x H x W and ASSIGNED (not added): g_in = dout/ds^T g. Every entry is written.
     record: y = pooler(s) as one tape node (ad::Op), gradients by tape.backward. The node owns
@@ -39,7 +41,7 @@ namespace wsss::pool {
     gradients into its ad::parameter::grad, like the tape does; this is why backward and record
     are called on a non-const pooler in the concept.                                            */
 template <class P>
-concept Pooler = Policy<P> && requires(P& p, const P& cp, const exec<cpu_t>& ex, const batch& b, const shape& s,
+concept Pooler = Policy<P> && requires(P& p, const P& cp, const exec<backend_of_t<P>>& ex, const batch& b, const shape& s,
                                        typename P::plan& pl, const typename P::plan& cpl, const tensor& x,
                                        tensor& out, ad::tape& t, const ad::var& v) {
   { cp.prepare(ex, b, s) } -> std::same_as<typename P::plan>;
@@ -67,9 +69,10 @@ struct plan_base {
 /// Pools once: prepare then run on `ex` (the one-off case; a training loop keeps its plan).
 template <Pooler P, class Tag = omp_t>
 tensor run(const P& p, const tensor& s, const batch& b = {}, const exec<Tag>& ex = {}) {
-  typename P::plan pl = p.prepare(ex, b, s.shape());
+  const auto pex = policy_exec(p, ex);  // a device pooler's own backend, else ex
+  typename P::plan pl = p.prepare(pex, b, s.shape());
   tensor out;
-  p.run(ex, pl, s, out);
+  p.run(pex, pl, s, out);
   return out;
 }
 

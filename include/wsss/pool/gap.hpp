@@ -7,6 +7,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/plane_kernels.hpp"
 #include "wsss/pool/detail/reduce.hpp"
 #include "wsss/pool/op.hpp"
 
@@ -32,7 +33,7 @@ class gap {
   void run(const exec<Tag>& ex, plan& pl, const tensor& s, tensor& out) const {
     require_backend<gap, Tag>();
     const auto [nc, hw] = detail::begin_run(pl, s, out, name);
-    detail::launch(ex.tag, nc, s.numel(), mean_kernel{s.data(), out.data(), hw});
+    detail::launch(ex.tag, nc, s.numel(), detail::mean_kernel{s.data(), out.data(), hw});
   }
 
   template <class Tag>
@@ -45,14 +46,6 @@ class gap {
   ad::var record(ad::tape& t, const plan& pl, const ad::var& s) const { return pool::record(t, *this, pl, s); }
 
  private:
-  struct mean_kernel {
-    const float* s;
-    float* out;
-    index_t hw;
-    WSSS_HD void operator()(index_t k) const {
-      out[k] = static_cast<float>(detail::sum(s + k * hw, hw) / static_cast<double>(hw));
-    }
-  };
   struct spread_kernel {
     const float* g;
     float* g_in;

@@ -10,6 +10,7 @@
 #include "wsss/core/config.hpp"
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/detail/common.hpp"
+#include "wsss/pool/detail/plane_kernels.hpp"
 #include "wsss/pool/detail/reduce.hpp"
 #include "wsss/pool/op.hpp"
 
@@ -40,7 +41,7 @@ class gmp {
     require_backend<gmp, Tag>();
     const auto [nc, hw] = detail::begin_run(pl, s, out, name);
     pl.argmax.resize(static_cast<std::size_t>(nc));
-    detail::launch(ex.tag, nc, s.numel(), max_kernel{s.data(), out.data(), pl.argmax.data(), hw});
+    detail::launch(ex.tag, nc, s.numel(), detail::max_kernel{s.data(), out.data(), pl.argmax.data(), hw});
     detail::require_finite_planes(out, s.shape(), name);
   }
 
@@ -54,18 +55,6 @@ class gmp {
   ad::var record(ad::tape& t, const plan& pl, const ad::var& s) const { return pool::record(t, *this, pl, s); }
 
  private:
-  struct max_kernel {
-    const float* s;
-    float* out;
-    std::int32_t* arg;
-    index_t hw;
-    WSSS_HD void operator()(index_t k) const {
-      const index_t at = detail::first_argmax(s + k * hw, hw);
-      // max skips a NaN: a plane with one gets NaN, which run turns into an error.
-      out[k] = detail::has_nonfinite(s + k * hw, hw) ? NAN : s[k * hw + at];
-      arg[k] = static_cast<std::int32_t>(at);
-    }
-  };
   struct route_kernel {
     const float* g;
     float* g_in;

@@ -38,18 +38,18 @@ struct op {
   tensor forward(saved& s, const tensor& x) const {
     s.pl = *prepared;  // before any run: a copy of the structure, the run buffers still empty
     tensor out;
-    pooler.run(exec<>{}, s.pl, x, out);
+    pooler.run(policy_exec(pooler, exec<>{}), s.pl, x, out);
     return out;
   }
   void backward(const saved& s, const tensor&, const tensor& gy, std::span<const tensor* const>,
                 std::span<tensor* const> gxs, std::span<const ad::grad_slot> mode) const {
     if (!gxs[0]) return;
     if (mode[0] == ad::grad_slot::overwrite) {  // pooler backward assigns: write the slot directly
-      pooler.backward(exec<>{}, s.pl, gy, *gxs[0]);
+      pooler.backward(policy_exec(pooler, exec<>{}), s.pl, gy, *gxs[0]);
       return;
     }
     tensor g;
-    pooler.backward(exec<>{}, s.pl, gy, g);
+    pooler.backward(policy_exec(pooler, exec<>{}), s.pl, gy, g);
     detail::add_into(*gxs[0], g);
   }
 };

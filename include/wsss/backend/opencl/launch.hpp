@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "wsss/backend/tags.hpp"
 #include "wsss/core/error.hpp"
 
 namespace wsss {

@@ -45,7 +45,7 @@ struct cam_classifier {
   /// (tags for class-dependent decays, superpixels for SP pooling).
   ad::var operator()(ad::tape& t, ad::var x, const batch& b = {}) {
     const ad::var maps = fc8(t, dropout2d{cfg.dropout}(t, backbone(t, x)));
-    auto plan = pooler.prepare(exec<>{}, b, maps.shape());
+    auto plan = pooler.prepare(policy_exec(pooler, exec<>{}), b, maps.shape());
     return pooler.record(t, plan, maps);
   }
   /// Class activation maps relu(w_c^T f(x, y)) (eq. 1 before normalisation), N x classes x h x w.

@@ -8,13 +8,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "wsss/core/config.hpp"
 #include "wsss/core/shape.hpp"
 
 namespace wsss::pool::detail {
 
 /// Maps a float to a 32-bit key whose ascending unsigned order is the float's DESCENDING
 /// order (-0 sorts after +0; NaNs go to one end, by their sign bit).
-inline std::uint32_t descending_key(float f) noexcept {
+WSSS_HD inline std::uint32_t descending_key(float f) noexcept {
   const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
   const std::uint32_t ascending = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
   return ~ascending;
