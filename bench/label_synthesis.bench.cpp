@@ -370,6 +370,20 @@ void bm_stage(benchmark::State& st) {
   per_image(st);
 }
 
+/// (b) on a device: graph::device_radius<Tag>'s eq. 3 (the features up, the weights down), its
+/// plan prepared once per grid as the method keeps it.
+template <class Tag>
+void bm_device_affinity(benchmark::State& st, Tag tag) {
+  set_threads(st);
+  const graph::device_radius<Tag> g;
+  const exec<Tag> ex{tag};
+  auto pl = g.prepare(ex, {}, shape{kFeatures, kDh, kDw});
+  graph::csr_graph wg;
+  int i = 0;
+  for (auto _ : st) g.run(ex, pl, data(i++).features, wg);
+  per_image(st);
+}
+
 }  // namespace
 
 #define WSSS_ARGS ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()
@@ -388,6 +402,12 @@ BENCHMARK_TEMPLATE(bm_stages, method_chebyshev)->Name("stages/chebyshev")->Args(
 BENCHMARK_TEMPLATE(bm_stage, 0)->Name("stage/a_cam_post") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_stage, 7)->Name("stage/b0_graph_prepare") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_stage, 1)->Name("stage/b_affinity") WSSS_ARGS;
+#if defined(WSSS_BENCH_WITH_THRUST)
+BENCHMARK_CAPTURE(bm_device_affinity, thrust_omp, thrust_omp)->Name("stage/b_affinity_device/thrust_omp") WSSS_ARGS;
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+BENCHMARK_CAPTURE(bm_device_affinity, opencl, backend::opencl::default_queue())->Name("stage/b_affinity_device/opencl_pocl") WSSS_ARGS;
+#endif
 BENCHMARK_TEMPLATE(bm_stage, 2)->Name("stage/c_transition") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_stage, 3)->Name("stage/d_walk_sparse_power") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_stage, 3, method_chebyshev)->Name("stage/d_walk_chebyshev") WSSS_ARGS;

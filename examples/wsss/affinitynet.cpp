@@ -36,7 +36,7 @@ struct common_flags : wsss_cli::method_flags {
   }
   void add_device(CLI::App& cmd) {
     cmd.add_option("--device", device,
-                   "where the random walk and the dense CRFs run: cpu (the host engines, fastest on a CPU), opencl "
+                   "where eq. 3's affinities, the random walk and the dense CRFs run: cpu (the host engines, fastest on a CPU), opencl "
                    "(the system's default OpenCL device), cuda (a CUDA build); the networks run on the CPU, and every "
                    "device gives cpu's labels up to float rounding")
         ->check(CLI::IsMember({"cpu", "opencl", "cuda"}))

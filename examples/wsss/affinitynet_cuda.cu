@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// affinitynet_cuda.cu — methods::affinitynet_on<cuda_t> for `--device cuda`: the random walk
-// and the dense CRFs on the default CUDA stream, the networks on the CPU. Built by nvcc when
+// affinitynet_cuda.cu — methods::affinitynet_on<cuda_t> for `--device cuda`: eq. 3's affinities,
+// the random walk and the dense CRFs on the default CUDA stream, the networks on the CPU. Built by nvcc when
 // CMake is configured with -DWSSS_CLI_CUDA=ON.
 #include "affinitynet_cuda.hpp"
 #include "wsss/cuda.hpp"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// wsss/graph.hpp — umbrella: graph builders and the affinity op (AffinityNet eq. 3-4)
+// wsss/graph.hpp — umbrella: graph builders and the affinity op (AffinityNet eq. 3-4), on the host and a device
 #pragma once
 
 #include "wsss/graph/csr.hpp"
@@ -8,3 +8,4 @@
 #include "wsss/graph/superpixel.hpp"
 #include "wsss/graph/bilateral.hpp"
 #include "wsss/graph/affinity.hpp"
+#include "wsss/graph/device.hpp"

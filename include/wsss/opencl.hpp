@@ -5,5 +5,6 @@
 #include "wsss/backend/opencl/launch.hpp"
 #include "wsss/backend/opencl/memory.hpp"
 #include "wsss/crf/opencl/steps.hpp"
+#include "wsss/graph/opencl/steps.hpp"
 #include "wsss/pool/opencl/steps.hpp"
 #include "wsss/walk/opencl/steps.hpp"

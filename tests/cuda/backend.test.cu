@@ -2,6 +2,8 @@
 // tests/cuda/backend.test.cu — the same IndexKernel body on the GPU and the CPU
 #include <doctest/doctest.h>
 
+#include "cuda/require_gpu.cuh"
+
 #include <vector>
 
 #include <wsss/backend/for_each_index.hpp>
@@ -18,9 +20,7 @@ struct affine_kernel {
 }  // namespace
 
 TEST_CASE("cuda launcher matches the serial CPU launcher bit for bit") {
-  int devices = 0;
-  REQUIRE_MESSAGE(cudaGetDeviceCount(&devices) == cudaSuccess, "no CUDA device: run this binary on a GPU host");
-  REQUIRE(devices > 0);
+  WSSS_REQUIRE_GPU();
   wsss::rng g(3);
   const wsss::tensor x = wsss::random_uniform({1 << 20}, g, -2.0, 2.0);
   std::vector<float> ref(static_cast<std::size_t>(x.numel()));

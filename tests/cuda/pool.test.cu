@@ -3,6 +3,8 @@
 // kernel bodies run through Thrust's OpenMP system in tests/pool/contract.test.cpp)
 #include <doctest/doctest.h>
 
+#include "cuda/require_gpu.cuh"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -42,8 +44,7 @@ void check_twin(const H& h, const wsss::tensor& x, const wsss::batch& b) {
 
 TEST_CASE("cuda device_gap / device_gmp / device_gwrp equal the host poolers (21 x 41 x 41 and 321 x 321)") {
   using namespace wsss;
-  int devices = 0;
-  REQUIRE_MESSAGE(cudaGetDeviceCount(&devices) == cudaSuccess, "no CUDA device: run this binary on a GPU host");
+  WSSS_REQUIRE_GPU();
   for (const shape& s : {shape{4, 21, 41, 41}, shape{2, 3, 321, 321}}) {
     rng r(9);
     tensor x = random_uniform(s, r);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// tests/cuda/walk.test.cu — the device walk on the GPU against the host sparse walk (the same
+// tests/cuda/walk.test.cu — the device walk and eq. 3 on the GPU against the host ones (the same
 // row kernel runs through Thrust's OpenMP system in tests/backend/walk_device.test.cpp)
 #include <doctest/doctest.h>
+
+#include "cuda/require_gpu.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -12,8 +14,7 @@
 
 TEST_CASE("cuda device_sparse_power equals sparse_power at AffinityNet's 448 x 448 (56 x 56, t = 256)") {
   using namespace wsss;
-  int devices = 0;
-  REQUIRE_MESSAGE(cudaGetDeviceCount(&devices) == cudaSuccess, "no CUDA device: run this binary on a GPU host");
+  WSSS_REQUIRE_GPU();
   rng r(5);
   const tensor f = random_normal({8, 56, 56}, r, 0.0, 0.4);
   const walk::transition T = walk::make_transition(graph::build(graph::radius{{5.0}}, f.shape(), f));
@@ -31,4 +32,25 @@ TEST_CASE("cuda device_sparse_power equals sparse_power at AffinityNet's 448 x 4
   for (index_t i = 0; i < out.numel(); ++i) d = std::max(d, std::abs(out[i] - ref[i]));
   MESSAGE("max |d| cuda walk vs sparse_power: ", d);
   CHECK(d < 1e-5f);
+}
+
+TEST_CASE("cuda device_radius gives radius's eq. 3 weights at AffinityNet's 448 x 448 (56 x 56, 448 features)") {
+  using namespace wsss;
+  WSSS_REQUIRE_GPU();
+  rng r(21);
+  const tensor f = random_normal({448, 56, 56}, r, 0.0, 0.05);
+  const graph::csr_graph ref = graph::build(graph::radius{}, f.shape(), f, {}, exec<cpu_t>{});
+  const graph::device_radius<cuda_t> dev;
+  const exec<cuda_t> ex;
+  auto pl = dev.prepare(ex, batch{}, f.shape());
+  graph::csr_graph out;
+  const auto t0 = backend::transfers();
+  dev.run(ex, pl, f, out);
+  CHECK((backend::transfers() - t0).uploads == 5);  // the pair lists and the features
+  REQUIRE(out.col == ref.col);
+  float rel = 0;
+  for (std::size_t e = 0; e < out.weight.size(); ++e)
+    rel = std::max(rel, std::abs(out.weight[e] - ref.weight[e]) / ref.weight[e]);
+  MESSAGE("max relative |dW| cuda eq. 3 vs host: ", rel);
+  CHECK(rel <= 2e-7f);  // the same distance sums; CUDA's expf may round differently by an ulp
 }

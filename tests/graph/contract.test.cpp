@@ -4,6 +4,8 @@
 // the checker itself against broken builders
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -12,6 +14,7 @@
 
 #include <wsss/core.hpp>
 #include <wsss/graph.hpp>
+#include <wsss/opencl.hpp>
 #include <wsss/superpixel/segmentation.hpp>
 #include <wsss/testing/graph.hpp>
 
@@ -94,6 +97,70 @@ TEST_CASE_TEMPLATE_DEFINE("every graph builder satisfies the contract checker on
   }
 }
 TEST_CASE_TEMPLATE_APPLY(builder_contract, all_builders);
+
+// ---- the device twins of the learned builders (graph/device.hpp) ----------------------------
+
+TEST_CASE_TEMPLATE_DEFINE("the device twins of the learned builders satisfy the contract checker on host tags, "
+                          "thrust_omp and OpenCL", B, device_builder_contract) {
+  const setup<B> s = make_setup<B>();
+  const shape grid{grid_h, grid_w};
+  const auto on_cpu = testing::check_graph_builder(graph::device_graph<B, cpu_t>{s.builder.cfg}, exec<cpu_t>{}, grid,
+                                                   s.data(), s.features, s.bad);
+  CHECK_MESSAGE(on_cpu.ok, on_cpu.log);
+  const auto on_omp = testing::check_graph_builder(graph::device_graph<B, omp_t>{s.builder.cfg}, exec<omp_t>{}, grid,
+                                                   s.data(), s.features);
+  CHECK_MESSAGE(on_omp.ok, on_omp.log);
+#if WSSS_TEST_THRUST
+  const auto on_thrust = testing::check_graph_builder(graph::device_graph<B, thrust_omp_t>{s.builder.cfg},
+                                                      exec<thrust_omp_t>{}, grid, s.data(), s.features);
+  CHECK_MESSAGE(on_thrust.ok, on_thrust.log);
+#endif
+  const auto on_cl = testing::check_graph_builder(graph::device_graph<B, opencl_t>{s.builder.cfg},
+                                                  exec<opencl_t>{backend::opencl::default_queue()}, grid, s.data(),
+                                                  s.features, s.bad);
+  CHECK_MESSAGE(on_cl.ok, on_cl.log);
+  static_assert(supports<graph::device_graph<B, opencl_t>, opencl_t>::value);
+}
+TEST_CASE_TEMPLATE_APPLY(device_builder_contract, std::tuple<graph::radius, graph::four_connected, graph::eight_connected>);
+
+TEST_CASE("device_radius gives radius's weights at AffinityNet's 448 x 448 (host bits; OpenCL's exp within 2e-7) and "
+          "counts its transfers") {
+  // psa's affinity features at 448 x 448: 448 channels on the 56 x 56 stride-8 grid, gamma 5.
+  rng g(21);
+  const tensor f = random_normal({448, 56, 56}, g, 0.0, 0.05);
+  for (const graph::distance dist : {graph::distance::mean_l1, graph::distance::sum_l1}) {
+    INFO("distance " << int(dist));
+    const graph::radius host({5.0, dist});
+    const graph::csr_graph ref = graph::build(host, f.shape(), f, {}, exec<cpu_t>{});
+    auto on = [&](const auto& ex) {
+      using Tag = typename std::remove_cvref_t<decltype(ex)>::backend_type;
+      const graph::device_radius<Tag> dev(host.cfg);
+      auto pl = dev.prepare(ex, {}, f.shape());
+      graph::csr_graph out;
+      for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the plan's device arrays
+        const auto t0 = backend::transfers();
+        dev.run(ex, pl, f, out);
+        const auto d = backend::transfers() - t0;
+        CHECK(d.uploads == (repeat == 0 ? 5u : 1u));  // the pair lists once per plan, then the features
+        CHECK(d.downloads == 1);                      // the weights
+      }
+      REQUIRE(out.row_ptr == ref.row_ptr);
+      REQUIRE(out.col == ref.col);
+      return out.weight;
+    };
+    CHECK(on(exec<cpu_t>{}) == ref.weight);
+    CHECK(on(exec<omp_t>{}) == ref.weight);
+#if WSSS_TEST_THRUST
+    CHECK(on(exec<thrust_omp_t>{}) == ref.weight);
+#endif
+    const std::vector<float> cl = on(exec<opencl_t>{backend::opencl::default_queue()});
+    REQUIRE(cl.size() == ref.weight.size());
+    float rel = 0;
+    for (std::size_t e = 0; e < cl.size(); ++e) rel = std::max(rel, std::abs(cl[e] - ref.weight[e]) / ref.weight[e]);
+    MESSAGE("OpenCL eq. 3 against the host: max relative difference ", rel);
+    CHECK(rel <= 2e-7f);  // the same distance sums; exp may round differently by an ulp
+  }
+}
 
 namespace {
 

@@ -109,7 +109,7 @@ TEST_CASE("affinitynet: a work folder of another configuration is refused; label
   for (std::size_t i = 0; i < train.size(); ++i)
     CHECK(wsss::io::read_label_png(tmp / "labels" / (train.id(i) + ".png")) ==
           wsss::io::read_label_png(tmp / "work" / "labels" / "rw_crf" / (train.id(i) + ".png")));
-  // The same run labelled with the walk and the dense CRF on a device (affinitynet_on<Tag>: one
+  // The same run labelled with eq. 3, the walk and the dense CRF on a device (affinitynet_on<Tag>: one
   // configuration type, the device slots record the host policies they reproduce, so the run
   // folder is accepted): thrust_omp runs the CUDA kernel bodies on the CPU, OpenCL runs on
   // PoCL. Their scores differ from the host engines' by float rounding only (the CRF by
@@ -123,8 +123,9 @@ TEST_CASE("affinitynet: a work folder of another configuration is refused; label
   {
     // example-begin affinitynet-device
     using namespace wsss;
-    // The random walk and both dense CRFs on the default OpenCL device, the networks on the
-    // host; m.cfg is the host run's configuration, so its work folder is accepted.
+    // The affinity graph's eq. 3, the random walk and both dense CRFs on the default OpenCL
+    // device, the networks on the host; m.cfg is the host run's configuration, so its work
+    // folder is accepted.
     const methods::affinitynet_on<opencl_t> on_device(m.cfg);
     on_device.label(tmp / "work", train, tmp / "labels_opencl", /*quiet=*/true);
     // example-end

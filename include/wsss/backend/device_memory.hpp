@@ -138,6 +138,21 @@ auto to_host(const Tag& tag, const A& src) {
   return h;
 }
 
+/// A plan's device arrays B: a copy starts with an empty B (device arrays do not copy; a copied
+/// plan, e.g. the one a tape node keeps, sizes its own on its first run). Moves move them.
+template <class B>
+struct fresh_on_copy : B {
+  fresh_on_copy() = default;
+  fresh_on_copy(const fresh_on_copy&) : B{} {}
+  fresh_on_copy& operator=(const fresh_on_copy&) {
+    static_cast<B&>(*this) = B{};
+    return *this;
+  }
+  fresh_on_copy(fresh_on_copy&&) = default;
+  fresh_on_copy& operator=(fresh_on_copy&&) = default;
+  ~fresh_on_copy() = default;
+};
+
 namespace detail {
 template <class T>
 struct fill_kernel {

@@ -275,16 +275,23 @@ namespace detail {
 
 /// The run of a learned builder: the plan's structure, each edge weighted by eq. 3 from
 /// features F x H x W (empty features: structure only). Errors name `component`.
-template <class Tag>
-void learned_weights(const exec<Tag>& ex, const structure_plan& pl, const tensor& f, distance dist, csr_graph& out,
-                     std::string_view component) {
-  pl.copy_structure(out);
-  if (f.empty()) return;
+/// Checks a learned builder's features: F x H x W on the plan's grid, finite. False when f is
+/// empty (the structure only).
+inline bool learned_features(const structure_plan& pl, const tensor& f, std::string_view component) {
+  if (f.empty()) return false;
   expect_rank(f, 3, component, "features", "F x H x W");
   if (f.dim(1) != pl.graph.height || f.dim(2) != pl.graph.width)
     throw_shape(component, "features are ", f.dim(1), "x", f.dim(2), " but the plan's grid is ", pl.graph.height, "x",
                 pl.graph.width);
   if (!all_finite(f.data(), f.numel())) expect_finite(f, component, "features");
+  return true;
+}
+
+template <class Tag>
+void learned_weights(const exec<Tag>& ex, const structure_plan& pl, const tensor& f, distance dist, csr_graph& out,
+                     std::string_view component) {
+  pl.copy_structure(out);
+  if (!learned_features(pl, f, component)) return;
   out.weight.resize(pl.graph.col.size());
   affinity_scratch local;
   affinity_scratch& s = ex.scratch(local);

@@ -41,7 +41,9 @@ enum class weighting {
         d = the config's distance (mean_l1 by default, sum_l1 the paper's); empty features
         give the structure only;
       - fixed: the plan's weights (features ignored); none: no weights (features ignored).
-      Kernels launch on ex.tag: cpu, omp and thrust_omp give the same bits.
+      Kernels launch on ex.tag: cpu, omp and thrust_omp give the same bits. A builder bound
+      to a device backend (backend_type: graph::device_radius<cuda_t>) takes an exec of that
+      backend; callers reach it through wsss::policy_exec.
     Guarantees: out passes csr_graph::validate() (sorted rows, no duplicates, no self-loops:
     the transition of eq. 11 adds the unit diagonal itself) and is symmetric (i -> j iff
     j -> i, equal weights): every builder here describes an undirected neighbourhood. Grid
@@ -50,7 +52,7 @@ enum class weighting {
     at construction.                                                                         */
 template <class B>
 concept GraphBuilder = Policy<B> && std::copy_constructible<B> &&
-                       requires(const B& b, typename B::plan& pl, const exec<cpu_t>& ex, const batch& bt,
+                       requires(const B& b, typename B::plan& pl, const exec<backend_of_t<B>>& ex, const batch& bt,
                                 const shape& s, const tensor& features, csr_graph& out) {
                          { B::weights } -> std::convertible_to<weighting>;
                          { b.prepare(ex, bt, s) } -> std::same_as<typename B::plan>;
@@ -65,9 +67,10 @@ concept GraphBuilder = Policy<B> && std::copy_constructible<B> &&
 template <GraphBuilder B, backend::Backend Tag = omp_t>
 csr_graph build(const B& builder, const shape& s, const tensor& features = {}, const batch& b = {},
                 const exec<Tag>& ex = {}) {
-  typename B::plan pl = builder.prepare(ex, b, s);
+  const auto bex = policy_exec(builder, ex);  // a device builder's own backend, else ex
+  typename B::plan pl = builder.prepare(bex, b, s);
   csr_graph out;
-  builder.run(ex, pl, features, out);
+  builder.run(bex, pl, features, out);
   return out;
 }
 

@@ -28,6 +28,7 @@
 #include "wsss/data/augment.hpp"
 #include "wsss/graph/affinity.hpp"
 #include "wsss/graph/concepts.hpp"
+#include "wsss/graph/device.hpp"
 #include "wsss/graph/neighbourhood.hpp"
 #include "wsss/losses/affinity.hpp"
 #include "wsss/losses/cross_entropy.hpp"
@@ -211,9 +212,10 @@ class affinitynet {
     const index_t h = cams.dim(1), w = cams.dim(2);
     typename G::plan g_local;  // both plans depend on the grid only: kept in the workspace
     typename W::plan w_local;
-    auto& gp = plan_for_shape(graph, ex, features.shape(), g_local);
+    const auto gex = policy_exec(graph, ex);  // the graph's backend (a device builder's, else ex's)
+    auto& gp = plan_for_shape(graph, gex, features.shape(), g_local);
     graph::csr_graph wg;
-    graph.run(ex, gp, features, wg);
+    graph.run(gex, gp, features, wg);
     const walk::transition T = walk::make_transition(wg, {cfg.beta, walk::orientation::average});
     const tensor m = walk::reference_walk_input(cams, cfg.walk_alpha, cfg.stride);
     const auto wex = policy_exec(walk, ex);  // the walk's backend (a device propagator's, else ex's)
@@ -364,7 +366,7 @@ class affinitynet {
             };
             const losses::affinity_loss loss_fn(cfg.affinity_loss);
             auto keep = std::make_shared<pairs_and_labels>();
-            keep->graph = graph.prepare(cx.ex(), batch{}, f.shape());
+            keep->graph = graph.prepare(policy_exec(graph, cx.ex()), batch{}, f.shape());
             keep->labels = loss_fn.prepare(cx.ex(), batch{.labels = labels}, keep->graph.pairs);
             const ad::var a = ad::apply(t, graph::affinity_op{&keep->graph.pairs, {graph.cfg.dist}}, f);
             return step_result{loss_fn.record(t, keep->labels, a), {}, keep};
@@ -396,7 +398,7 @@ class affinitynet {
     os.precision(9);
     auto schedule = [&](const char* k, const train_config& t) { describe_schedule(os, k, t); };
     auto augment = [&](const char* k, const data::augment_config& a) { describe_augment(os, k, a); };
-    os << "slots = " << P::name << ", " << G::name << ", " << recorded_name<W>() << ", " << recorded_name<C>() << "\n"
+    os << "slots = " << recorded_name<P>() << ", " << recorded_name<G>() << ", " << recorded_name<W>() << ", " << recorded_name<C>() << "\n"
        << "width = " << cfg.width << "\nseed = " << cfg.seed << "\ndropout = " << cfg.dropout << ", backbone "
        << cfg.backbone_dropout << "\nbackbone weights = " << cfg.backbone_weights.string() << "\n";
     schedule("classifier", cfg.classifier);
@@ -425,13 +427,15 @@ class affinitynet {
   }
 };
 
-/// AffinityNet with its label synthesis's two heavy steps on backend Tag: the random walk
-/// (walk::device_sparse_power<Tag>) and the dense CRF of the confident regions and of the
-/// pseudo-labels (crf::device_mean_field<Tag>); the networks stay on the host. Tag: cuda_t
+/// AffinityNet with its label synthesis's heavy steps on backend Tag: the affinity graph's eq. 3
+/// (graph::device_radius<Tag>), the random walk (walk::device_sparse_power<Tag>) and the dense
+/// CRF of the confident regions and of the pseudo-labels (crf::device_mean_field<Tag>); the
+/// networks stay on the host. Tag: cuda_t
 /// (a .cu file with wsss/cuda.hpp), opencl_t (wsss/opencl.hpp), thrust_omp_t or a host tag.
 /// Its configuration text is affinitynet<>'s (the device slots record the host policies they
 /// reproduce), so a run made with one is resumed or labelled with the other.
 template <class Tag>
-using affinitynet_on = affinitynet<pool::gap, graph::radius, walk::device_sparse_power<Tag>, crf::device_mean_field<Tag>>;
+using affinitynet_on =
+    affinitynet<pool::gap, graph::device_radius<Tag>, walk::device_sparse_power<Tag>, crf::device_mean_field<Tag>>;
 
 }  // namespace wsss::methods

@@ -135,8 +135,8 @@ struct scatter_kernel {
 
 // ---- buffers and steps ---------------------------------------------------------------------
 
-/// A pooler's arrays in backend Tag's memory. A copy starts empty (device arrays do not copy;
-/// the tape's node copies the plan before its first run, and run sizes them).
+/// A pooler's arrays in backend Tag's memory (a plan holds them as backend::fresh_on_copy: the
+/// tape's node copies the plan before its first run, and run sizes them).
 template <class Tag>
 struct buffers {
   template <class T>
@@ -149,12 +149,6 @@ struct buffers {
   array<std::int64_t> info;         ///< gwrp: plane_info's three numbers per plane
   array<std::int32_t> planes;       ///< gwrp: the plane of each sorted segment
   bool tables = false;              ///< gwrp: w, info, planes are on the device
-
-  buffers() = default;
-  buffers(const buffers&) {}
-  buffers& operator=(const buffers&) { return *this = buffers{}; }
-  buffers(buffers&&) = default;
-  buffers& operator=(buffers&&) = default;
 };
 
 /// The steps on backend Tag: the primary template launches the WSSS_HD kernels above (host
@@ -230,7 +224,7 @@ class device_pool {
     std::vector<std::int64_t> info;        ///< gwrp: device::plane_info's numbers per plane
     std::vector<std::int32_t> planes;      ///< gwrp: the planes that need their ranking (m > 1)
     index_t segments = 0;                  ///< gwrp: how many (the rest take a mean or an arg max)
-    mutable device::buffers<Tag> dev;      ///< device arrays (backward's g and g_in are scratch)
+    mutable backend::fresh_on_copy<device::buffers<Tag>> dev;  ///< backward's g and g_in are scratch
   };
   config cfg{};
 
