@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "wsss/backend/concepts.hpp"
@@ -143,9 +144,12 @@ auto to_host(const Tag& tag, const A& src) {
 template <class B>
 struct fresh_on_copy : B {
   fresh_on_copy() = default;
-  fresh_on_copy(const fresh_on_copy&) : B{} {}
+  // B() and a default-initialised B, not B{}: aggregate init would copy-list-initialise the
+  // arrays, and an OpenCL vector's default constructor is explicit.
+  fresh_on_copy(const fresh_on_copy&) : B() {}
   fresh_on_copy& operator=(const fresh_on_copy&) {
-    static_cast<B&>(*this) = B{};
+    B fresh;
+    static_cast<B&>(*this) = std::move(fresh);
     return *this;
   }
   fresh_on_copy(fresh_on_copy&&) = default;
