@@ -21,6 +21,12 @@
 #include <wsss/pool/gap.hpp>
 #include <wsss/pool/gmp.hpp>
 #include <wsss/pool/gwrp.hpp>
+#include <wsss/opencl.hpp>
+#include <wsss/pool/device.hpp>
+#if __has_include(<thrust/for_each.h>) && defined(THRUST_DEVICE_SYSTEM)
+#include <wsss/backend/thrust/for_each_index.hpp>
+#define WSSS_TEST_THRUST 1
+#endif
 
 using namespace wsss;
 
@@ -487,6 +493,31 @@ TEST_CASE("losses::expand (SEC) gradient: grad_check and float64 finite differen
     }
     SUBCASE("gmp") { check_expand_gradient(p, ec, losses::expand<pool::gmp>{}, {pooling::gmp}); }
     SUBCASE("gap") { check_expand_gradient(p, ec, losses::expand<pool::gap>{}, {pooling::gap}); }
+  }
+}
+
+TEST_CASE("losses::expand (SEC) with its GWRP on a device (thrust_omp, OpenCL) gives the host slot's loss and gradient") {
+  rng g(6);
+  for (const expand_case& ec : expand_cases()) {
+    CAPTURE(ec.B);
+    const tensor p = spread_probabilities({ec.B, ec.C, ec.h, ec.w}, g);
+    auto loss_and_grad = [&](const auto& loss) {
+      ad::tape t;
+      const ad::var pv = t.leaf(p, true);
+      const ad::var l = expand_of(t, pv, ec.tags, loss);
+      t.backward(l);
+      return std::pair<float, tensor>{l.value()[0], *t.grad(pv)};
+    };
+    const auto host = loss_and_grad(losses::expand<>{});
+    auto check_like_host = [&](const auto& on_device) {
+      CHECK(on_device.first == doctest::Approx(host.first).epsilon(1e-6));
+      REQUIRE(on_device.second.shape() == host.second.shape());
+      for (index_t i = 0; i < p.numel(); ++i) CHECK(on_device.second[i] == host.second[i]);  // the same ranks
+    };
+#if WSSS_TEST_THRUST
+    check_like_host(loss_and_grad(losses::expand<pool::device_gwrp<thrust_omp_t>>{}));
+#endif
+    check_like_host(loss_and_grad(losses::expand<pool::device_gwrp<opencl_t>>{}));
   }
 }
 

@@ -173,6 +173,7 @@ static_assert(Policy<seed>);
 /// G = the pooler on the probabilities (B x C x h x w, class 0 = background). Absent classes
 /// always take the plain max (d- = 0, as the paper's Fig. 6 study keeps them). With pool::gwrp
 /// the decays are its config's groups: d+ 0.996 on present classes, d_bg 0.999 on background.
+/// A device twin (pool::device_gwrp<Tag>) pools on its backend: the same loss.
 /// A term whose class set is empty (no tags, or every class present) is dropped.
 template <pool::Pooler P = pool::gwrp>
 class expand {
@@ -221,7 +222,7 @@ class expand {
         else (*wm)(n, c) = inv_b / absent;
       }
     }
-    return {pooler_.prepare(ex, b, s), pool::gmp{}.prepare(ex, b, s), wg, wm};
+    return {pooler_.prepare(policy_exec(pooler_, ex), b, s), pool::gmp{}.prepare(ex, b, s), wg, wm};  // a device slot: its backend
   }
 
   ad::var record(ad::tape& t, plan& pl, const ad::var& probs) const {

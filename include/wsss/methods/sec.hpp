@@ -280,7 +280,7 @@ class sec {
   /// The expansion loss's pooler: the slot's, with grid_decays its decays for the score grid.
   P expansion_pooler() const {
     P p = pooler;
-    if constexpr (std::same_as<P, pool::gwrp>)
+    if constexpr (std::same_as<typename P::config, pool::gwrp::config>)  // gwrp or a device twin
       if (cfg.grid_decays) {
         const index_t n = score_size() * score_size();
         p.cfg.d_fg = pool::gwrp::decay_for(n, 0.1);
@@ -365,7 +365,7 @@ class sec {
   std::string describe() const {
     std::ostringstream os;
     os.precision(9);
-    os << "slots = " << P::name << ", " << recorded_name<C>() << "\nwidth = " << cfg.net.width << "\nfc6 dilation = "
+    os << "slots = " << recorded_name<P>() << ", " << recorded_name<C>() << "\nwidth = " << cfg.net.width << "\nfc6 dilation = "
        << cfg.net.fc6_dilation << "\ndropout = " << cfg.net.dropout << "\ninput size = " << cfg.input_size
        << "\ninput mean = " << cfg.input.mean[0] << ' ' << cfg.input.mean[1] << ' ' << cfg.input.mean[2]
        << "\nbackbone weights = " << cfg.backbone_weights.string() << "\nseed = " << cfg.seed << "\n";
