@@ -124,7 +124,7 @@ struct scatter_kernel {
   WSSS_HD void operator()(index_t e) const {
     const index_t k = e / hw, j = e - k * hw;
     if (pi.w_at(k) < 0) {
-      g_in[e] = g[k] / static_cast<float>(hw);
+      spread_kernel{g, g_in, hw}(e);  // d = 1: GAP's backward
     } else if (pi.slot(k) < 0) {
       g_in[e] = j == arg[k] ? g[k] * w[pi.w_at(k)] : 0.0f;
     } else {
@@ -219,7 +219,6 @@ class device_pool {
   using backend_type = Tag;
   using config = typename H::config;
   struct plan : plan_base {
-    typename H::plan host;                 ///< H's per-shape plan (gwrp: the decays' tables)
     std::vector<float> w;                  ///< gwrp: the tables' weights, one after another
     std::vector<std::int64_t> info;        ///< gwrp: device::plane_info's numbers per plane
     std::vector<std::int32_t> planes;      ///< gwrp: the planes that need their ranking (m > 1)
@@ -232,20 +231,20 @@ class device_pool {
   explicit device_pool(const config& c) : cfg(c) { (void)H(c); }  // H validates
 
   plan prepare(const exec<Tag>&, const batch& b, const shape& s) const {
+    [[maybe_unused]] const typename H::plan host = H(cfg).prepare(exec<cpu_t>{}, b, s);  // checks; gwrp's decay tables
     plan pl;
-    pl.host = H(cfg).prepare(exec<cpu_t>{}, b, s);
     pl.in = s;
     if constexpr (std::is_same_v<H, gwrp>) {
       const index_t nc = s[0] * s[1];
-      std::vector<std::int64_t> first(pl.host.tables.size());
-      for (std::size_t t = 0; t < pl.host.tables.size(); ++t) {
-        first[t] = pl.host.tables[t].uniform ? -1 : static_cast<std::int64_t>(pl.w.size());
-        pl.w.insert(pl.w.end(), pl.host.tables[t].w.begin(), pl.host.tables[t].w.end());
+      std::vector<std::int64_t> first(host.tables.size());
+      for (std::size_t t = 0; t < host.tables.size(); ++t) {
+        first[t] = host.tables[t].uniform ? -1 : static_cast<std::int64_t>(pl.w.size());
+        pl.w.insert(pl.w.end(), host.tables[t].w.begin(), host.tables[t].w.end());
       }
       pl.info.resize(static_cast<std::size_t>(3 * nc));
       for (index_t k = 0; k < nc; ++k) {
-        const auto t = static_cast<std::size_t>(pl.host.table[static_cast<std::size_t>(k)]);
-        const auto m = static_cast<std::int64_t>(pl.host.tables[t].w.size());
+        const auto t = static_cast<std::size_t>(host.table[static_cast<std::size_t>(k)]);
+        const auto m = static_cast<std::int64_t>(host.tables[t].w.size());
         const bool sorted = first[t] >= 0 && m > 1;
         std::int64_t* info = pl.info.data() + 3 * k;
         info[0] = first[t];
