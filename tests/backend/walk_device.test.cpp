@@ -84,3 +84,92 @@ TEST_CASE("device_sparse_power equals sparse_power (thrust_omp and OpenCL on PoC
   CHECK(d_cl < 1e-5f);
   static_assert(supports<walk::device_sparse_power<opencl_t>, opencl_t>::value);
 }
+
+TEST_CASE("device_sparse_power makes T where W is (resident_graph): the host T's bits, W and T never cross the bus") {
+  // AffinityNet's chain at 448 x 448: eq. 3 on the device (device_radius::weigh), T built there
+  // by make_transition's kernels, the walk; against the same walk given the host's T.
+  rng r(17);
+  const tensor f = random_normal({32, 56, 56}, r, 0.0, 0.1);
+  tensor cam = random_uniform({21, 56, 56}, r);
+  std::fill(cam.data() + 56 * 56, cam.data() + 2 * 56 * 56, 0.0f);
+  const graph::radius host_graph({5.0});
+  const graph::csr_graph wg = graph::build(host_graph, f.shape(), f, {}, exec<cpu_t>{});
+  const walk::sparse_power::config cfg{.t = 64};
+  for (auto mode : {walk::orientation::average, walk::orientation::diffuse}) {
+    INFO("mode " << int(mode));
+    const walk::transition_config tc{8.0f, mode};
+    const walk::transition T = walk::make_transition(wg, tc);
+    const tensor host = walk::propagate(walk::sparse_power{cfg}, T, cam, exec<cpu_t>{});
+    auto on = [&](const auto& ex) {
+      using Tag = typename std::remove_cvref_t<decltype(ex)>::backend_type;
+      const graph::device_radius<Tag> g(host_graph.cfg);
+      const walk::device_sparse_power<Tag> w{cfg};
+      static_assert(walk::resident_chain<graph::device_radius<Tag>, walk::device_sparse_power<Tag>>);
+      auto gp = g.prepare(ex, {}, f.shape());
+      auto wp = w.prepare(ex, {}, cam.shape());
+      tensor given, resident;
+      w.run(ex, wp, T, cam, given);  // the host's T uploaded
+      for (int repeat = 0; repeat < 2; ++repeat) {
+        const auto t0 = backend::transfers();
+        w.run(ex, wp, walk::resident_graph<Tag>{gp.graph, g.weigh(ex, gp, f), tc}, cam, resident);
+        const auto d = backend::transfers() - t0;
+        // first run: the pair lists (4) and T's layout (4) once per grid; then the features and CAMs only
+        CHECK(d.uploads == (repeat == 0 ? 10u : 2u));
+        CHECK(d.downloads == 1);  // the walked scores
+      }
+      CHECK(std::all_of(resident.data() + 56 * 56, resident.data() + 2 * 56 * 56, [](float v) { return v == 0.0f; }));
+      return std::pair{max_abs_diff(resident, given), max_abs_diff(resident, host)};
+    };
+    CHECK(on(exec<cpu_t>{}).first == 0.0f);
+    CHECK(on(exec<omp_t>{}).first == 0.0f);
+    CHECK(on(exec<thrust_omp_t>{}).first == 0.0f);
+    const auto [cl_given, cl_host] = on(exec<opencl_t>{backend::opencl::default_queue()});
+    MESSAGE("OpenCL resident chain: max |d| ", cl_given, " against its walk on the host's T, ", cl_host,
+            " against sparse_power");
+    CHECK(cl_given < 1e-5f);  // OpenCL's exp and pow may round differently by an ulp
+    CHECK(cl_host < 1e-5f);
+  }
+}
+
+TEST_CASE("device_sparse_power on a resident_graph: a structure-only W, named errors") {
+  const problem pr(9, 11, 3, 4);
+  graph::csr_graph s = pr.g;
+  s.weight.clear();  // W_ij = 1 on the edges
+  const walk::transition T = walk::make_transition(s, {});
+  const walk::device_sparse_power<thrust_omp_t> w{{.t = 12}};
+  const exec<thrust_omp_t> ex;
+  auto wp = w.prepare(ex, {}, pr.cam.shape());
+  tensor given, resident;
+  w.run(ex, wp, T, pr.cam, given);
+  w.run(ex, wp, walk::resident_graph<thrust_omp_t>{s, nullptr, {}}, pr.cam, resident);
+  CHECK(max_abs_diff(resident, given) == 0.0f);
+  CHECK(max_abs_diff(resident, walk::propagate(walk::sparse_power{{.t = 12}}, T, pr.cam, exec<cpu_t>{})) < 1e-6f);
+
+  const auto short_weights = backend::to_device(thrust_omp, std::span<const float>(pr.g.weight.data(), 5));
+  CHECK_THROWS_AS(w.run(ex, wp, walk::resident_graph<thrust_omp_t>{s, &short_weights, {}}, pr.cam, resident), shape_error);
+  CHECK_THROWS_AS(w.run(ex, wp, walk::resident_graph<thrust_omp_t>{s, nullptr, {0.0f}}, pr.cam, resident), value_error);
+  graph::csr_graph lopsided = s;  // drop node 0's first edge: no longer symmetric
+  lopsided.col.erase(lopsided.col.begin());
+  for (std::size_t i = 1; i < lopsided.row_ptr.size(); ++i) --lopsided.row_ptr[i];
+  CHECK_THROWS_AS(w.run(ex, wp, walk::resident_graph<thrust_omp_t>{lopsided, nullptr, {}}, pr.cam, resident), value_error);
+  static_assert(!walk::resident_chain<graph::radius, walk::device_sparse_power<cpu_t>>);
+  static_assert(!walk::resident_chain<graph::device_radius<omp_t>, walk::device_sparse_power<cpu_t>>);
+}
+
+TEST_CASE("docs/walk.md: eq. 3, T and the walk on a device") {
+  rng r(3);
+  const tensor feats = random_normal({16, 20, 24}, r, 0.0, 0.2);  // F x dh x dw
+  const tensor cams = random_uniform({21, 20, 24}, r);             // C x dh x dw
+  // example-begin walk-resident
+  const exec<opencl_t> ex{backend::opencl::default_queue()};  // or exec<cuda_t>, exec<thrust_omp_t>, ...
+  const graph::device_radius<opencl_t> g;                      // eq. 3 on the device
+  const walk::device_sparse_power<opencl_t> w{{.t = 256}};     // eq. 12 on the device
+  auto gp = g.prepare(ex, {}, feats.shape());
+  auto wp = w.prepare(ex, {}, cams.shape());
+  tensor rev;
+  // W stays where weigh made it; T (eq. 11, beta 8) is built there: features and CAMs up, rev down.
+  w.run(ex, wp, walk::resident_graph<opencl_t>{gp.graph, g.weigh(ex, gp, feats), {.beta = 8}}, cams, rev);
+  // example-end
+  const walk::transition T = walk::make_transition(graph::build(graph::radius{}, feats.shape(), feats), {.beta = 8});
+  CHECK(max_abs_diff(rev, walk::propagate(walk::sparse_power{{.t = 256}}, T, cams)) < 1e-5f);
+}

@@ -54,3 +54,29 @@ TEST_CASE("cuda device_radius gives radius's eq. 3 weights at AffinityNet's 448 
   MESSAGE("max relative |dW| cuda eq. 3 vs host: ", rel);
   CHECK(rel <= 2e-7f);  // the same distance sums; CUDA's expf may round differently by an ulp
 }
+
+TEST_CASE("cuda resident chain: eq. 3, T and the walk on the GPU equal the host chain at 448 x 448") {
+  using namespace wsss;
+  WSSS_REQUIRE_GPU();
+  rng r(17);
+  const tensor f = random_normal({448, 56, 56}, r, 0.0, 0.05);
+  const tensor cam = random_uniform({21, 56, 56}, r);
+  const walk::sparse_power::config cfg{.t = 256};
+  const walk::transition T = walk::make_transition(graph::build(graph::radius{}, f.shape(), f, {}, exec<cpu_t>{}), {});
+  const tensor ref = walk::propagate(walk::sparse_power{cfg}, T, cam, exec<cpu_t>{});
+  const graph::device_radius<cuda_t> g;
+  const walk::device_sparse_power<cuda_t> w{cfg};
+  const exec<cuda_t> ex;
+  auto gp = g.prepare(ex, batch{}, f.shape());
+  auto wp = w.prepare(ex, batch{}, cam.shape());
+  tensor out;
+  const auto t0 = backend::transfers();
+  w.run(ex, wp, walk::resident_graph<cuda_t>{gp.graph, g.weigh(ex, gp, f), {}}, cam, out);
+  const auto d = backend::transfers() - t0;
+  CHECK(d.uploads == 10);  // pair lists 4, T's layout 4, features, CAMs
+  CHECK(d.downloads == 1);
+  float diff = 0;
+  for (index_t i = 0; i < out.numel(); ++i) diff = std::max(diff, std::abs(out[i] - ref[i]));
+  MESSAGE("max |d| cuda resident chain vs host: ", diff);
+  CHECK(diff < 1e-5f);
+}

@@ -56,8 +56,9 @@ namespace wsss::graph {
     and errors; the weights W_e = exp(-d(f_i, f_j)) once per unordered pair, written to both
     edges, by B's own kernels (affinity.hpp): the same bits as B on host tags and Thrust's
     OpenMP system; a device's exp may round differently.
-    Transfers per run: the features up (1), the weights down (1); the pair lists go up on a
-    plan's first run (4 uploads). The plan (per grid) keeps the device arrays.               */
+    Transfers per run: the features up (1), the weights down (1), or nothing down with weigh
+    (the weights stay for a device walk); the pair lists go up on a plan's first run (4
+    uploads). The plan (per grid) keeps the device arrays.                                   */
 template <class B, class Tag = omp_t>
 class device_graph {
   static_assert(B::weights == weighting::learned && std::is_same_v<typename B::plan, structure_plan>,
@@ -85,9 +86,19 @@ class device_graph {
   }
 
   void run(const exec<Tag>& ex, plan& pl, const tensor& f, csr_graph& out) const {
-    require_backend<device_graph, Tag>();
     pl.copy_structure(out);
-    if (!detail::learned_features(pl, f, name)) return;
+    const auto* w = weigh(ex, pl, f);
+    if (!w) return;
+    out.weight.resize(w->size());
+    backend::download(ex.tag, *w, std::span<float>(out.weight));
+  }
+
+  /// Eq. 3 on the device, the weights left there (one per edge of pl.graph, in its CSR order)
+  /// for a device walk to build T from (walk::resident_graph): the features go up, nothing
+  /// comes down. Null when f is empty (the structure alone, W_ij = 1).
+  const backend::device_array<float, Tag>* weigh(const exec<Tag>& ex, plan& pl, const tensor& f) const {
+    require_backend<device_graph, Tag>();
+    if (!detail::learned_features(pl, f, name)) return nullptr;
     if (!pl.paired()) throw_value(name, "the plan's edges are not paired with their reverses (prepare it with this builder)");
     using steps = device::steps<Tag>;
     const Tag& tag = ex.tag;
@@ -105,8 +116,7 @@ class device_graph {
     backend::resize(tag, b.weight, edges);
     steps::node_rows(tag, b, channels, nodes);
     steps::affinities(tag, b, static_cast<index_t>(pl.upper.size()), channels, detail::affinity_scale(cfg.dist, channels));
-    out.weight.resize(static_cast<std::size_t>(edges));
-    backend::download(tag, b.weight, std::span<float>(out.weight));
+    return &b.weight;
   }
 };
 

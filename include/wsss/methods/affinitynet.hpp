@@ -214,14 +214,19 @@ class affinitynet {
     typename W::plan w_local;
     const auto gex = policy_exec(graph, ex);  // the graph's backend (a device builder's, else ex's)
     auto& gp = plan_for_shape(graph, gex, features.shape(), g_local);
-    graph::csr_graph wg;
-    graph.run(gex, gp, features, wg);
-    const walk::transition T = walk::make_transition(wg, {cfg.beta, walk::orientation::average});
     const tensor m = walk::reference_walk_input(cams, cfg.walk_alpha, cfg.stride);
     const auto wex = policy_exec(walk, ex);  // the walk's backend (a device propagator's, else ex's)
     auto& wp = plan_for_shape(walk, wex, m.shape(), w_local);
+    const walk::transition_config tc{cfg.beta, walk::orientation::average};
     tensor revised;
-    walk.run(wex, wp, T, m, revised);
+    if constexpr (walk::resident_chain<G, W>) {  // W and T made and used on the device
+      const auto* weights = graph.weigh(gex, gp, features);
+      walk.run(wex, wp, walk::resident_graph<backend_of_t<G>>{gp.graph, weights, tc}, m, revised);
+    } else {
+      graph::csr_graph wg;
+      graph.run(gex, gp, features, wg);
+      walk.run(wex, wp, walk::make_transition(wg, tc), m, revised);
+    }
     return walk::upsample_revised(revised, h, w, cfg.stride);
   }
 

@@ -61,20 +61,23 @@ inline std::pair<index_t, index_t> cam_extent(const shape& s, std::string_view c
 
 /// Checks cam against the plan's shape and T (shape, finiteness) and out against aliasing;
 /// returns the channel count.
-inline index_t check_cam(const shape& planned, const transition& T, const tensor& cam, const tensor& out,
+inline index_t check_cam(const shape& planned, index_t height, index_t width, const tensor& cam, const tensor& out,
                          std::string_view component) {
   if (cam.rank() != 2 && cam.rank() != 3)
     throw_shape(component, "CAMs must be C x H x W or C x n, got ", cam.shape());
-  if (cam.rank() == 3 && (cam.dim(1) != T.height || cam.dim(2) != T.width))
-    throw_shape(component, "CAMs are ", cam.dim(1), "x", cam.dim(2), " but the affinity graph is ", T.height, "x",
-                T.width);
-  if (cam.rank() == 2 && cam.dim(1) != T.nodes())
-    throw_shape(component, "CAMs hold ", cam.dim(1), " positions but the affinity graph has ", T.nodes(), " nodes");
+  if (cam.rank() == 3 && (cam.dim(1) != height || cam.dim(2) != width))
+    throw_shape(component, "CAMs are ", cam.dim(1), "x", cam.dim(2), " but the affinity graph is ", height, "x", width);
+  if (cam.rank() == 2 && cam.dim(1) != height * width)
+    throw_shape(component, "CAMs hold ", cam.dim(1), " positions but the affinity graph has ", height * width, " nodes");
   if (cam.shape() != planned)
     throw_shape(component, "CAMs are ", cam.shape(), " but the plan was prepared for ", planned);
   if (&out == &cam) throw_value(component, "out must not be cam (the walk reads cam while it writes out)");
   expect_finite(cam, component, "CAMs");
   return cam.dim(0);
+}
+inline index_t check_cam(const shape& planned, const transition& T, const tensor& cam, const tensor& out,
+                         std::string_view component) {
+  return check_cam(planned, T.height, T.width, cam, out, component);
 }
 
 }  // namespace detail

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: MIT
 // wsss/walk/device_sparse_power.hpp — sparse_power with the walk in a backend's memory (CUDA,
-// OpenCL, Thrust's OpenMP system, host tags): T and the CAMs uploaded once per run, every
-// step and the mass restoration on the device, the result downloaded once
+// OpenCL, Thrust's OpenMP system, host tags): T uploaded or built there from W's weights, the
+// CAMs uploaded once per run, every step and the mass restoration on the device, the result
+// downloaded once
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <span>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "wsss/backend/device_memory.hpp"
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/batch.hpp"
 #include "wsss/core/exec.hpp"
+#include "wsss/graph/csr.hpp"
 #include "wsss/walk/concepts.hpp"
 #include "wsss/walk/detail/spmm.hpp"
 #include "wsss/walk/sparse_power.hpp"
@@ -69,10 +73,16 @@ template <class Tag>
 struct walk_buffers {
   template <class T>
   using array = backend::device_array<T, Tag>;
-  array<index_t> row_ptr;
+  array<index_t> row_ptr;  // T
   array<std::int32_t> col;
   array<float> val, x, y;
-  array<double> degree, left, right, partial, target, missing;
+  array<double> degree, left, right, partial, target, missing, degree_partial, sum_degree;
+  // T built where W is (a resident_graph): W's row pointers, T's entry -> W's edge, W^beta, and
+  // the host copy of the W structure the layout was made for.
+  array<index_t> w_row_ptr, edge;
+  array<double> power;
+  std::vector<index_t> layout_row_ptr;
+  std::vector<std::int32_t> layout_col;
 };
 
 /// The walk's steps on backend Tag (specialised per tag like crf::device::steps): the primary
@@ -93,8 +103,23 @@ struct steps {
                                                                                     ld, off});
     });
   }
-  static void mass_vectors(const Tag& tag, buffers& b, index_t n, double sum_degree, bool average) {
-    backend::for_each_index(tag, n, detail::mass_vectors_kernel{b.degree.data(), b.left.data(), b.right.data(), sum_degree, average});
+  /// The step operator's values and degrees from W's weights in b (weight null: W_ij = 1).
+  static void step_values(const Tag& tag, buffers& b, const array<float>* weight, index_t n, index_t edges, double beta,
+                          bool average) {
+    backend::for_each_index(tag, edges, detail::edge_power_kernel{weight ? weight->data() : nullptr, b.power.data(), beta});
+    backend::for_each_index(tag, n, detail::degree_kernel{b.w_row_ptr.data(), b.power.data(), b.degree.data()});
+    backend::for_each_index(tag, n, detail::step_row_kernel{b.row_ptr.data(), b.col.data(), b.edge.data(), b.power.data(),
+                                                            b.degree.data(), b.val.data(), average});
+  }
+  /// sum_degree = sum_i d_i in total_degree's order.
+  static void degree_sum(const Tag& tag, buffers& b, index_t n) {
+    const index_t chunks = (n + detail::degree_chunk - 1) / detail::degree_chunk;
+    backend::for_each_index(tag, chunks, detail::degree_partial_kernel{b.degree.data(), b.degree_partial.data(), n});
+    backend::for_each_index(tag, 1, mass_total_kernel{b.degree_partial.data(), nullptr, b.sum_degree.data(), chunks, 1});
+  }
+  static void mass_vectors(const Tag& tag, buffers& b, index_t n, bool average) {
+    backend::for_each_index(tag, n, detail::mass_vectors_kernel{b.degree.data(), b.left.data(), b.right.data(),
+                                                                b.sum_degree.data(), average});
   }
   /// out[k] = l^T x_k (target == false) or target[k] - l^T x_k.
   static void measure(const Tag& tag, buffers& b, const array<float>& x, array<double>& out, bool from_target,
@@ -113,12 +138,25 @@ struct steps {
 
 namespace wsss::walk {
 
-/// sparse_power (a Propagator) whose walk runs in backend Tag's memory: per run, T (three CSR
-/// arrays and the degrees) and the packed CAMs go up (5 uploads), t steps and every mass
-/// restoration run there, and the walked scores come down (1 download). The kernels are
-/// sparse_power's own row kernel and fixed-order sums, so on host tags the result has
-/// sparse_power's bits up to the mass sums' order (tests/backend/walk_device.test.cpp).
-/// The plan keeps the device buffers, so a stream of images of one size allocates once.
+/// A symmetric affinity graph W whose weights are already in backend Tag's memory (a device
+/// builder's, graph::device_graph::weigh): its structure on the host, its weights (one per CSR
+/// edge; null: W_ij = 1 on the edges) on the device. The walk builds T = D^-1 W^(o beta) from it
+/// there, so neither W nor T crosses the bus.
+template <class Tag>
+struct resident_graph {
+  const graph::csr_graph& structure;
+  const backend::device_array<float, Tag>* weight = nullptr;
+  transition_config cfg{};
+};
+
+/// sparse_power (a Propagator) whose walk runs in backend Tag's memory. Given T: T (three CSR
+/// arrays and the degrees) and the packed CAMs go up (5 uploads) per run. Given a
+/// resident_graph: T is made on the device from W's weights by make_transition's own kernels
+/// (its layout, from W's structure, goes up once per grid: 4 uploads), and only the CAMs go up.
+/// Then t steps and every mass restoration run there, and the walked scores come down (1
+/// download). The kernels are sparse_power's own row kernel and fixed-order sums, so on host
+/// tags the result has sparse_power's bits (tests/backend/walk_device.test.cpp). The plan
+/// keeps the device buffers, so a stream of images of one size allocates once.
 /// Tag: any host backend, cuda_t (wsss/cuda.hpp, nvcc) or opencl_t (wsss/opencl.hpp).
 template <class Tag = omp_t>
 struct device_sparse_power {
@@ -144,23 +182,63 @@ struct device_sparse_power {
   void run(const exec<Tag>& ex, plan& pl, const transition& T, const tensor& cam, tensor& out) const {
     require_backend<device_sparse_power, Tag>();
     if (!detail::begin_walk(pl.cam_shape, T, cam, cfg.t, out, pl.packed, name)) return;
-    using steps = device::steps<Tag>;
-    const Tag& tag = ex.tag;
-    const index_t n = T.nodes(), ld = pl.packed.ld, channels = static_cast<index_t>(pl.packed.channels.size());
     device::walk_buffers<Tag>& b = pl.device;
-    backend::upload(tag, std::span<const index_t>(T.row_ptr), b.row_ptr);
-    backend::upload(tag, std::span<const std::int32_t>(T.col), b.col);
-    backend::upload(tag, std::span<const float>(T.val), b.val);
-    backend::upload(tag, std::span<const double>(T.degree), b.degree);
+    backend::upload(ex.tag, std::span<const index_t>(T.row_ptr), b.row_ptr);
+    backend::upload(ex.tag, std::span<const std::int32_t>(T.col), b.col);
+    backend::upload(ex.tag, std::span<const float>(T.val), b.val);
+    backend::upload(ex.tag, std::span<const double>(T.degree), b.degree);
+    b.layout_row_ptr.clear();  // row_ptr and col now hold this T's, not a layout's
+    walk(ex.tag, pl, T.nodes(), T.cfg.mode == orientation::average, cam, out);
+  }
+
+  void run(const exec<Tag>& ex, plan& pl, const resident_graph<Tag>& w, const tensor& cam, tensor& out) const {
+    require_backend<device_sparse_power, Tag>();
+    detail::check_beta(w.cfg.beta, name);
+    const graph::csr_graph& g = w.structure;
+    if (w.weight && w.weight->size() != g.col.size())
+      throw_shape(name, "the device weights hold ", w.weight->size(), " values but the graph has ", g.edges(), " edges");
+    if (!detail::begin_walk(pl.cam_shape, g.height, g.width, cam, cfg.t, out, pl.packed, name)) return;
+    const Tag& tag = ex.tag;
+    device::walk_buffers<Tag>& b = pl.device;
+    if (b.layout_row_ptr != g.row_ptr || b.layout_col != g.col) {  // T's layout, once per grid
+      g.validate(name);
+      if (!g.symmetric()) throw_value(name, "the affinity graph must be symmetric (every edge's reverse present)");
+      const detail::transition_layout layout(g);
+      backend::upload(tag, std::span<const index_t>(layout.row_ptr), b.row_ptr);
+      backend::upload(tag, std::span<const std::int32_t>(layout.col), b.col);
+      backend::upload(tag, std::span<const index_t>(layout.edge), b.edge);
+      backend::upload(tag, std::span<const index_t>(g.row_ptr), b.w_row_ptr);
+      b.layout_row_ptr = g.row_ptr;
+      b.layout_col = g.col;
+    }
+    const index_t n = g.nodes();
+    const bool average = w.cfg.mode == orientation::average;
+    backend::resize(tag, b.val, static_cast<index_t>(b.col.size()));
+    backend::resize(tag, b.degree, n);
+    backend::resize(tag, b.power, g.edges());
+    device::steps<Tag>::step_values(tag, b, w.weight, n, g.edges(), static_cast<double>(w.cfg.beta), average);
+    walk(tag, pl, n, average, cam, out);
+  }
+
+ private:
+  /// The walk on T in pl's buffers (row_ptr, col, val, degree set): the CAMs up, t steps with
+  /// the mass restorations, the scores down.
+  void walk(const Tag& tag, plan& pl, index_t n, bool average, const tensor& cam, tensor& out) const {
+    using steps = device::steps<Tag>;
+    const index_t ld = pl.packed.ld, channels = static_cast<index_t>(pl.packed.channels.size());
+    device::walk_buffers<Tag>& b = pl.device;
     backend::upload(tag, std::span<const float>(pl.packed.x.data(), static_cast<std::size_t>(n * ld)), b.x);
     backend::resize(tag, b.y, n * ld);
     const bool keep = cfg.keep_mass > 0;
     if (keep) {
       for (auto* a : {&b.left, &b.right}) backend::resize(tag, *a, n);
       backend::resize(tag, b.partial, (n + device::mass_chunk - 1) / device::mass_chunk * channels);
+      backend::resize(tag, b.degree_partial, (n + detail::degree_chunk - 1) / detail::degree_chunk);
+      backend::resize(tag, b.sum_degree, 1);
       backend::resize(tag, b.target, channels);
       backend::resize(tag, b.missing, channels);
-      steps::mass_vectors(tag, b, n, detail::total_degree(T), T.cfg.mode == orientation::average);
+      steps::degree_sum(tag, b, n);
+      steps::mass_vectors(tag, b, n, average);
       steps::measure(tag, b, b.x, b.target, false, n, ld, channels);
     }
     bool in_x = true;  // which buffer holds the current scores
@@ -179,6 +257,18 @@ struct device_sparse_power {
   }
 };
 static_assert(Propagator<device_sparse_power<cpu_t>>);
+
+/// Graph builder G leaves W's weights in its backend's memory (weigh) and propagator P walks a
+/// resident_graph of that backend: a method then builds T and walks without W or T crossing
+/// the bus (graph::device_graph<B, Tag> with device_sparse_power<Tag>).
+template <class G, class P>
+concept resident_chain =
+    std::same_as<backend_of_t<G>, backend_of_t<P>> &&
+    requires(const G& g, typename G::plan& gp, const P& p, typename P::plan& pp, const exec<backend_of_t<G>>& ex,
+             const tensor& t, tensor& out, const graph::csr_graph& s) {
+      { g.weigh(ex, gp, t) } -> std::same_as<const backend::device_array<float, backend_of_t<G>>*>;
+      p.run(ex, pp, resident_graph<backend_of_t<G>>{s, nullptr, {}}, t, out);
+    };
 
 }  // namespace wsss::walk
 

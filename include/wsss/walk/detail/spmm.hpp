@@ -63,16 +63,20 @@ inline void check_steps(index_t t, std::string_view component) {
   if (t < 0) throw_value(component, "t must be >= 0, got ", t);
 }
 
-/// The start of a sparse walk of t steps: checks cam against the plan's shape and T
-/// (check_cam) and packs the CAMs over T's nodes into p. Returns false, with out = cam, when
+/// The start of a sparse walk of t steps: checks cam against the plan's shape and the graph's
+/// height x width (check_cam) and packs the CAMs over its nodes into p. Returns false, with out = cam, when
 /// there is nothing to walk (no non-zero channel, or t = 0).
-inline bool begin_walk(const shape& planned, const transition& T, const tensor& cam, index_t t, tensor& out,
+inline bool begin_walk(const shape& planned, index_t height, index_t width, const tensor& cam, index_t t, tensor& out,
                        packed_cams& p, std::string_view component) {
-  check_cam(planned, T, cam, out, component);
-  pack(cam, T.nodes(), p);
+  check_cam(planned, height, width, cam, out, component);
+  pack(cam, height * width, p);
   if (!p.channels.empty() && t > 0) return true;
   out = cam;
   return false;
+}
+inline bool begin_walk(const shape& planned, const transition& T, const tensor& cam, index_t t, tensor& out,
+                       packed_cams& p, std::string_view component) {
+  return begin_walk(planned, T.height, T.width, cam, t, out, p, component);
 }
 
 /// Writes packed rows x back into out (shaped like cam; channels not packed are zero).
@@ -194,10 +198,17 @@ void for_each_block(index_t ld, F&& f) {
 
 namespace wsss::walk::detail {
 
-/// sum_i d_i, the mass keeper's normaliser (host and device walks alike).
+/// sum_i d_i, the mass keeper's normaliser, in degree_chunk partial sums (the device walks'
+/// order, so every back end gets these bits).
 inline double total_degree(const transition& T) {
+  const std::int64_t n = T.nodes(), chunks = (n + degree_chunk - 1) / degree_chunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks));
+  const degree_partial_kernel k{T.degree.data(), partial.data(), n};
   double sd = 0;
-  for (const double d : T.degree) sd += d;
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    k(c);
+    sd += partial[static_cast<std::size_t>(c)];
+  }
   return sd;
 }
 
@@ -207,11 +218,11 @@ struct mass_vectors_kernel {
   const double* degree;
   double* left;
   double* right;
-  double sum_degree;
+  const double* sum_degree;  // one value, where the degrees are (a device walk sums them there)
   int average;
   WSSS_HD void operator()(std::int64_t i) const {
     left[i] = average ? degree[i] : 1.0;
-    right[i] = average ? 1.0 / sum_degree : degree[i] / sum_degree;
+    right[i] = average ? 1.0 / *sum_degree : degree[i] / *sum_degree;
   }
 };
 
@@ -230,8 +241,8 @@ struct mass_keeper {
     const index_t n = T.nodes();
     left.resize(static_cast<std::size_t>(n));
     right.resize(static_cast<std::size_t>(n));
-    const mass_vectors_kernel k{T.degree.data(), left.data(), right.data(), total_degree(T),
-                                T.cfg.mode == orientation::average};
+    const double sum = total_degree(T);
+    const mass_vectors_kernel k{T.degree.data(), left.data(), right.data(), &sum, T.cfg.mode == orientation::average};
     for (index_t i = 0; i < n; ++i) k(i);
     measure(p.x.data(), p.ld, static_cast<index_t>(p.channels.size()), target);
   }
