@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: MIT
 // sec.cpp — `wsss run sec` (localisation cues, DeepLab-LargeFOV trained with the seeding,
 // expansion and constrain-to-boundary losses, the test-time CRF; resumable), with the pooler
-// and loss ablations of the paper's Fig. 6 and 7, and `wsss pretrain sec` (the VGG16 backbone
-// on single-object images, the ImageNet stand-in).
+// and loss ablations of the paper's Fig. 6 and 7 and `--device opencl` (the pooling and the CRFs
+// on OpenCL), and `wsss pretrain sec` (the VGG16 backbone on single-object images, the ImageNet
+// stand-in).
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "method_flags.hpp"
 #include "methods.hpp"
+#include "wsss/crf/device_mean_field.hpp"
 #include "wsss/methods/sec.hpp"
+#include "wsss/pool/device.hpp"
 #include "wsss/pool/gap.hpp"
 #include "wsss/pool/gmp.hpp"
 #include "wsss/pool/gwrp.hpp"
+#if WSSS_CLI_HAVE_OPENCL
+#include "wsss/opencl.hpp"
+#endif
 
 namespace {
 
@@ -43,6 +50,7 @@ void add_run(CLI::App& cmd) {
     std::vector<std::string> without;
     std::filesystem::path cues;
     bool through_crf = false, no_test_crf = false;
+    std::string device = "cpu";
   };
   auto f = std::make_shared<flags>();
   wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, cues, labels, logs, report; a rerun resumes it");
@@ -58,6 +66,12 @@ void add_run(CLI::App& cmd) {
   cmd.add_option("--epochs", f->epochs, "segmentation network epochs (default: the preset's)")->check(CLI::PositiveNumber);
   cmd.add_flag("--through-crf", f->through_crf, "constrain loss: gradient through the CRF's mean-field iterations");
   cmd.add_flag("--no-test-crf", f->no_test_crf, "no dense CRF at test time");
+  cmd.add_option("--device", f->device,
+                 "where the expansion loss's pooling and the dense CRFs (the constrain loss's, forward and backward, "
+                 "and the test-time one) run: cpu (the host engines, fastest on a CPU) or opencl (the system's default "
+                 "OpenCL device); the networks run on the CPU")
+      ->check(CLI::IsMember({"cpu", "opencl"}))
+      ->capture_default_str();
   f->add(cmd);
   cmd.callback([f] {
     f->run.classes = f->classes;
@@ -72,12 +86,24 @@ void add_run(CLI::App& cmd) {
       if (f->epochs > 0) c.segmentation.epochs = f->epochs;
       return c;
     };
-    using gwrp = m::sec<wsss::pool::gwrp>;
-    using gmp = m::sec<wsss::pool::gmp>;
-    using gap = m::sec<wsss::pool::gap>;
-    if (f->pooler == "gmp") wsss_cli::run_and_report(gmp(set(f->config<gmp>())), f->run);
-    else if (f->pooler == "gap") wsss_cli::run_and_report(gap(set(f->config<gap>())), f->run);
-    else wsss_cli::run_and_report(gwrp(set(f->config<gwrp>())), f->run);
+    // The method with host pooler P, or P's device twin and the device CRF on --device.
+    auto run = [&](auto pooler) {
+      using P = typename decltype(pooler)::type;
+      if (f->device == "opencl") {
+#if WSSS_CLI_HAVE_OPENCL
+        using M = m::sec<wsss::pool::device_pool<P, wsss::opencl_t>, wsss::crf::device_mean_field<wsss::opencl_t>>;
+        return wsss_cli::run_and_report(M(set(f->config<M>())), f->run);
+#else
+        wsss::throw_value("wsss", "--device opencl: this wsss was built without OpenCL (apt-get install "
+                                  "ocl-icd-opencl-dev opencl-headers pocl-opencl-icd, then configure again)");
+#endif
+      }
+      using M = m::sec<P>;
+      wsss_cli::run_and_report(M(set(f->config<M>())), f->run);
+    };
+    if (f->pooler == "gmp") run(std::type_identity<wsss::pool::gmp>{});
+    else if (f->pooler == "gap") run(std::type_identity<wsss::pool::gap>{});
+    else run(std::type_identity<wsss::pool::gwrp>{});
   });
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// tests/cli/device.test.cpp — `wsss label affinitynet --device`: a run made on the host engines,
-// labelled with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the
-// run's labels; a device this build lacks is named in one line.
+// tests/cli/device.test.cpp — `--device`: an AffinityNet run made on the host engines, labelled
+// with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the run's
+// labels; `wsss run sec --device opencl` trains like the host run; a device this build lacks is
+// named in one line.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "cli/run.hpp"
 #include "io/temp_dir.hpp"
+#include "methods/tiny_run.hpp"
 #include "support/label_folders.hpp"
 
 TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --device cuda names what is missing") {
@@ -48,4 +50,30 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   CHECK(cuda.err.find("--device cuda: this wsss was built without it") != std::string::npos);
 #endif
   CHECK(label("tpu", dir / "tpu").status == 2);  // not a choice: the parser names the flag
+}
+
+TEST_CASE("wsss: run sec --device opencl trains with the pooling and the CRFs on OpenCL, as the host run does") {
+  wsss_test::temp_dir dir;
+  const auto data = dir / "scenes";
+  REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "5"}).status == 0);
+  auto run = [&](const std::string& device) {
+    return wsss_test::wsss({"-q", "run", "sec", "--data", data.string(), "--work", (dir / device).string(), "--preset",
+                            "scenes", "--width", "0.03125", "--threads", "2", "--epochs", "1", "--through-crf",
+                            "--device", device});
+  };
+  const auto cpu = run("cpu");
+  INFO(cpu.err);
+  REQUIRE(cpu.status == 0);
+#if WSSS_CLI_HAVE_OPENCL
+  const auto cl = run("opencl");
+  INFO(cl.err);
+  REQUIRE(cl.status == 0);
+  // The configuration text is the host method's (a run made on one device resumes on the other).
+  CHECK(wsss_test::bytes_of(dir / "opencl" / "config.txt") == wsss_test::bytes_of(dir / "cpu" / "config.txt"));
+  const auto d = wsss_test::compare_label_folders(dir / "cpu" / "labels" / "sec_crf", dir / "opencl" / "labels" / "sec_crf");
+  MESSAGE("wsss run sec --device opencl: ", d.differ, " of ", d.pixels, " val pixels differ from the host run's");
+  CHECK(d.pixels == 2 * 32 * 32);
+  CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by float rounding
+#endif
+  CHECK(run("cuda").status == 2);  // not a choice of this command: the parser names the flag
 }

@@ -12,6 +12,7 @@
 #include <vector>
 #include <map>
 #include <string>
+#include <type_traits>
 
 #include "io/temp_dir.hpp"
 #include "methods/tiny_run.hpp"
@@ -22,6 +23,8 @@
 #include "wsss/backend/thrust/for_each_index.hpp"
 #include "wsss/crf/device_mean_field.hpp"
 #include "wsss/methods/sec.hpp"
+#include "wsss/opencl.hpp"
+#include "wsss/pool/device.hpp"
 #include "wsss/pool/gap.hpp"
 #include "wsss/pool/gwrp.hpp"
 
@@ -197,12 +200,12 @@ TEST_CASE("sec: the loss ablations and the pooler slot train and differ") {
 
 TEST_CASE("sec: with the constrain loss's and the test-time CRF on a device it trains and labels like the host engine") {
   // sec<P, crf::device_mean_field<Tag>>: the loss's CRF (through its mean-field iterations too)
-  // and the test-time dCRF on Tag (thrust_omp: the CUDA bodies on the CPU). Their Q differs from
-  // the host engine's by float rounding only, so the runs' losses agree to that and the
-  // configuration text is the host run's.
+  // and the test-time dCRF on Tag: thrust_omp (the CUDA bodies on the CPU) with the host GWRP,
+  // and OpenCL (PoCL) with the device GWRP too (the expansion loss's pooling, the CRF's forward
+  // and backward: every SEC loss on the device). Their Q differs from the host engine's by float
+  // rounding only, so the runs' losses agree to that and the configuration text is the host run's.
   wsss_test::temp_dir tmp;
   wsss_test::make_tiny_scenes(tmp / "data");
-  using device_sec = wsss::methods::sec<wsss::pool::gwrp, wsss::crf::device_mean_field<wsss::thrust_omp_t>>;
   auto setup = [&](auto c) {
     c.segmentation.epochs = 1;
     c.constrain.through_crf = true;
@@ -210,24 +213,32 @@ TEST_CASE("sec: with the constrain loss's and the test-time CRF on a device it t
   };
   wsss::methods::run_context host_cx(wsss_test::quiet_run(tmp / "data", tmp / "host"));
   method(setup(tiny_config())).run(host_cx);
-  wsss::methods::run_context device_cx(wsss_test::quiet_run(tmp / "data", tmp / "device"));
-  const auto before = wsss::backend::transfers();
-  device_sec(setup(tiny_config<device_sec>())).run(device_cx);
-  CHECK((wsss::backend::transfers() - before).uploads > 0);  // the CRFs did run in device memory
-  CHECK(bytes_of(tmp / "device" / "config.txt") == bytes_of(tmp / "host" / "config.txt"));
   const auto host = wsss_test::read_log_head(tmp / "host" / "nets" / "segmentation" / "log.csv");
-  const auto device = wsss_test::read_log_head(tmp / "device" / "nets" / "segmentation" / "log.csv");
-  REQUIRE(host.first.size() == device.first.size());
-  double worst = 0;
-  for (std::size_t col = 2; col < 6; ++col)  // the loss and its seed / expand / constrain terms
-    worst = std::max(worst, std::abs(host.first[col] - device.first[col]) / std::max(1e-6, std::abs(host.first[col])));
-  MESSAGE("first epoch's losses, device CRF against host: max relative difference ", worst);
-  CHECK(worst < 1e-3);
-  CHECK(host.first[5] > 0.0);  // the constrain term was computed
-  const auto d = wsss_test::compare_label_folders(tmp / "host" / "labels" / "sec_crf", tmp / "device" / "labels" / "sec_crf");
-  MESSAGE("val labels after the dCRF: ", d.differ, " of ", d.pixels, " pixels differ");
-  CHECK(d.pixels > 0);
-  CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by rounding: at most 1%
+  auto check_device = [&](auto device_method, const std::string& name) {
+    using device_sec = typename decltype(device_method)::type;
+    CAPTURE(name);
+    wsss::methods::run_context device_cx(wsss_test::quiet_run(tmp / "data", tmp / name));
+    const auto before = wsss::backend::transfers();
+    device_sec(setup(tiny_config<device_sec>())).run(device_cx);
+    CHECK((wsss::backend::transfers() - before).uploads > 0);  // the CRFs did run in device memory
+    CHECK(bytes_of(tmp / name / "config.txt") == bytes_of(tmp / "host" / "config.txt"));
+    const auto device = wsss_test::read_log_head(tmp / name / "nets" / "segmentation" / "log.csv");
+    REQUIRE(host.first.size() == device.first.size());
+    double worst = 0;
+    for (std::size_t col = 2; col < 6; ++col)  // the loss and its seed / expand / constrain terms
+      worst = std::max(worst, std::abs(host.first[col] - device.first[col]) / std::max(1e-6, std::abs(host.first[col])));
+    MESSAGE(name, ": first epoch's losses against the host engines: max relative difference ", worst);
+    CHECK(worst < 1e-3);
+    CHECK(host.first[5] > 0.0);  // the constrain term was computed
+    const auto d = wsss_test::compare_label_folders(tmp / "host" / "labels" / "sec_crf", tmp / name / "labels" / "sec_crf");
+    MESSAGE(name, ": val labels after the dCRF: ", d.differ, " of ", d.pixels, " pixels differ");
+    CHECK(d.pixels > 0);
+    CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by rounding: at most 1%
+  };
+  using wsss::crf::device_mean_field;
+  check_device(std::type_identity<wsss::methods::sec<wsss::pool::gwrp, device_mean_field<wsss::thrust_omp_t>>>{}, "thrust_omp");
+  check_device(std::type_identity<wsss::methods::sec<wsss::pool::device_gwrp<wsss::opencl_t>, device_mean_field<wsss::opencl_t>>>{},
+               "opencl");
 }
 
 TEST_CASE("sec: pretrain writes a backbone without fc8 that both networks start from") {

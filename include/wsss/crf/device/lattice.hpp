@@ -214,7 +214,7 @@ struct steps {
     backend::for_each_index(tag, static_cast<index_t>(labels.size()), argmax_kernel{q.data(), labels.data(), k});
   }
 
-  // The backward pass's steps (host tags and cuda_t).
+  // The backward pass's steps (host tags and cuda_t; opencl_t's twins in crf/opencl/steps.hpp).
   static void input(const Tag& tag, const array<float>& in, array<float>& rows, index_t n, index_t k) {
     backend::for_each_index(tag, static_cast<index_t>(rows.size()), input_kernel{in.data(), rows.data(), n, k});
   }

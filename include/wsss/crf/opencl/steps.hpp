@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // wsss/crf/opencl/steps.hpp — the dense CRF's device pipeline on OpenCL (Boost.Compute):
-// crf/device/kernels.hpp's bodies in OpenCL C, so crf::device_mean_field<opencl_t> runs
+// crf/device/kernels.hpp's bodies in OpenCL C, so crf::device_mean_field<opencl_t> runs, forward
+// and backward
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@ namespace wsss::crf::device {
 /// The OpenCL C of crf/device/kernels.hpp, line for line (tests/backend/crf_device.test.cpp
 /// holds it to the C++ bodies). FP_CONTRACT off: no fused multiply-adds the C++ lacks.
 inline constexpr const char* opencl_source = R"CL(
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #pragma OPENCL FP_CONTRACT OFF
 
 // exp(x) for x <= 0: core/math.hpp's exp_nonpositive.
@@ -116,6 +118,57 @@ __kernel void wsss_copy(__global const float* src, __global float* dst, const lo
   dst[at + i] = src[i];
 }
 
+__kernel void wsss_input(__global const float* in, __global float* rows, const long n, const long k) {
+  const long i = get_global_id(0), p = i / k, c = i - p * k, img = p / n, l = p - img * n;
+  rows[i] = in[(img * k + c) * n + l];
+}
+
+__kernel void wsss_softmax_backward(__global const float* hist, const long q_at, __global const float* gq,
+                                    __global const uchar* clamp, const int has_clamp, __global float* ga,
+                                    __global float* gu, const long k) {
+  const long p = get_global_id(0);
+  __global const float* qp = hist + q_at + p * k;
+  __global const float* gp = gq + p * k;
+  __global float* o = ga + p * k;
+  if (has_clamp && clamp[p] != 255) {
+    for (long c = 0; c < k; ++c) o[c] = 0.0f;
+    return;
+  }
+  double dot = 0;
+  for (long c = 0; c < k; ++c) dot += (double)qp[c] * gp[c];
+  for (long c = 0; c < k; ++c) {
+    o[c] = qp[c] * (float)(gp[c] - dot);
+    gu[p * k + c] -= o[c];
+  }
+}
+
+__kernel void wsss_combine(__global const float* rs, __global const float* ra, const float ws, const float wa,
+                           __global float* gq) {
+  const long i = get_global_id(0);
+  gq[i] = ws * rs[i] + wa * ra[i];
+}
+
+__kernel void wsss_dot2_partial(__global const float* rs, __global const float* ra, __global const float* hist,
+                                const long q_at, __global double* partial, const long size, const long chunk_size) {
+  const long chunk = get_global_id(0);
+  const long end = (chunk + 1) * chunk_size < size ? (chunk + 1) * chunk_size : size;
+  __global const float* q = hist + q_at;
+  double s = 0, a = 0;
+  for (long e = chunk * chunk_size; e < end; ++e) {
+    s += (double)rs[e] * q[e];
+    a += (double)ra[e] * q[e];
+  }
+  partial[2 * chunk] = s;
+  partial[2 * chunk + 1] = a;
+}
+
+__kernel void wsss_dot2_total(__global const double* partial, __global double* total, const long chunks) {
+  const long j = get_global_id(0);
+  double s = 0;
+  for (long c = 0; c < chunks; ++c) s += partial[2 * c + j];
+  total[j] += s;
+}
+
 __kernel void wsss_argmax(__global const float* q, __global uchar* labels, const long k) {
   const long p = get_global_id(0);
   __global const float* qp = q + p * k;
@@ -162,6 +215,29 @@ struct steps<opencl_t> {
   }
   static void argmax(const opencl_t& tag, const array<float>& q, array<std::uint8_t>& labels, index_t k) {
     backend::opencl::run(tag, opencl_source, "wsss_argmax", static_cast<index_t>(labels.size()), q, labels, k);
+  }
+
+  // The backward pass's steps (the C++ bodies of kernels.hpp, as above).
+  static void input(const opencl_t& tag, const array<float>& in, array<float>& rows, index_t n, index_t k) {
+    backend::opencl::run(tag, opencl_source, "wsss_input", static_cast<index_t>(rows.size()), in, rows, n, k);
+  }
+  static void softmax_backward(const opencl_t& tag, const array<float>& hist, index_t q_at, const array<float>& gq,
+                               const array<std::uint8_t>& clamp, array<float>& ga, array<float>& gu, index_t pixels,
+                               index_t k) {
+    backend::opencl::run(tag, opencl_source, "wsss_softmax_backward", pixels, hist, q_at, gq, clamp_or(clamp, ga),
+                         has(clamp), ga, gu, k);
+  }
+  static void combine(const opencl_t& tag, const array<float>& rs, const array<float>& ra, float ws, float wa,
+                      array<float>& gq) {
+    backend::opencl::run(tag, opencl_source, "wsss_combine", static_cast<index_t>(gq.size()), rs, ra, ws, wa, gq);
+  }
+  static void dot2(const opencl_t& tag, const array<float>& rs, const array<float>& ra, const array<float>& hist,
+                   index_t q_at, index_t size, array<double>& partial, array<double>& total) {
+    const index_t chunks = (size + dot_chunk - 1) / dot_chunk;
+    backend::resize(tag, partial, 2 * chunks);
+    backend::opencl::run(tag, opencl_source, "wsss_dot2_partial", chunks, rs, ra, hist, q_at, partial, size,
+                         index_t{dot_chunk});
+    backend::opencl::run(tag, opencl_source, "wsss_dot2_total", 2, partial, total, chunks);
   }
 
  private:
