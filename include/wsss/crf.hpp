@@ -13,5 +13,6 @@
 #include "wsss/crf/mean_field_op.hpp"
 #include "wsss/crf/sequential.hpp"
 #include "wsss/crf/crf_rnn.hpp"
+#include "wsss/crf/device_crf_rnn.hpp"
 #include "wsss/crf/bbox.hpp"
 #include "wsss/crf/param_search.hpp"

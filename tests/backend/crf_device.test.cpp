@@ -240,7 +240,8 @@ TEST_CASE("device lattice on OpenCL: the filter equals the Thrust path's") {
   CHECK(err <= 1e-6f * scale);
 }
 
-TEST_CASE("device_mean_field: backward by finite differences (unaries and kernel weights, clamped pixels)") {
+TEST_CASE("device_mean_field / device_crf_rnn: backward by finite differences (unaries, kernel weights and a "
+          "non-symmetric mu, clamped pixels)") {
   const std::vector<rgb_image> imgs{crf_test::disc_image(7, 8, 3, 30.0)};
   std::vector<label_map> clamps(1, label_map(7, 8, ignore_label));
   clamps[0](0, 0) = 1;
@@ -259,6 +260,14 @@ TEST_CASE("device_mean_field: backward by finite differences (unaries and kernel
   const auto r = ad::grad_check([&](ad::tape& t, std::span<const ad::var> x) { return ad::apply(t, op, x[0], x[1]); },
                                 {crf_test::random_unary(1, 3, 7, 8, 5), w}, opt);
   CHECK_MESSAGE(r.ok, r.log);
+  // The same op with a learned compatibility (device_crf_rnn's record): inputs U, mu, w.
+  rng g(4);
+  tensor mu = random_uniform({3, 3}, g, -0.5, 0.5);
+  for (index_t l = 0; l < 3; ++l) mu(l, l) -= 1.0f;
+  const auto learned = ad::grad_check(
+      [&](ad::tape& t, std::span<const ad::var> x) { return ad::apply(t, op, x[0], x[1], x[2]); },
+      {crf_test::random_unary(1, 3, 7, 8, 5), mu, w}, opt);
+  CHECK_MESSAGE(learned.ok, learned.log);
 }
 
 TEST_CASE("device_mean_field: record's gradients equal mean_field<>'s (Potts) on a batch with clamps") {
@@ -299,4 +308,35 @@ TEST_CASE("losses::constrain with device_mean_field in its CRF slot equals the h
 TEST_CASE("device_mean_field on OpenCL (PoCL): record's gradients equal mean_field<>'s (Potts) on a batch with clamps") {
   // The OpenCL C twins of the backward kernels; the same bound as Thrust's above.
   device_crf_test::check_gradients_against_host(exec<opencl_t>{backend::opencl::default_queue()}, 1e-4f);
+}
+
+TEST_CASE("device_crf_rnn: Q and every gradient equal crf_rnn<>'s (thrust_omp, OpenCL on PoCL); named errors") {
+  device_crf_test::check_crf_rnn_against_host(exec<thrust_omp_t>{}, 1e-4f);
+  device_crf_test::check_crf_rnn_against_host(exec<opencl_t>{backend::opencl::default_queue()}, 1e-4f);
+  {
+    const std::vector<rgb_image> images{crf_test::disc_image(12, 14, 2)};
+    const tensor z = crf_test::random_unary(1, 5, 12, 14, 3);  // a network's logits, 1 x K x H x W
+    // example-begin crf-rnn-device
+    const exec<opencl_t> ex{backend::opencl::default_queue()};    // or exec<cuda_t>, exec<thrust_omp_t>, ...
+    crf::device_crf_rnn<opencl_t> crf({.iterations = 5, .labels = 5});  // crf_rnn<>'s config and parameters
+    auto pl = crf.prepare(ex, images_only(images), z.shape());
+    ad::tape t;
+    const ad::var q = crf.record(t, pl, ad::scale(t.leaf(z, true), -1.0f));  // U = -z; Q_T on the device
+    t.backward(ad::sum(ad::mul(q, q)));  // backward there too: into z, crf.compat.grad, crf.kernel_weights.grad
+    // example-end
+    CHECK(crf.compat.grad.numel() == 25);
+    double g = 0;
+    for (const float v : crf.compat.grad) g += std::abs(v);
+    CHECK(g > 0);
+  }
+  crf::device_crf_rnn<thrust_omp_t> layer({.labels = 3});
+  CHECK(layer.compat.name == "crf.compat");
+  CHECK(layer.compat.value(1, 1) == -1.0f);  // Potts init, as crf_rnn<>
+  const std::vector<rgb_image> imgs{crf_test::disc_image(6, 7, 8)};
+  auto pl = layer.prepare(exec<thrust_omp_t>{}, images_only(imgs), shape{1, 4, 6, 7});  // 4 labels, mu 3 x 3
+  tensor q;
+  CHECK_THROWS_WITH_AS(layer.run(exec<thrust_omp_t>{}, pl, crf_test::random_unary(1, 4, 6, 7, 2), q),
+                       doctest::Contains("compatibility mu"), shape_error);
+  CHECK_THROWS_AS(crf::device_crf_rnn<thrust_omp_t>({.labels = 0}), value_error);
+  static_assert(supports<crf::device_crf_rnn<opencl_t>, opencl_t>::value);
 }

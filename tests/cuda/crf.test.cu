@@ -20,3 +20,8 @@ TEST_CASE("cuda device_mean_field: record's gradients equal the host mean field'
   WSSS_REQUIRE_GPU();
   device_crf_test::check_gradients_against_host(wsss::exec<wsss::cuda_t>{}, 1e-4f);
 }
+
+TEST_CASE("cuda device_crf_rnn: Q and the gradients of U, mu and the kernel weights equal crf_rnn<>'s") {
+  WSSS_REQUIRE_GPU();
+  device_crf_test::check_crf_rnn_against_host(wsss::exec<wsss::cuda_t>{}, 1e-4f);
+}

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// tests/support/device_crf.hpp — one parity check of crf::device_mean_field against the host
-// engine, run per backend (Thrust's OpenMP system, OpenCL on PoCL, CUDA on a GPU host)
+// tests/support/device_crf.hpp — the parity checks of crf::device_mean_field and
+// crf::device_crf_rnn against the host engines, run per backend (Thrust's OpenMP system,
+// OpenCL on PoCL, CUDA on a GPU host)
 #pragma once
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "crf/support.hpp"
@@ -14,6 +16,8 @@
 #include "wsss/autodiff/ops/reduce.hpp"
 #include "wsss/backend/device_memory.hpp"
 #include "wsss/core/random.hpp"
+#include "wsss/crf/crf_rnn.hpp"
+#include "wsss/crf/device_crf_rnn.hpp"
 #include "wsss/crf/device_mean_field.hpp"
 #include "wsss/crf/mean_field.hpp"
 
@@ -116,20 +120,33 @@ float check_against_host(const exec<Tag>& ex, float tolerance, index_t k = 5, in
   return worst;
 }
 
+/// Two h x w disc images (seeds `seed`, `seed` + 1, the second brighter), their k-label disc
+/// unaries, and clamps on the second image (every 11th pixel fixed to p % k): the backward
+/// checks' batch.
+struct clamped_pair {
+  std::vector<rgb_image> images;
+  tensor unary;
+  std::vector<label_map> clamps;
+  clamped_pair(index_t k, index_t h, index_t w, std::uint64_t seed)
+      : images{crf_test::disc_image(h, w, seed), crf_test::disc_image(h, w, seed + 1, 25.0)},
+        unary(disc_unary(2, k, h, w, seed + 4)),
+        clamps{label_map(h, w, 255), label_map(h, w, 255)} {
+    for (index_t p = 0; p < h * w; p += 11) clamps[1][p] = static_cast<std::uint8_t>(p % k);
+  }
+  batch as_batch() const { return {.images = images, .labels = clamps}; }
+};
+
 /// The gradient of sum(Q ⊙ g) w.r.t. U through device_mean_field<Tag>::record and through
 /// mean_field<>::record (Potts) on the same batch of two images with clamps: equal within
 /// tolerance x max(1, max |g_U|). Returns the largest difference.
 template <class Tag>
 float check_gradients_against_host(const exec<Tag>& ex, float tolerance) {
-  const index_t b = 2, k = 5, h = 37, w = 45, n = h * w;
-  const std::vector<rgb_image> images{crf_test::disc_image(h, w, 3), crf_test::disc_image(h, w, 4, 25.0)};
-  const tensor u = disc_unary(b, k, h, w, 7);
-  std::vector<label_map> clamps{label_map(h, w, 255), label_map(h, w, 255)};
-  for (index_t p = 0; p < n; p += 11) clamps[1][p] = static_cast<std::uint8_t>(p % k);
+  const clamped_pair in(5, 37, 45, 3);
+  const tensor& u = in.unary;
+  const batch bt = in.as_batch();
   crf::mean_field_config cfg;
   cfg.kernels.appearance.sxy = 20.0f;
   cfg.iterations = 6;
-  const batch bt{.images = images, .labels = clamps};
   rng g(12);
   const tensor gy = random_uniform(u.shape(), g, -1.0, 1.0);
   auto grads = [&](const auto& engine, auto on) {
@@ -148,6 +165,52 @@ float check_gradients_against_host(const exec<Tag>& ex, float tolerance) {
   CHECK(scale > 0.1f);
   CHECK(d <= tolerance * std::max(1.0f, scale));
   return d;
+}
+
+/// CRF-RNN on a device against the host's crf_rnn<> on a batch of two images with clamps and a
+/// non-symmetric mu: Q (run) and the gradients of sum(Q ⊙ g) w.r.t. U, mu and the kernel
+/// weights (record), each within tolerance x max(1, its largest magnitude). Returns the largest
+/// relative difference.
+template <class Tag>
+float check_crf_rnn_against_host(const exec<Tag>& ex, float tolerance) {
+  const index_t k = 4;
+  const clamped_pair in(k, 29, 33, 5);
+  const tensor& u = in.unary;
+  const batch bt = in.as_batch();
+  crf::crf_rnn<>::config cfg{.iterations = 4, .labels = k};
+  cfg.kernels.appearance.sxy = 20.0f;
+  rng g(31);
+  const tensor gy = random_uniform(u.shape(), g, -1.0, 1.0);
+  tensor mu = random_uniform({k, k}, g, -0.3, 0.3);  // -I plus a non-symmetric part
+  for (index_t l = 0; l < k; ++l) mu(l, l) -= 1.0f;
+  const tensor weights = tensor::from({2}, std::span<const float>(std::vector<float>{2.5f, 4.0f}));
+  auto results = [&](auto engine, auto on) {
+    engine.compat.value = mu;
+    engine.kernel_weights.value = weights;
+    auto pl = engine.prepare(on, bt, u.shape());
+    tensor q;
+    engine.run(on, pl, u, q);
+    ad::tape t;
+    const ad::var x = t.leaf(u, true);
+    t.backward(ad::sum(ad::mul(engine.record(t, pl, x), t.leaf(gy))));
+    return std::vector<tensor>{q, *t.grad(x), engine.compat.grad, engine.kernel_weights.grad};
+  };
+  const std::vector<tensor> host = results(crf::crf_rnn<>(cfg), exec<>{});
+  const std::vector<tensor> dev = results(crf::device_crf_rnn<Tag>(cfg), ex);
+  const std::string what[] = {"Q", "g_U", "g_mu", "g_w"};
+  float worst = 0;
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    float scale = 0;
+    for (const float v : host[i]) scale = std::max(scale, std::abs(v));
+    const float d = max_abs_diff(dev[i], host[i]) / std::max(1.0f, scale);
+    MESSAGE(Tag::name, ": device_crf_rnn against crf_rnn<>, ", what[i], ": max |d| / max(1, max |.|) = ", d, " (max |.| ",
+            scale, ")");
+    CHECK(scale > 0.01f);  // every gradient is there to compare
+    CHECK(d <= tolerance);
+    worst = std::max(worst, d);
+  }
+  CHECK(labels_of(dev[0]) == labels_of(host[0]));
+  return worst;
 }
 
 }  // namespace device_crf_test

@@ -71,6 +71,9 @@ class device_mean_field {
     // record()'s: Q_0..Q_T ((T + 1) x N x K), and the backward pass's rows and sums.
     array<float> hist, gq, ga, gu, rs, ra;
     array<double> partial, gw;
+    // device_crf_rnn's (a learned compatibility): mu, the messages m_1..m_T, g_m, g_mu and its partials.
+    array<float> mu, msgs, gm;
+    array<double> gmu, gmu_partial;
     Tag tag{};  ///< the backend it was prepared on (record's op runs there: a tape has no exec)
     // Host staging, kept so that a plan prepared again allocates nothing new on the host.
     image_plan<permutohedral> host;
@@ -200,19 +203,27 @@ class device_mean_field {
 
  private:
   friend struct device_mean_field_op<Tag>;
+  template <class>
+  friend class device_crf_rnn;
 
   // T mean-field updates with kernel weights ws, wa on unaries already uploaded; with
-  // `history` Q_0..Q_T are kept in pl.hist for backward.
-  void solve(const Tag& tag, plan& pl, float ws, float wa, bool history) const {
+  // `history` Q_0..Q_T (and, learned, m_1..m_T) are kept for backward. `learned`: the
+  // compatibility is pl.mu (uploaded by the caller), else Potts.
+  void solve(const Tag& tag, plan& pl, float ws, float wa, bool history, bool learned = false) const {
     using steps = device::steps<Tag>;
     const index_t hw = pl.dims[2] * pl.dims[3], n = pl.dims[0] * hw, k = pl.dims[1];
     if (history) backend::resize(tag, pl.hist, (cfg.iterations + 1) * n * k);
+    if (learned) backend::resize(tag, pl.msgs, (history ? std::max(cfg.iterations, 1) : 1) * n * k);
     steps::init(tag, pl.unary, pl.clamp, pl.negu, pl.q, n, hw, k);
     if (history) steps::copy(tag, pl.q, pl.hist, 0, n * k);
     for (int t = 1; t <= cfg.iterations; ++t) {
       const auto& vs = pl.smoothness.filter(tag, pl.q);
       const auto& va = pl.appearance.filter(tag, pl.q);
-      steps::update(tag, pl.negu, pl.clamp, pl.smoothness, vs, ws, pl.appearance, va, wa, pl.q, n, k);
+      if (learned)
+        steps::compat_update(tag, pl.negu, pl.clamp, pl.smoothness, vs, ws, pl.appearance, va, wa, pl.mu, pl.msgs,
+                             history ? (t - 1) * n * k : 0, pl.q, n, k);
+      else
+        steps::update(tag, pl.negu, pl.clamp, pl.smoothness, vs, ws, pl.appearance, va, wa, pl.q, n, k);
       if (history) steps::copy(tag, pl.q, pl.hist, t * n * k, n * k);
     }
   }
@@ -230,14 +241,22 @@ class device_mean_field {
     return q;
   }
 
-  // The op's backward (see op): ADDS into *gu (the unaries' layout) and *gw (2) when given.
-  void backward(const Tag& tag, plan& pl, float ws, float wa, const tensor& gy, tensor* gu, tensor* gw) const {
+  // The op's backward (see op): ADDS into *gu (the unaries' layout), *gw (2) and, with a
+  // learned compatibility (pl.mu), *gmu (K x K) when given.
+  void backward(const Tag& tag, plan& pl, float ws, float wa, const tensor& gy, tensor* gu, tensor* gw,
+                bool learned = false, tensor* gmu = nullptr) const {
     using steps = device::steps<Tag>;
     const index_t hw = pl.dims[2] * pl.dims[3], n = pl.dims[0] * hw, k = pl.dims[1], size = n * k;
     for (auto* a : {&pl.gq, &pl.ga, &pl.gu, &pl.rs, &pl.ra}) backend::resize(tag, *a, size);
     backend::resize(tag, pl.gw, 2);
     backend::fill(tag, pl.gu, 0.0f);
     backend::fill(tag, pl.gw, 0.0);
+    if (learned) {
+      backend::resize(tag, pl.gm, size);
+      backend::resize(tag, pl.gmu, k * k);
+      backend::fill(tag, pl.gmu, 0.0);
+    }
+    const auto& gm = learned ? pl.gm : pl.ga;  // what the filters' transposes take: g_m = -mu^T g_a
     pl.smoothness.upload_transpose(tag, pl.flat_s);
     pl.appearance.upload_transpose(tag, pl.flat_a);
     backend::upload(tag, gy.span(), pl.out);  // the caller's layout, then rows
@@ -245,10 +264,14 @@ class device_mean_field {
     for (int t = cfg.iterations; t >= 0; --t) {
       steps::softmax_backward(tag, pl.hist, t * size, pl.gq, pl.clamp, pl.ga, pl.gu, n, k);
       if (t == 0) break;
-      // r_k = F_k^T g_a (Potts: g_m = -mu^T g_a = g_a).
-      steps::slice(tag, pl.smoothness, pl.smoothness.slice_weights(true), pl.smoothness.filter(tag, pl.ga, true), 1.0f,
+      if (learned) {  // g_mu -= Σ_p g_a m_t^T (m_t kept at t - 1), g_m = -mu^T g_a
+        if (gmu) steps::compat_grad(tag, pl.ga, pl.msgs, (t - 1) * size, n, k, pl.gmu_partial, pl.gmu);
+        steps::compat_backward(tag, pl.mu, pl.ga, pl.gm, n, k);
+      }
+      // r_k = F_k^T g_m (Potts: g_m = -mu^T g_a = g_a).
+      steps::slice(tag, pl.smoothness, pl.smoothness.slice_weights(true), pl.smoothness.filter(tag, gm, true), 1.0f,
                    pl.rs);
-      steps::slice(tag, pl.appearance, pl.appearance.slice_weights(true), pl.appearance.filter(tag, pl.ga, true), 1.0f,
+      steps::slice(tag, pl.appearance, pl.appearance.slice_weights(true), pl.appearance.filter(tag, gm, true), 1.0f,
                    pl.ra);
       if (gw) steps::dot2(tag, pl.rs, pl.ra, pl.hist, (t - 1) * size, size, pl.partial, pl.gw);
       steps::combine(tag, pl.rs, pl.ra, ws, wa, pl.gq);
@@ -265,20 +288,33 @@ class device_mean_field {
       (*gw)[0] += static_cast<float>(d[0]);
       (*gw)[1] += static_cast<float>(d[1]);
     }
+    if (learned && gmu) {
+      std::vector<double> d(static_cast<std::size_t>(k * k));
+      backend::download(tag, pl.gmu, std::span<double>(d));
+      for (index_t e = 0; e < k * k; ++e) (*gmu)[e] += static_cast<float>(d[static_cast<std::size_t>(e)]);
+    }
   }
 
   void upload_unary(const exec<Tag>& ex, plan& pl, const tensor& unary) const {
     detail::check_unary(name, pl.dims, unary);
     backend::upload(ex.tag, unary.span(), pl.unary);
   }
+  // mu (K x K, K the plan's labels) to pl.mu: one upload.
+  void upload_compat(const Tag& tag, plan& pl, const tensor& mu) const {
+    const index_t k = pl.dims.rank() == 4 ? pl.dims[1] : 0;
+    expect_shape(mu, {k, k}, name, "compatibility mu");
+    detail::check_finite(mu, name, "compatibility mu");
+    backend::upload(tag, mu.span(), pl.mu);
+  }
 };
 
-/// The autodiff op of device_mean_field::record: y = Q_T from x0 = U and x1 = (w_s, w_a).
-/// Backward, per iteration t = T..1 (Q_t = softmax(a_t), a_t = -U + Σ_k w_k F_k Q_{t-1}):
-///   g_a = Q_t ⊙ (g_Q - <Q_t, g_Q>),  g_U -= g_a,  r_k = F_k^T g_a,
-///   g_w_k += <r_k, Q_{t-1}>,  g_{Q_{t-1}} = Σ_k w_k r_k;  then Q_0 = softmax(-U).
-/// (mean_field_op's with mu = -I.) One upload of U and one download of Q_T forward; one
-/// upload of g_Q and downloads of g_U and g_w backward.
+/// The autodiff op of device_mean_field::record: y = Q_T from x0 = U and x1 = (w_s, w_a)
+/// (Potts), or from x0 = U, x1 = mu, x2 = (w_s, w_a) (device_crf_rnn::record). Backward, per
+/// iteration t = T..1 (Q_t = softmax(a_t), a_t = -U - mu m_t, m_t = Σ_k w_k F_k Q_{t-1}):
+///   g_a = Q_t ⊙ (g_Q - <Q_t, g_Q>),  g_U -= g_a,  g_mu -= Σ_p g_a m_t^T,  g_m = -mu^T g_a,
+///   r_k = F_k^T g_m,  g_w_k += <r_k, Q_{t-1}>,  g_{Q_{t-1}} = Σ_k w_k r_k;  then Q_0 = softmax(-U).
+/// (mean_field_op's recursion; Potts folds mu = -I: g_m = g_a.) One upload of U (and mu) and
+/// one download of Q_T forward; one upload of g_Q and downloads of g_U, g_w (and g_mu) backward.
 template <class Tag>
 struct device_mean_field_op {
   static constexpr std::string_view name = "crf::device_mean_field_op";
@@ -286,17 +322,25 @@ struct device_mean_field_op {
   typename device_mean_field<Tag>::plan* pl = nullptr;
   struct saved {};
 
-  tensor forward(saved&, const tensor& u, const tensor& w) const {
-    expect_shape(w, {2}, name, "kernel weights");
-    detail::check_finite(w, name, "kernel weights");
-    engine->upload_unary(exec<Tag>{pl->tag}, *pl, u);
-    engine->solve(pl->tag, *pl, w[0], w[1], true);
-    return engine->download_q(pl->tag, *pl, u.shape());
-  }
+  tensor forward(saved& s, const tensor& u, const tensor& w) const { return forward(s, u, nullptr, w); }
+  /// device_crf_rnn's: y = Q_T from x0 = U, x1 = mu (K x K) and x2 = (w_s, w_a).
+  tensor forward(saved& s, const tensor& u, const tensor& mu, const tensor& w) const { return forward(s, u, &mu, w); }
 
   void backward(const saved&, const tensor&, const tensor& gy, std::span<const tensor* const> xs,
                 std::span<tensor* const> gxs) const {
-    engine->backward(pl->tag, *pl, (*xs[1])[0], (*xs[1])[1], gy, gxs[0], gxs[1]);
+    const bool learned = xs.size() == 3;
+    const tensor& w = *xs.back();
+    engine->backward(pl->tag, *pl, w[0], w[1], gy, gxs[0], gxs.back(), learned, learned ? gxs[1] : nullptr);
+  }
+
+ private:
+  tensor forward(saved&, const tensor& u, const tensor* mu, const tensor& w) const {
+    expect_shape(w, {2}, name, "kernel weights");
+    detail::check_finite(w, name, "kernel weights");
+    engine->upload_unary(exec<Tag>{pl->tag}, *pl, u);
+    if (mu) engine->upload_compat(pl->tag, *pl, *mu);
+    engine->solve(pl->tag, *pl, w[0], w[1], true, mu != nullptr);
+    return engine->download_q(pl->tag, *pl, u.shape());
   }
 };
 

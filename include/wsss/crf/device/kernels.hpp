@@ -129,6 +129,82 @@ struct update_kernel {
   }
 };
 
+/// The update with a learned compatibility mu (K x K, CRF-RNN), one pixel per index:
+/// m = w_s F_s Q + w_a F_a Q (written to msg: the backward pass reads it), a = -U - mu m (the
+/// host's learned::subtract, same order of sums), q = softmax(a); clamped pixels keep their row.
+struct compat_update_kernel {
+  const float* negu;
+  const std::uint8_t* clamp;
+  slice_view s, a;
+  const float* mu;
+  float* msg;
+  float* q;
+  std::int64_t k;
+  WSSS_HD void operator()(std::int64_t p) const {
+    float* mp = msg + p * k;
+    for (std::int64_t c = 0; c < k; ++c) {
+      float m = 0;
+      m += s.at(p, c, k);
+      m += a.at(p, c, k);
+      mp[c] = m;
+    }
+    if (clamp && clamp[p] != free_pixel) return;
+    float* qp = q + p * k;
+    for (std::int64_t l = 0; l < k; ++l) {
+      float dot = 0;
+      for (std::int64_t j = 0; j < k; ++j) dot += mu[l * k + j] * mp[j];
+      qp[l] = negu[p * k + l] - dot;
+    }
+    softmax_inplace(qp, k);
+  }
+};
+
+/// g_m = -mu^T g_a, one pixel per index (a = -U - mu m).
+struct compat_backward_kernel {
+  const float* mu;
+  const float* ga;
+  float* gm;
+  std::int64_t k;
+  WSSS_HD void operator()(std::int64_t p) const {
+    for (std::int64_t j = 0; j < k; ++j) {
+      float acc = 0;
+      for (std::int64_t l = 0; l < k; ++l) acc += mu[l * k + j] * ga[p * k + l];
+      gm[p * k + j] = -acc;
+    }
+  }
+};
+
+/// Pixels per partial sum of g_mu (a fixed split: the same bits on every launcher).
+inline constexpr std::int64_t compat_chunk = 4096;
+
+/// Partial sums of g_mu = -Σ_p g_a[p] m[p]^T over chunks of compat_chunk pixels, one
+/// (chunk, l, j) per index.
+struct compat_grad_partial_kernel {
+  const float* ga;
+  const float* msg;
+  double* partial;  // chunks x k x k
+  std::int64_t pixels, k;
+  WSSS_HD void operator()(std::int64_t i) const {
+    const std::int64_t kk = k * k, chunk = i / kk, e = i - chunk * kk, l = e / k, j = e - l * k;
+    const std::int64_t end = (chunk + 1) * compat_chunk < pixels ? (chunk + 1) * compat_chunk : pixels;
+    double acc = 0;
+    for (std::int64_t p = chunk * compat_chunk; p < end; ++p) acc += static_cast<double>(ga[p * k + l]) * msg[p * k + j];
+    partial[i] = -acc;
+  }
+};
+
+/// total[e] += the partials of entry e in chunk order, one entry of mu per index.
+struct compat_grad_total_kernel {
+  const double* partial;
+  double* total;
+  std::int64_t chunks, kk;
+  WSSS_HD void operator()(std::int64_t e) const {
+    double acc = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) acc += partial[c * kk + e];
+    total[e] += acc;
+  }
+};
+
 /// Q to the caller's layout, one output element per index: out (B x K x H x W) from the
 /// pixel-major rows.
 struct output_kernel {

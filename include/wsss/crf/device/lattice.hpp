@@ -229,6 +229,29 @@ struct steps {
     backend::for_each_index(tag, pixels,
                             softmax_backward_kernel{hist.data() + q_at, gq.data(), ptr(clamp), ga.data(), gu.data(), k});
   }
+  /// The learned-compatibility update; m goes to msg[msg_at, msg_at + N k).
+  static void compat_update(const Tag& tag, const array<float>& negu, const array<std::uint8_t>& clamp,
+                            const lattice<Tag>& s, const array<float>& vs, float ws, const lattice<Tag>& a,
+                            const array<float>& va, float wa, const array<float>& mu, array<float>& msg, index_t msg_at,
+                            array<float>& q, index_t pixels, index_t k) {
+    backend::for_each_index(tag, pixels, compat_update_kernel{negu.data(), ptr(clamp), view(s, s.slice_w, vs, ws),
+                                                              view(a, a.slice_w, va, wa), mu.data(),
+                                                              msg.data() + msg_at, q.data(), k});
+  }
+  /// gm = -mu^T ga.
+  static void compat_backward(const Tag& tag, const array<float>& mu, const array<float>& ga, array<float>& gm,
+                              index_t pixels, index_t k) {
+    backend::for_each_index(tag, pixels, compat_backward_kernel{mu.data(), ga.data(), gm.data(), k});
+  }
+  /// total (k x k) += -Σ_p ga[p] m[p]^T, m = msg[msg_at, msg_at + pixels k).
+  static void compat_grad(const Tag& tag, const array<float>& ga, const array<float>& msg, index_t msg_at,
+                          index_t pixels, index_t k, array<double>& partial, array<double>& total) {
+    const index_t chunks = (pixels + compat_chunk - 1) / compat_chunk;
+    backend::resize(tag, partial, chunks * k * k);
+    backend::for_each_index(tag, chunks * k * k,
+                            compat_grad_partial_kernel{ga.data(), msg.data() + msg_at, partial.data(), pixels, k});
+    backend::for_each_index(tag, k * k, compat_grad_total_kernel{partial.data(), total.data(), chunks, k * k});
+  }
   static void combine(const Tag& tag, const array<float>& rs, const array<float>& ra, float ws, float wa,
                       array<float>& gq) {
     backend::for_each_index(tag, static_cast<index_t>(gq.size()), combine_kernel{rs.data(), ra.data(), ws, wa, gq.data()});

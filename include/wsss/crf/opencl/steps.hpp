@@ -108,6 +108,57 @@ __kernel void wsss_update(__global const float* negu, __global const uchar* clam
   softmax_inplace(qp, k);
 }
 
+__kernel void wsss_compat_update(__global const float* negu, __global const uchar* clamp, const int has_clamp,
+                                 __global const int* s_vert, __global const float* s_w, __global const float* s_val,
+                                 const int s_dp1, const float ws, __global const int* a_vert, __global const float* a_w,
+                                 __global const float* a_val, const int a_dp1, const float wa, __global const float* mu,
+                                 __global float* msg, const long msg_at, __global float* q, const long k) {
+  const long p = get_global_id(0);
+  __global float* mp = msg + msg_at + p * k;
+  for (long c = 0; c < k; ++c) {
+    float m = 0;
+    m += slice_at(s_vert, s_w, s_val, s_dp1, ws, p, c, k);
+    m += slice_at(a_vert, a_w, a_val, a_dp1, wa, p, c, k);
+    mp[c] = m;
+  }
+  if (has_clamp && clamp[p] != 255) return;
+  __global float* qp = q + p * k;
+  for (long l = 0; l < k; ++l) {
+    float dot = 0;
+    for (long j = 0; j < k; ++j) dot += mu[l * k + j] * mp[j];
+    qp[l] = negu[p * k + l] - dot;
+  }
+  softmax_inplace(qp, k);
+}
+
+__kernel void wsss_compat_backward(__global const float* mu, __global const float* ga, __global float* gm, const long k) {
+  const long p = get_global_id(0);
+  for (long j = 0; j < k; ++j) {
+    float acc = 0;
+    for (long l = 0; l < k; ++l) acc += mu[l * k + j] * ga[p * k + l];
+    gm[p * k + j] = -acc;
+  }
+}
+
+__kernel void wsss_compat_grad_partial(__global const float* ga, __global const float* msg, const long msg_at,
+                                       __global double* partial, const long pixels, const long k,
+                                       const long chunk_size) {
+  const long i = get_global_id(0), kk = k * k, chunk = i / kk, e = i - chunk * kk, l = e / k, j = e - l * k;
+  const long end = (chunk + 1) * chunk_size < pixels ? (chunk + 1) * chunk_size : pixels;
+  __global const float* m = msg + msg_at;
+  double acc = 0;
+  for (long p = chunk * chunk_size; p < end; ++p) acc += (double)ga[p * k + l] * m[p * k + j];
+  partial[i] = -acc;
+}
+
+__kernel void wsss_compat_grad_total(__global const double* partial, __global double* total, const long chunks,
+                                     const long kk) {
+  const long e = get_global_id(0);
+  double acc = 0;
+  for (long c = 0; c < chunks; ++c) acc += partial[c * kk + e];
+  total[e] += acc;
+}
+
 __kernel void wsss_output(__global const float* q, __global float* out, const long n, const long k) {
   const long i = get_global_id(0), l = i % n, c = (i / n) % k, img = i / (n * k);
   out[i] = q[(img * n + l) * k + c];
@@ -226,6 +277,25 @@ struct steps<opencl_t> {
                                index_t k) {
     backend::opencl::run(tag, opencl_source, "wsss_softmax_backward", pixels, hist, q_at, gq, clamp_or(clamp, ga),
                          has(clamp), ga, gu, k);
+  }
+  static void compat_update(const opencl_t& tag, const array<float>& negu, const array<std::uint8_t>& clamp,
+                            const lattice<opencl_t>& s, const array<float>& vs, float ws, const lattice<opencl_t>& a,
+                            const array<float>& va, float wa, const array<float>& mu, array<float>& msg,
+                            index_t msg_at, array<float>& q, index_t pixels, index_t k) {
+    backend::opencl::run(tag, opencl_source, "wsss_compat_update", pixels, negu, clamp_or(clamp, negu), has(clamp),
+                         s.vert, s.slice_w, vs, s.dp1, ws, a.vert, a.slice_w, va, a.dp1, wa, mu, msg, msg_at, q, k);
+  }
+  static void compat_backward(const opencl_t& tag, const array<float>& mu, const array<float>& ga, array<float>& gm,
+                              index_t pixels, index_t k) {
+    backend::opencl::run(tag, opencl_source, "wsss_compat_backward", pixels, mu, ga, gm, k);
+  }
+  static void compat_grad(const opencl_t& tag, const array<float>& ga, const array<float>& msg, index_t msg_at,
+                          index_t pixels, index_t k, array<double>& partial, array<double>& total) {
+    const index_t chunks = (pixels + compat_chunk - 1) / compat_chunk;
+    backend::resize(tag, partial, chunks * k * k);
+    backend::opencl::run(tag, opencl_source, "wsss_compat_grad_partial", chunks * k * k, ga, msg, msg_at, partial, pixels,
+                         k, index_t{compat_chunk});
+    backend::opencl::run(tag, opencl_source, "wsss_compat_grad_total", k * k, partial, total, chunks, k * k);
   }
   static void combine(const opencl_t& tag, const array<float>& rs, const array<float>& ra, float ws, float wa,
                       array<float>& gq) {
