@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // attention.cpp — `wsss run attention`: DeepLab-LargeFOV with the FCL, top-down attention maps
 // (a rectified-Gaussian QP per layer, solver chosen by --solver) and the CRF-RNN, trained end to
-// end on the tags (resumable), with Table 1's baselines (--without).
+// end on the tags (resumable), with Table 1's baselines (--without) and the CRF-RNN on OpenCL
+// (--device opencl).
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -13,7 +15,11 @@
 #include "methods.hpp"
 #include "wsss/attention/multiplicative.hpp"
 #include "wsss/attention/projected_gradient.hpp"
+#include "wsss/crf/device_crf_rnn.hpp"
 #include "wsss/methods/attention_crf.hpp"
+#if WSSS_CLI_HAVE_OPENCL
+#include "wsss/opencl.hpp"
+#endif
 
 namespace {
 
@@ -28,6 +34,7 @@ void add_run(CLI::App& cmd) {
     std::string lateral = "laplacian";
     int epochs = 0;
     float lambda = -1;
+    std::string device = "cpu";
   };
   auto f = std::make_shared<flags>();
   wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, labels, logs, report; a rerun resumes it");
@@ -45,6 +52,7 @@ void add_run(CLI::App& cmd) {
       ->capture_default_str();
   cmd.add_option("--lambda", f->lambda, "eq. 13's weight of the segmentation loss (default 1.5)")->check(CLI::NonNegativeNumber);
   cmd.add_option("--epochs", f->epochs, "training epochs (default: the preset's)")->check(CLI::PositiveNumber);
+  wsss_cli::add_device_option(cmd, f->device, "the CRF-RNN's iterations (training, forward and backward, and test time)");
   f->add(cmd, "'paper' (batch 20, SGD, 321 x 321 input, full width) or 'scenes' (1/8 width on 128 x 128 scenes, minutes on 2 cores)",
          "DeepLab-LargeFOV",
          "pretrained VGG16 + fc6 + fc7 weights (safetensors, nn::deeplab_largefov names, e.g. from `wsss pretrain sec`)");
@@ -64,12 +72,23 @@ void add_run(CLI::App& cmd) {
       if (f->lambda >= 0) c.lambda = f->lambda;
       return c;
     };
-    using ca = m::attention_crf<at::coordinate_ascent>;
-    using pg = m::attention_crf<at::projected_gradient>;
-    using mu = m::attention_crf<at::multiplicative>;
-    if (f->solver == "gradient") wsss_cli::run_and_report(pg(set(f->preset_config<pg::config>())), f->run);
-    else if (f->solver == "multiplicative") wsss_cli::run_and_report(mu(set(f->preset_config<mu::config>())), f->run);
-    else wsss_cli::run_and_report(ca(set(f->preset_config<ca::config>())), f->run);
+    auto go = [&](auto method) {
+      using M = typename decltype(method)::type;
+      wsss_cli::run_and_report(M(set(f->template preset_config<typename M::config>())), f->run);
+    };
+    // The method with solver S and the host CRF-RNN, or the CRF-RNN on --device.
+    auto run = [&](auto solver) {
+      using S = typename decltype(solver)::type;
+      if (f->device == "cpu") return go(std::type_identity<m::attention_crf<S>>{});
+#if WSSS_CLI_HAVE_OPENCL
+      go(std::type_identity<m::attention_crf<S, wsss::crf::device_crf_rnn<wsss::opencl_t>>>{});
+#else
+      wsss_cli::no_opencl();
+#endif
+    };
+    if (f->solver == "gradient") run(std::type_identity<at::projected_gradient>{});
+    else if (f->solver == "multiplicative") run(std::type_identity<at::multiplicative>{});
+    else run(std::type_identity<at::coordinate_ascent>{});
   });
 }
 

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/error.hpp"
 #include "wsss/methods/run.hpp"
 #include "methods.hpp"
 
@@ -53,6 +54,21 @@ struct method_flags {
     return c;
   }
 };
+
+// --device of `wsss run METHOD` for a method whose `what` (its pooler / CRF slots) have OpenCL
+// twins: cpu (the host engines) or opencl; the method's file instantiates the OpenCL one under
+// WSSS_CLI_HAVE_OPENCL and calls no_opencl() otherwise.
+inline void add_device_option(CLI::App& cmd, std::string& device, const std::string& what) {
+  cmd.add_option("--device", device,
+                 "where " + what + " run: cpu (the host engines, fastest on a CPU) or opencl (the system's default OpenCL "
+                 "device); the networks run on the CPU, and both give the same results up to float rounding")
+      ->check(CLI::IsMember({"cpu", "opencl"}))
+      ->capture_default_str();
+}
+[[noreturn]] inline void no_opencl() {
+  wsss::throw_value("wsss", "--device opencl: this wsss was built without OpenCL (apt-get install ocl-icd-opencl-dev "
+                            "opencl-headers pocl-opencl-icd, then configure again)");
+}
 
 // Runs a configured method in a work folder and prints where its report went.
 // What the global flags and the MPI job (main.cpp) set in a run's options: -q, --sync-bn, the

@@ -66,12 +66,9 @@ void add_run(CLI::App& cmd) {
   cmd.add_option("--epochs", f->epochs, "segmentation network epochs (default: the preset's)")->check(CLI::PositiveNumber);
   cmd.add_flag("--through-crf", f->through_crf, "constrain loss: gradient through the CRF's mean-field iterations");
   cmd.add_flag("--no-test-crf", f->no_test_crf, "no dense CRF at test time");
-  cmd.add_option("--device", f->device,
-                 "where the expansion loss's pooling and the dense CRFs (the constrain loss's, forward and backward, "
-                 "and the test-time one) run: cpu (the host engines, fastest on a CPU) or opencl (the system's default "
-                 "OpenCL device); the networks run on the CPU")
-      ->check(CLI::IsMember({"cpu", "opencl"}))
-      ->capture_default_str();
+  wsss_cli::add_device_option(cmd, f->device,
+                              "the expansion loss's pooling and the dense CRFs (the constrain loss's, forward and "
+                              "backward, and the test-time one)");
   f->add(cmd);
   cmd.callback([f] {
     f->run.classes = f->classes;
@@ -86,20 +83,19 @@ void add_run(CLI::App& cmd) {
       if (f->epochs > 0) c.segmentation.epochs = f->epochs;
       return c;
     };
+    auto go = [&](auto method) {
+      using M = typename decltype(method)::type;
+      wsss_cli::run_and_report(M(set(f->config<M>())), f->run);
+    };
     // The method with host pooler P, or P's device twin and the device CRF on --device.
     auto run = [&](auto pooler) {
       using P = typename decltype(pooler)::type;
-      if (f->device == "opencl") {
+      if (f->device == "cpu") return go(std::type_identity<m::sec<P>>{});
 #if WSSS_CLI_HAVE_OPENCL
-        using M = m::sec<wsss::pool::device_pool<P, wsss::opencl_t>, wsss::crf::device_mean_field<wsss::opencl_t>>;
-        return wsss_cli::run_and_report(M(set(f->config<M>())), f->run);
+      go(std::type_identity<m::sec<wsss::pool::device_pool<P, wsss::opencl_t>, wsss::crf::device_mean_field<wsss::opencl_t>>>{});
 #else
-        wsss::throw_value("wsss", "--device opencl: this wsss was built without OpenCL (apt-get install "
-                                  "ocl-icd-opencl-dev opencl-headers pocl-opencl-icd, then configure again)");
+      wsss_cli::no_opencl();
 #endif
-      }
-      using M = m::sec<P>;
-      wsss_cli::run_and_report(M(set(f->config<M>())), f->run);
     };
     if (f->pooler == "gmp") run(std::type_identity<wsss::pool::gmp>{});
     else if (f->pooler == "gap") run(std::type_identity<wsss::pool::gap>{});

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // tests/cli/device.test.cpp — `--device`: an AffinityNet run made on the host engines, labelled
 // with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the run's
-// labels; `wsss run sec --device opencl` trains like the host run; a device this build lacks is
-// named in one line.
+// labels; `wsss run sec|attention --device opencl` train like the host runs; a device this build
+// lacks is named in one line.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -52,28 +52,36 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   CHECK(label("tpu", dir / "tpu").status == 2);  // not a choice: the parser names the flag
 }
 
-TEST_CASE("wsss: run sec --device opencl trains with the pooling and the CRFs on OpenCL, as the host run does") {
+TEST_CASE("wsss: run sec / attention --device opencl train with the pooling and the CRFs on OpenCL, as the host runs do") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "5"}).status == 0);
-  auto run = [&](const std::string& device) {
-    return wsss_test::wsss({"-q", "run", "sec", "--data", data.string(), "--work", (dir / device).string(), "--preset",
-                            "scenes", "--width", "0.03125", "--threads", "2", "--epochs", "1", "--through-crf",
-                            "--device", device});
-  };
-  const auto cpu = run("cpu");
-  INFO(cpu.err);
-  REQUIRE(cpu.status == 0);
+  // method, its extra flags, the label folder of its val predictions after the CRF
+  const std::vector<std::vector<std::string>> methods{{"sec", "--through-crf", "sec_crf"}, {"attention", "--lambda", "1.5", "attention"}};
+  for (const auto& mf : methods) {
+    const std::string method = mf.front(), labels = mf.back();
+    CAPTURE(method);
+    auto run = [&](const std::string& device) {
+      std::vector<std::string> a{"-q", "run", method, "--data", data.string(), "--work", (dir / method / device).string(),
+                                 "--preset", "scenes", "--width", "0.03125", "--threads", "2", "--epochs", "1", "--device", device};
+      a.insert(a.end(), mf.begin() + 1, mf.end() - 1);
+      return wsss_test::wsss(a);
+    };
+    const auto cpu = run("cpu");
+    INFO(cpu.err);
+    REQUIRE(cpu.status == 0);
 #if WSSS_CLI_HAVE_OPENCL
-  const auto cl = run("opencl");
-  INFO(cl.err);
-  REQUIRE(cl.status == 0);
-  // The configuration text is the host method's (a run made on one device resumes on the other).
-  CHECK(wsss_test::bytes_of(dir / "opencl" / "config.txt") == wsss_test::bytes_of(dir / "cpu" / "config.txt"));
-  const auto d = wsss_test::compare_label_folders(dir / "cpu" / "labels" / "sec_crf", dir / "opencl" / "labels" / "sec_crf");
-  MESSAGE("wsss run sec --device opencl: ", d.differ, " of ", d.pixels, " val pixels differ from the host run's");
-  CHECK(d.pixels == 2 * 32 * 32);
-  CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by float rounding
+    const auto cl = run("opencl");
+    INFO(cl.err);
+    REQUIRE(cl.status == 0);
+    // The configuration text is the host method's (a run made on one device resumes on the other).
+    CHECK(wsss_test::bytes_of(dir / method / "opencl" / "config.txt") == wsss_test::bytes_of(dir / method / "cpu" / "config.txt"));
+    const auto d = wsss_test::compare_label_folders(dir / method / "cpu" / "labels" / labels,
+                                                    dir / method / "opencl" / "labels" / labels);
+    MESSAGE("wsss run ", method, " --device opencl: ", d.differ, " of ", d.pixels, " val pixels differ from the host run's");
+    CHECK(d.pixels == 2 * 32 * 32);
+    CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by float rounding
 #endif
-  CHECK(run("cuda").status == 2);  // not a choice of this command: the parser names the flag
+    CHECK(run("cuda").status == 2);  // not a choice of these commands: the parser names the flag
+  }
 }

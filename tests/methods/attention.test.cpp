@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // tests/methods/attention.test.cpp — attention + CRF-RNN as users run it: every stage on a tiny
 // VOC-layout dataset, a run stopped inside training and inside prediction resumes to identical
-// artifacts, eq. 13's log, Table 1's baselines each changing what they say, and config errors
+// artifacts, eq. 13's log, Table 1's baselines each changing what they say, the CRF-RNN on a device,
+// and config errors
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "io/temp_dir.hpp"
@@ -15,7 +17,10 @@
 #include "wsss/io/label_png.hpp"
 #include "wsss/io/safetensors.hpp"
 #include "wsss/io/voc.hpp"
+#include "wsss/backend/thrust/for_each_index.hpp"
+#include "wsss/crf/device_crf_rnn.hpp"
 #include "wsss/methods/attention_crf.hpp"
+#include "wsss/opencl.hpp"
 
 namespace {
 
@@ -139,6 +144,24 @@ TEST_CASE("attention: another solver slot trains the same way") {
   const auto r = pg(tiny_config<pg>()).run(cx);
   CHECK(r.results.rows.size() == 3);
   CHECK(wsss_test::bytes_of(tmp / "pg" / "config.txt").find("slots = attention::projected_gradient") != std::string::npos);
+}
+
+TEST_CASE("attention: with the CRF-RNN on a device it trains and labels like the host engine") {
+  // attention_crf<Solver, crf::device_crf_rnn<Tag>>: the CRF-RNN's iterations in training
+  // (forward and backward, into mu) and at test time on Tag: thrust_omp (the CUDA bodies on the
+  // CPU) and OpenCL (PoCL). Q differs from the host engine's by float rounding only.
+  wsss_test::temp_dir tmp;
+  wsss_test::make_tiny_scenes(tmp / "data");
+  run_in(tmp / "data", tmp / "host", tiny_config());
+  auto check_device = [&](auto device_method, const std::string& name) {
+    using M = typename decltype(device_method)::type;
+    wsss_test::check_device_run<M>(tmp / "data", tmp / "host", tmp / name, tiny_config<M>(), "model", {"attention", "pseudo"});
+  };
+  using wsss::crf::device_crf_rnn;
+  check_device(std::type_identity<wsss::methods::attention_crf<wsss::attention::coordinate_ascent, device_crf_rnn<wsss::thrust_omp_t>>>{},
+               "thrust_omp");
+  check_device(std::type_identity<wsss::methods::attention_crf<wsss::attention::coordinate_ascent, device_crf_rnn<wsss::opencl_t>>>{},
+               "opencl");
 }
 
 TEST_CASE("attention: configuration errors name the field") {

@@ -213,27 +213,11 @@ TEST_CASE("sec: with the constrain loss's and the test-time CRF on a device it t
   };
   wsss::methods::run_context host_cx(wsss_test::quiet_run(tmp / "data", tmp / "host"));
   method(setup(tiny_config())).run(host_cx);
-  const auto host = wsss_test::read_log_head(tmp / "host" / "nets" / "segmentation" / "log.csv");
+  CHECK(wsss_test::read_log_head(tmp / "host" / "nets" / "segmentation" / "log.csv").first[5] > 0.0);  // constrain term
   auto check_device = [&](auto device_method, const std::string& name) {
-    using device_sec = typename decltype(device_method)::type;
-    CAPTURE(name);
-    wsss::methods::run_context device_cx(wsss_test::quiet_run(tmp / "data", tmp / name));
-    const auto before = wsss::backend::transfers();
-    device_sec(setup(tiny_config<device_sec>())).run(device_cx);
-    CHECK((wsss::backend::transfers() - before).uploads > 0);  // the CRFs did run in device memory
-    CHECK(bytes_of(tmp / name / "config.txt") == bytes_of(tmp / "host" / "config.txt"));
-    const auto device = wsss_test::read_log_head(tmp / name / "nets" / "segmentation" / "log.csv");
-    REQUIRE(host.first.size() == device.first.size());
-    double worst = 0;
-    for (std::size_t col = 2; col < 6; ++col)  // the loss and its seed / expand / constrain terms
-      worst = std::max(worst, std::abs(host.first[col] - device.first[col]) / std::max(1e-6, std::abs(host.first[col])));
-    MESSAGE(name, ": first epoch's losses against the host engines: max relative difference ", worst);
-    CHECK(worst < 1e-3);
-    CHECK(host.first[5] > 0.0);  // the constrain term was computed
-    const auto d = wsss_test::compare_label_folders(tmp / "host" / "labels" / "sec_crf", tmp / name / "labels" / "sec_crf");
-    MESSAGE(name, ": val labels after the dCRF: ", d.differ, " of ", d.pixels, " pixels differ");
-    CHECK(d.pixels > 0);
-    CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by rounding: at most 1%
+    using M = typename decltype(device_method)::type;
+    wsss_test::check_device_run<M>(tmp / "data", tmp / "host", tmp / name, setup(tiny_config<M>()), "segmentation",
+                                   {"sec_crf"});
   };
   using wsss::crf::device_mean_field;
   check_device(std::type_identity<wsss::methods::sec<wsss::pool::gwrp, device_mean_field<wsss::thrust_omp_t>>>{}, "thrust_omp");

@@ -5,8 +5,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -14,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/label_folders.hpp"
+#include "wsss/backend/device_memory.hpp"
 #include "wsss/data/scenes.hpp"
 #include "wsss/methods/run.hpp"
 
@@ -95,6 +100,34 @@ inline log_head read_log_head(const fs::path& csv) {
   std::stringstream ss(row);
   for (std::string cell; std::getline(ss, cell, ',');) out.first.push_back(std::stod(cell));
   return out;
+}
+
+// A run of method M (configuration c) in `work`, its CRF / pooler slots on a device, against the
+// host run already in `host` on the same data: the device did the work (uploads), the
+// configuration text is the host's (each resumes the other), net `net`'s first logged step
+// (its loss and terms) agrees within 1e-3 relative, and each label folder in `label_sets`
+// differs in at most 1% of its pixels (two trainings apart by float rounding).
+template <class M>
+void check_device_run(const fs::path& data, const fs::path& host, const fs::path& work, const typename M::config& c,
+                      const std::string& net, std::initializer_list<std::string> label_sets) {
+  wsss::methods::run_context cx(quiet_run(data, work));
+  const auto before = wsss::backend::transfers();
+  M(c).run(cx);
+  CHECK((wsss::backend::transfers() - before).uploads > 0);
+  CHECK(bytes_of(work / "config.txt") == bytes_of(host / "config.txt"));
+  const log_head want = read_log_head(host / "nets" / net / "log.csv"), got = read_log_head(work / "nets" / net / "log.csv");
+  REQUIRE(got.first.size() == want.first.size());
+  double worst = 0;
+  for (std::size_t col = 2; col + 2 < got.first.size(); ++col)  // loss and terms, between (epoch, step) and (lr, seconds)
+    worst = std::max(worst, std::abs(got.first[col] - want.first[col]) / std::max(1e-6, std::abs(want.first[col])));
+  MESSAGE(work.filename().string(), ": first logged losses against the host run's: max relative difference ", worst);
+  CHECK(worst < 1e-3);
+  for (const std::string& set : label_sets) {
+    const auto d = compare_label_folders(host / "labels" / set, work / "labels" / set);
+    MESSAGE(work.filename().string(), ": ", set, " labels: ", d.differ, " of ", d.pixels, " pixels differ");
+    CHECK(d.pixels > 0);
+    CHECK(d.differ * 100 <= d.pixels);
+  }
 }
 
 // No temp file of an atomic write may survive a stop.

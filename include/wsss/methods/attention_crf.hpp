@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -28,6 +29,8 @@
 #include "wsss/core/batch.hpp"
 #include "wsss/core/exec.hpp"
 #include "wsss/core/resize.hpp"
+#include "wsss/core/policy.hpp"
+#include "wsss/crf/concepts.hpp"
 #include "wsss/crf/crf_rnn.hpp"
 #include "wsss/crf/mean_field.hpp"
 #include "wsss/losses/attention_seg.hpp"
@@ -42,10 +45,14 @@
 
 namespace wsss::methods {
 
-/// The attention + CRF-RNN pipeline with the attention QP's solver as its slot. One network,
-/// trained end to end (sec. 6), then:  predict (val; classes from the FCL) -> pseudo-labels
-/// (train; tags known) -> evaluate. Table 1's baselines switch parts off (components).
-template <attention::AttentionSolver Solver = attention::coordinate_ascent>
+/// The attention + CRF-RNN pipeline with the attention QP's solver and the CRF-RNN as its
+/// slots. One network, trained end to end (sec. 6), then:  predict (val; classes from the FCL)
+/// -> pseudo-labels (train; tags known) -> evaluate. Table 1's baselines switch parts off
+/// (components). Crf: crf::crf_rnn<> (host) or crf::device_crf_rnn<Tag> (the CRF-RNN's
+/// iterations, forward and backward, on Tag; called through policy_exec), any trainable
+/// DifferentiableCrf with crf_rnn's config and parameters.
+template <attention::AttentionSolver Solver = attention::coordinate_ascent, crf::DifferentiableCrf Crf = crf::crf_rnn<>>
+  requires Trainable<Crf> && std::same_as<typename Crf::config, crf::crf_rnn<>::config>
 class attention_crf {
  public:
   static constexpr std::string_view name = "attention";
@@ -111,7 +118,7 @@ class attention_crf {
     static constexpr std::string_view name = "attention_model";
     nn::deeplab_largefov net;
     pool::fcl fcl;
-    crf::crf_rnn<> crf;
+    Crf crf;
     /// The bottom-up scores f (the Layer interface; the method records the rest itself).
     ad::var operator()(ad::tape& t, ad::var x) { return net(t, x); }
     template <class F>
@@ -137,14 +144,14 @@ class attention_crf {
   model make_model(index_t classes, rng& g) const {
     model m{deeplab_from(cfg.net, classes, cfg.backbone_weights, g),
             pool::fcl({.classes = classes, .height = score_size(), .width = score_size(), .sigmoid = false}),
-            crf::crf_rnn<>(crf_config(classes, true))};
+            Crf(crf_config(classes, true))};
     m.crf.kernel_weights.trainable = false;
     if (!cfg.use.crf_rnn) m.crf.compat.trainable = false;  // B5: no CRF-RNN to learn
     return m;
   }
 
   /// The CRF-RNN's settings on the score grid (training) or on the image (test time).
-  typename crf::crf_rnn<>::config crf_config(index_t classes, bool on_grid) const {
+  typename Crf::config crf_config(index_t classes, bool on_grid) const {
     auto c = cfg.crf;
     c.labels = classes;
     if (on_grid) c.kernels.spatial_scale = static_cast<float>(cfg.input_size) / static_cast<float>(score_size());
@@ -207,7 +214,7 @@ class attention_crf {
 
   /// The pixel-wise label probabilities every loss and the FCL read: the CRF-RNN's Q_T, or
   /// (without the CRF-RNN) the softmax of the fused unary.
-  ad::var segmentation(ad::tape& t, model& m, typename crf::crf_rnn<>::plan* plan, const ad::var& u) const {
+  ad::var segmentation(ad::tape& t, model& m, typename Crf::plan* plan, const ad::var& u) const {
     if (cfg.use.crf_rnn) return m.crf.record(t, *plan, u);
     return ad::softmax(ad::scale(u, -1.0f), 1);
   }
@@ -223,7 +230,7 @@ class attention_crf {
   /// object class"): background and every y with p(y|x) > class_threshold, p(y|x) the FCL on
   /// the segmentation without attention (no gradient). Training and test time alike, so the
   /// attention prior never carries the ground-truth tags into the classification loss.
-  std::vector<std::vector<int>> recognised(ad::tape& t, model& m, typename crf::crf_rnn<>::plan* plan, const ad::var& f) const {
+  std::vector<std::vector<int>> recognised(ad::tape& t, model& m, typename Crf::plan* plan, const ad::var& f) const {
     ad::no_grad ng(t);
     const ad::var q = segmentation(t, m, plan, unary(t, f, nullptr));
     auto fp = m.fcl.prepare(exec<>{}, batch{}, q.value().shape());
@@ -262,9 +269,10 @@ class attention_crf {
     std::vector<int> classes;
     if (tags) classes = with_background(*tags);
     else {
-      typename crf::crf_rnn<>::plan plan;
+      typename Crf::plan plan;
       const rgb_image small = losses::downscale_image(sized, h, h);
-      if (cfg.use.crf_rnn) plan = m.crf.prepare(ex, images_only(std::span<const rgb_image>(&small, 1)), f.value().shape());
+      if (cfg.use.crf_rnn)
+        plan = m.crf.prepare(policy_exec(m.crf, ex), images_only(std::span<const rgb_image>(&small, 1)), f.value().shape());
       classes = recognised(t, m, &plan, f).front();
     }
     const tensor up = resize_bilinear(attention_over(attention_maps(m, chain, sized, classes, stats), classes),
@@ -279,7 +287,7 @@ class attention_crf {
   template <class Tag>
   label_map refine(const exec<Tag>& ex, const model& m, const rgb_image& img, tensor p) const {
     if (!cfg.use.crf_rnn) return crf_labels(crf::mean_field<>(cfg.dense_crf), ex, img, std::move(p), cfg.attention_floor);
-    crf::crf_rnn<> full(crf_config(m.net.cfg.classes, false));
+    Crf full(crf_config(m.net.cfg.classes, false));
     full.compat.value = m.crf.compat.value;
     full.kernel_weights.value = m.crf.kernel_weights.value;
     return crf_labels(full, ex, img, std::move(p), cfg.attention_floor * cfg.attention_floor);
@@ -359,11 +367,11 @@ class attention_crf {
             }
             const index_t n = static_cast<index_t>(imgs.size()), h = score_size();
             const ad::var f = m.net(t, t.leaf(nn::normalize(std::span<const rgb_image>(imgs), cfg.input)));
-            auto plan = std::make_shared<typename crf::crf_rnn<>::plan>();
+            auto plan = std::make_shared<typename Crf::plan>();
             if (cfg.use.crf_rnn) {
               std::vector<rgb_image> small;
               for (const rgb_image& im : imgs) small.push_back(losses::downscale_image(im, h, h));
-              *plan = m.crf.prepare(cx.ex(), images_only(small), f.value().shape());
+              *plan = m.crf.prepare(policy_exec(m.crf, cx.ex()), images_only(small), f.value().shape());
             }
             // Attention maps of the recognised classes (the unary's prior) and of the tags
             // (Delta^S's target), from one top-down pass per class of either set.
