@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // bench/crf.bench.cpp — dense CRF at 500x375, 21 labels, 10 iterations, reference parameters:
 // lattice build, per-iteration and end-to-end times, plan memory and peak-RSS delta, 1 and 2
-// threads; exact vs lattice filter on a small image. Also a CLI (--run) that
+// threads; exact vs lattice filter on a small image; CRF-RNN's training step on the host and on
+// devices. Also a CLI (--run) that
 // bench/crf_vs_pydensecrf.py drives on the same inputs as pydensecrf.
 #include <benchmark/benchmark.h>
 
@@ -18,6 +19,8 @@
 
 #include "support/crf_inputs.hpp"
 #include "support/script_main.hpp"
+#include "wsss/autodiff/ops/elementwise.hpp"
+#include "wsss/autodiff/ops/reduce.hpp"
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/random.hpp"
 #include "wsss/crf.hpp"
@@ -125,6 +128,32 @@ void bm_device_crf(benchmark::State& st, Tag tag) {
   st.counters["threads"] = static_cast<double>(backend::max_threads());
 }
 
+// CRF-RNN's training step at the same size (21 labels, its default 10 iterations): prepare on
+// the image, Q_T recorded on a tape from the unaries, the backward into U, mu and the kernel
+// weights. E: crf::crf_rnn<> (the host engine on omp) or crf::device_crf_rnn<Tag>.
+template <class E, class Tag>
+void bm_crf_rnn_step(benchmark::State& st, Tag tag) {
+  const inputs& d = data();
+  const tensor& u = d.unary;  // 1 x K x H x W
+  rng g(3);
+  const tensor seed = random_uniform(u.shape(), g, -1.0, 1.0);
+  E crf({.labels = u.dim(1)});
+  workspace ws;
+  auto step = [&] {
+    auto pl = crf.prepare(on(tag, ws), images_only(std::span<const rgb_image>(&d.image, 1)), u.shape());
+    ad::tape t;
+    t.backward(ad::sum(ad::mul(crf.record(t, pl, t.leaf(u, true)), t.leaf(seed))));
+  };
+  step();  // untimed: OpenCL builds its program
+  for (auto _ : st) step();
+  st.counters["threads"] = static_cast<double>(backend::max_threads());
+}
+void bm_crf_rnn_host(benchmark::State& st) { bm_crf_rnn_step<crf::crf_rnn<>>(st, omp); }
+template <class Tag>
+void bm_crf_rnn_device(benchmark::State& st, Tag tag) {
+  bm_crf_rnn_step<crf::device_crf_rnn<Tag>>(st, tag);
+}
+
 }  // namespace
 
 BENCHMARK(bm_dense_crf)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -138,6 +167,15 @@ BENCHMARK_CAPTURE(bm_device_crf, thrust_omp, thrust_omp)->Unit(benchmark::kMilli
 #endif
 #if defined(WSSS_BENCH_WITH_OPENCL)
 BENCHMARK_CAPTURE(bm_device_crf, opencl_pocl, backend::opencl::default_queue())->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
+BENCHMARK(bm_crf_rnn_host)->Name("crf_rnn_step/host")->Unit(benchmark::kMillisecond)->UseRealTime();
+#if defined(WSSS_BENCH_WITH_THRUST)
+BENCHMARK_CAPTURE(bm_crf_rnn_device, thrust_omp, thrust_omp)
+    ->Name("crf_rnn_step/device_thrust_omp")->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+BENCHMARK_CAPTURE(bm_crf_rnn_device, opencl, backend::opencl::default_queue())
+    ->Name("crf_rnn_step/device_opencl_pocl")->Unit(benchmark::kMillisecond)->UseRealTime();
 #endif
 
 namespace {
