@@ -53,6 +53,18 @@ struct backend::default_instance<opencl_t> {
 
 namespace backend::opencl {
 
+/// Held around every call that enters the OpenCL runtime to build or to run something (program
+/// builds, launches, copies, fills, sorts). OpenCL allows several host threads on one queue, and
+/// wsss labels and predicts images from several threads on the default queue, but PoCL's
+/// single-threaded `basic` device deadlocks when two threads enqueue at once (both threads
+/// waiting on one of its event locks: seen in CI's sanitizer stage, which selects that device,
+/// and reproduced with POCL_DEVICES=basic), and Boost.Compute's program cache is a plain static
+/// map. The work itself is queued, not run, under the lock, except on such host devices.
+inline std::unique_lock<std::recursive_mutex> runtime_lock() {
+  static std::recursive_mutex m;
+  return std::unique_lock<std::recursive_mutex>(m);
+}
+
 /// Builds `source` once per context (cached under "wsss.<hash>") and returns `kernel_name`.
 /// A build failure raises backend_error carrying the compiler's build log.
 inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view source, const std::string& kernel_name,
@@ -62,8 +74,7 @@ inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view s
   const std::string key = "wsss." + std::to_string(std::hash<std::string_view>{}(source));
   // Boost.Compute's global cache is a plain static LRU map: threads that label images side by
   // side (each with its own kernel objects) build through it one at a time.
-  static std::mutex building;
-  const std::lock_guard<std::mutex> lock(building);
+  const auto lock = runtime_lock();
   auto cache = boost::compute::program_cache::get_global_cache(ctx);
   try {
     auto program = cache->get_or_build(key, options, std::string(source), ctx);
@@ -81,6 +92,7 @@ inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view s
 /// for them; a failure on the device surfaces there.
 inline void launch(const opencl_t& tag, const boost::compute::kernel& k, std::size_t n) {
   if (n == 0) return;
+  const auto lock = runtime_lock();
   try {
     tag.queue->enqueue_1d_range_kernel(k, 0, n, 0);
   } catch (const boost::compute::opencl_error& e) {

@@ -33,15 +33,18 @@ struct memory<opencl_t> {
   }
   template <class T>
   static void copy_in(const opencl_t& tag, array<T>& dst, std::span<const T> src) {
+    const auto lock = opencl::runtime_lock();
     boost::compute::copy(src.begin(), src.end(), dst.begin(), *tag.queue);
   }
   template <class T>
   static void copy_out(const opencl_t& tag, const array<T>& src, std::size_t at, std::span<T> dst) {
     const auto first = src.begin() + static_cast<std::ptrdiff_t>(at);
+    const auto lock = opencl::runtime_lock();
     boost::compute::copy(first, first + static_cast<std::ptrdiff_t>(dst.size()), dst.begin(), *tag.queue);
   }
   template <class T>
   static void fill(const opencl_t& tag, array<T>& a, T v) {
+    const auto lock = opencl::runtime_lock();
     boost::compute::fill(a.begin(), a.end(), v, *tag.queue);
   }
 };

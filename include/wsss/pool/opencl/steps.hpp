@@ -126,6 +126,7 @@ struct steps<opencl_t> {
   }
   static void rank(const opencl_t& tag, bufs& b, index_t n, index_t hw) {
     backend::opencl::run(tag, opencl_source, "wsss_pool_rank_keys", n, b.s, b.planes, b.keys, b.pos, hw);
+    const auto lock = backend::opencl::runtime_lock();
     try {
       boost::compute::stable_sort_by_key(b.keys.begin(), b.keys.begin() + n, b.pos.begin(), *tag.queue);
     } catch (const boost::compute::opencl_error& e) {
