@@ -203,8 +203,6 @@ class device_mean_field {
 
  private:
   friend struct device_mean_field_op<Tag>;
-  template <class>
-  friend class device_crf_rnn;
 
   // T mean-field updates with kernel weights ws, wa on unaries already uploaded; with
   // `history` Q_0..Q_T (and, learned, m_1..m_T) are kept for backward. `learned`: the
