@@ -193,14 +193,15 @@ struct compat_grad_partial_kernel {
   }
 };
 
-/// total[e] += the partials of entry e in chunk order, one entry of mu per index.
-struct compat_grad_total_kernel {
+/// total[e] += the partials of entry e in chunk order (partial: chunks x width), one entry per
+/// index: the totals of compat_grad_partial_kernel (width k k) and dot2_partial_kernel (width 2).
+struct chunk_total_kernel {
   const double* partial;
   double* total;
-  std::int64_t chunks, kk;
+  std::int64_t chunks, width;
   WSSS_HD void operator()(std::int64_t e) const {
     double acc = 0;
-    for (std::int64_t c = 0; c < chunks; ++c) acc += partial[c * kk + e];
+    for (std::int64_t c = 0; c < chunks; ++c) acc += partial[c * width + e];
     total[e] += acc;
   }
 };
@@ -292,18 +293,6 @@ struct dot2_partial_kernel {
     }
     partial[2 * chunk] = s;
     partial[2 * chunk + 1] = a;
-  }
-};
-
-/// total[j] += the partials of j in chunk order, j = 0, 1 (one per index).
-struct dot2_total_kernel {
-  const double* partial;
-  double* total;
-  std::int64_t chunks;
-  WSSS_HD void operator()(std::int64_t j) const {
-    double s = 0;
-    for (std::int64_t c = 0; c < chunks; ++c) s += partial[2 * c + j];
-    total[j] += s;
   }
 };
 

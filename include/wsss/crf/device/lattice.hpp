@@ -250,7 +250,7 @@ struct steps {
     backend::resize(tag, partial, chunks * k * k);
     backend::for_each_index(tag, chunks * k * k,
                             compat_grad_partial_kernel{ga.data(), msg.data() + msg_at, partial.data(), pixels, k});
-    backend::for_each_index(tag, k * k, compat_grad_total_kernel{partial.data(), total.data(), chunks, k * k});
+    backend::for_each_index(tag, k * k, chunk_total_kernel{partial.data(), total.data(), chunks, k * k});
   }
   static void combine(const Tag& tag, const array<float>& rs, const array<float>& ra, float ws, float wa,
                       array<float>& gq) {
@@ -262,7 +262,7 @@ struct steps {
     const index_t chunks = (size + dot_chunk - 1) / dot_chunk;
     backend::resize(tag, partial, 2 * chunks);
     backend::for_each_index(tag, chunks, dot2_partial_kernel{rs.data(), ra.data(), hist.data() + q_at, partial.data(), size});
-    backend::for_each_index(tag, 2, dot2_total_kernel{partial.data(), total.data(), chunks});
+    backend::for_each_index(tag, 2, chunk_total_kernel{partial.data(), total.data(), chunks, 2});
   }
 };
 

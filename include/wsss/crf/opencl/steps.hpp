@@ -151,11 +151,11 @@ __kernel void wsss_compat_grad_partial(__global const float* ga, __global const 
   partial[i] = -acc;
 }
 
-__kernel void wsss_compat_grad_total(__global const double* partial, __global double* total, const long chunks,
-                                     const long kk) {
+__kernel void wsss_chunk_total(__global const double* partial, __global double* total, const long chunks,
+                               const long width) {
   const long e = get_global_id(0);
   double acc = 0;
-  for (long c = 0; c < chunks; ++c) acc += partial[c * kk + e];
+  for (long c = 0; c < chunks; ++c) acc += partial[c * width + e];
   total[e] += acc;
 }
 
@@ -213,12 +213,6 @@ __kernel void wsss_dot2_partial(__global const float* rs, __global const float* 
   partial[2 * chunk + 1] = a;
 }
 
-__kernel void wsss_dot2_total(__global const double* partial, __global double* total, const long chunks) {
-  const long j = get_global_id(0);
-  double s = 0;
-  for (long c = 0; c < chunks; ++c) s += partial[2 * c + j];
-  total[j] += s;
-}
 
 __kernel void wsss_argmax(__global const float* q, __global uchar* labels, const long k) {
   const long p = get_global_id(0);
@@ -295,7 +289,7 @@ struct steps<opencl_t> {
     backend::resize(tag, partial, chunks * k * k);
     backend::opencl::run(tag, opencl_source, "wsss_compat_grad_partial", chunks * k * k, ga, msg, msg_at, partial, pixels,
                          k, index_t{compat_chunk});
-    backend::opencl::run(tag, opencl_source, "wsss_compat_grad_total", k * k, partial, total, chunks, k * k);
+    backend::opencl::run(tag, opencl_source, "wsss_chunk_total", k * k, partial, total, chunks, k * k);
   }
   static void combine(const opencl_t& tag, const array<float>& rs, const array<float>& ra, float ws, float wa,
                       array<float>& gq) {
@@ -307,7 +301,7 @@ struct steps<opencl_t> {
     backend::resize(tag, partial, 2 * chunks);
     backend::opencl::run(tag, opencl_source, "wsss_dot2_partial", chunks, rs, ra, hist, q_at, partial, size,
                          index_t{dot_chunk});
-    backend::opencl::run(tag, opencl_source, "wsss_dot2_total", 2, partial, total, chunks);
+    backend::opencl::run(tag, opencl_source, "wsss_chunk_total", 2, partial, total, chunks, index_t{2});
   }
 
  private:
