@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // bench/cuda.bench.cu — the device pipelines on a GPU (compiled by nvcc; run by .ci/gpu on a
 // GPU host): dense CRF at 500x375, 21 labels, 10 iterations (end to end, and the device part
-// alone), images/s of CRF labelling in batches, and the sparse walk at 56x56 / 80x80, t = 256
+// alone), images/s of CRF labelling in batches, the sparse walk at 56x56 / 80x80, t = 256, and
+// AffinityNet's whole label synthesis of a VOC image on the GPU
 #include <benchmark/benchmark.h>
 
 #include <cuda_runtime.h>
@@ -12,6 +13,7 @@
 #include "wsss/crf/device_mean_field.hpp"
 #include "wsss/cuda.hpp"
 #include "wsss/graph.hpp"
+#include "wsss/methods/affinitynet.hpp"
 #include "wsss/walk.hpp"
 
 namespace {
@@ -86,8 +88,30 @@ void bm_walk(benchmark::State& st) {
   st.counters["nnz"] = static_cast<double>(T.nonzeros());
 }
 
+// AffinityNet's label synthesis of one VOC image as `wsss label --device cuda` runs it
+// (affinitynet_on<cuda_t>::synthesize): the tagged CAM planes (3 of 20 classes) and the 448 x 47 x
+// 63 affinity features up, eq. 2 + pooling, eq. 3, T, the walk (t = 256), the upsampled unaries,
+// the dense CRF (prepare + 10 iterations) and the argmax on the GPU, the labels down.
+void bm_label_synthesis(benchmark::State& st) {
+  const inputs& d = data();
+  rng r(11);
+  const tag_set tags{3, 8, 15};
+  tensor cams({20, kH, kW});
+  const tensor planes = random_uniform({3, kH, kW}, r);
+  for (std::size_t j = 0; j < tags.size(); ++j)
+    std::copy_n(planes.data() + static_cast<index_t>(j) * kH * kW, kH * kW, cams.data() + (tags[j] - 1) * kH * kW);
+  const tensor f = random_normal({448, (kH + 7) / 8, (kW + 7) / 8}, r, 0.0, 0.05);
+  const methods::affinitynet_on<cuda_t> m;
+  workspace ws;
+  const exec<> ex{omp, &ws};
+  benchmark::DoNotOptimize(m.synthesize(ex, d.image, f, cams, tags, false));
+  for (auto _ : st) benchmark::DoNotOptimize(m.synthesize(ex, d.image, f, cams, tags, false));
+  st.counters["images_per_s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
+BENCHMARK(bm_label_synthesis)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_end_to_end)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_iterations)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_labels)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();

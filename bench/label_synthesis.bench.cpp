@@ -9,8 +9,9 @@
 //   (e) upsampling (walk::upsample_revised) and the dense CRF over [background, present classes]
 //       (crf::mean_field<>, psa's kernels, 10 iterations; prepare + run)
 //   (f) argmax and the class ids (argmax_labels, cam::expand_labels)
-// and end to end with the walk and the CRF on a device (methods::affinitynet_on<Tag>: the CUDA
-// bodies through Thrust's OpenMP system, OpenCL on the default device, PoCL here).
+// and end to end on a device (methods::affinitynet_on<Tag>::synthesize: every stage from (a) to
+// (f) there, the CAMs and features up, the labels down; the CUDA bodies through Thrust's OpenMP
+// system, OpenCL on the default device, PoCL here).
 // Also a CLI that bench/label_synthesis_vs_reference.py drives on the same inputs as the
 // reference's stages (torch, pydensecrf):
 //   --dump DIR COUNT                        writes COUNT inputs
@@ -277,7 +278,8 @@ void per_image(benchmark::State& st) {
   st.counters["threads"] = static_cast<double>(st.range(0));
 }
 
-/// End to end as users run it: the method's revise + refine (every plan prepared per call).
+/// End to end as users run it: the method's synthesize, as `wsss label` calls it (revise +
+/// refine on host slots; on device slots the whole chain on the device).
 template <class Method>
 void bm_end_to_end(benchmark::State& st) {
   set_threads(st);
@@ -287,14 +289,13 @@ void bm_end_to_end(benchmark::State& st) {
   int i = 0;
   for (auto _ : st) {
     const inputs& in = data(i++);
-    const tensor revised = m.revise(ex, in.features, in.cams);
-    benchmark::DoNotOptimize(m.refine(ex, in.image, revised, in.tags).data());
+    benchmark::DoNotOptimize(m.synthesize(ex, in.image, in.features, in.cams, in.tags, false).rw_crf.data());
   }
   per_image(st);
 }
 
 /// Throughput of a data set's label synthesis on the machine's cores: `workers` threads, each
-/// with its own workspace and one OpenMP thread, each running revise + refine on its own images
+/// with its own workspace and one OpenMP thread, each running synthesize on its own images
 /// (the images of a data set are independent; methods::run_context::per_image runs them one
 /// after another, each stage on all threads).
 template <class Method>
@@ -312,8 +313,7 @@ void bm_workers(benchmark::State& st) {
         backend::set_num_threads(1);
         const exec<omp_t> ex{omp, ws[static_cast<std::size_t>(w)].get()};
         const inputs& in = data(img);
-        const tensor revised = m.revise(ex, in.features, in.cams);
-        benchmark::DoNotOptimize(m.refine(ex, in.image, revised, in.tags).data());
+        benchmark::DoNotOptimize(m.synthesize(ex, in.image, in.features, in.cams, in.tags, false).rw_crf.data());
       });
     for (auto& t : pool) t.join();
     i += workers;

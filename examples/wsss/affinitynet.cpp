@@ -36,7 +36,8 @@ struct common_flags : wsss_cli::method_flags {
   }
   void add_device(CLI::App& cmd) {
     cmd.add_option("--device", device,
-                   "where eq. 3's affinities, the random walk and the dense CRFs run: cpu (the host engines, fastest on a CPU), opencl "
+                   "where label synthesis (eq. 2, eq. 3's affinities, the random walk, the upsampling, the dense CRFs) "
+                   "runs: cpu (the host engines, fastest on a CPU), opencl "
                    "(the system's default OpenCL device), cuda (a CUDA build); the networks run on the CPU, and every "
                    "device gives cpu's labels up to float rounding")
         ->check(CLI::IsMember({"cpu", "opencl", "cuda"}))

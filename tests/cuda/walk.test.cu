@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// tests/cuda/walk.test.cu — the device walk and eq. 3 on the GPU against the host ones (the same
-// row kernel runs through Thrust's OpenMP system in tests/backend/walk_device.test.cpp)
+// tests/cuda/walk.test.cu — the device walk, eq. 3 and the whole label-synthesis chain on the GPU against
+// the host ones (the same kernel bodies run through Thrust's OpenMP system in tests/backend)
 #include <doctest/doctest.h>
 
 #include "cuda/require_gpu.cuh"
@@ -10,6 +10,7 @@
 
 #include <wsss/cuda.hpp>
 #include <wsss/graph.hpp>
+#include <wsss/methods/affinitynet.hpp>
 #include <wsss/walk.hpp>
 
 TEST_CASE("cuda device_sparse_power equals sparse_power at AffinityNet's 448 x 448 (56 x 56, t = 256)") {
@@ -79,4 +80,48 @@ TEST_CASE("cuda resident chain: eq. 3, T and the walk on the GPU equal the host 
   for (index_t i = 0; i < out.numel(); ++i) diff = std::max(diff, std::abs(out[i] - ref[i]));
   MESSAGE("max |d| cuda resident chain vs host: ", diff);
   CHECK(diff < 1e-5f);
+}
+
+TEST_CASE("cuda affinitynet_on<cuda_t>::synthesize: the whole label-synthesis chain on the GPU gives the host's labels") {
+  using namespace wsss;
+  WSSS_REQUIRE_GPU();
+  // A VOC-sized image: a red object on green, its CAM over two thirds of it, features that
+  // separate the two (as tests/backend/inference_device.test.cpp at 75 x 100).
+  const index_t h = 375, w = 500, gh = 47, gw = 63;
+  rng r(4);
+  rgb_image img(h, w);
+  tensor cams({20, h, w});
+  auto inside = [](index_t x, index_t y) { return (x - 250) * (x - 250) + 2 * (y - 190) * (y - 190) < 15000; };
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x) {
+      const bool object = inside(x, y);
+      const int noise = static_cast<int>(r.uniform() * 20);
+      const int colour[3] = {object ? 200 + noise : 40, object ? 40 : 120 + noise, object ? 40 : 90};
+      for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(colour[c]);
+      if (object && x < 280) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * static_cast<float>(r.uniform());
+    }
+  tensor f({64, gh, gw});
+  for (index_t y = 0; y < gh; ++y)
+    for (index_t x = 0; x < gw; ++x)
+      for (index_t c = 0; c < 64; ++c)
+        f[(c * gh + y) * gw + x] = (inside(x * 8 + 4, y * 8 + 4) == (c < 32) ? 1.0f : 0.0f) + 0.05f * static_cast<float>(r.normal());
+  const tag_set tags{3, 7};
+  const methods::affinitynet_config cfg;
+  workspace hws, dws;
+  const auto want = methods::affinitynet<>(cfg).synthesize(exec<>{omp, &hws}, img, f, cams, tags);
+  const methods::affinitynet_on<cuda_t> dev(cfg);
+  dev.synthesize(exec<>{omp, &dws}, img, f, cams, tags);
+  const auto t0 = backend::transfers();
+  const auto got = dev.synthesize(exec<>{omp, &dws}, img, f, cams, tags);
+  const auto d = backend::transfers() - t0;
+  CHECK(d.uploads == 3 + 2);    // features, CAM planes, slots; the CRF's lattice features
+  CHECK(d.downloads == 2 + 2);  // the two label maps; the lattices' vertex counts
+  index_t rw = 0, crf = 0;
+  for (index_t i = 0; i < got.rw_crf.pixels(); ++i) {
+    rw += got.rw[i] != want.rw[i];
+    crf += got.rw_crf[i] != want.rw_crf[i];
+  }
+  MESSAGE("cuda synthesize: ", rw, " walk labels and ", crf, " CRF labels of ", got.rw_crf.pixels(), " differ from the host's");
+  CHECK(rw * 10000 <= got.rw.pixels());  // ties at rounding level only
+  CHECK(crf * 10000 <= got.rw_crf.pixels());
 }

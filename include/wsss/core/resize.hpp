@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "wsss/core/config.hpp"
 #include "wsss/core/tensor.hpp"
 
 namespace wsss {
@@ -20,6 +21,35 @@ enum class resize_mode { half_pixel, align_corners };
 
 namespace detail {
 
+/// One output coordinate's two input neighbours and the second one's weight.
+struct lerp_point {
+  index_t i0, i1;
+  float w1;  // weight of i1; i0 gets 1 - w1
+};
+
+/// Where output coordinate d of `out` falls among `in` inputs (the mode's mapping, in double).
+/// WSSS_HD: the device label-synthesis kernels compute it per pixel instead of uploading axes.
+WSSS_HD inline lerp_point lerp_at(index_t d, index_t in, index_t out, resize_mode mode) {
+  double src;
+  if (mode == resize_mode::align_corners) {
+    src = out > 1 ? static_cast<double>(d) * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
+  } else {
+    src = (static_cast<double>(d) + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5;
+    src = 0.0 < src ? src : 0.0;
+  }
+  const auto f = static_cast<index_t>(floor(src));
+  const index_t lo = f < in - 1 ? f : in - 1;
+  return {lo, lo + 1 < in - 1 ? lo + 1 : in - 1, static_cast<float>(src - static_cast<double>(lo))};
+}
+
+/// The bilinear value of the four neighbours (row 0: a0 a1, row 1: b0 b1) at weights wx, wy:
+/// the expression every resize in wsss evaluates, so all of them give the same bits.
+WSSS_HD inline float bilerp(float a0, float a1, float b0, float b1, float wx, float wy) {
+  const float top = a0 + wx * (a1 - a0);
+  const float bot = b0 + wx * (b1 - b0);
+  return top + wy * (bot - top);
+}
+
 struct lerp_axis {
   std::vector<index_t> i0, i1;
   std::vector<float> w1;  // weight of i1; i0 gets 1 - w1
@@ -31,16 +61,11 @@ inline lerp_axis make_lerp_axis(index_t in, index_t out, resize_mode mode) {
   a.i1.resize(static_cast<std::size_t>(out));
   a.w1.resize(static_cast<std::size_t>(out));
   for (index_t d = 0; d < out; ++d) {
-    double src;
-    if (mode == resize_mode::align_corners)
-      src = out > 1 ? static_cast<double>(d) * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
-    else
-      src = std::max(0.0, (static_cast<double>(d) + 0.5) * static_cast<double>(in) / static_cast<double>(out) - 0.5);
-    const index_t lo = std::min(static_cast<index_t>(std::floor(src)), in - 1);
+    const lerp_point p = lerp_at(d, in, out, mode);
     const auto k = static_cast<std::size_t>(d);
-    a.i0[k] = lo;
-    a.i1[k] = std::min(lo + 1, in - 1);
-    a.w1[k] = static_cast<float>(src - static_cast<double>(lo));
+    a.i0[k] = p.i0;
+    a.i1[k] = p.i1;
+    a.w1[k] = p.w1;
   }
   return a;
 }
@@ -75,9 +100,7 @@ inline tensor resize_bilinear(const tensor& x, index_t out_h, index_t out_w,
       for (index_t ox = 0; ox < out_w; ++ox) {
         const auto kx = static_cast<std::size_t>(ox);
         const float wx = ax.w1[kx];
-        const float top = r0[ax.i0[kx]] + wx * (r0[ax.i1[kx]] - r0[ax.i0[kx]]);
-        const float bot = r1[ax.i0[kx]] + wx * (r1[ax.i1[kx]] - r1[ax.i0[kx]]);
-        out[oy * out_w + ox] = top + wy * (bot - top);
+        out[oy * out_w + ox] = detail::bilerp(r0[ax.i0[kx]], r0[ax.i1[kx]], r1[ax.i0[kx]], r1[ax.i1[kx]], wx, wy);
       }
     }
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <span>
 #include <string_view>
 #include <type_traits>
@@ -19,6 +20,7 @@
 #include "wsss/core/exec.hpp"
 #include "wsss/core/image.hpp"
 #include "wsss/core/label_map.hpp"
+#include "wsss/core/policy.hpp"
 #include "wsss/core/tensor.hpp"
 #include "wsss/crf/detail/mean_field.hpp"
 #include "wsss/crf/device/kernels.hpp"
@@ -169,9 +171,16 @@ class device_mean_field {
   /// The labels argmax_l Q_T (one map per image) from host unaries: one upload, and one
   /// download of a byte per pixel (what label synthesis keeps).
   std::vector<label_map> labels(const exec<Tag>& ex, plan& pl, const tensor& unary) const {
-    if (pl.dims.rank() == 4 && pl.dims[1] > 255)
-      throw_value(name, "labels need K <= 255 (one byte per pixel), got ", pl.dims[1]);
     upload_unary(ex, pl, unary);
+    return labels(ex, pl);
+  }
+  /// The labels from unaries already in pl.unary (made on the device, e.g. by
+  /// walk::device_unaries): no upload, one download of a byte per pixel.
+  std::vector<label_map> labels(const exec<Tag>& ex, plan& pl) const {
+    if (pl.dims.rank() != 4) throw_value(name, "labels need a prepared plan");
+    if (pl.dims[1] > 255) throw_value(name, "labels need K <= 255 (one byte per pixel), got ", pl.dims[1]);
+    if (pl.unary.size() != static_cast<std::size_t>(pl.dims.numel()))
+      throw_shape(name, "the plan's unaries hold ", pl.unary.size(), " values, its shape ", pl.dims, " needs ", pl.dims.numel());
     solve(ex, pl);
     const index_t hw = pl.dims[2] * pl.dims[3], n = pl.dims[0] * hw;
     backend::resize(ex.tag, pl.labels, n);
@@ -343,6 +352,17 @@ struct device_mean_field_op {
 };
 
 static_assert(DifferentiableCrf<device_mean_field<cpu_t>>);
+
+/// CRF engine C labels from unaries already in its plan, in backend Tag's memory
+/// (device_mean_field<Tag>): a device chain makes them there (walk::device_unaries), so they
+/// never cross the bus.
+template <class C, class Tag>
+concept resident_unaries =
+    std::same_as<backend_of_t<C>, Tag> && requires(const C& c, typename C::plan& p, const exec<Tag>& ex) {
+      { p.unary } -> std::same_as<backend::device_array<float, Tag>&>;
+      { c.labels(ex, p) } -> std::same_as<std::vector<label_map>>;
+    };
+static_assert(resident_unaries<device_mean_field<cpu_t>, cpu_t>);
 
 }  // namespace wsss::crf
 

@@ -43,6 +43,7 @@
 #include "wsss/pool/concepts.hpp"
 #include "wsss/pool/gap.hpp"
 #include "wsss/walk/concepts.hpp"
+#include "wsss/walk/device_inference.hpp"
 #include "wsss/walk/device_sparse_power.hpp"
 #include "wsss/walk/inference.hpp"
 #include "wsss/walk/sparse_power.hpp"
@@ -230,6 +231,27 @@ class affinitynet {
     return walk::upsample_revised(revised, h, w, cfg.stride);
   }
 
+  /// Labels of one image from Sec. 3.3 and 3.4.
+  struct pseudo_labels {
+    label_map rw;      ///< argmax of the revised scores (empty unless asked for)
+    label_map rw_crf;  ///< the dense CRF's (the pseudo-labels)
+  };
+
+  /// Sec. 3.3 + 3.4 for one image: revise, then the walk's labels (when `with_rw`) and
+  /// refine's. When the graph, walk and CRF slots share one device (affinitynet_on<Tag>) every
+  /// stage from the CAM post-processing to the argmax runs there: the tagged CAM planes and the
+  /// features go up, the label bytes come down (the same labels up to rounding).
+  template <class Tag>
+  pseudo_labels synthesize(const exec<Tag>& ex, const rgb_image& img, const tensor& features, const tensor& cams,
+                           const tag_set& tags, bool with_rw = true) const {
+    if constexpr (walk::resident_inference<G, W> && crf::resident_unaries<C, backend_of_t<W>>) {
+      return synthesize_on_device(ex, img, features, cams, tags, with_rw);
+    } else {
+      const tensor revised = revise(ex, features, cams);
+      return {with_rw ? argmax_labels(revised) : label_map{}, refine(ex, img, revised, tags)};
+    }
+  }
+
   /// Sec. 3.4: the dense CRF over [background, present classes] of the revised scores, each
   /// pixel's scores normalised to a distribution; the MAP labelling as class ids.
   template <class Tag>
@@ -275,9 +297,9 @@ class affinitynet {
     train_affinity(cx, cls, aff);                                     // 3.2.2, eq. 7-10
     cx.per_image("random walk + dCRF", data, {"rw", "rw_crf"}, [&](std::size_t i, const exec<>& ex) {  // 3.3, 3.4
       const rgb_image img = data.image(i);
-      const tensor revised = revise(ex, affinity_features(aff, img), cx.load_cams(i));  // eq. 11-12
-      cx.save_labels("rw", i, argmax_labels(revised));
-      cx.save_labels("rw_crf", i, refine(ex, img, revised, data.tags(i)));
+      auto labels = synthesize(ex, img, affinity_features(aff, img), cx.load_cams(i), data.tags(i));  // eq. 11-12
+      cx.save_labels("rw", i, labels.rw);
+      cx.save_labels("rw_crf", i, labels.rw_crf);
     });
     std::vector<table_row> rows{{"CAM", "cam", data.split()},
                                 {"CAM + RW", "rw", data.split()},
@@ -321,7 +343,8 @@ class affinitynet {
     for_each_item("label", todo, data.size(), {.quiet = quiet}, {}, g, [&](std::size_t i, const exec<>& ex) {
       const rgb_image img = data.image(i);
       const tensor m = cams(cls, img, data.tags(i));
-      io::write_label_png(out / (data.id(i) + ".png"), refine(ex, img, revise(ex, affinity_features(aff, img), m), data.tags(i)));
+      io::write_label_png(out / (data.id(i) + ".png"),
+                          synthesize(ex, img, affinity_features(aff, img), m, data.tags(i), false).rw_crf);
     });
   }
 
@@ -424,6 +447,47 @@ class affinitynet {
   }
 
  private:
+  /// synthesize with every slot on device D: eq. 2 and the pooling on the tagged CAM planes
+  /// (slot j + 1 = tag j), eq. 3's W and T = D^-1 W^beta there, the walk, then the upsampled
+  /// scores straight into the walk's labels and the CRF's unaries (channel j = slot j).
+  template <class Tag>
+  pseudo_labels synthesize_on_device(const exec<Tag>& ex, const rgb_image& img, const tensor& features,
+                                     const tensor& cams, const tag_set& tags, bool with_rw) const {
+    using D = backend_of_t<W>;
+    const auto gex = policy_exec(graph, ex);
+    const auto wex = policy_exec(walk, ex);
+    const auto cex = policy_exec(crf, ex);
+    expect_rank(cams, 3, name, "CAMs", "K x H x W");
+    const index_t k = cams.dim(0), h = cams.dim(1), w = cams.dim(2);
+    validate_tags(tags, static_cast<int>(k) + 1, name);
+    std::vector<index_t> planes;  // CAM channel of class c is c - 1
+    for (int c : tags) planes.push_back(c - 1);
+    typename G::plan g_local;
+    typename W::plan w_local;
+    walk::device::inference_buffers<D> b_local;
+    auto& gp = plan_for_shape(graph, gex, features.shape(), g_local);
+    auto& wp = plan_for_shape(walk, wex, shape{k + 1, (h + cfg.stride - 1) / cfg.stride, (w + cfg.stride - 1) / cfg.stride},
+                              w_local);
+    auto& b = wex.scratch(b_local);
+    const auto m = walk::make_device_walk_input(wex.tag, b, cams, planes, cfg.walk_alpha, cfg.stride);
+    const auto* weights = graph.weigh(gex, gp, features);
+    const walk::transition_config tc{cfg.beta, walk::orientation::average};
+    const walk::device_walked<D> s = walk.run(wex, wp, walk::resident_graph<D>{gp.graph, weights, tc}, m);
+    pseudo_labels out;
+    if (with_rw) {  // over all K + 1 channels, the untagged ones 0 (as the host's revised scores)
+      std::vector<std::int32_t> slots(static_cast<std::size_t>(k + 1), -1);
+      slots[0] = 0;
+      for (std::size_t j = 0; j < tags.size(); ++j) slots[static_cast<std::size_t>(tags[j])] = static_cast<std::int32_t>(j + 1);
+      out.rw = walk::device_labels(wex.tag, b, s, h, w, cfg.stride, std::span<const std::int32_t>(slots));
+    }
+    const index_t classes = static_cast<index_t>(tags.size()) + 1;  // [background, tags]
+    typename C::plan c_local;
+    auto& cp = plan_in_workspace(crf, cex, images_only(std::span<const rgb_image>(&img, 1)), shape{1, classes, h, w}, c_local);
+    walk::device_unaries(cex.tag, s, h, w, cfg.stride, classes, cfg.crf_clip, cp.unary);
+    out.rw_crf = cam::expand_labels(crf.labels(cex, cp).front(), tags);
+    return out;
+  }
+
   static label_map flip(const label_map& l) {
     label_map out(l.height(), l.width());
     for (index_t y = 0; y < l.height(); ++y)

@@ -20,6 +20,7 @@
 #include "wsss/graph/csr.hpp"
 #include "wsss/walk/concepts.hpp"
 #include "wsss/walk/detail/spmm.hpp"
+#include "wsss/walk/device_inference.hpp"
 #include "wsss/walk/sparse_power.hpp"
 
 namespace wsss::walk::device {
@@ -193,14 +194,41 @@ struct device_sparse_power {
 
   void run(const exec<Tag>& ex, plan& pl, const resident_graph<Tag>& w, const tensor& cam, tensor& out) const {
     require_backend<device_sparse_power, Tag>();
-    detail::check_beta(w.cfg.beta, name);
+    check_resident(w);
+    if (!detail::begin_walk(pl.cam_shape, w.structure.height, w.structure.width, cam, cfg.t, out, pl.packed, name)) return;
+    make_steps(ex.tag, pl, w);
+    walk(ex.tag, pl, w.structure.nodes(), w.cfg.mode == orientation::average, cam, out);
+  }
+
+  /// The walk of a resident_graph on a walk input already on the device (make_device_walk_input):
+  /// after T's layout (once per grid) nothing crosses the bus; the scores stay in the plan's
+  /// buffers (valid until its next run) for device_unaries / device_labels.
+  device_walked<Tag> run(const exec<Tag>& ex, plan& pl, const resident_graph<Tag>& w, const device_walk_input<Tag>& m) const {
+    require_backend<device_sparse_power, Tag>();
+    check_resident(w);
     const graph::csr_graph& g = w.structure;
-    if (w.weight && w.weight->size() != g.col.size())
-      throw_shape(name, "the device weights hold ", w.weight->size(), " values but the graph has ", g.edges(), " edges");
-    if (!detail::begin_walk(pl.cam_shape, g.height, g.width, cam, cfg.t, out, pl.packed, name)) return;
-    const Tag& tag = ex.tag;
+    if (m.height != g.height || m.width != g.width || m.ld % 8 != 0 || m.slots < 1 || m.slots > m.ld ||
+        m.x.size() != static_cast<std::size_t>(m.height * m.width * m.ld))
+      throw_shape(name, "the device walk input (", m.height, "x", m.width, ", ", m.slots, " of ", m.ld,
+                  " slots) does not fit the graph's ", g.height, "x", g.width, " grid");
+    if (cfg.t == 0) return {m.x, g.height, g.width, m.ld};
+    make_steps(ex.tag, pl, w);
+    return {walk_from(ex.tag, pl, g.nodes(), w.cfg.mode == orientation::average, m.x, m.ld, m.slots), g.height, g.width, m.ld};
+  }
+
+ private:
+  void check_resident(const resident_graph<Tag>& w) const {
+    detail::check_beta(w.cfg.beta, name);
+    if (w.weight && w.weight->size() != w.structure.col.size())
+      throw_shape(name, "the device weights hold ", w.weight->size(), " values but the graph has ", w.structure.edges(),
+                  " edges");
+  }
+  /// T = D^-1 W^(o beta) (+ I) in pl's buffers from W's device weights; T's layout goes up
+  /// once per grid (4 uploads).
+  void make_steps(const Tag& tag, plan& pl, const resident_graph<Tag>& w) const {
+    const graph::csr_graph& g = w.structure;
     device::walk_buffers<Tag>& b = pl.device;
-    if (b.layout_row_ptr != g.row_ptr || b.layout_col != g.col) {  // T's layout, once per grid
+    if (b.layout_row_ptr != g.row_ptr || b.layout_col != g.col) {
       g.validate(name);
       if (!g.symmetric()) throw_value(name, "the affinity graph must be symmetric (every edge's reverse present)");
       const detail::transition_layout layout(g);
@@ -212,23 +240,31 @@ struct device_sparse_power {
       b.layout_col = g.col;
     }
     const index_t n = g.nodes();
-    const bool average = w.cfg.mode == orientation::average;
     backend::resize(tag, b.val, static_cast<index_t>(b.col.size()));
     backend::resize(tag, b.degree, n);
     backend::resize(tag, b.power, g.edges());
-    device::steps<Tag>::step_values(tag, b, w.weight, n, g.edges(), static_cast<double>(w.cfg.beta), average);
-    walk(tag, pl, n, average, cam, out);
+    device::steps<Tag>::step_values(tag, b, w.weight, n, g.edges(), static_cast<double>(w.cfg.beta),
+                                    w.cfg.mode == orientation::average);
   }
-
- private:
-  /// The walk on T in pl's buffers (row_ptr, col, val, degree set): the CAMs up, t steps with
-  /// the mass restorations, the scores down.
+  /// The walk on T in pl's buffers (row_ptr, col, val, degree set): the packed CAMs up, the
+  /// device walk, the scores down.
   void walk(const Tag& tag, plan& pl, index_t n, bool average, const tensor& cam, tensor& out) const {
-    using steps = device::steps<Tag>;
     const index_t ld = pl.packed.ld, channels = static_cast<index_t>(pl.packed.channels.size());
     device::walk_buffers<Tag>& b = pl.device;
     backend::upload(tag, std::span<const float>(pl.packed.x.data(), static_cast<std::size_t>(n * ld)), b.x);
+    const auto& y = walk_from(tag, pl, n, average, b.x, ld, channels);
+    backend::download(tag, y, std::span<float>(pl.packed.x.data(), static_cast<std::size_t>(n * ld)));
+    detail::unpack(pl.packed, pl.packed.x.data(), cam, n, out);
+  }
+  /// t steps (with the mass restorations) from x0 (n x ld, `channels` walked; b.x or another
+  /// device array), alternating between b.y and b.x; returns the buffer holding S^t x0.
+  const backend::device_array<float, Tag>& walk_from(const Tag& tag, plan& pl, index_t n, bool average,
+                                                     const backend::device_array<float, Tag>& x0, index_t ld,
+                                                     index_t channels) const {
+    using steps = device::steps<Tag>;
+    device::walk_buffers<Tag>& b = pl.device;
     backend::resize(tag, b.y, n * ld);
+    if (&x0 != &b.x) backend::resize(tag, b.x, n * ld);
     const bool keep = cfg.keep_mass > 0;
     if (keep) {
       for (auto* a : {&b.left, &b.right}) backend::resize(tag, *a, n);
@@ -239,21 +275,19 @@ struct device_sparse_power {
       backend::resize(tag, b.missing, channels);
       steps::degree_sum(tag, b, n);
       steps::mass_vectors(tag, b, n, average);
-      steps::measure(tag, b, b.x, b.target, false, n, ld, channels);
+      steps::measure(tag, b, x0, b.target, false, n, ld, channels);
     }
-    bool in_x = true;  // which buffer holds the current scores
+    const backend::device_array<float, Tag>* cur = &x0;  // the current scores
     for (index_t s = 0; s < cfg.t; ++s) {
-      if (in_x) steps::spmm(tag, b, b.x, b.y, n, ld);
-      else steps::spmm(tag, b, b.y, b.x, n, ld);
-      in_x = !in_x;
+      auto& next = cur == &b.y ? b.x : b.y;
+      steps::spmm(tag, b, *cur, next, n, ld);
+      cur = &next;
       if (keep && ((s + 1) % cfg.keep_mass == 0 || s + 1 == cfg.t)) {
-        auto& cur = in_x ? b.x : b.y;
-        steps::measure(tag, b, cur, b.missing, true, n, ld, channels);
-        steps::restore(tag, b, cur, n, ld, channels);
+        steps::measure(tag, b, next, b.missing, true, n, ld, channels);
+        steps::restore(tag, b, next, n, ld, channels);
       }
     }
-    backend::download(tag, in_x ? b.x : b.y, std::span<float>(pl.packed.x.data(), static_cast<std::size_t>(n * ld)));
-    detail::unpack(pl.packed, pl.packed.x.data(), cam, n, out);
+    return *cur;
   }
 };
 static_assert(Propagator<device_sparse_power<cpu_t>>);
@@ -268,6 +302,16 @@ concept resident_chain =
              const tensor& t, tensor& out, const graph::csr_graph& s) {
       { g.weigh(ex, gp, t) } -> std::same_as<const backend::device_array<float, backend_of_t<G>>*>;
       p.run(ex, pp, resident_graph<backend_of_t<G>>{s, nullptr, {}}, t, out);
+    };
+
+/// resident_chain whose propagator also walks a walk input made on the device and leaves the
+/// scores there (device_sparse_power): the whole label-synthesis chain can stay on the device.
+template <class G, class P>
+concept resident_inference =
+    resident_chain<G, P> &&
+    requires(const P& p, typename P::plan& pp, const exec<backend_of_t<P>>& ex,
+             const resident_graph<backend_of_t<P>>& g, const device_walk_input<backend_of_t<P>>& m) {
+      { p.run(ex, pp, g, m) } -> std::same_as<device_walked<backend_of_t<P>>>;
     };
 
 }  // namespace wsss::walk

@@ -129,4 +129,156 @@ struct steps<opencl_t> {
 
 };
 
+/// The OpenCL C of device_inference.hpp's kernels (walk_input_kernel, unary_kernel,
+/// label_kernel) with their helpers (wsss::detail::lerp_at's half-pixel mapping, bilerp,
+/// crf::detail::log_positive), one output per work item, in the C++ bodies' order.
+inline constexpr const char* opencl_inference_source = R"CL(
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#pragma OPENCL FP_CONTRACT OFF
+
+__kernel void wsss_walk_input(__global const float* cams, __global float* x, const long planes, const long height,
+                              const long width, const long stride, const long grid_width, const long ld,
+                              const float alpha, const float inv) {
+  const long i = get_global_id(0), node = i / ld, s = i - node * ld;
+  if (s > planes) {
+    x[i] = 0.0f;
+    return;
+  }
+  const long hw = height * width, by = node / grid_width, bx = node - by * grid_width;
+  const long r0 = by * stride, c0 = bx * stride;
+  const long r1 = r0 + stride < height ? r0 + stride : height, c1 = c0 + stride < width ? c0 + stride : width;
+  float acc = 0.0f;
+  for (long r = r0; r < r1; ++r)
+    for (long c = c0; c < c1; ++c) {
+      float v;
+      if (s == 0) {
+        float m = 0.0f;
+        for (long p = 0; p < planes; ++p) {
+          const float a = cams[p * hw + r * width + c];
+          m = m < a ? a : m;
+        }
+        const float d = 1.0f - m;
+        v = pow(0.0f < d ? d : 0.0f, alpha);
+      } else {
+        v = cams[(s - 1) * hw + r * width + c];
+      }
+      acc += v * inv;
+    }
+  x[i] = acc;
+}
+
+// wsss::detail::lerp_at, half-pixel: the two neighbours of output d and the second one's weight.
+void lerp_half_pixel(const long d, const long in, const long out, long* i0, long* i1, float* w1) {
+  double src = ((double)d + 0.5) * (double)in / (double)out - 0.5;
+  src = 0.0 < src ? src : 0.0;
+  const long f = (long)floor(src);
+  const long lo = f < in - 1 ? f : in - 1;
+  *i0 = lo;
+  *i1 = lo + 1 < in - 1 ? lo + 1 : in - 1;
+  *w1 = (float)(src - (double)lo);
+}
+
+float upsampled(__global const float* x, const long ld, const int slot, const long h, const long w, const long stride,
+                const long oy, const long ox) {
+  if (slot < 0) return 0.0f;
+  long y0, y1, x0, x1;
+  float wy, wx;
+  lerp_half_pixel(oy, h, h * stride, &y0, &y1, &wy);
+  lerp_half_pixel(ox, w, w * stride, &x0, &x1, &wx);
+  __global const float* p = x + slot;
+  const float a0 = p[(y0 * w + x0) * ld], a1 = p[(y0 * w + x1) * ld];
+  const float b0 = p[(y1 * w + x0) * ld], b1 = p[(y1 * w + x1) * ld];
+  const float top = a0 + wx * (a1 - a0);
+  const float bot = b0 + wx * (b1 - b0);
+  return top + wy * (bot - top);
+}
+
+// crf::detail::log_positive: log(x) for finite x > 0 (Cephes' logf polynomial).
+float log_positive(const float x) {
+  const int bits = as_int(x);
+  int e = ((bits >> 23) & 0xff) - 126;
+  float m = as_float((bits & 0x007fffff) | 0x3f000000);
+  if (m < 0.707106781186547524f) {
+    e -= 1;
+    m = m + m - 1.0f;
+  } else {
+    m = m - 1.0f;
+  }
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const float fe = (float)e;
+  y += fe * -2.12194440e-4f;
+  y += -0.5f * z;
+  return m + y + fe * 0.693359375f;
+}
+
+__kernel void wsss_unaries(__global const float* x, __global float* u, const long h, const long w, const long ld,
+                           const long stride, const long height, const long width, const long k, const float clip) {
+  const long i = get_global_id(0), oy = i / width, ox = i - oy * width, hw = height * width;
+  double sum = 0;
+  for (long j = 0; j < k; ++j) {
+    const float v = upsampled(x, ld, (int)j, h, w, stride, oy, ox);
+    sum += 0.0f < v ? v : 0.0f;
+  }
+  const float inv = sum > 0 ? (float)(1.0 / sum) : 1.0f / (float)k;
+  for (long j = 0; j < k; ++j) {
+    float p = inv;
+    if (sum > 0) {
+      const float v = upsampled(x, ld, (int)j, h, w, stride, oy, ox);
+      p = (0.0f < v ? v : 0.0f) * inv;
+    }
+    p = p < clip ? clip : p;
+    p = 1.0f < p ? 1.0f : p;
+    u[j * hw + i] = -log_positive(p);
+  }
+}
+
+__kernel void wsss_labels(__global const float* x, __global const int* slots, __global uchar* labels, const long h,
+                          const long w, const long ld, const long stride, const long height, const long width,
+                          const long c) {
+  const long i = get_global_id(0), oy = i / width, ox = i - oy * width;
+  float best = upsampled(x, ld, slots[0], h, w, stride, oy, ox);
+  long arg = 0;
+  for (long j = 1; j < c; ++j) {
+    const float v = upsampled(x, ld, slots[j], h, w, stride, oy, ox);
+    if (v > best) {
+      best = v;
+      arg = j;
+    }
+  }
+  labels[i] = (uchar)arg;
+}
+)CL";
+
+/// The chain's per-pixel stages on OpenCL: the OpenCL C kernels above.
+template <>
+struct inference_steps<opencl_t> {
+  template <class T>
+  using array = backend::device_array<T, opencl_t>;
+  static void walk_input(const opencl_t& tag, const array<float>& cams, array<float>& x, const walk_input_kernel& k,
+                         std::int64_t n) {
+    backend::opencl::run(tag, opencl_inference_source, "wsss_walk_input", n * k.ld, cams, x, k.planes, k.height,
+                         k.width, k.stride, k.grid_width, k.ld, k.alpha, k.inv);
+  }
+  static void unaries(const opencl_t& tag, const array<float>& x, array<float>& u, const upsample_shape& g,
+                      std::int64_t k, float clip) {
+    backend::opencl::run(tag, opencl_inference_source, "wsss_unaries", g.height * g.width, x, u, g.h, g.w, g.ld,
+                         g.stride, g.height, g.width, k, clip);
+  }
+  static void labels(const opencl_t& tag, const array<float>& x, const array<std::int32_t>& slots,
+                     array<std::uint8_t>& out, const upsample_shape& g, std::int64_t c) {
+    backend::opencl::run(tag, opencl_inference_source, "wsss_labels", g.height * g.width, x, slots, out, g.h, g.w,
+                         g.ld, g.stride, g.height, g.width, c);
+  }
+};
+
 }  // namespace wsss::walk::device

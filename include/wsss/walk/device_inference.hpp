@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+// wsss/walk/device_inference.hpp — the per-pixel stages of label synthesis around the walk, on a
+// device: CAM post-processing (eq. 2 background + the stride's pooling) straight into the walk's
+// packed layout, and the bilinear upsampling of the walked scores straight into the dense CRF's
+// unaries or into labels, so that the chain CAMs -> labels keeps its data on the device
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "wsss/backend/device_memory.hpp"
+#include "wsss/backend/for_each_index.hpp"
+#include "wsss/core/config.hpp"
+#include "wsss/core/error.hpp"
+#include "wsss/core/resize.hpp"
+#include "wsss/core/tensor.hpp"
+#include "wsss/crf/detail/channel_block.hpp"
+#include "wsss/core/label_map.hpp"
+#include "wsss/walk/detail/spmm.hpp"
+#include "wsss/walk/inference.hpp"
+
+namespace wsss::walk::device {
+
+/// Walk input in the packed layout (detail::packed_cams: x[node * ld + s]) from CAM planes on
+/// the device (P x H x W): slot 0 = (1 - max_p cam_p)^alpha (eq. 2), slot s = plane s - 1, slots
+/// past P zero; each the mean of its stride x stride block, the image zero-padded right/bottom.
+/// One (node, slot) per index, summed in reference_walk_input's order (rows, then columns), so
+/// host tags give its bits.
+struct walk_input_kernel {
+  const float* cams;
+  float* x;
+  std::int64_t planes, height, width, stride, grid_width, ld;
+  float alpha, inv;  // inv = 1 / stride^2
+  WSSS_HD void operator()(std::int64_t i) const {
+    const std::int64_t node = i / ld, s = i - node * ld;
+    if (s > planes) {
+      x[i] = 0.0f;
+      return;
+    }
+    const std::int64_t hw = height * width, by = node / grid_width, bx = node - by * grid_width;
+    const std::int64_t r0 = by * stride, c0 = bx * stride;
+    const std::int64_t r1 = r0 + stride < height ? r0 + stride : height, c1 = c0 + stride < width ? c0 + stride : width;
+    float acc = 0.0f;
+    for (std::int64_t r = r0; r < r1; ++r)
+      for (std::int64_t c = c0; c < c1; ++c) {
+        float v;
+        if (s == 0) {
+          float m = 0.0f;  // max over the planes, std::max's rule
+          for (std::int64_t p = 0; p < planes; ++p) {
+            const float a = cams[p * hw + r * width + c];
+            m = m < a ? a : m;
+          }
+          const float d = 1.0f - m;
+          v = powf(0.0f < d ? d : 0.0f, alpha);
+        } else {
+          v = cams[(s - 1) * hw + r * width + c];
+        }
+        acc += v * inv;
+      }
+    x[i] = acc;
+  }
+};
+
+/// Walked score of slot s (slot < 0: an absent channel, 0) bilinearly upsampled to pixel (oy,
+/// ox) of the padded (h stride) x (w stride) image: upsample_revised's half-pixel expression.
+WSSS_HD inline float upsampled(const float* x, std::int64_t ld, std::int32_t slot, std::int64_t h, std::int64_t w,
+                               std::int64_t stride, std::int64_t oy, std::int64_t ox) {
+  if (slot < 0) return 0.0f;
+  using wsss::detail::lerp_at;
+  const auto ay = lerp_at(oy, h, h * stride, resize_mode::half_pixel);
+  const auto ax = lerp_at(ox, w, w * stride, resize_mode::half_pixel);
+  const float* p = x + slot;
+  return wsss::detail::bilerp(p[(ay.i0 * w + ax.i0) * ld], p[(ay.i0 * w + ax.i1) * ld], p[(ay.i1 * w + ax.i0) * ld],
+                              p[(ay.i1 * w + ax.i1) * ld], ax.w1, ay.w1);
+}
+
+/// Shape of the walked scores and of the image they are upsampled to.
+struct upsample_shape {
+  std::int64_t h, w, ld, stride, height, width;
+};
+
+/// The dense CRF's unaries (k x H x W, the caller's layout) from the walked scores: channel j
+/// is slot j (j < k), upsampled, each pixel's k scores normalised to a distribution
+/// (cam::normalise_pixels), clipped to [clip, 1] and -log'd (crf::unary_from_probabilities).
+/// One pixel per index.
+struct unary_kernel {
+  const float* x;
+  float* u;
+  upsample_shape g;
+  std::int64_t k;
+  float clip;
+  WSSS_HD void operator()(std::int64_t i) const {
+    const std::int64_t oy = i / g.width, ox = i - oy * g.width, hw = g.height * g.width;
+    double sum = 0;
+    for (std::int64_t j = 0; j < k; ++j) {
+      const float v = upsampled(x, g.ld, static_cast<std::int32_t>(j), g.h, g.w, g.stride, oy, ox);
+      sum += 0.0f < v ? v : 0.0f;
+    }
+    const float inv = sum > 0 ? static_cast<float>(1.0 / sum) : 1.0f / static_cast<float>(k);
+    for (std::int64_t j = 0; j < k; ++j) {
+      float p = inv;
+      if (sum > 0) {
+        const float v = upsampled(x, g.ld, static_cast<std::int32_t>(j), g.h, g.w, g.stride, oy, ox);
+        p = (0.0f < v ? v : 0.0f) * inv;
+      }
+      p = p < clip ? clip : p;
+      p = 1.0f < p ? 1.0f : p;
+      u[j * hw + i] = -crf::detail::log_positive(p);
+    }
+  }
+};
+
+/// argmax over c channels of the upsampled scores, channel j read from slots[j] (-1: an absent
+/// channel, 0), the first maximum kept (argmax_labels' rule). One pixel per index.
+struct label_kernel {
+  const float* x;
+  const std::int32_t* slots;
+  std::uint8_t* labels;
+  upsample_shape g;
+  std::int64_t c;
+  WSSS_HD void operator()(std::int64_t i) const {
+    const std::int64_t oy = i / g.width, ox = i - oy * g.width;
+    float best = upsampled(x, g.ld, slots[0], g.h, g.w, g.stride, oy, ox);
+    std::int64_t arg = 0;
+    for (std::int64_t j = 1; j < c; ++j) {
+      const float v = upsampled(x, g.ld, slots[j], g.h, g.w, g.stride, oy, ox);
+      if (v > best) {
+        best = v;
+        arg = j;
+      }
+    }
+    labels[i] = static_cast<std::uint8_t>(arg);
+  }
+};
+
+/// The three stages on backend Tag (specialised per tag like device::steps): the primary
+/// template launches the WSSS_HD functors above; walk/opencl/steps.hpp has opencl_t's OpenCL C.
+template <class Tag>
+struct inference_steps {
+  template <class T>
+  using array = backend::device_array<T, Tag>;
+  static void walk_input(const Tag& tag, const array<float>& cams, array<float>& x, const walk_input_kernel& k, std::int64_t n) {
+    walk_input_kernel f = k;
+    f.cams = cams.data();
+    f.x = x.data();
+    backend::for_each_index(tag, n * k.ld, f);
+  }
+  static void unaries(const Tag& tag, const array<float>& x, array<float>& u, const upsample_shape& g, std::int64_t k,
+                      float clip) {
+    backend::for_each_index(tag, g.height * g.width, unary_kernel{x.data(), u.data(), g, k, clip});
+  }
+  static void labels(const Tag& tag, const array<float>& x, const array<std::int32_t>& slots, array<std::uint8_t>& out,
+                     const upsample_shape& g, std::int64_t c) {
+    backend::for_each_index(tag, g.height * g.width, label_kernel{x.data(), slots.data(), out.data(), g, c});
+  }
+};
+
+/// The buffers of one image's chain in Tag's memory (kept in a workspace between images).
+template <class Tag>
+struct inference_buffers {
+  backend::device_array<float, Tag> cams, x;
+  backend::device_array<std::int32_t, Tag> slots;
+  backend::device_array<std::uint8_t, Tag> labels;
+};
+
+}  // namespace wsss::walk::device
+
+namespace wsss::walk {
+
+/// The walk input of one image on the device, packed for the walk: slot 0 the background of
+/// eq. 2, slot j the CAM of channel `channels[j - 1]` (a subset of a K x H x W stack, in the
+/// order given), pooled to the feature grid (device::walk_input_kernel; reference_walk_input
+/// on the host).
+template <class Tag>
+struct device_walk_input {
+  const backend::device_array<float, Tag>& x;
+  index_t height, width;  ///< the feature grid (ceil(size / stride))
+  index_t ld, slots;      ///< packed row length (a multiple of 8), slots used (planes + 1)
+};
+
+/// Uploads the CAM planes `channels` of fg_cams (K x H x W, normalised foreground CAMs, every
+/// channel not listed all zero: checked, with the rest of reference_walk_input's checks) and
+/// makes the walk input on the device: 1 upload (the planes), no download.
+template <class Tag>
+device_walk_input<Tag> make_device_walk_input(const Tag& tag, device::inference_buffers<Tag>& b, const tensor& fg_cams,
+                                              std::span<const index_t> channels, float alpha, index_t stride) {
+  constexpr std::string_view comp = "walk::make_device_walk_input";
+  const std::vector<index_t> nonzero = detail::checked_nonzero_channels(fg_cams, alpha, stride, comp);
+  const index_t k = fg_cams.dim(0), h = fg_cams.dim(1), w = fg_cams.dim(2), hw = h * w;
+  std::vector<bool> listed(static_cast<std::size_t>(k), false);
+  for (index_t c : channels) {
+    if (c < 0 || c >= k) throw_value(comp, "channel ", c, " is not one of the ", k, " CAM channels");
+    listed[static_cast<std::size_t>(c)] = true;
+  }
+  for (index_t c : nonzero)
+    if (!listed[static_cast<std::size_t>(c)])
+      throw_value(comp, "CAM channel ", c, " is non-zero but not among the channels walked");
+  const auto planes = static_cast<index_t>(channels.size());
+  tensor staged = tensor::uninitialized({std::max<index_t>(planes, 1), h, w});
+  for (index_t j = 0; j < planes; ++j)
+    std::copy_n(fg_cams.data() + channels[static_cast<std::size_t>(j)] * hw, hw, staged.data() + j * hw);
+  backend::upload(tag, std::span<const float>(staged.data(), static_cast<std::size_t>(planes * hw)), b.cams);
+  const index_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride, n = oh * ow;
+  const index_t ld = detail::packed_cams::padded(planes + 1);
+  backend::resize(tag, b.x, n * ld);
+  device::inference_steps<Tag>::walk_input(
+      tag, b.cams, b.x,
+      device::walk_input_kernel{nullptr, nullptr, planes, h, w, stride, ow, ld, alpha, 1.0f / static_cast<float>(stride * stride)},
+      n);
+  return {b.x, oh, ow, ld, planes + 1};
+}
+
+/// Walked scores left on the device (device_sparse_power's run on a device_walk_input): packed
+/// node-major over a height x width grid, slot j of row ld.
+template <class Tag>
+struct device_walked {
+  const backend::device_array<float, Tag>& x;
+  index_t height, width, ld;
+};
+
+namespace detail {
+/// The upsampling's shape for an image of height x width, checked as upsample_revised checks it.
+template <class Tag>
+device::upsample_shape upsample_to(const device_walked<Tag>& s, index_t height, index_t width, index_t stride,
+                                   std::string_view comp) {
+  if (stride < 1) throw_value(comp, "stride must be >= 1, got ", stride);
+  if (height <= 0 || width <= 0 || (height + stride - 1) / stride != s.height || (width + stride - 1) / stride != s.width)
+    throw_shape(comp, "an image of ", height, "x", width, " needs scores of ceil(size / ", stride, ") = ",
+                (height + stride - 1) / stride, "x", (width + stride - 1) / stride, ", got ", s.height, "x", s.width);
+  return {s.height, s.width, s.ld, stride, height, width};
+}
+}  // namespace detail
+
+/// The dense CRF's unaries from walked scores, on the device: slots 0..k-1 upsampled to the
+/// image (upsample_revised), each pixel normalised to a distribution (cam::normalise_pixels),
+/// clipped at `clip` and -log'd (crf::unary_from_probabilities), into u (k x H x W, resized).
+/// No transfer: u is what a device CRF's plan solves from.
+template <class Tag>
+void device_unaries(const Tag& tag, const device_walked<Tag>& s, index_t height, index_t width, index_t stride,
+                    index_t k, float clip, backend::device_array<float, Tag>& u) {
+  constexpr std::string_view comp = "walk::device_unaries";
+  const device::upsample_shape g = detail::upsample_to(s, height, width, stride, comp);
+  if (k < 1 || k > s.ld) throw_value(comp, "the unaries take 1 to ", s.ld, " slots, got ", k);
+  if (!(clip > 0.0f && clip <= 1.0f)) throw_value(comp, "clip must be in (0, 1], got ", clip);
+  backend::resize(tag, u, k * height * width);
+  device::inference_steps<Tag>::unaries(tag, s.x, u, g, k, clip);
+}
+
+/// Labels argmax_c of walked scores upsampled to the image, channel c read from slot
+/// slots[c] (-1: a channel not walked, 0): argmax_labels(upsample_revised(...)) on the device.
+/// 1 upload (the slots), 1 download (a byte per pixel).
+template <class Tag>
+label_map device_labels(const Tag& tag, device::inference_buffers<Tag>& b, const device_walked<Tag>& s, index_t height,
+                        index_t width, index_t stride, std::span<const std::int32_t> slots) {
+  constexpr std::string_view comp = "walk::device_labels";
+  const device::upsample_shape g = detail::upsample_to(s, height, width, stride, comp);
+  if (slots.empty() || slots.size() > 255) throw_value(comp, "labels need 1 to 255 channels, got ", slots.size());
+  for (std::int32_t j : slots)
+    if (j < -1 || j >= s.ld) throw_value(comp, "slot ", j, " is outside the scores' ", s.ld, " slots");
+  backend::upload(tag, slots, b.slots);
+  backend::resize(tag, b.labels, height * width);
+  device::inference_steps<Tag>::labels(tag, s.x, b.slots, b.labels, g, static_cast<std::int64_t>(slots.size()));
+  label_map out(height, width);
+  backend::download(tag, b.labels, std::span<std::uint8_t>(out.data(), static_cast<std::size_t>(out.pixels())));
+  return out;
+}
+
+}  // namespace wsss::walk

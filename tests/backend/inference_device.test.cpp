@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// tests/backend/inference_device.test.cpp — the label-synthesis chain kept on a device
+// (walk/device_inference.hpp): the walk input, the upsampled unaries and labels against the host
+// stages they replace, on host tags, Thrust's OpenMP system and OpenCL (PoCL); and AffinityNet's
+// synthesize on a device against the host method, with its transfers
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <wsss/backend/thrust/for_each_index.hpp>
+#include <wsss/cam.hpp>
+#include <wsss/core.hpp>
+#include <wsss/crf.hpp>
+#include <wsss/methods/affinitynet.hpp>
+#include <wsss/opencl.hpp>
+#include <wsss/walk.hpp>
+
+using namespace wsss;
+
+namespace {
+
+// 20 CAM channels on a 45 x 61 image (not multiples of 8: the pooling pads, the upsampling
+// crops): tags 3, 7, 12 with CAMs in [0, 1], tag 12's all zero (a tag the CAMs missed).
+constexpr index_t kH = 45, kW = 61, kStride = 8, kOh = 6, kOw = 8;
+const tag_set kTags{3, 7, 12};
+
+tensor tagged_cams(std::uint64_t seed) {
+  rng r(seed);
+  tensor cams({20, kH, kW});
+  const tensor a = random_uniform({2, kH, kW}, r);
+  std::copy_n(a.data(), kH * kW, cams.data() + 2 * kH * kW);           // class 3
+  std::copy_n(a.data() + kH * kW, kH * kW, cams.data() + 6 * kH * kW);  // class 7
+  return cams;
+}
+
+template <class Tag>
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  float d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+index_t differing(const label_map& a, const label_map& b) {
+  REQUIRE(a.height() == b.height());
+  REQUIRE(a.width() == b.width());
+  index_t n = 0;
+  for (index_t i = 0; i < a.pixels(); ++i) n += a[i] != b[i];
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("the device chain's walk input, unaries and labels equal the host stages they replace") {
+  const tensor cams = tagged_cams(5);
+  const std::vector<index_t> planes{2, 6, 11};  // CAM channel of class c is c - 1
+  const tensor m = walk::reference_walk_input(cams, 16.0f, kStride);  // 21 x 6 x 8
+  REQUIRE(m.shape() == shape{21, kOh, kOw});
+  // Walked scores to upsample: 4 slots [background, tags] of 8, some negative (the walk's mass
+  // restoration can leave -1e-9s where the scores are ~0) and exact ties with the untagged zeros.
+  rng r(9);
+  std::vector<float> walked(static_cast<std::size_t>(kOh * kOw * 8), 0.0f);
+  const tensor v = random_uniform({kOh * kOw * 4}, r, -0.2, 1.0);
+  for (index_t node = 0; node < kOh * kOw; ++node)
+    for (index_t s = 0; s < 4; ++s) walked[static_cast<std::size_t>(node * 8 + s)] = v[node * 4 + s];
+  for (index_t node = 0; node < 6; ++node)  // a few pixels where every slot is 0 or below
+    for (index_t s = 0; s < 4; ++s) walked[static_cast<std::size_t>(node * 8 + s)] = s == 2 ? 0.0f : -1e-9f;
+  // The host: revised scores (K + 1 channels, untagged 0) upsampled; argmax; refine's unaries.
+  tensor revised({21, kOh, kOw});
+  for (index_t node = 0; node < kOh * kOw; ++node) {
+    revised[node] = walked[static_cast<std::size_t>(node * 8)];
+    for (std::size_t j = 0; j < kTags.size(); ++j)
+      revised[kTags[j] * kOh * kOw + node] = walked[static_cast<std::size_t>(node * 8) + j + 1];
+  }
+  const tensor up = walk::upsample_revised(revised, kH, kW, kStride);
+  const label_map host_labels = argmax_labels(up);
+  tensor p = cam::present_channels(up, kTags);
+  cam::normalise_pixels(p);
+  const tensor host_u = crf::unary_from_probabilities(p, 1e-5f);
+  std::vector<std::int32_t> slots(21, -1);
+  slots[0] = 0;
+  for (std::size_t j = 0; j < kTags.size(); ++j) slots[static_cast<std::size_t>(kTags[j])] = static_cast<std::int32_t>(j + 1);
+
+  struct result {
+    float input, unaries;
+    index_t labels;
+  };
+  auto on = [&](const auto& tag) {
+    using Tag = std::remove_cvref_t<decltype(tag)>;
+    walk::device::inference_buffers<Tag> b;
+    const auto t0 = backend::transfers();
+    const walk::device_walk_input<Tag> in = walk::make_device_walk_input(tag, b, cams, planes, 16.0f, kStride);
+    CHECK((backend::transfers() - t0).uploads == 1);  // the tagged planes
+    CHECK(in.height == kOh);
+    CHECK(in.width == kOw);
+    CHECK(in.ld == 8);
+    CHECK(in.slots == 4);
+    const std::vector<float> x = backend::to_host(tag, in.x);
+    std::vector<float> want(x.size(), 0.0f);  // slot 0 = m's background, slot j = m's class tags[j - 1]
+    for (index_t node = 0; node < kOh * kOw; ++node) {
+      want[static_cast<std::size_t>(node * 8)] = m[node];
+      for (std::size_t j = 0; j < kTags.size(); ++j)
+        want[static_cast<std::size_t>(node * 8) + j + 1] = m[kTags[j] * kOh * kOw + node];
+    }
+    const auto dev_walked = backend::to_device(tag, std::span<const float>(walked));
+    const walk::device_walked<Tag> s{dev_walked, kOh, kOw, 8};
+    backend::device_array<float, Tag> u;
+    const auto t1 = backend::transfers();
+    walk::device_unaries(tag, s, kH, kW, kStride, 4, 1e-5f, u);
+    CHECK((backend::transfers() - t1) == backend::transfer_counts{});  // nothing crosses the bus
+    const label_map labels = walk::device_labels(tag, b, s, kH, kW, kStride, std::span<const std::int32_t>(slots));
+    const auto d = backend::transfers() - t1;
+    CHECK(d.uploads == 1);    // the slots
+    CHECK(d.downloads == 1);  // a byte per pixel
+    return result{max_abs_diff<Tag>(x, want), max_abs_diff<Tag>(backend::to_host(tag, u), std::vector<float>(host_u.begin(), host_u.end())),
+                  differing(labels, host_labels)};
+  };
+  for (const result& h : {on(cpu), on(omp), on(thrust_omp)}) {
+    CHECK(h.input == 0.0f);  // reference_walk_input's sums in its order: its bits
+    CHECK(h.labels == 0);
+    CHECK(h.unaries <= 2e-6f);  // the host's -log runs 8 lanes at a time, the kernel one (same polynomial)
+  }
+  const result cl = on(backend::opencl::default_queue());
+  MESSAGE("OpenCL (PoCL): walk input max |d| ", cl.input, ", unaries ", cl.unaries, ", ", cl.labels, " labels differ");
+  CHECK(cl.input <= 1e-6f);  // OpenCL's pow may round the background by an ulp
+  CHECK(cl.unaries <= 1e-5f);  // |U| <= -log(1e-5) = 11.5: 1e-6 relative (the host's -log may fuse multiply-adds)
+  CHECK(cl.labels == 0);
+}
+
+TEST_CASE("docs/walk.md: the label-synthesis chain on a device, stage by stage") {
+  const tensor cams = tagged_cams(7);  // 20 x 45 x 61, tags 3, 7, 12
+  rng r(8);
+  const tensor feats = random_normal({16, kOh, kOw}, r, 0.0, 0.2);
+  rgb_image img(kH, kW);
+  for (index_t y = 0; y < kH; ++y)
+    for (index_t x = 0; x < kW; ++x)
+      for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(r.uniform() * 255);
+  // example-begin walk-device-chain
+  const exec<opencl_t> ex{backend::opencl::default_queue()};  // or exec<cuda_t>, exec<thrust_omp_t>, ...
+  const graph::device_radius<opencl_t> g;
+  const walk::device_sparse_power<opencl_t> w{{.t = 256}};
+  const crf::device_mean_field<opencl_t> crf;
+  walk::device::inference_buffers<opencl_t> b;
+  auto gp = g.prepare(ex, {}, feats.shape());
+  auto wp = w.prepare(ex, {}, shape{21, kOh, kOw});
+  // eq. 2 + 8 x 8 pooling of the CAM planes [3, 7, 12] (CAM channel = class - 1): 1 upload.
+  const auto m = walk::make_device_walk_input(ex.tag, b, cams, std::vector<index_t>{2, 6, 11}, 16.0f, 8);
+  // eq. 3's W (features up), T and t = 256 steps, all on the device; the scores stay there.
+  const walk::device_walked<opencl_t> s = w.run(ex, wp, walk::resident_graph<opencl_t>{gp.graph, g.weigh(ex, gp, feats)}, m);
+  // The CRF's unaries over [background, 3, 7, 12] made in its plan, 10 iterations, labels down.
+  auto cp = crf.prepare(ex, images_only(std::span<const rgb_image>(&img, 1)), shape{1, 4, kH, kW});
+  walk::device_unaries(ex.tag, s, kH, kW, 8, 4, 1e-5f, cp.unary);
+  const label_map labels = cam::expand_labels(crf.labels(ex, cp).front(), tag_set{3, 7, 12});
+  // example-end
+  // The host stages on the same inputs.
+  const methods::affinitynet<> host;
+  workspace ws;
+  const label_map want = host.synthesize(exec<>{omp, &ws}, img, feats, cams, tag_set{3, 7, 12}, false).rw_crf;
+  MESSAGE("docs chain on OpenCL: ", differing(labels, want), " of ", labels.pixels(), " labels differ from the host's");
+  CHECK(differing(labels, want) * 1000 <= labels.pixels());  // ties under OpenCL's rounding alone
+}
+
+TEST_CASE("the device chain names what is wrong with its inputs") {
+  const tensor cams = tagged_cams(6);
+  walk::device::inference_buffers<cpu_t> b;
+  const std::vector<index_t> planes{2, 6, 11};
+  CHECK_THROWS_WITH_AS(walk::make_device_walk_input(cpu, b, cams, std::vector<index_t>{2}, 16.0f, kStride),
+                       doctest::Contains("CAM channel 6 is non-zero but not among the channels walked"), value_error);
+  CHECK_THROWS_WITH_AS(walk::make_device_walk_input(cpu, b, cams, std::vector<index_t>{2, 6, 20}, 16.0f, kStride),
+                       doctest::Contains("channel 20 is not one of the 20"), value_error);
+  CHECK_THROWS_AS(walk::make_device_walk_input(cpu, b, cams, planes, 0.0f, kStride), value_error);
+  tensor bad = cams;
+  bad[3 * kH * kW - 1] = NAN;
+  CHECK_THROWS_AS(walk::make_device_walk_input(cpu, b, bad, planes, 16.0f, kStride), value_error);
+  const auto in = walk::make_device_walk_input(cpu, b, cams, planes, 16.0f, kStride);
+  const walk::device_walked<cpu_t> s{in.x, in.height, in.width, in.ld};
+  backend::device_array<float, cpu_t> u;
+  CHECK_THROWS_WITH_AS(walk::device_unaries(cpu, s, kH + 8, kW, kStride, 4, 1e-5f, u), doctest::Contains("needs scores of"),
+                       shape_error);
+  CHECK_THROWS_AS(walk::device_unaries(cpu, s, kH, kW, kStride, 9, 1e-5f, u), value_error);
+  CHECK_THROWS_AS(walk::device_unaries(cpu, s, kH, kW, kStride, 4, 0.0f, u), value_error);
+  const std::vector<std::int32_t> far{0, 8};
+  CHECK_THROWS_WITH_AS(walk::device_labels(cpu, b, s, kH, kW, kStride, std::span<const std::int32_t>(far)),
+                       doctest::Contains("slot 8 is outside"), value_error);
+  // A walk input of another grid than the graph's.
+  rng r(2);
+  const tensor f = random_normal({4, kOh + 1, kOw}, r, 0.0, 0.3);
+  const graph::device_radius<cpu_t> g({5.0});
+  auto gp = g.prepare(exec<cpu_t>{}, {}, f.shape());
+  const walk::device_sparse_power<cpu_t> w{{.t = 4}};
+  auto wp = w.prepare(exec<cpu_t>{}, {}, shape{21, kOh + 1, kOw});
+  CHECK_THROWS_WITH_AS(w.run(exec<cpu_t>{}, wp, walk::resident_graph<cpu_t>{gp.graph, g.weigh(exec<cpu_t>{}, gp, f), {}}, in),
+                       doctest::Contains("does not fit the graph's 7x8 grid"), shape_error);
+}
+
+TEST_CASE("affinitynet_on<Tag>::synthesize keeps the chain on the device: the host method's labels") {
+  // A scene of a background and an object (class 3) two thirds covered by its CAM, the affinity
+  // features of the regions: the walk spreads the CAM over the object, the CRF sharpens it.
+  const index_t h = 75, w = 100, gh = 10, gw = 13;
+  rng r(4);
+  rgb_image img(h, w);
+  tensor cams({20, h, w});
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x) {
+      const bool object = (x - 50) * (x - 50) + 2 * (y - 40) * (y - 40) < 600;
+      const auto noise = static_cast<int>(r.uniform() * 20);
+      const int colour[3] = {object ? 200 + noise : 40, object ? 40 : 120 + noise, object ? 40 : 90};
+      for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(colour[c]);
+      if (object && x < 60) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * std::exp(-((x - 45) * (x - 45) + (y - 40) * (y - 40)) / 300.0f);
+      if (!object && y < 20) cams[6 * h * w + y * w + x] = 0.3f * static_cast<float>(r.uniform());  // class 7, weak
+    }
+  tensor f({16, gh, gw});
+  for (index_t y = 0; y < gh; ++y)
+    for (index_t x = 0; x < gw; ++x) {
+      const bool object = (x * 8 + 4 - 50) * (x * 8 + 4 - 50) + 2 * (y * 8 + 4 - 40) * (y * 8 + 4 - 40) < 600;
+      for (index_t c = 0; c < 16; ++c)
+        f[(c * gh + y) * gw + x] = (object == (c < 8) ? 1.0f : 0.0f) + 0.05f * static_cast<float>(r.normal());
+    }
+  const tag_set tags{3, 7};
+  methods::affinitynet_config cfg;
+  const methods::affinitynet<> host(cfg);
+  workspace hws;
+  const auto want = host.synthesize(exec<>{omp, &hws}, img, f, cams, tags);
+  index_t object = 0;
+  for (index_t i = 0; i < want.rw_crf.pixels(); ++i) object += want.rw_crf[i] == 3;
+  CHECK(object > 1250);  // the walk and the CRF give the object (1333 pixels) its class
+  CHECK(object < 1400);
+
+  auto on = [&](auto tag) {
+    using Tag = decltype(tag);
+    const methods::affinitynet_on<Tag> dev(cfg);
+    workspace ws;
+    const exec<> ex{omp, &ws};
+    auto got = dev.synthesize(ex, img, f, cams, tags);
+    CHECK(differing(got.rw, want.rw) == 0);
+    CHECK(differing(got.rw_crf, want.rw_crf) == 0);
+    const auto t0 = backend::transfers();
+    got = dev.synthesize(ex, img, f, cams, tags);  // every plan and buffer in the workspace now
+    const auto d = backend::transfers() - t0;
+    CHECK(differing(got.rw_crf, want.rw_crf) == 0);
+    CHECK(dev.synthesize(ex, img, f, cams, tags, false).rw.pixels() == 0);  // the walk's labels only on request
+    MESSAGE(Tag::name, ": ", d.uploads, " uploads, ", d.downloads, " downloads a repeated image");
+    return d;
+  };
+  // Per image: the features (eq. 3), the tagged CAM planes, the slots of the walk's labels up;
+  // the two label maps down; plus the CRF's lattices of the new image (built on the device from
+  // 2 feature uploads and 2 downloads of vertex counts where Thrust is, else built on the host
+  // and uploaded: 12).
+  const auto on_thrust = on(thrust_omp);
+  CHECK(on_thrust.uploads == 3 + 2);
+  CHECK(on_thrust.downloads == 2 + 2);
+  const auto on_cpu = on(cpu);
+  CHECK(on_cpu.uploads == 3 + 12);
+  CHECK(on_cpu.downloads == 2);
+  const auto on_cl = on(backend::opencl::default_queue());
+  CHECK(on_cl.uploads == 3 + 12);
+  CHECK(on_cl.downloads == 2);
+}
