@@ -56,6 +56,7 @@ TEST_CASE("opencl build failures surface as backend_error with the build log") {
   } catch (const wsss::backend_error& e) {
     CHECK(std::string(e.what()).find("[wsss.backend] opencl: building broken failed") != std::string::npos);
     CHECK_FALSE(e.log().empty());
+    CHECK(std::string(e.what()).find(e.log().substr(0, 40)) != std::string::npos);  // the log's start in the message
   }
   CHECK_THROWS_AS(wsss::backend::opencl::get_kernel(wsss::opencl_t{}, "x", "y"), wsss::backend_error);
 }

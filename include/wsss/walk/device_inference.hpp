@@ -65,22 +65,34 @@ struct walk_input_kernel {
   }
 };
 
-/// Walked score of slot s (slot < 0: an absent channel, 0) bilinearly upsampled to pixel (oy,
-/// ox) of the padded (h stride) x (w stride) image: upsample_revised's half-pixel expression.
-WSSS_HD inline float upsampled(const float* x, std::int64_t ld, std::int32_t slot, std::int64_t h, std::int64_t w,
-                               std::int64_t stride, std::int64_t oy, std::int64_t ox) {
-  if (slot < 0) return 0.0f;
-  using wsss::detail::lerp_at;
-  const auto ay = lerp_at(oy, h, h * stride, resize_mode::half_pixel);
-  const auto ax = lerp_at(ox, w, w * stride, resize_mode::half_pixel);
-  const float* p = x + slot;
-  return wsss::detail::bilerp(p[(ay.i0 * w + ax.i0) * ld], p[(ay.i0 * w + ax.i1) * ld], p[(ay.i1 * w + ax.i0) * ld],
-                              p[(ay.i1 * w + ax.i1) * ld], ax.w1, ay.w1);
-}
-
 /// Shape of the walked scores and of the image they are upsampled to.
 struct upsample_shape {
   std::int64_t h, w, ld, stride, height, width;
+};
+
+/// Pixel i of the image in the walked scores' grid: its four grid neighbours (node offsets
+/// times ld) and the weights of upsample_revised's half-pixel bilinear map onto the padded
+/// (h stride) x (w stride) image, computed once per pixel for every channel.
+struct upsample_point {
+  std::int64_t n00, n01, n10, n11;
+  float wx, wy;
+  WSSS_HD upsample_point(const upsample_shape& g, std::int64_t i) {
+    using wsss::detail::lerp_at;
+    const std::int64_t oy = i / g.width, ox = i - oy * g.width;
+    const auto ay = lerp_at(oy, g.h, g.h * g.stride, resize_mode::half_pixel);
+    const auto ax = lerp_at(ox, g.w, g.w * g.stride, resize_mode::half_pixel);
+    n00 = (ay.i0 * g.w + ax.i0) * g.ld;
+    n01 = (ay.i0 * g.w + ax.i1) * g.ld;
+    n10 = (ay.i1 * g.w + ax.i0) * g.ld;
+    n11 = (ay.i1 * g.w + ax.i1) * g.ld;
+    wx = ax.w1;
+    wy = ay.w1;
+  }
+  /// The upsampled score of slot s (s < 0: a channel not walked, 0).
+  WSSS_HD float operator()(const float* x, std::int32_t s) const {
+    if (s < 0) return 0.0f;
+    return wsss::detail::bilerp(x[n00 + s], x[n01 + s], x[n10 + s], x[n11 + s], wx, wy);
+  }
 };
 
 /// The dense CRF's unaries (k x H x W, the caller's layout) from the walked scores: channel j
@@ -94,17 +106,18 @@ struct unary_kernel {
   std::int64_t k;
   float clip;
   WSSS_HD void operator()(std::int64_t i) const {
-    const std::int64_t oy = i / g.width, ox = i - oy * g.width, hw = g.height * g.width;
+    const upsample_point at(g, i);
     double sum = 0;
     for (std::int64_t j = 0; j < k; ++j) {
-      const float v = upsampled(x, g.ld, static_cast<std::int32_t>(j), g.h, g.w, g.stride, oy, ox);
+      const float v = at(x, static_cast<std::int32_t>(j));
       sum += 0.0f < v ? v : 0.0f;
     }
     const float inv = sum > 0 ? static_cast<float>(1.0 / sum) : 1.0f / static_cast<float>(k);
+    const std::int64_t hw = g.height * g.width;
     for (std::int64_t j = 0; j < k; ++j) {
       float p = inv;
       if (sum > 0) {
-        const float v = upsampled(x, g.ld, static_cast<std::int32_t>(j), g.h, g.w, g.stride, oy, ox);
+        const float v = at(x, static_cast<std::int32_t>(j));
         p = (0.0f < v ? v : 0.0f) * inv;
       }
       p = p < clip ? clip : p;
@@ -123,11 +136,11 @@ struct label_kernel {
   upsample_shape g;
   std::int64_t c;
   WSSS_HD void operator()(std::int64_t i) const {
-    const std::int64_t oy = i / g.width, ox = i - oy * g.width;
-    float best = upsampled(x, g.ld, slots[0], g.h, g.w, g.stride, oy, ox);
+    const upsample_point at(g, i);
+    float best = at(x, slots[0]);
     std::int64_t arg = 0;
     for (std::int64_t j = 1; j < c; ++j) {
-      const float v = upsampled(x, g.ld, slots[j], g.h, g.w, g.stride, oy, ox);
+      const float v = at(x, slots[j]);
       if (v > best) {
         best = v;
         arg = j;

@@ -66,7 +66,7 @@ inline std::unique_lock<std::recursive_mutex> runtime_lock() {
 }
 
 /// Builds `source` once per context (cached under "wsss.<hash>") and returns `kernel_name`.
-/// A build failure raises backend_error carrying the compiler's build log.
+/// A build failure raises backend_error carrying the compiler's build log (in what() and log()).
 inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view source, const std::string& kernel_name,
                                          const std::string& options = {}) {
   if (!tag.queue) throw backend_error("[wsss.backend] opencl: the tag carries no command queue");
@@ -80,8 +80,12 @@ inline boost::compute::kernel get_kernel(const opencl_t& tag, std::string_view s
     auto program = cache->get_or_build(key, options, std::string(source), ctx);
     return program.create_kernel(kernel_name);
   } catch (const boost::compute::program_build_failure& e) {
-    throw backend_error(wsss::detail::cat("[wsss.backend] opencl: building ", kernel_name, " failed: ", e.what()),
-                        e.build_log());
+    // The compiler's messages go into what() too (their first 4000 characters), so an uncaught
+    // failure says which line of the OpenCL C broke; log() keeps the whole log.
+    const std::string log = e.build_log();
+    throw backend_error(wsss::detail::cat("[wsss.backend] opencl: building ", kernel_name, " failed: ", e.what(),
+                                          "; build log:\n", log.substr(0, 4000)),
+                        log);
   } catch (const boost::compute::opencl_error& e) {
     throw backend_error(wsss::detail::cat("[wsss.backend] opencl: ", kernel_name, ": ", e.what()));
   }

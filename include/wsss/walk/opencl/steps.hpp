@@ -178,19 +178,26 @@ void lerp_half_pixel(const long d, const long in, const long out, long* i0, long
   *w1 = (float)(src - (double)lo);
 }
 
-float upsampled(__global const float* x, const long ld, const int slot, const long h, const long w, const long stride,
-                const long oy, const long ox) {
-  if (slot < 0) return 0.0f;
+// device::upsample_point: pixel i's four grid neighbours (offsets n[4]) and weights w[2] (x, y).
+void upsample_point(const long i, const long h, const long w, const long ld, const long stride, const long width,
+                    long* n, float* wxy) {
+  const long oy = i / width, ox = i - oy * width;
   long y0, y1, x0, x1;
-  float wy, wx;
-  lerp_half_pixel(oy, h, h * stride, &y0, &y1, &wy);
-  lerp_half_pixel(ox, w, w * stride, &x0, &x1, &wx);
-  __global const float* p = x + slot;
-  const float a0 = p[(y0 * w + x0) * ld], a1 = p[(y0 * w + x1) * ld];
-  const float b0 = p[(y1 * w + x0) * ld], b1 = p[(y1 * w + x1) * ld];
-  const float top = a0 + wx * (a1 - a0);
-  const float bot = b0 + wx * (b1 - b0);
-  return top + wy * (bot - top);
+  lerp_half_pixel(oy, h, h * stride, &y0, &y1, &wxy[1]);
+  lerp_half_pixel(ox, w, w * stride, &x0, &x1, &wxy[0]);
+  n[0] = (y0 * w + x0) * ld;
+  n[1] = (y0 * w + x1) * ld;
+  n[2] = (y1 * w + x0) * ld;
+  n[3] = (y1 * w + x1) * ld;
+}
+
+// The upsampled score of slot s (s < 0: 0): wsss::detail::bilerp.
+float upsampled(__global const float* x, const long* n, const float* wxy, const int s) {
+  if (s < 0) return 0.0f;
+  const float a0 = x[n[0] + s], a1 = x[n[1] + s], b0 = x[n[2] + s], b1 = x[n[3] + s];
+  const float top = a0 + wxy[0] * (a1 - a0);
+  const float bot = b0 + wxy[0] * (b1 - b0);
+  return top + wxy[1] * (bot - top);
 }
 
 // crf::detail::log_positive: log(x) for finite x > 0 (Cephes' logf polynomial).
@@ -223,17 +230,20 @@ float log_positive(const float x) {
 
 __kernel void wsss_unaries(__global const float* x, __global float* u, const long h, const long w, const long ld,
                            const long stride, const long height, const long width, const long k, const float clip) {
-  const long i = get_global_id(0), oy = i / width, ox = i - oy * width, hw = height * width;
+  const long i = get_global_id(0), hw = height * width;
+  long n[4];
+  float wxy[2];
+  upsample_point(i, h, w, ld, stride, width, n, wxy);
   double sum = 0;
   for (long j = 0; j < k; ++j) {
-    const float v = upsampled(x, ld, (int)j, h, w, stride, oy, ox);
+    const float v = upsampled(x, n, wxy, (int)j);
     sum += 0.0f < v ? v : 0.0f;
   }
   const float inv = sum > 0 ? (float)(1.0 / sum) : 1.0f / (float)k;
   for (long j = 0; j < k; ++j) {
     float p = inv;
     if (sum > 0) {
-      const float v = upsampled(x, ld, (int)j, h, w, stride, oy, ox);
+      const float v = upsampled(x, n, wxy, (int)j);
       p = (0.0f < v ? v : 0.0f) * inv;
     }
     p = p < clip ? clip : p;
@@ -245,11 +255,14 @@ __kernel void wsss_unaries(__global const float* x, __global float* u, const lon
 __kernel void wsss_labels(__global const float* x, __global const int* slots, __global uchar* labels, const long h,
                           const long w, const long ld, const long stride, const long height, const long width,
                           const long c) {
-  const long i = get_global_id(0), oy = i / width, ox = i - oy * width;
-  float best = upsampled(x, ld, slots[0], h, w, stride, oy, ox);
+  const long i = get_global_id(0);
+  long n[4];
+  float wxy[2];
+  upsample_point(i, h, w, ld, stride, width, n, wxy);
+  float best = upsampled(x, n, wxy, slots[0]);
   long arg = 0;
   for (long j = 1; j < c; ++j) {
-    const float v = upsampled(x, ld, slots[j], h, w, stride, oy, ox);
+    const float v = upsampled(x, n, wxy, slots[j]);
     if (v > best) {
       best = v;
       arg = j;
