@@ -11,7 +11,8 @@
 //   (f) argmax and the class ids (argmax_labels, cam::expand_labels)
 // and end to end on a device (methods::affinitynet_on<Tag>::synthesize: every stage from (a) to
 // (f) there, the CAMs and features up, the labels down; the CUDA bodies through Thrust's OpenMP
-// system, OpenCL on the default device, PoCL here).
+// system, OpenCL on the default device, PoCL here), and the chain's own device stages alone
+// (stage/a_cam_post_device, stage/e_unaries_device).
 // Also a CLI that bench/label_synthesis_vs_reference.py drives on the same inputs as the
 // reference's stages (torch, pydensecrf):
 //   --dump DIR COUNT                        writes COUNT inputs
@@ -384,6 +385,54 @@ void bm_device_affinity(benchmark::State& st, Tag tag) {
   per_image(st);
 }
 
+/// The tagged CAM planes of an image (CAM channel = class - 1).
+std::vector<index_t> tagged_planes(const tag_set& tags) {
+  std::vector<index_t> planes;
+  for (int c : tags) planes.push_back(c - 1);
+  return planes;
+}
+
+/// (a) on a device: walk::make_device_walk_input (the tagged planes up, eq. 2 + pooling into the
+/// walk's layout), as affinitynet_on<Tag>::synthesize runs it; one element down to wait for it.
+template <class Tag>
+void bm_device_cam_post(benchmark::State& st, Tag tag) {
+  set_threads(st);
+  walk::device::inference_buffers<Tag> b;
+  int i = 0;
+  float sink = 0;
+  for (auto _ : st) {
+    const inputs& in = data(i++);
+    const auto m = walk::make_device_walk_input(tag, b, in.cams, tagged_planes(in.tags), 16.0f, kStride);
+    backend::download(tag, m.x, std::span<float>(&sink, 1));
+  }
+  per_image(st);
+}
+
+/// (e) on a device: walk::device_unaries (the upsampling of [background, tags] into the CRF's
+/// unaries: normalised, clipped, -log'd), from scores on the 47 x 63 grid already there (here the
+/// walk input; the cost does not depend on the values); one element down to wait for it.
+template <class Tag>
+void bm_device_unaries(benchmark::State& st, Tag tag) {
+  set_threads(st);
+  std::vector<walk::device::inference_buffers<Tag>> b(kImages);
+  std::vector<index_t> classes;
+  for (int k = 0; k < kImages; ++k) {
+    const inputs& in = data(k);
+    walk::make_device_walk_input(tag, b[static_cast<std::size_t>(k)], in.cams, tagged_planes(in.tags), 16.0f, kStride);
+    classes.push_back(static_cast<index_t>(in.tags.size()) + 1);
+  }
+  backend::device_array<float, Tag> u;
+  int i = 0;
+  float sink = 0;
+  for (auto _ : st) {
+    const auto k = static_cast<std::size_t>(i++ % kImages);
+    const walk::device_walked<Tag> s{b[k].x, kDh, kDw, walk::detail::packed_cams::padded(classes[k])};
+    walk::device_unaries(tag, s, kH, kW, kStride, classes[k], 1e-5f, u);
+    backend::download(tag, u, std::span<float>(&sink, 1));
+  }
+  per_image(st);
+}
+
 }  // namespace
 
 #define WSSS_ARGS ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()
@@ -400,6 +449,14 @@ BENCHMARK_TEMPLATE(bm_workers, method_chebyshev)->Name("workers_x_1_thread/cheby
 BENCHMARK_TEMPLATE(bm_stages, method_sparse)->Name("stages/sparse_power")->Args({1, 0})->Args({2, 0})->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(bm_stages, method_chebyshev)->Name("stages/chebyshev")->Args({1, 0})->Args({2, 0})->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(bm_stage, 0)->Name("stage/a_cam_post") WSSS_ARGS;
+#if defined(WSSS_BENCH_WITH_THRUST)
+BENCHMARK_CAPTURE(bm_device_cam_post, thrust_omp, thrust_omp)->Name("stage/a_cam_post_device/thrust_omp") WSSS_ARGS;
+BENCHMARK_CAPTURE(bm_device_unaries, thrust_omp, thrust_omp)->Name("stage/e_unaries_device/thrust_omp") WSSS_ARGS;
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+BENCHMARK_CAPTURE(bm_device_cam_post, opencl, backend::opencl::default_queue())->Name("stage/a_cam_post_device/opencl_pocl") WSSS_ARGS;
+BENCHMARK_CAPTURE(bm_device_unaries, opencl, backend::opencl::default_queue())->Name("stage/e_unaries_device/opencl_pocl") WSSS_ARGS;
+#endif
 BENCHMARK_TEMPLATE(bm_stage, 7)->Name("stage/b0_graph_prepare") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_stage, 1)->Name("stage/b_affinity") WSSS_ARGS;
 #if defined(WSSS_BENCH_WITH_THRUST)
