@@ -36,7 +36,6 @@ tensor tagged_cams(std::uint64_t seed) {
   return cams;
 }
 
-template <class Tag>
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   float d = 0;
@@ -115,7 +114,7 @@ TEST_CASE("the device chain's walk input, unaries and labels equal the host stag
     const auto d = backend::transfers() - t1;
     CHECK(d.uploads == 1);    // the slots
     CHECK(d.downloads == 1);  // a byte per pixel
-    return result{max_abs_diff<Tag>(x, want), max_abs_diff<Tag>(backend::to_host(tag, u), std::vector<float>(host_u.begin(), host_u.end())),
+    return result{max_abs_diff(x, want), max_abs_diff(backend::to_host(tag, u), std::vector<float>(host_u.begin(), host_u.end())),
                   differing(labels, host_labels)};
   };
   for (const result& h : {on(cpu), on(omp), on(thrust_omp)}) {
