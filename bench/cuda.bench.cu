@@ -2,7 +2,7 @@
 // bench/cuda.bench.cu — the device pipelines on a GPU (compiled by nvcc; run by .ci/gpu on a
 // GPU host): dense CRF at 500x375, 21 labels, 10 iterations (end to end, and the device part
 // alone), images/s of CRF labelling in batches, the sparse walk at 56x56 / 80x80, t = 256, and
-// AffinityNet's whole label synthesis of a VOC image on the GPU
+// AffinityNet's whole label synthesis and confident regions of a VOC image on the GPU
 #include <benchmark/benchmark.h>
 
 #include <cuda_runtime.h>
@@ -92,26 +92,48 @@ void bm_walk(benchmark::State& st) {
 // (affinitynet_on<cuda_t>::synthesize): the tagged CAM planes (3 of 20 classes) and the 448 x 47 x
 // 63 affinity features up, eq. 2 + pooling, eq. 3, T, the walk (t = 256), the upsampled unaries,
 // the dense CRF (prepare + 10 iterations) and the argmax on the GPU, the labels down.
+/// The tagged CAMs (20 x 375 x 500, classes 3, 8, 15) and affinity features (448 x 47 x 63) of
+/// label synthesis's images.
+struct synthesis_inputs {
+  tag_set tags{3, 8, 15};
+  tensor cams, features;
+  synthesis_inputs() : cams({20, kH, kW}) {
+    rng r(11);
+    const tensor planes = random_uniform({3, kH, kW}, r);
+    for (std::size_t j = 0; j < tags.size(); ++j)
+      std::copy_n(planes.data() + static_cast<index_t>(j) * kH * kW, kH * kW, cams.data() + (tags[j] - 1) * kH * kW);
+    features = random_normal({448, (kH + 7) / 8, (kW + 7) / 8}, r, 0.0, 0.05);
+  }
+};
+
 void bm_label_synthesis(benchmark::State& st) {
   const inputs& d = data();
-  rng r(11);
-  const tag_set tags{3, 8, 15};
-  tensor cams({20, kH, kW});
-  const tensor planes = random_uniform({3, kH, kW}, r);
-  for (std::size_t j = 0; j < tags.size(); ++j)
-    std::copy_n(planes.data() + static_cast<index_t>(j) * kH * kW, kH * kW, cams.data() + (tags[j] - 1) * kH * kW);
-  const tensor f = random_normal({448, (kH + 7) / 8, (kW + 7) / 8}, r, 0.0, 0.05);
+  const synthesis_inputs in;
   const methods::affinitynet_on<cuda_t> m;
   workspace ws;
   const exec<> ex{omp, &ws};
-  benchmark::DoNotOptimize(m.synthesize(ex, d.image, f, cams, tags, false));
-  for (auto _ : st) benchmark::DoNotOptimize(m.synthesize(ex, d.image, f, cams, tags, false));
+  benchmark::DoNotOptimize(m.synthesize(ex, d.image, in.features, in.cams, in.tags, false));
+  for (auto _ : st) benchmark::DoNotOptimize(m.synthesize(ex, d.image, in.features, in.cams, in.tags, false));
+  st.counters["images_per_s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+}
+
+/// Sec. 3.2.1's confident regions of the same image on the GPU (the CAM planes up, two CRFs on
+/// one lattice and the rule there, the two maps down).
+void bm_confident_regions(benchmark::State& st) {
+  const inputs& d = data();
+  const synthesis_inputs in;
+  const methods::affinitynet_on<cuda_t> m;
+  workspace ws;
+  const exec<> ex{omp, &ws};
+  benchmark::DoNotOptimize(m.confident(ex, d.image, in.cams, in.tags));
+  for (auto _ : st) benchmark::DoNotOptimize(m.confident(ex, d.image, in.cams, in.tags));
   st.counters["images_per_s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
 }
 
 }  // namespace
 
 BENCHMARK(bm_label_synthesis)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_confident_regions)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_end_to_end)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_iterations)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_labels)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();

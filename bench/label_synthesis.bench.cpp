@@ -12,7 +12,8 @@
 // and end to end on a device (methods::affinitynet_on<Tag>::synthesize: every stage from (a) to
 // (f) there, the CAMs and features up, the labels down; the CUDA bodies through Thrust's OpenMP
 // system, OpenCL on the default device, PoCL here), and the chain's own device stages alone
-// (stage/a_cam_post_device, stage/e_unaries_device).
+// (stage/a_cam_post_device, stage/e_unaries_device); and sec. 3.2.1's confident regions of the
+// same images on the host and on the devices (confident_regions/*).
 // Also a CLI that bench/label_synthesis_vs_reference.py drives on the same inputs as the
 // reference's stages (torch, pydensecrf):
 //   --dump DIR COUNT                        writes COUNT inputs
@@ -279,9 +280,16 @@ void per_image(benchmark::State& st) {
   st.counters["threads"] = static_cast<double>(st.range(0));
 }
 
-/// End to end as users run it: the method's synthesize, as `wsss label` calls it (revise +
-/// refine on host slots; on device slots the whole chain on the device).
-template <class Method>
+/// The method's per-image label stages, as users run them.
+enum class step {
+  synthesize,  ///< sec. 3.3 + 3.4 as `wsss label` calls it (revise + refine on host slots; on
+               ///< device slots the whole chain on the device)
+  confident,   ///< sec. 3.2.1's confident regions (two dense CRFs on one lattice and the rule;
+               ///< with device slots the tagged CAM planes up, the two maps down)
+};
+
+/// End to end as users run it: one image per iteration.
+template <class Method, step S = step::synthesize>
 void bm_end_to_end(benchmark::State& st) {
   set_threads(st);
   const Method m;
@@ -290,7 +298,10 @@ void bm_end_to_end(benchmark::State& st) {
   int i = 0;
   for (auto _ : st) {
     const inputs& in = data(i++);
-    benchmark::DoNotOptimize(m.synthesize(ex, in.image, in.features, in.cams, in.tags, false).rw_crf.data());
+    if constexpr (S == step::synthesize)
+      benchmark::DoNotOptimize(m.synthesize(ex, in.image, in.features, in.cams, in.tags, false).rw_crf.data());
+    else
+      benchmark::DoNotOptimize(m.confident(ex, in.image, in.cams, in.tags).pooled.data());
   }
   per_image(st);
 }
@@ -443,6 +454,13 @@ BENCHMARK_TEMPLATE(bm_end_to_end, method_thrust)->Name("end_to_end/device_thrust
 #endif
 #if defined(WSSS_BENCH_WITH_OPENCL)
 BENCHMARK_TEMPLATE(bm_end_to_end, method_opencl)->Name("end_to_end/device_opencl") WSSS_ARGS;
+#endif
+BENCHMARK_TEMPLATE(bm_end_to_end, method_sparse, step::confident)->Name("confident_regions/host") WSSS_ARGS;
+#if defined(WSSS_BENCH_WITH_THRUST)
+BENCHMARK_TEMPLATE(bm_end_to_end, method_thrust, step::confident)->Name("confident_regions/device_thrust_omp") WSSS_ARGS;
+#endif
+#if defined(WSSS_BENCH_WITH_OPENCL)
+BENCHMARK_TEMPLATE(bm_end_to_end, method_opencl, step::confident)->Name("confident_regions/device_opencl") WSSS_ARGS;
 #endif
 BENCHMARK_TEMPLATE(bm_workers, method_sparse)->Name("workers_x_1_thread/sparse_power")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 BENCHMARK_TEMPLATE(bm_workers, method_chebyshev)->Name("workers_x_1_thread/chebyshev")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();

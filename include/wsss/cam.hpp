@@ -5,4 +5,5 @@
 #include "wsss/cam/cam.hpp"
 #include "wsss/cam/background.hpp"
 #include "wsss/cam/confident_regions.hpp"
+#include "wsss/cam/device.hpp"
 #include "wsss/cam/cues.hpp"

@@ -4,6 +4,7 @@
 
 #include "wsss/backend/opencl/launch.hpp"
 #include "wsss/backend/opencl/memory.hpp"
+#include "wsss/cam/opencl/steps.hpp"
 #include "wsss/crf/opencl/steps.hpp"
 #include "wsss/graph/opencl/steps.hpp"
 #include "wsss/pool/opencl/steps.hpp"

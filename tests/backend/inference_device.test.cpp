@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/backend/inference_device.test.cpp — the label-synthesis chain kept on a device
-// (walk/device_inference.hpp): the walk input, the upsampled unaries and labels against the host
-// stages they replace, on host tags, Thrust's OpenMP system and OpenCL (PoCL); and AffinityNet's
-// synthesize on a device against the host method, with its transfers
+// (walk/device_inference.hpp, cam/device.hpp): the walk input, the upsampled unaries and labels,
+// the confident regions' unaries and rule against the host stages they replace, on host tags,
+// Thrust's OpenMP system and OpenCL (PoCL); and AffinityNet's confident regions and synthesize
+// on a device against the host method, with their transfers
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -49,6 +50,38 @@ index_t differing(const label_map& a, const label_map& b) {
   index_t n = 0;
   for (index_t i = 0; i < a.pixels(); ++i) n += a[i] != b[i];
   return n;
+}
+
+// A scene of a background and an object (class 3) two thirds covered by its CAM, a weak class 7
+// CAM on the background, and the affinity features of the regions: the walk spreads the CAM over
+// the object, the CRF sharpens it.
+struct scene {
+  rgb_image img;
+  tensor cams, features;
+};
+
+scene object_scene() {
+  const index_t h = 75, w = 100, gh = 10, gw = 13;
+  rng r(4);
+  rgb_image img(h, w);
+  tensor cams({20, h, w});
+  for (index_t y = 0; y < h; ++y)
+    for (index_t x = 0; x < w; ++x) {
+      const bool object = (x - 50) * (x - 50) + 2 * (y - 40) * (y - 40) < 600;
+      const auto noise = static_cast<int>(r.uniform() * 20);
+      const int colour[3] = {object ? 200 + noise : 40, object ? 40 : 120 + noise, object ? 40 : 90};
+      for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(colour[c]);
+      if (object && x < 60) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * std::exp(-((x - 45) * (x - 45) + (y - 40) * (y - 40)) / 300.0f);
+      if (!object && y < 20) cams[6 * h * w + y * w + x] = 0.3f * static_cast<float>(r.uniform());  // class 7, weak
+    }
+  tensor f({16, gh, gw});
+  for (index_t y = 0; y < gh; ++y)
+    for (index_t x = 0; x < gw; ++x) {
+      const bool object = (x * 8 + 4 - 50) * (x * 8 + 4 - 50) + 2 * (y * 8 + 4 - 40) * (y * 8 + 4 - 40) < 600;
+      for (index_t c = 0; c < 16; ++c)
+        f[(c * gh + y) * gw + x] = (object == (c < 8) ? 1.0f : 0.0f) + 0.05f * static_cast<float>(r.normal());
+    }
+  return {std::move(img), std::move(cams), std::move(f)};
 }
 
 }  // namespace
@@ -196,28 +229,9 @@ TEST_CASE("the device chain names what is wrong with its inputs") {
 }
 
 TEST_CASE("affinitynet_on<Tag>::synthesize keeps the chain on the device: the host method's labels") {
-  // A scene of a background and an object (class 3) two thirds covered by its CAM, the affinity
-  // features of the regions: the walk spreads the CAM over the object, the CRF sharpens it.
-  const index_t h = 75, w = 100, gh = 10, gw = 13;
-  rng r(4);
-  rgb_image img(h, w);
-  tensor cams({20, h, w});
-  for (index_t y = 0; y < h; ++y)
-    for (index_t x = 0; x < w; ++x) {
-      const bool object = (x - 50) * (x - 50) + 2 * (y - 40) * (y - 40) < 600;
-      const auto noise = static_cast<int>(r.uniform() * 20);
-      const int colour[3] = {object ? 200 + noise : 40, object ? 40 : 120 + noise, object ? 40 : 90};
-      for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(colour[c]);
-      if (object && x < 60) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * std::exp(-((x - 45) * (x - 45) + (y - 40) * (y - 40)) / 300.0f);
-      if (!object && y < 20) cams[6 * h * w + y * w + x] = 0.3f * static_cast<float>(r.uniform());  // class 7, weak
-    }
-  tensor f({16, gh, gw});
-  for (index_t y = 0; y < gh; ++y)
-    for (index_t x = 0; x < gw; ++x) {
-      const bool object = (x * 8 + 4 - 50) * (x * 8 + 4 - 50) + 2 * (y * 8 + 4 - 40) * (y * 8 + 4 - 40) < 600;
-      for (index_t c = 0; c < 16; ++c)
-        f[(c * gh + y) * gw + x] = (object == (c < 8) ? 1.0f : 0.0f) + 0.05f * static_cast<float>(r.normal());
-    }
+  const scene sc = object_scene();
+  const rgb_image& img = sc.img;
+  const tensor &cams = sc.cams, &f = sc.features;
   const tag_set tags{3, 7};
   methods::affinitynet_config cfg;
   const methods::affinitynet<> host(cfg);
@@ -257,4 +271,158 @@ TEST_CASE("affinitynet_on<Tag>::synthesize keeps the chain on the device: the ho
   const auto on_cl = on(backend::opencl::default_queue());
   CHECK(on_cl.uploads == 3 + 12);
   CHECK(on_cl.downloads == 2);
+}
+
+TEST_CASE("the device confident rule and background unaries equal confident_rule and the host's unaries") {
+  // Marginals of a low and a high refinement over [background, 3, 7, 12] on 45 x 61 (the stride
+  // grid pads), with exact ties and a corner of padding (every score below no_score).
+  const index_t k = 4, hw = kH * kW, cells = kOh * kOw;
+  rng r(11);
+  tensor q_low = random_uniform({k, kH, kW}, r), q_high = random_uniform({k, kH, kW}, r);
+  for (index_t i = 0; i < 40; ++i) q_low[2 * hw + 7 * i] = q_low[7 * i];  // background ties class 7
+  for (index_t y = 40; y < kH; ++y)
+    for (index_t x = 56; x < kW; ++x)
+      for (index_t c = 0; c < k; ++c) q_low[(c * kH + y) * kW + x] = q_high[(c * kH + y) * kW + x] = 1e-6f;
+  const label_map want_full = cam::confident_rule(q_low, q_high, kTags, 1e-5f);
+  const label_map want_pooled =
+      cam::confident_rule(block_average(q_low, kStride), block_average(q_high, kStride), kTags, 1e-5f);
+  const tensor cams = tagged_cams(5);
+  const std::vector<index_t> planes{2, 6, 11};
+  const tensor want_u = crf::unary_from_probabilities(cam::present_channels(cam::with_background(cams, 4.0f), kTags), 1e-5f);
+  auto rows = [&](const tensor& q) {  // the CRF plan's layout: k per pixel, pixel-major
+    std::vector<float> out(static_cast<std::size_t>(k * hw));
+    for (index_t i = 0; i < hw; ++i)
+      for (index_t c = 0; c < k; ++c) out[static_cast<std::size_t>(i * k + c)] = q[c * hw + i];
+    return out;
+  };
+
+  struct result {
+    index_t full, pooled;
+    float unaries;
+  };
+  auto on = [&](const auto& tag) {
+    using Tag = std::remove_cvref_t<decltype(tag)>;
+    using steps = cam::device::cam_steps<Tag>;
+    cam::device::cam_buffers<Tag> b;
+    backend::resize(tag, b.labels, hw + cells);
+    backend::resize(tag, b.top, hw + cells);
+    for (int high = 0; high < 2; ++high) {
+      const auto q = backend::to_device(tag, std::span<const float>(rows(high ? q_high : q_low)));
+      steps::confident(tag, q, b.labels, b.top, {nullptr, nullptr, nullptr, 0, k, kH, kW, 1, kW, 1.0f, 1e-5f, high}, hw);
+      steps::confident(tag, q, b.labels, b.top,
+                       {nullptr, nullptr, nullptr, hw, k, kH, kW, kStride, kOw, 1.0f / 64, 1e-5f, high}, cells);
+    }
+    const std::vector<std::uint8_t> both = backend::to_host(tag, b.labels);
+    label_map full(kH, kW), pooled(kOh, kOw);
+    std::copy_n(both.begin(), hw, full.data());
+    std::copy_n(both.begin() + hw, cells, pooled.data());
+    cam::upload_planes(tag, cams, planes, b.cams, "test", "tagged");
+    backend::device_array<float, Tag> u;
+    backend::resize(tag, u, k * hw);
+    steps::unaries(tag, b.cams, u, 3, hw, 4.0f, 1e-5f);
+    return result{differing(cam::expand_labels(full, kTags), want_full),
+                  differing(cam::expand_labels(pooled, kTags), want_pooled),
+                  max_abs_diff(backend::to_host(tag, u), std::vector<float>(want_u.begin(), want_u.end()))};
+  };
+  index_t neutral = 0, background = 0;
+  for (index_t i = 0; i < hw; ++i) {
+    neutral += want_full[i] == ignore_label;
+    background += want_full[i] == 0;
+  }
+  CHECK(neutral > hw / 8);  // every outcome of the rule is exercised
+  CHECK(background > hw / 8);
+  CHECK(want_pooled[cells - 1] == ignore_label);  // the padded corner
+  for (const result& h : {on(cpu), on(omp), on(thrust_omp)}) {
+    CHECK(h.full == 0);  // block_average's sums in its order and argmax_labels' first maximum
+    CHECK(h.pooled == 0);
+    CHECK(h.unaries <= 2e-6f);  // the host's -log runs 8 lanes at a time
+  }
+  const result cl = on(backend::opencl::default_queue());
+  MESSAGE("OpenCL (PoCL): confident rule ", cl.full, " + ", cl.pooled, " labels differ, unaries max |d| ", cl.unaries);
+  CHECK(cl.full == 0);  // sums and products in the C++ order, FP_CONTRACT off: the same bits
+  CHECK(cl.pooled == 0);
+  CHECK(cl.unaries <= 1e-5f);  // OpenCL's pow may round the background by an ulp before the -log
+}
+
+TEST_CASE("affinitynet_on<Tag>::confident keeps the CAM planes and the marginals on the device: the host's regions") {
+  scene sc = object_scene();
+  for (index_t y = 0; y < 20; ++y)  // the top band in a colour of its own with class 7's CAM at
+    for (index_t x = 0; x < 100; ++x)  // 0.2: background at alpha 4 (0.8^4 > 0.2), class 7 at 24
+      if (sc.cams[6 * 75 * 100 + y * 100 + x] != 0.0f) {  // (0.8^24 < 0.2): neutral
+        sc.cams[6 * 75 * 100 + y * 100 + x] = 0.2f;
+        sc.img(y, x, 0) = 60;
+        sc.img(y, x, 1) = 60;
+        sc.img(y, x, 2) = 220;
+      }
+  const tag_set tags{3, 7};
+  methods::affinitynet_config cfg;
+  workspace hws;
+  const cam::confident_maps want = methods::affinitynet<>(cfg).confident(exec<>{omp, &hws}, sc.img, sc.cams, tags);
+  index_t object = 0, neutral = 0, background = 0;
+  for (index_t i = 0; i < want.full.pixels(); ++i) {
+    object += want.full[i] == 3;
+    neutral += want.full[i] == ignore_label;
+    background += want.full[i] == 0;
+  }
+  MESSAGE("host confident regions: ", object, " object, ", neutral, " neutral, ", background, " background pixels");
+  CHECK(object > 500);  // the three outcomes, so the comparison below can fail
+  CHECK(neutral > 500);
+  CHECK(background > 1000);
+  auto on = [&](auto tag) {
+    using Tag = decltype(tag);
+    const methods::affinitynet_on<Tag> dev(cfg);
+    workspace ws;
+    const exec<> ex{omp, &ws};
+    cam::confident_maps got = dev.confident(ex, sc.img, sc.cams, tags);
+    const auto t0 = backend::transfers();
+    got = dev.confident(ex, sc.img, sc.cams, tags);  // the plan and buffers in the workspace now
+    const auto d = backend::transfers() - t0;
+    CHECK(differing(got.full, want.full) == 0);
+    CHECK(differing(got.pooled, want.pooled) == 0);
+    MESSAGE(Tag::name, ": ", d.uploads, " uploads, ", d.downloads, " downloads an image");
+    return d;
+  };
+  // Per image: the tagged planes up, both maps down in one; plus the CRF's lattices (built on
+  // the device from 2 feature uploads and 2 vertex-count downloads where Thrust is, else 12 up).
+  const auto on_thrust = on(thrust_omp);
+  CHECK(on_thrust.uploads == 1 + 2);
+  CHECK(on_thrust.downloads == 1 + 2);
+  const auto on_cpu = on(cpu);
+  CHECK(on_cpu.uploads == 1 + 12);
+  CHECK(on_cpu.downloads == 1);
+  const auto on_cl = on(backend::opencl::default_queue());
+  CHECK(on_cl.uploads == 1 + 12);
+  CHECK(on_cl.downloads == 1);
+
+  const rgb_image& img = sc.img;
+  const tensor& cams = sc.cams;
+  workspace ws;
+  // example-begin confident-device
+  // Sec. 3.2.1 with the dense CRF on OpenCL (or cuda_t, thrust_omp_t, ...): the CAM planes of
+  // the tags go up once, both refinements and the rule run there, the two maps come down.
+  const crf::device_mean_field<opencl_t> crf;
+  const cam::confident_maps regions =
+      cam::device_confident_regions(exec<>{omp, &ws}, crf, img, cams, tag_set{3, 7}, {.low_alpha = 4, .high_alpha = 24}, 8);
+  // regions.full: H x W, class ids / 0 / 255 (neutral); regions.pooled: the 8 x 8 grid's
+  // example-end
+  CHECK(differing(regions.full, want.full) == 0);
+  CHECK(differing(regions.pooled, want.pooled) == 0);
+}
+
+TEST_CASE("cam::device_confident_regions names what is wrong with its inputs") {
+  const scene sc = object_scene();
+  const crf::device_mean_field<cpu_t> crf;
+  const exec<> ex;
+  const cam::confident_config cfg;
+  CHECK_THROWS_WITH_AS(cam::device_confident_regions(ex, crf, sc.img, sc.cams, tag_set{3}, cfg, 8),
+                       doctest::Contains("CAM channel 6 is non-zero but not among the channels tagged"), value_error);
+  CHECK_THROWS_WITH_AS(cam::device_confident_regions(ex, crf, rgb_image(70, 100), sc.cams, tag_set{3, 7}, cfg, 8),
+                       doctest::Contains("image is 70x100 but the CAMs are 75x100"), shape_error);
+  CHECK_THROWS_AS(cam::device_confident_regions(ex, crf, sc.img, sc.cams, tag_set{3, 21}, cfg, 8), value_error);
+  CHECK_THROWS_AS(cam::device_confident_regions(ex, crf, sc.img, sc.cams, tag_set{3, 7}, cfg, 0), value_error);
+  CHECK_THROWS_AS(cam::device_confident_regions(ex, crf, sc.img, sc.cams, tag_set{3, 7}, {.low_alpha = 30.0f}, 8),
+                  value_error);
+  tensor bad = sc.cams;
+  bad[2 * 75 * 100 + 10] = NAN;
+  CHECK_THROWS_AS(cam::device_confident_regions(ex, crf, sc.img, bad, tag_set{3, 7}, cfg, 8), value_error);
 }

@@ -82,7 +82,7 @@ TEST_CASE("cuda resident chain: eq. 3, T and the walk on the GPU equal the host 
   CHECK(diff < 1e-5f);
 }
 
-TEST_CASE("cuda affinitynet_on<cuda_t>::synthesize: the whole label-synthesis chain on the GPU gives the host's labels") {
+TEST_CASE("cuda affinitynet_on<cuda_t>: confident regions and the whole label-synthesis chain on the GPU give the host's labels") {
   using namespace wsss;
   WSSS_REQUIRE_GPU();
   // A VOC-sized image: a red object on green, its CAM over two thirds of it, features that
@@ -124,4 +124,18 @@ TEST_CASE("cuda affinitynet_on<cuda_t>::synthesize: the whole label-synthesis ch
   MESSAGE("cuda synthesize: ", rw, " walk labels and ", crf, " CRF labels of ", got.rw_crf.pixels(), " differ from the host's");
   CHECK(rw * 10000 <= got.rw.pixels());  // ties at rounding level only
   CHECK(crf * 10000 <= got.rw_crf.pixels());
+  // The confident regions (sec. 3.2.1) of the same image: the CAM planes up, one download.
+  const auto want_c = methods::affinitynet<>(cfg).confident(exec<>{omp, &hws}, img, cams, tags);
+  const auto t1 = backend::transfers();
+  const auto got_c = dev.confident(exec<>{omp, &dws}, img, cams, tags);
+  const auto dc = backend::transfers() - t1;
+  CHECK(dc.uploads == 1 + 2);    // the tagged CAM planes; the lattice features
+  CHECK(dc.downloads == 1 + 2);  // both label maps in one; the lattices' vertex counts
+  index_t full = 0, pooled = 0;
+  for (index_t i = 0; i < got_c.full.pixels(); ++i) full += got_c.full[i] != want_c.full[i];
+  for (index_t i = 0; i < got_c.pooled.pixels(); ++i) pooled += got_c.pooled[i] != want_c.pooled[i];
+  MESSAGE("cuda confident regions: ", full, " of ", got_c.full.pixels(), " pixels and ", pooled, " of ",
+          got_c.pooled.pixels(), " cells differ from the host's");
+  CHECK(full * 10000 <= got_c.full.pixels());
+  CHECK(pooled * 1000 <= got_c.pooled.pixels());
 }

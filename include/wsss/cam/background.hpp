@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -14,6 +16,35 @@
 #include "wsss/core/tensor.hpp"
 
 namespace wsss::cam {
+
+namespace detail {
+/// Largest magnitude bit pattern of a plane: 0 when every value is +-0, >= 0x7f800000 when
+/// some value is NaN or infinite. One vectorised pass (no early exit).
+inline std::uint32_t max_magnitude_bits(const float* p, index_t n) noexcept {
+  std::uint32_t m = 0;
+  for (index_t i = 0; i < n; ++i) {
+    std::uint32_t b;
+    std::memcpy(&b, p + i, sizeof b);
+    m = std::max(m, b & 0x7fffffffu);
+  }
+  return m;
+}
+
+/// The channels of CAMs (K x H x W with pixels, every value finite: checked, naming comp) that
+/// hold a non-zero value.
+inline std::vector<index_t> nonzero_channels(const tensor& cams, std::string_view comp) {
+  expect_rank(cams, 3, comp, "CAMs", "K x H x W");
+  const index_t k = cams.dim(0), hw = cams.dim(1) * cams.dim(2);
+  if (hw == 0) throw_shape(comp, "CAMs have no pixel: ", cams.shape());
+  std::vector<index_t> nonzero;
+  for (index_t c = 0; c < k; ++c) {
+    const std::uint32_t m = max_magnitude_bits(cams.data() + c * hw, hw);
+    if (m >= 0x7f800000u) expect_finite(cams, comp, "CAMs");
+    if (m != 0) nonzero.push_back(c);
+  }
+  return nonzero;
+}
+}  // namespace detail
 
 /// Eq. 2 on normalised foreground CAMs K x H x W (values in [0, 1]): (K + 1) x H x W with
 /// channel 0 = (1 - max_c M_c)^alpha and channel c + 1 = M_c, not renormalised (psa).

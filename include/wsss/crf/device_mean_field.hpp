@@ -364,6 +364,19 @@ concept resident_unaries =
     };
 static_assert(resident_unaries<device_mean_field<cpu_t>, cpu_t>);
 
+/// CRF engine C whose plan holds its unaries and its marginals in backend Tag's memory and
+/// solves from the one into the other (device_mean_field): a caller makes the unaries in
+/// p.unary and reads Q_T's rows (pixel-major, K per pixel) in p.q, with no transfer
+/// (cam::device_confident_regions).
+template <class C, class Tag>
+concept resident_marginals =
+    std::same_as<backend_of_t<C>, Tag> && requires(const C& c, typename C::plan& p, const exec<Tag>& ex) {
+      { p.unary } -> std::same_as<backend::device_array<float, Tag>&>;
+      { p.q } -> std::same_as<backend::device_array<float, Tag>&>;
+      c.solve(ex, p);
+    };
+static_assert(resident_marginals<device_mean_field<cpu_t>, cpu_t>);
+
 }  // namespace wsss::crf
 
 namespace wsss {

@@ -19,6 +19,7 @@
 
 #include "wsss/autodiff/ops/resize.hpp"
 #include "wsss/cam.hpp"
+#include "wsss/cam/device.hpp"
 #include "wsss/core/batch.hpp"
 #include "wsss/core/exec.hpp"
 #include "wsss/core/policy.hpp"
@@ -189,10 +190,15 @@ class affinitynet {
   }
 
   /// Sec. 3.2.1: confident foreground / background / neutral, full size and on the stride grid.
+  /// With a CRF slot that keeps its marginals on a device (affinitynet_on<Tag>) the tagged CAM
+  /// planes go up once and the two label maps come down (cam::device_confident_regions).
   template <class Tag>
   cam::confident_maps confident(const exec<Tag>& ex, const rgb_image& img, const tensor& cams,
                                 const tag_set& tags) const {
-    return cam::confident_regions(ex, crf, img, cams, tags, cfg.confident, cfg.stride);
+    if constexpr (crf::resident_marginals<C, backend_of_t<C>>)
+      return cam::device_confident_regions(ex, crf, img, cams, tags, cfg.confident, cfg.stride);
+    else
+      return cam::confident_regions(ex, crf, img, cams, tags, cfg.confident, cfg.stride);
   }
 
   /// The affinity feature map f_aff (F x h x w) of one image, h x w = ceil(size / 8).

@@ -14,6 +14,7 @@
 
 #include "wsss/backend/device_memory.hpp"
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/cam/device.hpp"
 #include "wsss/core/config.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/resize.hpp"
@@ -47,18 +48,8 @@ struct walk_input_kernel {
     float acc = 0.0f;
     for (std::int64_t r = r0; r < r1; ++r)
       for (std::int64_t c = c0; c < c1; ++c) {
-        float v;
-        if (s == 0) {
-          float m = 0.0f;  // max over the planes, std::max's rule
-          for (std::int64_t p = 0; p < planes; ++p) {
-            const float a = cams[p * hw + r * width + c];
-            m = m < a ? a : m;
-          }
-          const float d = 1.0f - m;
-          v = powf(0.0f < d ? d : 0.0f, alpha);
-        } else {
-          v = cams[(s - 1) * hw + r * width + c];
-        }
+        const float v = s == 0 ? cam::device::background(cams, planes, hw, r * width + c, alpha)
+                               : cams[(s - 1) * hw + r * width + c];
         acc += v * inv;
       }
     x[i] = acc;
@@ -202,21 +193,9 @@ template <class Tag>
 device_walk_input<Tag> make_device_walk_input(const Tag& tag, device::inference_buffers<Tag>& b, const tensor& fg_cams,
                                               std::span<const index_t> channels, float alpha, index_t stride) {
   constexpr std::string_view comp = "walk::make_device_walk_input";
-  const std::vector<index_t> nonzero = detail::checked_nonzero_channels(fg_cams, alpha, stride, comp);
-  const index_t k = fg_cams.dim(0), h = fg_cams.dim(1), w = fg_cams.dim(2), hw = h * w;
-  std::vector<bool> listed(static_cast<std::size_t>(k), false);
-  for (index_t c : channels) {
-    if (c < 0 || c >= k) throw_value(comp, "channel ", c, " is not one of the ", k, " CAM channels");
-    listed[static_cast<std::size_t>(c)] = true;
-  }
-  for (index_t c : nonzero)
-    if (!listed[static_cast<std::size_t>(c)])
-      throw_value(comp, "CAM channel ", c, " is non-zero but not among the channels walked");
-  const auto planes = static_cast<index_t>(channels.size());
-  tensor staged = tensor::uninitialized({std::max<index_t>(planes, 1), h, w});
-  for (index_t j = 0; j < planes; ++j)
-    std::copy_n(fg_cams.data() + channels[static_cast<std::size_t>(j)] * hw, hw, staged.data() + j * hw);
-  backend::upload(tag, std::span<const float>(staged.data(), static_cast<std::size_t>(planes * hw)), b.cams);
+  detail::check_walk_input_params(alpha, stride, comp);
+  cam::upload_planes(tag, fg_cams, channels, b.cams, comp, "walked");
+  const index_t h = fg_cams.dim(1), w = fg_cams.dim(2), planes = static_cast<index_t>(channels.size());
   const index_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride, n = oh * ow;
   const index_t ld = detail::packed_cams::padded(planes + 1);
   backend::resize(tag, b.x, n * ld);

@@ -45,16 +45,10 @@ inline void pool_row(const float* in, index_t w, index_t stride, float inv, floa
   }
 }
 
-/// Largest magnitude bit pattern of a plane: 0 when every value is +-0, >= 0x7f800000 when
-/// some value is NaN or infinite. One vectorised pass (no early exit).
-inline std::uint32_t max_magnitude_bits(const float* p, index_t n) noexcept {
-  std::uint32_t m = 0;
-  for (index_t i = 0; i < n; ++i) {
-    std::uint32_t b;
-    std::memcpy(&b, p + i, sizeof b);
-    m = std::max(m, b & 0x7fffffffu);
-  }
-  return m;
+/// eq. 2's alpha (finite, > 0) and the pooling's stride (>= 1), naming comp.
+inline void check_walk_input_params(float alpha, index_t stride, std::string_view comp) {
+  if (!(alpha > 0.0f) || !std::isfinite(alpha)) throw_value(comp, "alpha must be finite and > 0, got ", alpha);
+  if (stride < 1) throw_value(comp, "stride must be >= 1, got ", stride);
 }
 
 /// The checks of a walk input's making (CAMs K x H x W with pixels and finite values, alpha
@@ -62,17 +56,8 @@ inline std::uint32_t max_magnitude_bits(const float* p, index_t n) noexcept {
 inline std::vector<index_t> checked_nonzero_channels(const tensor& fg_cams, float alpha, index_t stride,
                                                      std::string_view comp) {
   expect_rank(fg_cams, 3, comp, "CAMs", "K x H x W");
-  if (!(alpha > 0.0f) || !std::isfinite(alpha)) throw_value(comp, "alpha must be finite and > 0, got ", alpha);
-  if (stride < 1) throw_value(comp, "stride must be >= 1, got ", stride);
-  const index_t k = fg_cams.dim(0), hw = fg_cams.dim(1) * fg_cams.dim(2);
-  if (hw == 0) throw_shape(comp, "CAMs have no pixel: ", fg_cams.shape());
-  std::vector<index_t> nonzero;
-  for (index_t c = 0; c < k; ++c) {
-    const std::uint32_t m = max_magnitude_bits(fg_cams.data() + c * hw, hw);
-    if (m >= 0x7f800000u) expect_finite(fg_cams, comp, "CAMs");
-    if (m != 0) nonzero.push_back(c);
-  }
-  return nonzero;
+  check_walk_input_params(alpha, stride, comp);
+  return cam::detail::nonzero_channels(fg_cams, comp);
 }
 
 }  // namespace detail
@@ -125,7 +110,7 @@ inline tensor upsample_revised(const tensor& revised, index_t height, index_t wi
   const auto ax = wsss::detail::make_lerp_axis(w, w * stride, resize_mode::half_pixel);
   std::vector<index_t> planes;
   for (index_t k = 0; k < c; ++k)
-    if (detail::max_magnitude_bits(revised.data() + k * h * w, h * w) != 0) planes.push_back(k);
+    if (cam::detail::max_magnitude_bits(revised.data() + k * h * w, h * w) != 0) planes.push_back(k);
   tensor out({c, height, width});
   const auto rows = static_cast<index_t>(planes.size()) * height;
 #pragma omp parallel for schedule(static) if (rows * width > 32768)

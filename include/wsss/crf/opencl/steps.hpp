@@ -12,6 +12,38 @@
 
 namespace wsss::crf::device {
 
+/// crf::detail::log_positive in OpenCL C (log x for finite x > 0, Cephes' logf polynomial), for
+/// the sources that make unaries on the device (cam/, walk/); they turn FP_CONTRACT off first.
+inline constexpr const char* opencl_log_positive = R"CL(
+float log_positive(const float x) {
+  const int bits = as_int(x);
+  int e = ((bits >> 23) & 0xff) - 126;
+  float m = as_float((bits & 0x007fffff) | 0x3f000000);
+  if (m < 0.707106781186547524f) {
+    e -= 1;
+    m = m + m - 1.0f;
+  } else {
+    m = m - 1.0f;
+  }
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const float fe = (float)e;
+  y += fe * -2.12194440e-4f;
+  y += -0.5f * z;
+  return m + y + fe * 0.693359375f;
+}
+
+)CL";
+
 /// The OpenCL C of crf/device/kernels.hpp, line for line (tests/backend/crf_device.test.cpp
 /// holds it to the C++ bodies). FP_CONTRACT off: no fused multiply-adds the C++ lacks.
 inline constexpr const char* opencl_source = R"CL(

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "wsss/backend/opencl/launch.hpp"
 #include "wsss/backend/opencl/memory.hpp"
+#include "wsss/cam/opencl/steps.hpp"
+#include "wsss/crf/opencl/steps.hpp"
 #include "wsss/walk/device_sparse_power.hpp"
 
 namespace wsss::walk::device {
@@ -131,10 +134,13 @@ struct steps<opencl_t> {
 
 /// The OpenCL C of device_inference.hpp's kernels (walk_input_kernel, unary_kernel,
 /// label_kernel) with their helpers (wsss::detail::lerp_at's half-pixel mapping, bilerp,
-/// crf::detail::log_positive), one output per work item, in the C++ bodies' order.
-inline constexpr const char* opencl_inference_source = R"CL(
+/// crf::detail::log_positive, cam::device::background from cam/opencl/steps.hpp), one output
+/// per work item, in the C++ bodies' order.
+inline const std::string& opencl_inference_source() {
+  static const std::string source = std::string(R"CL(
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #pragma OPENCL FP_CONTRACT OFF
+)CL") + crf::device::opencl_log_positive + cam::device::opencl_background + R"CL(
 
 __kernel void wsss_walk_input(__global const float* cams, __global float* x, const long planes, const long height,
                               const long width, const long stride, const long grid_width, const long ld,
@@ -150,18 +156,7 @@ __kernel void wsss_walk_input(__global const float* cams, __global float* x, con
   float acc = 0.0f;
   for (long r = r0; r < r1; ++r)
     for (long c = c0; c < c1; ++c) {
-      float v;
-      if (s == 0) {
-        float m = 0.0f;
-        for (long p = 0; p < planes; ++p) {
-          const float a = cams[p * hw + r * width + c];
-          m = m < a ? a : m;
-        }
-        const float d = 1.0f - m;
-        v = pow(0.0f < d ? d : 0.0f, alpha);
-      } else {
-        v = cams[(s - 1) * hw + r * width + c];
-      }
+      const float v = s == 0 ? cam_background(cams, planes, hw, r * width + c, alpha) : cams[(s - 1) * hw + r * width + c];
       acc += v * inv;
     }
   x[i] = acc;
@@ -198,34 +193,6 @@ float upsampled(__global const float* x, const long* n, const float* wxy, const 
   const float top = a0 + wxy[0] * (a1 - a0);
   const float bot = b0 + wxy[0] * (b1 - b0);
   return top + wxy[1] * (bot - top);
-}
-
-// crf::detail::log_positive: log(x) for finite x > 0 (Cephes' logf polynomial).
-float log_positive(const float x) {
-  const int bits = as_int(x);
-  int e = ((bits >> 23) & 0xff) - 126;
-  float m = as_float((bits & 0x007fffff) | 0x3f000000);
-  if (m < 0.707106781186547524f) {
-    e -= 1;
-    m = m + m - 1.0f;
-  } else {
-    m = m - 1.0f;
-  }
-  const float z = m * m;
-  float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  const float fe = (float)e;
-  y += fe * -2.12194440e-4f;
-  y += -0.5f * z;
-  return m + y + fe * 0.693359375f;
 }
 
 __kernel void wsss_unaries(__global const float* x, __global float* u, const long h, const long w, const long ld,
@@ -271,6 +238,8 @@ __kernel void wsss_labels(__global const float* x, __global const int* slots, __
   labels[i] = (uchar)arg;
 }
 )CL";
+  return source;
+}
 
 /// The chain's per-pixel stages on OpenCL: the OpenCL C kernels above.
 template <>
@@ -279,17 +248,17 @@ struct inference_steps<opencl_t> {
   using array = backend::device_array<T, opencl_t>;
   static void walk_input(const opencl_t& tag, const array<float>& cams, array<float>& x, const walk_input_kernel& k,
                          std::int64_t n) {
-    backend::opencl::run(tag, opencl_inference_source, "wsss_walk_input", n * k.ld, cams, x, k.planes, k.height,
+    backend::opencl::run(tag, opencl_inference_source(), "wsss_walk_input", n * k.ld, cams, x, k.planes, k.height,
                          k.width, k.stride, k.grid_width, k.ld, k.alpha, k.inv);
   }
   static void unaries(const opencl_t& tag, const array<float>& x, array<float>& u, const upsample_shape& g,
                       std::int64_t k, float clip) {
-    backend::opencl::run(tag, opencl_inference_source, "wsss_unaries", g.height * g.width, x, u, g.h, g.w, g.ld,
+    backend::opencl::run(tag, opencl_inference_source(), "wsss_unaries", g.height * g.width, x, u, g.h, g.w, g.ld,
                          g.stride, g.height, g.width, k, clip);
   }
   static void labels(const opencl_t& tag, const array<float>& x, const array<std::int32_t>& slots,
                      array<std::uint8_t>& out, const upsample_shape& g, std::int64_t c) {
-    backend::opencl::run(tag, opencl_inference_source, "wsss_labels", g.height * g.width, x, slots, out, g.h, g.w,
+    backend::opencl::run(tag, opencl_inference_source(), "wsss_labels", g.height * g.width, x, slots, out, g.h, g.w,
                          g.ld, g.stride, g.height, g.width, c);
   }
 };
