@@ -73,6 +73,9 @@ const wcase cases[] = {
     {1, 5, 9, 9, 7, 1, 1},   {2, 17, 10, 13, 18, 1, 1}, {1, 3, 4, 3, 2, 0, 1},   {1, 4, 3, 3, 5, 1, 1},
     {2, 9, 11, 8, 6, 0, 1},  {1, 6, 12, 11, 4, 2, 2},   {1, 7, 13, 14, 9, 3, 3}, {2, 4, 10, 9, 3, 1, 2},
     {1, 3, 30, 27, 5, 12, 12}, {1, 5, 8, 7, 4, 5, 1},   {1, 2, 14, 15, 33, 4, 3}, {1, 20, 6, 5, 17, 2, 1},
+    // One block of tiles on a parallel-sized product (4.7 M multiply-adds): with several threads
+    // the block is split by output channels, each part transforming the inputs again.
+    {1, 24, 30, 30, 24, 2, 2},
 };
 
 std::string describe(const wcase& k) {
