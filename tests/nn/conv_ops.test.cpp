@@ -225,11 +225,16 @@ TEST_CASE("conv2d's padding-skipping regions match the naive definition") {
   });
 }
 
-TEST_CASE("conv2d's direct kernel (at most 32 lowered rows, stride 1) matches the definition, forward and weight gradient") {
+TEST_CASE("conv2d's direct kernel (at most 144 lowered rows, stride 1) matches the definition, forward and both gradients") {
   // Channel counts off the 8- and 4-channel blocks, rows shorter and longer than a 48-pixel
   // block, padding wider than the kernel, unequal padding and dilation per axis, batch 2, and a
-  // 1x1 with padding (not pointwise).
+  // 1x1 with padding (not pointwise); 8 and 16 channels (72, 144 rows), dilated, unpadded (the
+  // data gradient's padding is then 2) and with 16 outputs (the data gradient direct too).
   const conv_case cases[] = {
+      {1, 8, 30, 37, 8, 3, 3, ad::conv2d_config::square(1, 1), true},
+      {2, 16, 13, 50, 16, 3, 3, ad::conv2d_config::square(1, 2, 2), false},
+      {1, 16, 30, 40, 5, 3, 3, ad::conv2d_config::square(1, 0), true},
+      {1, 11, 12, 17, 13, 3, 3, ad::conv2d_config{1, 1, 1, 2, 1, 2}, false},
       {1, 3, 37, 45, 64, 3, 3, ad::conv2d_config::square(1, 1), true},
       {2, 3, 9, 5, 13, 3, 3, ad::conv2d_config::square(1, 1), true},
       {1, 1, 20, 50, 5, 5, 5, ad::conv2d_config::square(1, 2, 2), false},
@@ -244,14 +249,20 @@ TEST_CASE("conv2d's direct kernel (at most 32 lowered rows, stride 1) matches th
       INFO(describe(k));
       const tensor x = random_normal({k.n, k.c, k.h, k.w}, g), w = random_normal({k.o, k.c, k.kh, k.kw}, g);
       const tensor b = random_normal({k.o}, g);
-      REQUIRE(ad::detail::direct_applies(ad::detail::conv2d_geometry(x, w, nullptr, k.cfg, "test")));
+      const ad::detail::conv_geometry geo = ad::detail::conv2d_geometry(x, w, nullptr, k.cfg, "test");
+      REQUIRE(ad::detail::conv_direct(geo));
+      const ad::detail::conv_geometry dg = ad::detail::direct_data_geometry(geo, k.o);
+      const bool direct_data = dg.c > 0 && ad::detail::conv_direct(dg);
+      if (k.c >= 8) CHECK(direct_data);  // the new cases' data gradients (o kh kw <= 144) run direct too
       ad::tape t;
-      const ad::var xv = t.leaf(x, false), wv = t.leaf(w, true), bv = t.leaf(b, true);
+      const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true), bv = t.leaf(b, true);
       const ad::var y = ad::conv2d(xv, wv, k.bias ? bv : ad::var{}, k.cfg);
       CHECK(max_abs_diff(y.value(), naive_conv(x, w, k.bias ? &b : nullptr, k.cfg)) < 1e-4);
       const tensor gy = random_normal(y.shape(), g);
       t.backward(y, gy);
       CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.kh, k.kw, k.cfg)) < 1e-3);
+      const ad::conv_transpose2d_config tc{1, 1, k.cfg.pad_h, k.cfg.pad_w, 0, 0, k.cfg.dilation_h, k.cfg.dilation_w};
+      CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
     }
   });
 }

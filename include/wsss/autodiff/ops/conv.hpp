@@ -63,7 +63,7 @@ inline tensor conv2d_forward(const tensor& x, const tensor& w, const tensor* b, 
   const detail::conv_geometry g = detail::conv2d_geometry(x, w, b, cfg, "ad::conv2d");
   const index_t n = x.dim(0), o = w.dim(0), p = g.cols();
   const float* bias = b && !b->empty() ? b->data() : nullptr;
-  if (detail::direct_applies(g)) {  // writes every output, bias included
+  if (detail::conv_direct(g)) {  // writes every output, bias included
     tensor y = tensor::uninitialized({n, o, g.oh, g.ow});
     detail::direct_conv_forward(g, w.data(), o, x.data(), n, bias, y.data());
     return y;

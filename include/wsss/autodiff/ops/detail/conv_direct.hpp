@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // wsss/autodiff/ops/detail/conv_direct.hpp — direct convolution for layers with few lowered
-// rows (the first layer of every network: 3 channels x 3 x 3 = 27 taps), forward and weight
-// gradient. With 27 taps im2col + GEMM is all overhead: the lowering is 9x the image, the GEMM
+// rows (the first layer of every network: 3 channels x 3 x 3 = 27 taps; up to 16 channels of
+// 3 x 3), forward, weight gradient and (as a forward on gy) data gradient. With 27 taps im2col + GEMM is all overhead: the lowering is 9x the image, the GEMM
 // packs it, and its k of 27 is too short to amortise loading C. Here each image is copied once
 // into a zero-padded plane, and every output row is a sum of 27 shifted rows of it: a register
 // block of output channels x pixels accumulates tap by tap, and is written once, bias included.
@@ -19,12 +19,39 @@
 namespace wsss::ad::detail {
 
 /// At most this many lowered rows (channels x taps) for the direct kernels: the weights of a
-/// block of output channels stay in registers' reach (L1), and the GEMM would waste its k.
-inline constexpr index_t direct_max_rows = 32;
+/// block of output channels stay in registers' reach (L1), and the GEMM would waste its k. 144
+/// is 16 channels of 3 x 3: against im2col + GEMM (AMD EPYC, 2 threads, 2026-12-07, two rounds)
+/// 8 -> 8 at 224 forward 0.80-1.01 -> 0.51-0.64 ms, fwd + bwd 3.1-4.2 -> 2.5-3.0; 16 -> 16 at
+/// 112 forward 0.66-0.91 -> 0.55-0.56, fwd + bwd 2.2-2.6 -> 2.0-2.1; 32 channels (288 rows)
+/// lost to im2col in an earlier trial (forward 0.53 ms, weight gradient 1.20).
+inline constexpr index_t direct_max_rows = 144;
 
-/// Whether the direct kernels compute g: stride 1, few lowered rows, not a 1x1 on the same grid.
+/// Whether the direct kernels can compute g: stride 1, few lowered rows, not a 1x1 on the same
+/// grid (conv_direct in gemm.hpp says whether they should).
 inline bool direct_applies(const conv_geometry& g) {
   return g.sh == 1 && g.sw == 1 && g.rows() <= direct_max_rows && !g.is_pointwise();
+}
+
+/// The data gradient of stride-1 g (o output channels) as a forward convolution: gy (o
+/// channels of oh x ow) with the kernel flipped and transposed, padding d (k - 1) - pad, back
+/// to the h x w grid. Its rows are o kh kw. Empty (c == 0) where g is strided or its padding
+/// exceeds d (k - 1) on an axis.
+inline conv_geometry direct_data_geometry(const conv_geometry& g, index_t o) {
+  conv_geometry d;
+  const index_t ph = g.dh * (g.kh - 1) - g.ph, pw = g.dw * (g.kw - 1) - g.pw;
+  if (g.sh != 1 || g.sw != 1 || ph < 0 || pw < 0) return d;
+  d.c = o;
+  d.h = g.oh;
+  d.w = g.ow;
+  d.kh = g.kh;
+  d.kw = g.kw;
+  d.ph = ph;
+  d.pw = pw;
+  d.dh = g.dh;
+  d.dw = g.dw;
+  d.oh = g.h;
+  d.ow = g.w;
+  return d;
 }
 
 /// One image zero-padded so that every tap of every output (and of the vector blocks that run
@@ -234,6 +261,21 @@ inline void direct_conv_forward(const conv_geometry& g, const float* w, index_t 
         for (index_t o0 = 0; o0 < o; o0 += sh.ob) row(args, yy, o0, yi, spare);
     }
   }
+}
+
+/// gx (batch x c x h x w) += the data gradient of stride-1 g from gy (batch x o x oh x ow) and w
+/// (o x c x kh x kw), dg = direct_data_geometry(g, o): the forward kernel on gy with w flipped
+/// and transposed (c x o x kh x kw), written to a scratch copy and added.
+inline void direct_conv_backward_data(const conv_geometry& g, const conv_geometry& dg, const float* w, index_t o,
+                                      const float* gy, index_t batch, float* gx) {
+  const index_t kk = g.kh * g.kw, n = batch * g.c * g.image_size();
+  std::vector<float> wt(static_cast<std::size_t>(g.c * o * kk));
+  for (index_t oo = 0; oo < o; ++oo)
+    for (index_t ci = 0; ci < g.c; ++ci)
+      for (index_t t = 0; t < kk; ++t) wt[static_cast<std::size_t>((ci * o + oo) * kk + kk - 1 - t)] = w[(oo * g.c + ci) * kk + t];
+  std::vector<float> out(static_cast<std::size_t>(n));
+  direct_conv_forward(dg, wt.data(), g.c, gy, batch, nullptr, out.data());
+  for (index_t i = 0; i < n; ++i) gx[i] += out[static_cast<std::size_t>(i)];
 }
 
 /// gw (o x rows) += sum over images of gy (o x oh x ow) times the shifted padded image, tap by

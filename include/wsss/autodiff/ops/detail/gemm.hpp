@@ -72,6 +72,17 @@ inline std::vector<conv_region> conv_useful_regions(const conv_geometry& g) {
   return regions;
 }
 
+/// Whether the direct kernels should compute g (conv2d's forward, the weight gradient, and with
+/// direct_data_geometry the data gradient): they can (direct_applies), no algorithm is forced
+/// (tests force im2col or Winograd), and the padding-free regions would not skip much of the
+/// lowering (a large dilation on a small map runs its regions instead). The first layers' 32
+/// rows or fewer always take them.
+inline bool conv_direct(const conv_geometry& g) {
+  if (!direct_applies(g)) return false;
+  if (g.rows() <= 32) return true;
+  return conv_algorithm_override() == conv_algorithm::automatic && conv_useful_regions(g).empty();
+}
+
 /// conv_forward over the padding-free regions (conv_regions.hpp): units are (image, region,
 /// column block), largest first, each multiplied into its thread's workspace and scattered into y.
 inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_region>& regions, const float* w,
@@ -162,6 +173,8 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
   if (wino_applies(g)) {
     if (const wino_plan wp = wino_data_plan(g, o); wino_use(g, wp, wino_product::data, batch)) return wino_conv_backward_data(wp, w, gy, batch, gx);
   }
+  if (const conv_geometry dg = direct_data_geometry(g, o); dg.c > 0 && conv_direct(dg))
+    return direct_conv_backward_data(g, dg, w, o, gy, batch, gx);
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size(), kk = g.kh * g.kw;
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
   if (const auto regions = conv_useful_regions(g); !regions.empty()) {
@@ -199,7 +212,7 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
 /// summing into its own copy of gw by long-k dot products (no packing), and the copies are added
 /// at the end.
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
-  if (direct_applies(g)) return direct_conv_backward_weight(g, x, gy, batch, o, gw);
+  if (conv_direct(g)) return direct_conv_backward_weight(g, x, gy, batch, o, gw);
   if (wino_applies(g)) {
     if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::weight, batch)) return wino_conv_backward_weight(wp, x, gy, batch, gw);
   }
