@@ -93,6 +93,9 @@ struct direct_args {
 
 /// Output row yy of channels [o0, o0 + OB) (channels past o are computed into `spare`): NV
 /// vectors of pixels x OB channels accumulate over the lowered rows, starting from the bias.
+/// Every loop over the register block is unrolled by pragma: at -O2 GCC 12 kept the block in
+/// memory (16 -> 16 at 112 forward 1.16-1.40 ms, with the pragmas 0.43-0.48; -O3 unrolled it
+/// either way).
 template <class V, int OB, int NV>
 [[gnu::always_inline]] inline void direct_forward_row_body(const direct_args& a, index_t yy, index_t o0, float* y,
                                                            float* spare) {
@@ -106,22 +109,29 @@ template <class V, int OB, int NV>
   for (int k = 0; k < OB; ++k) out[k] = o0 + k < a.o ? y + (o0 + k) * p + yy * ow : spare;
   for (index_t x0 = 0; x0 < ow; x0 += nb) {
     V acc[OB][NV];
+#pragma GCC unroll 16
     for (int k = 0; k < OB; ++k)
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[k][v] = V{} + (a.bias ? a.bias[o0 + k] : 0.0f);
     for (index_t t = 0; t < r; ++t) {
       V xv[NV];
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) std::memcpy(&xv[v], src + tap[t] + x0 + v * w, sizeof(V));
       const float* wv = wt + t * OB;
 #pragma GCC unroll 8
       for (int k = 0; k < OB; ++k)
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[k][v] += wv[k] * xv[v];
     }
     const index_t n = std::min(nb, ow - x0);
+#pragma GCC unroll 16
     for (int k = 0; k < OB; ++k) {
       if (n == nb) {
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) std::memcpy(out[k] + x0 + v * w, &acc[k][v], sizeof(V));
       } else {
         alignas(64) float tmp[nb];
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) std::memcpy(tmp + v * w, &acc[k][v], sizeof(V));
         std::copy_n(tmp, n, out[k] + x0);
       }
@@ -136,11 +146,13 @@ template <class V, int OB, int TB>
 [[gnu::always_inline]] inline void direct_weight_step(V (&acc)[OB][TB], const float* const (&gy)[OB], index_t at,
                                                       const float* x, const index_t (&off)[TB]) {
   V gv[OB];
+#pragma GCC unroll 16
   for (int k = 0; k < OB; ++k) std::memcpy(&gv[k], gy[k] + at, sizeof(V));
 #pragma GCC unroll 8
   for (int u = 0; u < TB; ++u) {
     V xv;
     std::memcpy(&xv, x + off[u], sizeof(V));
+#pragma GCC unroll 16
     for (int k = 0; k < OB; ++k) acc[k][u] += gv[k] * xv;
   }
 }
