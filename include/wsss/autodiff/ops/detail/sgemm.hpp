@@ -25,6 +25,10 @@ struct mat_ref {
 inline constexpr index_t sgemm_mr = 12, sgemm_nr = 32, sgemm_kc = 192, sgemm_mc = 120, sgemm_nc = 1536;
 // Other blockings tried on the bench's shapes (kc 192-576 x nc 256-1536, AMD EPYC Zen 4): none
 // beat this one by more than the run-to-run spread (about 5% on our shared 2-core machine).
+// kc 512, or k split into equal blocks of at most 384 / 512, on six conv shapes at 1 and 2
+// threads (2026-12-07): +5-10% on 1024 x 1024 x 1681 only (two passes over C instead of six),
+// within the spread on 64 x 576 x 1820 / 12880, 512 x 4608 x 1681, 256 x 2304 x 3136 and
+// 128 x 1152 x 12544; kept, since Winograd's packed weights share this kc.
 
 /// Steps of k the micro-kernel prefetches its packed panels ahead (8 and 16 measured alike).
 inline constexpr index_t sgemm_prefetch_k = 8;
