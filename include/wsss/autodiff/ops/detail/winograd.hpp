@@ -361,17 +361,48 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
 /// its own workspace: input transforms (channel x 16 tiles), the 36 GEMMs, output transforms. No
 /// barrier inside a product: a thread descheduled by another process holds no one back. Few
 /// blocks (a small map) are split by output channels instead, so the weights (36 o c floats,
-/// 38 MB at 512 x 512) are streamed once per block rather than once per thread; and fewer
-/// blocks than threads are split down to 12-row panels even for narrow layers, each part
-/// transforming the block's inputs again (64 -> 64 at 56 x 56 d2 is one block of 196 tiles:
-/// forward 2.3-2.8 -> 1.8-2.0 ms, fwd + bwd 6.9-8.0 -> 5.6-6.5 on 2 threads, AMD EPYC, where
-/// one thread used to do it all).
+/// 38 MB at 512 x 512) are streamed once per block rather than once per thread. Fewer blocks
+/// than threads (a narrow layer on a small map) are shared by the team phase by phase instead,
+/// with a barrier between phases: 64 -> 64 at 56 x 56 d2 is one block of 196 tiles and ran on
+/// one thread (forward 2.3-2.8 ms on 2 threads, AMD EPYC, 2026-12-07); split by output
+/// channels, each part transforming all the inputs again, 1.34-1.68 (backward 2.8-3.6); shared
+/// by phases 1.06-1.14 (backward 2.1-2.35), four interleaved rounds. The same bits either way:
+/// each output's sums run in the same order.
 inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
   const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
   const index_t blocks = (total + tb - 1) / tb, panels = (p.o + wino_panel - 1) / wino_panel;
   const index_t rp = (p.o + 11) / 12;  // 12-row panels of the packed weights
-  index_t osplit = std::clamp<index_t>((2 * threads + blocks - 1) / blocks, 1, std::max<index_t>(1, panels / 2));
-  if (blocks * osplit < threads) osplit = std::min(rp, (threads + blocks - 1) / blocks);
+  // The phases of the block of tiles [b0, b0 + count): the input transforms of channel ch, tile
+  // group g into v; the outputs of channel oo, tiles [t0, t0 + 16) from m into y.
+  auto input = [&](float* v, index_t b0, index_t count, index_t ch, index_t g) {
+    const index_t t0 = g * wino_lanes;
+    float* base = v + (g / 2) * p.c * 32 + ch * 32 + (g % 2) * wino_lanes;
+    wino_input_tiles(p, x, ch, b0 + t0, std::clamp<index_t>(count - t0, 0, wino_lanes),
+                     [&](int xi) { return base + xi * p.c * tb; });
+  };
+  auto output = [&](const float* m, index_t b0, index_t count, index_t oo, index_t t0) {
+    const float* base = m + oo * tb + t0;
+    wino_output_tiles(p, y, oo, b0 + t0, std::min<index_t>(wino_lanes, count - t0),
+                      [&](int xi) { return base + xi * p.o * tb; });
+  };
+  if (threads > 1 && blocks < threads) {
+    float* v = wino_buffer(wino_nn * p.c * tb, 1);
+    float* m = wino_buffer(wino_nn * p.o * tb, 2);
+    for (index_t b0 = 0; b0 < total; b0 += tb) {
+      const index_t count = std::min(tb, total - b0), out_groups = (count + wino_lanes - 1) / wino_lanes;
+#pragma omp parallel num_threads(static_cast<int>(threads))
+      {
+#pragma omp for schedule(dynamic, 16)
+        for (std::int64_t k = 0; k < p.c * groups; ++k) input(v, b0, count, k / groups, k % groups);
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t xi = 0; xi < wino_nn; ++xi) wino_gemm(p, u, v, m, tb, xi, 0, p.o);
+#pragma omp for schedule(dynamic, 16)
+        for (std::int64_t k = 0; k < p.o * out_groups; ++k) output(m, b0, count, k / out_groups, k % out_groups * wino_lanes);
+      }
+    }
+    return;
+  }
+  const index_t osplit = std::clamp<index_t>((2 * threads + blocks - 1) / blocks, 1, std::max<index_t>(1, panels / 2));
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
   for (std::int64_t unit = 0; unit < blocks * osplit; ++unit) {
     const index_t blk = unit / osplit, s = unit % osplit, b0 = blk * tb, count = std::min(tb, total - b0);
@@ -380,19 +411,10 @@ inline void wino_run_forward(const wino_plan& p, const float* u, const float* x,
     float* v = conv_workspace(wino_nn * p.c * tb, 0);
     float* m = conv_workspace(wino_nn * p.o * tb, 1);
     for (index_t ch = 0; ch < p.c; ++ch)
-      for (index_t g = 0; g < groups; ++g) {
-        const index_t t0 = g * wino_lanes;
-        float* base = v + (g / 2) * p.c * 32 + ch * 32 + (g % 2) * wino_lanes;
-        wino_input_tiles(p, x, ch, b0 + t0, std::clamp<index_t>(count - t0, 0, wino_lanes),
-                         [&](int xi) { return base + xi * p.c * tb; });
-      }
+      for (index_t g = 0; g < groups; ++g) input(v, b0, count, ch, g);
     for (index_t xi = 0; xi < wino_nn; ++xi) wino_gemm(p, u, v, m, tb, xi, o0, o1);
     for (index_t oo = o0; oo < o1; ++oo)
-      for (index_t t0 = 0; t0 < count; t0 += wino_lanes) {
-        const float* base = m + oo * tb + t0;
-        wino_output_tiles(p, y, oo, b0 + t0, std::min<index_t>(wino_lanes, count - t0),
-                          [&](int xi) { return base + xi * p.o * tb; });
-      }
+      for (index_t t0 = 0; t0 < count; t0 += wino_lanes) output(m, b0, count, oo, t0);
   }
 }
 
