@@ -39,13 +39,6 @@ WSSS_HD inline float background(const float* cams, std::int64_t planes, std::int
   return powf(0.0f < d ? d : 0.0f, alpha);
 }
 
-/// -log(clamp(p, clip, 1)): crf::unary_from_probabilities of one probability.
-WSSS_HD inline float clipped_energy(float p, float clip) {
-  p = p < clip ? clip : p;
-  p = 1.0f < p ? 1.0f : p;
-  return -crf::detail::log_positive(p);
-}
-
 /// The dense CRF's unaries of [background(alpha), planes] (k = planes + 1 channels of hw
 /// pixels, the plan's layout): with_background + present_channels + unary_from_probabilities,
 /// without normalising (pydensecrf's unary_from_softmax, as psa). One pixel per index.
@@ -55,8 +48,8 @@ struct background_unary_kernel {
   std::int64_t planes, hw;
   float alpha, clip;
   WSSS_HD void operator()(std::int64_t i) const {
-    u[i] = clipped_energy(background(cams, planes, hw, i, alpha), clip);
-    for (std::int64_t p = 0; p < planes; ++p) u[(p + 1) * hw + i] = clipped_energy(cams[p * hw + i], clip);
+    u[i] = crf::detail::neg_log_clamped(background(cams, planes, hw, i, alpha), clip);
+    for (std::int64_t p = 0; p < planes; ++p) u[(p + 1) * hw + i] = crf::detail::neg_log_clamped(cams[p * hw + i], clip);
   }
 };
 

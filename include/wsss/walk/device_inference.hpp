@@ -111,9 +111,7 @@ struct unary_kernel {
         const float v = at(x, static_cast<std::int32_t>(j));
         p = (0.0f < v ? v : 0.0f) * inv;
       }
-      p = p < clip ? clip : p;
-      p = 1.0f < p ? 1.0f : p;
-      u[j * hw + i] = -crf::detail::log_positive(p);
+      u[j * hw + i] = crf::detail::neg_log_clamped(p, clip);
     }
   }
 };

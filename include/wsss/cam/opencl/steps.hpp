@@ -28,22 +28,16 @@ float cam_background(__global const float* cams, const long planes, const long h
 )CL";
 
 /// The OpenCL C of background_unary_kernel and confident_kernel, in the C++ bodies' order
-/// (tests/backend/confident_device.test.cpp holds them to the host's confident_regions).
+/// (tests/backend/inference_device.test.cpp holds them to confident_rule and the host's unaries).
 inline const std::string& opencl_source() {
   static const std::string source = std::string(R"CL(
 #pragma OPENCL FP_CONTRACT OFF
 )CL") + crf::device::opencl_log_positive + opencl_background + R"CL(
-float clipped_energy(float p, const float clip) {
-  p = p < clip ? clip : p;
-  p = 1.0f < p ? 1.0f : p;
-  return -log_positive(p);
-}
-
 __kernel void wsss_background_unaries(__global const float* cams, __global float* u, const long planes, const long hw,
                                       const float alpha, const float clip) {
   const long i = get_global_id(0);
-  u[i] = clipped_energy(cam_background(cams, planes, hw, i, alpha), clip);
-  for (long p = 0; p < planes; ++p) u[(p + 1) * hw + i] = clipped_energy(cams[p * hw + i], clip);
+  u[i] = neg_log_clamped(cam_background(cams, planes, hw, i, alpha), clip);
+  for (long p = 0; p < planes; ++p) u[(p + 1) * hw + i] = neg_log_clamped(cams[p * hw + i], clip);
 }
 
 __kernel void wsss_confident(__global const float* q, __global uchar* label, __global float* top, const long offset,

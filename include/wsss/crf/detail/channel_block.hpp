@@ -182,6 +182,14 @@ WSSS_CRF_INLINE WSSS_HD F log_positive_lanes(F x) noexcept {
 /// that a loop over a tensor vectorises (the unaries are 4M logs for a VOC image).
 WSSS_CRF_INLINE WSSS_HD float log_positive(float x) noexcept { return log_positive_lanes<float, std::int32_t>(x); }
 
+/// -log(clamp(p, lo, 1)) of one probability (pydensecrf's unary_from_softmax): the array form's
+/// tail below, and the per-pixel unary kernels of the devices (cam/device.hpp, walk/).
+WSSS_CRF_INLINE WSSS_HD float neg_log_clamped(float p, float lo) noexcept {
+  p = p < lo ? lo : p;
+  p = 1.0f < p ? 1.0f : p;
+  return -log_positive(p);
+}
+
 /// b = -log(clamp(a, lo, 1)) elementwise, eight lanes at a time where the vector extensions
 /// exist (GCC does not vectorise the scalar loop: the select reads as control flow).
 inline void neg_log_clamped(const float* __restrict a, float* __restrict b, index_t n, float lo) noexcept {
@@ -194,7 +202,7 @@ inline void neg_log_clamped(const float* __restrict a, float* __restrict b, inde
     store8(b + i, -log_positive_lanes<v8f, v8i>(x));
   }
 #endif
-  for (; i < n; ++i) b[i] = -log_positive(std::min(std::max(a[i], lo), 1.0f));
+  for (; i < n; ++i) b[i] = neg_log_clamped(a[i], lo);
 }
 
 /// Softmax of one pixel's row a[0, k) into q[0, k): subtract the max, exponentiate, divide

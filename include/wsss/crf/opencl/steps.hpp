@@ -12,8 +12,9 @@
 
 namespace wsss::crf::device {
 
-/// crf::detail::log_positive in OpenCL C (log x for finite x > 0, Cephes' logf polynomial), for
-/// the sources that make unaries on the device (cam/, walk/); they turn FP_CONTRACT off first.
+/// crf::detail::log_positive (log x for finite x > 0, Cephes' logf polynomial) and
+/// neg_log_clamped in OpenCL C, for the sources that make unaries on the device (cam/, walk/);
+/// they turn FP_CONTRACT off first.
 inline constexpr const char* opencl_log_positive = R"CL(
 float log_positive(const float x) {
   const int bits = as_int(x);
@@ -42,6 +43,12 @@ float log_positive(const float x) {
   return m + y + fe * 0.693359375f;
 }
 
+// crf::detail::neg_log_clamped: -log(clamp(p, lo, 1)).
+float neg_log_clamped(float p, const float lo) {
+  p = p < lo ? lo : p;
+  p = 1.0f < p ? 1.0f : p;
+  return -log_positive(p);
+}
 )CL";
 
 /// The OpenCL C of crf/device/kernels.hpp, line for line (tests/backend/crf_device.test.cpp

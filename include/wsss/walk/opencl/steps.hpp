@@ -134,7 +134,8 @@ struct steps<opencl_t> {
 
 /// The OpenCL C of device_inference.hpp's kernels (walk_input_kernel, unary_kernel,
 /// label_kernel) with their helpers (wsss::detail::lerp_at's half-pixel mapping, bilerp,
-/// crf::detail::log_positive, cam::device::background from cam/opencl/steps.hpp), one output
+/// crf::detail::log_positive and neg_log_clamped, cam::device::background from
+/// cam/opencl/steps.hpp), one output
 /// per work item, in the C++ bodies' order.
 inline const std::string& opencl_inference_source() {
   static const std::string source = std::string(R"CL(
@@ -213,9 +214,7 @@ __kernel void wsss_unaries(__global const float* x, __global float* u, const lon
       const float v = upsampled(x, n, wxy, (int)j);
       p = (0.0f < v ? v : 0.0f) * inv;
     }
-    p = p < clip ? clip : p;
-    p = 1.0f < p ? 1.0f : p;
-    u[j * hw + i] = -log_positive(p);
+    u[j * hw + i] = neg_log_clamped(p, clip);
   }
 }
 

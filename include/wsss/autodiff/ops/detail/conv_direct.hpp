@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // wsss/autodiff/ops/detail/conv_direct.hpp — direct convolution for layers with few lowered
 // rows (the first layer of every network: 3 channels x 3 x 3 = 27 taps; up to 16 channels of
-// 3 x 3), forward, weight gradient and (as a forward on gy) data gradient. With 27 taps im2col + GEMM is all overhead: the lowering is 9x the image, the GEMM
-// packs it, and its k of 27 is too short to amortise loading C. Here each image is copied once
+// 3 x 3), forward, weight gradient and (as a forward on gy) data gradient. With 27 taps im2col +
+// GEMM is all overhead: the lowering is 9x the image, the GEMM packs it, and its k of 27 is too
+// short to amortise loading C. Here each image is copied once
 // into a zero-padded plane, and every output row is a sum of 27 shifted rows of it: a register
 // block of output channels x pixels accumulates tap by tap, and is written once, bias included.
 #pragma once
