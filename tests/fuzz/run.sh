@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every fuzzer of a WSSS_BUILD_FUZZERS build for SECONDS each, on a scratch copy of its
 # seed corpus (tests/fuzz/corpus/<name>, left unchanged) with its dictionary, and prints a
-# table of executions, speed and coverage per driver. Fails on the first crash, sanitizer
-# finding, leak, out-of-memory (2 GB RSS) or timeout (10 s on one input), printing the input.
+# table of executions, speed and coverage per driver. Fails on a crash, sanitizer finding,
+# leak, out-of-memory (2 GB RSS) or timeout (10 s on one input), printing the input. Runs
+# FUZZ_JOBS drivers at a time (default: the number of cores; each driver is one process).
 #   bash tests/fuzz/run.sh BUILD_DIR [SECONDS] [DRIVER...]
 set -euo pipefail
 build=${1:?usage: run.sh BUILD_DIR [SECONDS] [DRIVER...]}
@@ -13,16 +14,29 @@ drivers=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+jobs=${FUZZ_JOBS:-$(nproc)}
+fuzz_one() {  # runs one driver; its log and exit status land in $work
+  local name=$1 bin=$build/tests/fuzz/fuzz_$1
+  local opts=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1
+              -artifact_prefix="$work/$name-")
+  [[ -f $here/dict/$name.dict ]] && opts+=(-dict="$here/dict/$name.dict")
+  local rc=0
+  ASAN_OPTIONS=detect_leaks=1 "$bin" "${opts[@]}" "$work/$name" "$here/corpus/$name" >"$work/$name.log" 2>&1 || rc=$?
+  echo "$rc" >"$work/$name.rc"
+}
+for name in "${drivers[@]}"; do
+  [[ -x $build/tests/fuzz/fuzz_$name ]] || { echo "wsss: $build/tests/fuzz/fuzz_$name not built (cmake -DWSSS_BUILD_FUZZERS=ON, target fuzzers)"; exit 1; }
+  mkdir -p "$work/$name"
+done
+for name in "${drivers[@]}"; do
+  while (( $(jobs -rp | wc -l) >= jobs )); do wait -n || true; done
+  fuzz_one "$name" &
+done
+wait
 printf '%-17s %10s %8s %6s %7s %7s %s\n' driver execs exec/s cov ft corpus "(seeds)"
 for name in "${drivers[@]}"; do
-  bin=$build/tests/fuzz/fuzz_$name
-  [[ -x $bin ]] || { echo "wsss: $bin not built (cmake -DWSSS_BUILD_FUZZERS=ON, target fuzzers)"; exit 1; }
-  mkdir -p "$work/$name"
-  opts=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1
-        -artifact_prefix="$work/$name-")
-  [[ -f $here/dict/$name.dict ]] && opts+=(-dict="$here/dict/$name.dict")
   log=$work/$name.log
-  if ! ASAN_OPTIONS=detect_leaks=1 "$bin" "${opts[@]}" "$work/$name" "$here/corpus/$name" >"$log" 2>&1; then
+  if [[ $(cat "$work/$name.rc") != 0 ]]; then
     echo "wsss: fuzz_$name FAILED; its log ends:"
     tail -n 60 "$log"
     for a in "$work/$name"-*; do
