@@ -107,6 +107,12 @@ C sec_constrain_crf() {
   return C(c);
 }
 
+/// L_constrain's settings, the same for every CRF slot (constrain<C>::config).
+struct constrain_config {
+  float q_floor = 1e-4f;     ///< Q clipped below, then renormalised (SEC's CRF layer)
+  bool through_crf = false;  ///< false: Q is a constant target (SEC since 2018)
+};
+
 /// L_constrain (SEC eq. 5) as a policy (a Loss) with the CRF as a slot. Inputs: the network's
 /// raw scores (logits) B x C x h x w, the CRF's input (U = -logits), and its softmax output
 /// (with SEC's floor) B x C x h x w; the batch's full-size images are downscaled to h x w in
@@ -120,10 +126,7 @@ template <crf::DifferentiableCrf C = crf::mean_field<>>
 class constrain {
  public:
   static constexpr std::string_view name = "losses::constrain";
-  struct config {
-    float q_floor = 1e-4f;     ///< Q clipped below, then renormalised (SEC's CRF layer)
-    bool through_crf = false;  ///< false: Q is a constant target (SEC since 2018)
-  };
+  using config = constrain_config;
   struct plan {
     std::vector<rgb_image> small;  ///< the images at the score size
     typename C::plan crf;          ///< prepared from them for the scores' shape

@@ -45,6 +45,65 @@
 
 namespace wsss::methods {
 
+/// Table 1: B1 attention, B2 seg_loss, B3 att_unary, B4 neighbor, B5 crf_rnn (then a dense
+/// CRF post-processes), B6 att_inference (a row of every run with attention, not a retrain).
+struct attention_components {
+  bool attention = true;   ///< top-down attention at all (B1: Delta^C only, unary -log p^S)
+  bool seg_loss = true;    ///< Delta^S (eq. 15)
+  bool att_unary = true;   ///< p^A in the CRF's unary (eq. 11)
+  bool neighbor = true;    ///< D in the attention QP (B4: the Markov chain)
+  bool crf_rnn = true;     ///< the CRF-RNN (B5: none in training, the dense CRF at test time)
+};
+
+/// The method's settings (the same for every solver and CRF slot, so code that is not a template,
+/// e.g. a method compiled in another translation unit by nvcc, can hold one):
+/// attention_crf<S, Crf>::config.
+struct attention_config {
+  static constexpr std::string_view name = "attention";
+  nn::deeplab_largefov::config net{};
+  nn::normalization input = nn::caffe_bgr_sec;
+  index_t input_size = 321;                     ///< 41 x 41 score maps
+  std::filesystem::path backbone_weights{};     ///< VGG16 + fc6 + fc7 (empty: random)
+  std::uint64_t seed = 1;
+  /// Sec. 7: batch 20, momentum 0.9, lr 1e-3 x0.1 every 2000 iterations, 10000 iterations
+  /// (= 18.4 epochs of VOC's 10582 train_aug images).
+  train_config training{.epochs = 18, .batch_size = 20, .lr = 1e-3f, .step_every = 2000};
+  float lambda = 1.5f;            ///< eq. 13
+  float attention_floor = 1e-5f;  ///< p^A clipped below in eq. 11's log (absent classes: p^A = 0)
+  float prob_eps = 1e-5f;         ///< p^S clipped in eq. 15's logs
+  float class_threshold = 0.5f;   ///< inference: classes with p(y|x) above it get attention maps
+  attention::top_down_config top_down{};
+  attention::lateral_config lateral{};
+  /// Sec. 5: three mean-field iterations, learned 1 x 1 compatibility, fixed kernels (their
+  /// weights are frozen too: "fixed bi-lateral kernels"). In training the CRF runs on the
+  /// score grid with the image downscaled to it (spatial deviations divided by the stride);
+  /// at test time on the full image with the learned compatibility.
+  typename crf::crf_rnn<>::config crf{.iterations = 3};
+  crf::mean_field<>::config dense_crf{};  ///< B5's post-processing
+  attention_components use{};
+
+  /// The scenes dataset (128-pixel images) in minutes on 2 cores, as sec_config::scenes:
+  /// 1/8 width with BatchNorm, 17 x 17 scores, fc6 rate 3, Adam, the `wsss pretrain sec` backbone.
+  static attention_config scenes() {
+    attention_config c;
+    scenes_deeplab(c);
+    c.training = scenes_adam;
+    return c;
+  }
+
+  void validate() const {
+    training.validate(name);
+    lateral.validate(name);
+    if (input_size < 8) throw_value(name, "input_size must be >= 8, got ", input_size);
+    if (!(lambda >= 0) || !std::isfinite(lambda)) throw_value(name, "lambda must be finite and >= 0, got ", lambda);
+    for (float v : {attention_floor, prob_eps})
+      if (!(v > 0.0f && v < 0.5f)) throw_value(name, "attention_floor and prob_eps must be in (0, 0.5), got ", v);
+    if (!(class_threshold > 0.0f && class_threshold < 1.0f))
+      throw_value(name, "class_threshold must be in (0, 1), got ", class_threshold);
+    if (crf.iterations < 1) throw_value(name, "the CRF-RNN needs at least one iteration, got ", crf.iterations);
+  }
+};
+
 /// The attention + CRF-RNN pipeline with the attention QP's solver and the CRF-RNN as its
 /// slots. One network, trained end to end (sec. 6), then:  predict (val; classes from the FCL)
 /// -> pseudo-labels (train; tags known) -> evaluate. Table 1's baselines switch parts off
@@ -55,62 +114,9 @@ template <attention::AttentionSolver Solver = attention::coordinate_ascent, crf:
   requires Trainable<Crf> && std::same_as<typename Crf::config, crf::crf_rnn<>::config>
 class attention_crf {
  public:
-  static constexpr std::string_view name = "attention";
-
-  /// Table 1: B1 attention, B2 seg_loss, B3 att_unary, B4 neighbor, B5 crf_rnn (then a dense
-  /// CRF post-processes), B6 att_inference (a row of every run with attention, not a retrain).
-  struct components {
-    bool attention = true;   ///< top-down attention at all (B1: Delta^C only, unary -log p^S)
-    bool seg_loss = true;    ///< Delta^S (eq. 15)
-    bool att_unary = true;   ///< p^A in the CRF's unary (eq. 11)
-    bool neighbor = true;    ///< D in the attention QP (B4: the Markov chain)
-    bool crf_rnn = true;     ///< the CRF-RNN (B5: none in training, the dense CRF at test time)
-  };
-
-  struct config {
-    nn::deeplab_largefov::config net{};
-    nn::normalization input = nn::caffe_bgr_sec;
-    index_t input_size = 321;                     ///< 41 x 41 score maps
-    std::filesystem::path backbone_weights{};     ///< VGG16 + fc6 + fc7 (empty: random)
-    std::uint64_t seed = 1;
-    /// Sec. 7: batch 20, momentum 0.9, lr 1e-3 x0.1 every 2000 iterations, 10000 iterations
-    /// (= 18.4 epochs of VOC's 10582 train_aug images).
-    train_config training{.epochs = 18, .batch_size = 20, .lr = 1e-3f, .step_every = 2000};
-    float lambda = 1.5f;            ///< eq. 13
-    float attention_floor = 1e-5f;  ///< p^A clipped below in eq. 11's log (absent classes: p^A = 0)
-    float prob_eps = 1e-5f;         ///< p^S clipped in eq. 15's logs
-    float class_threshold = 0.5f;   ///< inference: classes with p(y|x) above it get attention maps
-    attention::top_down_config top_down{};
-    attention::lateral_config lateral{};
-    /// Sec. 5: three mean-field iterations, learned 1 x 1 compatibility, fixed kernels (their
-    /// weights are frozen too: "fixed bi-lateral kernels"). In training the CRF runs on the
-    /// score grid with the image downscaled to it (spatial deviations divided by the stride);
-    /// at test time on the full image with the learned compatibility.
-    typename crf::crf_rnn<>::config crf{.iterations = 3};
-    crf::mean_field<>::config dense_crf{};  ///< B5's post-processing
-    components use{};
-
-    /// The scenes dataset (128-pixel images) in minutes on 2 cores, as sec::config::scenes:
-    /// 1/8 width with BatchNorm, 17 x 17 scores, fc6 rate 3, Adam, the `wsss pretrain sec` backbone.
-    static config scenes() {
-      config c;
-      scenes_deeplab(c);
-      c.training = scenes_adam;
-      return c;
-    }
-
-    void validate() const {
-      training.validate(name);
-      lateral.validate(name);
-      if (input_size < 8) throw_value(name, "input_size must be >= 8, got ", input_size);
-      if (!(lambda >= 0) || !std::isfinite(lambda)) throw_value(name, "lambda must be finite and >= 0, got ", lambda);
-      for (float v : {attention_floor, prob_eps})
-        if (!(v > 0.0f && v < 0.5f)) throw_value(name, "attention_floor and prob_eps must be in (0, 0.5), got ", v);
-      if (!(class_threshold > 0.0f && class_threshold < 1.0f))
-        throw_value(name, "class_threshold must be in (0, 1), got ", class_threshold);
-      if (crf.iterations < 1) throw_value(name, "the CRF-RNN needs at least one iteration, got ", crf.iterations);
-    }
-  };
+  static constexpr std::string_view name = attention_config::name;
+  using components = attention_components;
+  using config = attention_config;
 
   /// Everything that trains (sec. 6: "all components ... end to end"): DeepLab-LargeFOV, the
   /// FCL over the pixel-wise label probabilities, the CRF-RNN's compatibility.

@@ -45,6 +45,72 @@
 
 namespace wsss::methods {
 
+/// Which of eq. 1's three terms train the network (Fig. 7's ablation drops one).
+struct sec_loss_terms {
+  bool seed = true, expand = true, constrain = true;
+};
+
+/// SEC's settings (the same for every pooler and CRF slot, so code that is not a template, e.g.
+/// a method compiled in another translation unit by nvcc, can hold one): sec<P, C>::config.
+struct sec_config {
+  static constexpr std::string_view name = "sec";
+  /// DeepLab-LargeFOV for both networks (classes are set from the dataset).
+  nn::deeplab_largefov::config net{};
+  nn::normalization input = nn::caffe_bgr_sec;  ///< the reference's BGR mean (104, 117, 123)
+  index_t input_size = 321;                     ///< images resized to input_size^2 (aspect not kept): 41 x 41 scores
+  /// Initial weights of both networks' VGG16 + fc6 + fc7 (the paper: ImageNet VGG16; names as
+  /// nn::deeplab_largefov's, fc8 not needed): empty starts from random weights.
+  std::filesystem::path backbone_weights{};
+  std::uint64_t seed = 1;
+  // Sec. 4: the localisation network (DeepLab-LargeFOV with GAP over its fc8 maps, a CAM network),
+  // fine-tuned on the image tags
+  train_config localisation{.epochs = 8, .batch_size = 15, .lr = 1e-3f, .step_every = 2000};
+  data::augment_config localisation_augment{.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 321};
+  cam::cue_config cues{};
+  /// User-supplied cues (<dir>/<id>.png label maps, any size, 255 = none): replaces the two
+  /// localisation stages.
+  std::filesystem::path cues_dir{};
+  // Sec. 3.1-3.2: the segmentation network (reference solver: SGD 8000 iterations of 15, lr
+  // 1e-3 x0.1 every 2000, momentum 0.9, wd 5e-4 = 11.3 epochs of trainaug)
+  train_config segmentation{.epochs = 12, .batch_size = 15, .lr = 1e-3f, .step_every = 2000};
+  sec_loss_terms terms{};
+  /// With pool::gwrp: d+ and d_bg from the paper's rule of thumb at this score grid (the top
+  /// 10% of positions carry half of G for present classes, the top 30% for background,
+  /// pool::gwrp::decay_for) instead of the pooler's 0.996 / 0.999, which are that rule at
+  /// 41 x 41 only (at 17 x 17 they weight nearly uniformly: GAP).
+  bool grid_decays = false;
+  float prob_floor = 1e-4f;  ///< the softmax floor all three losses read
+  losses::constrain_config constrain{};  ///< Q clipped at 1e-4, Q constant by default
+  // Sec. 4: inference
+  bool test_crf = true;
+  float crf_clip = 1e-5f;  ///< probabilities clipped below before the CRF's log (deploy/demo.py)
+
+  /// The scenes dataset (128-pixel images, 10 classes) in minutes on 2 cores: DeepLab-LargeFOV
+  /// at 1/8 width on the native 128 x 128 images (17 x 17 scores), fc6 rate 3 for that grid (12
+  /// on 41 x 41), Adam, and both networks from the backbone `wsss pretrain sec` makes.
+  static sec_config scenes() {
+    sec_config c;
+    scenes_deeplab(c);
+    c.localisation = scenes_adam;
+    c.localisation_augment = {.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 128};
+    c.segmentation = scenes_adam;
+    c.grid_decays = true;  // 17 x 17: d+ 0.976, d_bg 0.994
+    return c;
+  }
+
+  void validate() const {
+    localisation.validate(name);
+    localisation_augment.validate(name);
+    segmentation.validate(name);
+    cues.validate(name);
+    if (input_size < 8) throw_value(name, "input_size must be >= 8, got ", input_size);
+    if (!(prob_floor > 0.0f && prob_floor < 1.0f)) throw_value(name, "prob_floor must be in (0, 1), got ", prob_floor);
+    if (!terms.seed && !terms.expand && !terms.constrain) throw_value(name, "at least one loss term must train the network");
+    if (!cues_dir.empty() && !std::filesystem::is_directory(cues_dir))
+      throw_io(name, cues_dir, "cue folder not found");
+  }
+};
+
 /// The SEC pipeline. Slots: the pooler of the expansion loss's present classes and background
 /// (GWRP in the paper; GMP / GAP for Fig. 6) and the dense CRF (constrain-to-boundary loss in
 /// training, refinement at test time). Stages, each writing its artifacts under the work folder:
@@ -54,70 +120,9 @@ class sec {
   static_assert(!Trainable<C>, "sec: the CRF slot must have fixed parameters (SEC's CRF is not learned; see crf_rnn for that)");
 
  public:
-  static constexpr std::string_view name = "sec";
-
-  /// Which of eq. 1's three terms train the network (Fig. 7's ablation drops one).
-  struct loss_terms {
-    bool seed = true, expand = true, constrain = true;
-  };
-
-  struct config {
-    /// DeepLab-LargeFOV for both networks (classes are set from the dataset).
-    nn::deeplab_largefov::config net{};
-    nn::normalization input = nn::caffe_bgr_sec;  ///< the reference's BGR mean (104, 117, 123)
-    index_t input_size = 321;                     ///< images resized to input_size^2 (aspect not kept): 41 x 41 scores
-    /// Initial weights of both networks' VGG16 + fc6 + fc7 (the paper: ImageNet VGG16; names as
-    /// nn::deeplab_largefov's, fc8 not needed): empty starts from random weights.
-    std::filesystem::path backbone_weights{};
-    std::uint64_t seed = 1;
-    // Sec. 4: the localisation network (DeepLab-LargeFOV with GAP over its fc8 maps, a CAM network),
-    // fine-tuned on the image tags
-    train_config localisation{.epochs = 8, .batch_size = 15, .lr = 1e-3f, .step_every = 2000};
-    data::augment_config localisation_augment{.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 321};
-    cam::cue_config cues{};
-    /// User-supplied cues (<dir>/<id>.png label maps, any size, 255 = none): replaces the two
-    /// localisation stages.
-    std::filesystem::path cues_dir{};
-    // Sec. 3.1-3.2: the segmentation network (reference solver: SGD 8000 iterations of 15, lr
-    // 1e-3 x0.1 every 2000, momentum 0.9, wd 5e-4 = 11.3 epochs of trainaug)
-    train_config segmentation{.epochs = 12, .batch_size = 15, .lr = 1e-3f, .step_every = 2000};
-    loss_terms terms{};
-    /// With pool::gwrp: d+ and d_bg from the paper's rule of thumb at this score grid (the top
-    /// 10% of positions carry half of G for present classes, the top 30% for background,
-    /// pool::gwrp::decay_for) instead of the pooler's 0.996 / 0.999, which are that rule at
-    /// 41 x 41 only (at 17 x 17 they weight nearly uniformly: GAP).
-    bool grid_decays = false;
-    float prob_floor = 1e-4f;  ///< the softmax floor all three losses read
-    typename losses::constrain<C>::config constrain{};  ///< Q clipped at 1e-4, Q constant by default
-    // Sec. 4: inference
-    bool test_crf = true;
-    float crf_clip = 1e-5f;  ///< probabilities clipped below before the CRF's log (deploy/demo.py)
-
-    /// The scenes dataset (128-pixel images, 10 classes) in minutes on 2 cores: DeepLab-LargeFOV
-    /// at 1/8 width on the native 128 x 128 images (17 x 17 scores), fc6 rate 3 for that grid (12
-    /// on 41 x 41), Adam, and both networks from the backbone `wsss pretrain sec` makes.
-    static config scenes() {
-      config c;
-      scenes_deeplab(c);
-      c.localisation = scenes_adam;
-      c.localisation_augment = {.min_scale = 0.9, .max_scale = 1.1, .flip = true, .crop = 128};
-      c.segmentation = scenes_adam;
-      c.grid_decays = true;  // 17 x 17: d+ 0.976, d_bg 0.994
-      return c;
-    }
-
-    void validate() const {
-      localisation.validate(name);
-      localisation_augment.validate(name);
-      segmentation.validate(name);
-      cues.validate(name);
-      if (input_size < 8) throw_value(name, "input_size must be >= 8, got ", input_size);
-      if (!(prob_floor > 0.0f && prob_floor < 1.0f)) throw_value(name, "prob_floor must be in (0, 1), got ", prob_floor);
-      if (!terms.seed && !terms.expand && !terms.constrain) throw_value(name, "at least one loss term must train the network");
-      if (!cues_dir.empty() && !std::filesystem::is_directory(cues_dir))
-        throw_io(name, cues_dir, "cue folder not found");
-    }
-  };
+  static constexpr std::string_view name = sec_config::name;
+  using loss_terms = sec_loss_terms;
+  using config = sec_config;
 
   config cfg;
   P pooler{};                                                  ///< slot: the expansion loss's pooler (Pooler)
