@@ -16,7 +16,7 @@
 #include "wsss/opencl.hpp"
 #endif
 #if WSSS_CLI_HAVE_CUDA
-#include "affinitynet_cuda.hpp"
+#include "cuda_methods.hpp"
 #endif
 
 namespace {
@@ -35,13 +35,9 @@ struct common_flags : wsss_cli::method_flags {
                       "converted by examples/convert_torch_weights.py) for all three networks");
   }
   void add_device(CLI::App& cmd) {
-    cmd.add_option("--device", device,
-                   "where label synthesis (eq. 2, eq. 3's affinities, the random walk, the upsampling, the dense CRFs) "
-                   "runs: cpu (the host engines, fastest on a CPU), opencl "
-                   "(the system's default OpenCL device), cuda (a CUDA build); the networks run on the CPU, and every "
-                   "device gives cpu's labels up to float rounding")
-        ->check(CLI::IsMember({"cpu", "opencl", "cuda"}))
-        ->capture_default_str();
+    wsss_cli::add_device_option(cmd, device,
+                                "the steps of label synthesis (eq. 2, eq. 3's affinities, the random walk, the "
+                                "upsampling, the dense CRFs)");
   }
   config make() const {
     config c = preset == "scenes" ? config::scenes() : config{};
@@ -61,11 +57,7 @@ struct common_flags : wsss_cli::method_flags {
 #if WSSS_CLI_HAVE_CUDA
     if (device == "cuda") return body(wsss_cli::affinitynet_cuda{make()});
 #endif
-    wsss::throw_value("wsss", "--device ", device, ": this wsss was built without it (",
-        device == "cuda" ? "configure with -DWSSS_CLI_CUDA=ON where nvcc is, or use methods::affinitynet_on<cuda_t> "
-                           "from a .cu file built with nvcc and wsss/cuda.hpp"
-                         : "configure with OpenCL: apt-get install ocl-icd-opencl-dev opencl-headers pocl-opencl-icd",
-                      ")");
+    wsss_cli::no_device(device);
   }
 };
 

@@ -2,7 +2,7 @@
 // attention.cpp — `wsss run attention`: DeepLab-LargeFOV with the FCL, top-down attention maps
 // (a rectified-Gaussian QP per layer, solver chosen by --solver) and the CRF-RNN, trained end to
 // end on the tags (resumable), with Table 1's baselines (--without) and the CRF-RNN on OpenCL
-// (--device opencl).
+// or CUDA (--device opencl|cuda).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -19,6 +19,9 @@
 #include "wsss/methods/attention_crf.hpp"
 #if WSSS_CLI_HAVE_OPENCL
 #include "wsss/opencl.hpp"
+#endif
+#if WSSS_CLI_HAVE_CUDA
+#include "cuda_methods.hpp"
 #endif
 
 namespace {
@@ -76,14 +79,22 @@ void add_run(CLI::App& cmd) {
       using M = typename decltype(method)::type;
       wsss_cli::run_and_report(M(set(f->template preset_config<typename M::config>())), f->run);
     };
-    // The method with solver S and the host CRF-RNN, or the CRF-RNN on --device.
+    if (f->device == "cuda") {  // the stand-in picks the solver (attention_cuda.cu)
+#if WSSS_CLI_HAVE_CUDA
+      return wsss_cli::run_and_report(
+          wsss_cli::attention_cuda{set(f->template preset_config<m::attention_config>()), f->solver}, f->run);
+#else
+      wsss_cli::no_device(f->device);
+#endif
+    }
+    // The method with solver S and the host CRF-RNN, or the CRF-RNN on OpenCL.
     auto run = [&](auto solver) {
       using S = typename decltype(solver)::type;
       if (f->device == "cpu") return go(std::type_identity<m::attention_crf<S>>{});
 #if WSSS_CLI_HAVE_OPENCL
       go(std::type_identity<m::attention_crf<S, wsss::crf::device_crf_rnn<wsss::opencl_t>>>{});
 #else
-      wsss_cli::no_opencl();
+      wsss_cli::no_device(f->device);
 #endif
     };
     if (f->solver == "gradient") run(std::type_identity<at::projected_gradient>{});

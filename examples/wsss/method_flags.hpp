@@ -55,19 +55,25 @@ struct method_flags {
   }
 };
 
-// --device of `wsss run METHOD` for a method whose `what` (its pooler / CRF slots) have OpenCL
-// twins: cpu (the host engines) or opencl; the method's file instantiates the OpenCL one under
-// WSSS_CLI_HAVE_OPENCL and calls no_opencl() otherwise.
+// --device of a method whose `what` (its pooler / walk / CRF slots) have device twins: cpu (the
+// host engines), opencl or cuda. The method's file instantiates the OpenCL method under
+// WSSS_CLI_HAVE_OPENCL and calls its CUDA stand-in (cuda_methods.hpp) under WSSS_CLI_HAVE_CUDA;
+// otherwise no_device() names what the build lacks.
 inline void add_device_option(CLI::App& cmd, std::string& device, const std::string& what) {
   cmd.add_option("--device", device,
-                 "where " + what + " run: cpu (the host engines, fastest on a CPU) or opencl (the system's default OpenCL "
-                 "device); the networks run on the CPU, and both give the same results up to float rounding")
-      ->check(CLI::IsMember({"cpu", "opencl"}))
+                 "where " + what + " run: cpu (the host engines, fastest on a CPU), opencl (the system's default "
+                 "OpenCL device) or cuda (a build configured with -DWSSS_CLI_CUDA=ON); the networks run on the CPU, and "
+                 "every device gives cpu's results up to float rounding")
+      ->check(CLI::IsMember({"cpu", "opencl", "cuda"}))
       ->capture_default_str();
 }
-[[noreturn]] inline void no_opencl() {
-  wsss::throw_value("wsss", "--device opencl: this wsss was built without OpenCL (apt-get install ocl-icd-opencl-dev "
-                            "opencl-headers pocl-opencl-icd, then configure again)");
+[[noreturn]] inline void no_device(const std::string& device) {
+  wsss::throw_value("wsss", "--device ", device, ": this wsss was built without it (",
+                    device == "cuda" ? "configure with -DWSSS_CLI_CUDA=ON where nvcc is, or build the method with its "
+                                       "cuda_t slots in a .cu file with nvcc and wsss/cuda.hpp"
+                                     : "apt-get install ocl-icd-opencl-dev opencl-headers pocl-opencl-icd, then "
+                                       "configure again",
+                    ")");
 }
 
 // Runs a configured method in a work folder and prints where its report went.

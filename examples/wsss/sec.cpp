@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // sec.cpp — `wsss run sec` (localisation cues, DeepLab-LargeFOV trained with the seeding,
 // expansion and constrain-to-boundary losses, the test-time CRF; resumable), with the pooler
-// and loss ablations of the paper's Fig. 6 and 7 and `--device opencl` (the pooling and the CRFs
-// on OpenCL), and `wsss pretrain sec` (the VGG16 backbone on single-object images, the ImageNet
-// stand-in).
+// and loss ablations of the paper's Fig. 6 and 7 and `--device opencl|cuda` (the pooling and
+// the CRFs on OpenCL or CUDA), and `wsss pretrain sec` (the VGG16 backbone on single-object
+// images, the ImageNet stand-in).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -22,6 +22,9 @@
 #include "wsss/pool/gwrp.hpp"
 #if WSSS_CLI_HAVE_OPENCL
 #include "wsss/opencl.hpp"
+#endif
+#if WSSS_CLI_HAVE_CUDA
+#include "cuda_methods.hpp"
 #endif
 
 namespace {
@@ -87,14 +90,21 @@ void add_run(CLI::App& cmd) {
       using M = typename decltype(method)::type;
       wsss_cli::run_and_report(M(set(f->config<M>())), f->run);
     };
-    // The method with host pooler P, or P's device twin and the device CRF on --device.
+    if (f->device == "cuda") {  // the stand-in picks the pooler (sec_cuda.cu)
+#if WSSS_CLI_HAVE_CUDA
+      return wsss_cli::run_and_report(wsss_cli::sec_cuda{set(f->config<m::sec<>>()), f->pooler}, f->run);
+#else
+      wsss_cli::no_device(f->device);
+#endif
+    }
+    // The method with host pooler P, or P's device twin and the device CRF on OpenCL.
     auto run = [&](auto pooler) {
       using P = typename decltype(pooler)::type;
       if (f->device == "cpu") return go(std::type_identity<m::sec<P>>{});
 #if WSSS_CLI_HAVE_OPENCL
       go(std::type_identity<m::sec<wsss::pool::device_pool<P, wsss::opencl_t>, wsss::crf::device_mean_field<wsss::opencl_t>>>{});
 #else
-      wsss_cli::no_opencl();
+      wsss_cli::no_device(f->device);
 #endif
     };
     if (f->pooler == "gmp") run(std::type_identity<wsss::pool::gmp>{});

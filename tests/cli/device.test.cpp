@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // tests/cli/device.test.cpp — `--device`: an AffinityNet run made on the host engines, labelled
 // with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the run's
-// labels; `wsss run sec|attention --device opencl` train like the host runs; a device this build
-// lacks is named in one line.
+// labels; `wsss run sec|attention --device opencl` train like the host runs; `--device cuda` where
+// no GPU is, or in a build without CUDA, is refused in one line before any work.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -13,6 +13,21 @@
 #include "io/temp_dir.hpp"
 #include "methods/tiny_run.hpp"
 #include "support/label_folders.hpp"
+
+namespace {
+
+// --device cuda where no GPU is: one line naming what is missing, status 1.
+void check_cuda_refused(const wsss_test::outcome& r) {
+  INFO(r.err);
+  CHECK(r.status == 1);
+#if WSSS_CLI_HAVE_CUDA  // built with -DWSSS_CLI_CUDA=ON: this test runs where no GPU is
+  CHECK(r.err.find("--device cuda: no usable CUDA device") != std::string::npos);
+#else
+  CHECK(r.err.find("--device cuda: this wsss was built without it") != std::string::npos);
+#endif
+}
+
+}  // namespace
 
 TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --device cuda names what is missing") {
   wsss_test::temp_dir dir;
@@ -42,17 +57,11 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   CHECK(d.pixels == 4 * 32 * 32);
   CHECK(d.differ * 1000 <= d.pixels);
 #endif
-  const auto cuda = label("cuda", dir / "cuda");
-  CHECK(cuda.status == 1);
-#if WSSS_CLI_HAVE_CUDA  // built with -DWSSS_CLI_CUDA=ON: this test runs where no GPU is
-  CHECK(cuda.err.find("--device cuda: no usable CUDA device") != std::string::npos);
-#else
-  CHECK(cuda.err.find("--device cuda: this wsss was built without it") != std::string::npos);
-#endif
+  check_cuda_refused(label("cuda", dir / "cuda"));
   CHECK(label("tpu", dir / "tpu").status == 2);  // not a choice: the parser names the flag
 }
 
-TEST_CASE("wsss: run sec / attention --device opencl train with the pooling and the CRFs on OpenCL, as the host runs do") {
+TEST_CASE("wsss: run sec / attention --device opencl train with the pooling and the CRFs on OpenCL, as the host runs do; --device cuda is refused without a GPU") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "5"}).status == 0);
@@ -82,6 +91,9 @@ TEST_CASE("wsss: run sec / attention --device opencl train with the pooling and 
     CHECK(d.pixels == 2 * 32 * 32);
     CHECK(d.differ * 100 <= d.pixels);  // two trainings apart by float rounding
 #endif
-    CHECK(run("cuda").status == 2);  // not a choice of these commands: the parser names the flag
+    check_cuda_refused(run("cuda"));
+    const auto refused = dir / method / "cuda";  // refused before anything trained or was written
+    CHECK((!std::filesystem::exists(refused) || std::filesystem::is_empty(refused)));
+    CHECK(run("tpu").status == 2);  // not a choice: the parser names the flag
   }
 }
