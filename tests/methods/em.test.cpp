@@ -2,24 +2,30 @@
 // tests/methods/em.test.cpp — EM for DeepLab as users run it: every stage on a tiny VOC-layout
 // dataset with boxes, a run stopped part-way resumes to identical artifacts, the box variants'
 // pre-processed labels against their definitions, the semi-supervised batches, the CRF
-// cross-validation, and configuration errors
+// cross-validation (on the host and on a device engine), and configuration errors
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "io/temp_dir.hpp"
 #include "methods/tiny_run.hpp"
+#include "wsss/backend/thrust/for_each_index.hpp"
 #include "wsss/crf/bbox.hpp"
+#include "wsss/crf/device_mean_field.hpp"
 #include "wsss/em/bias.hpp"
 #include "wsss/em/boxes.hpp"
 #include "wsss/io/label_png.hpp"
 #include "wsss/io/voc.hpp"
 #include "wsss/methods/em_deeplab.hpp"
+#include "wsss/opencl.hpp"
 
 namespace {
 
@@ -41,6 +47,18 @@ typename wsss::methods::em_deeplab<E>::config tiny_config() {
   c.crf_grid.appearance_weight = {3.0f, 5.0f};
   c.strong_per_batch = 1;
   return c;
+}
+
+// The rows of a crf_search.txt: a grid point's five parameters (as written) and its mIoU (%).
+std::vector<std::pair<std::string, double>> search_table(const fs::path& file) {
+  std::istringstream in(bytes_of(file));
+  std::vector<std::pair<std::string, double>> rows;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line.starts_with("smoothness_sxy")) continue;
+    const auto cut = line.find_last_of(' ');
+    rows.emplace_back(line.substr(0, cut), std::stod(line.substr(cut + 1)));
+  }
+  return rows;
 }
 
 wsss::io::voc_dataset tiny_train(const fs::path& data) {
@@ -97,6 +115,36 @@ TEST_CASE("em: a run stopped inside and between stages resumes to identical arti
   REQUIRE(v.size() == 6);
   CHECK(v[3] > 0.0);
   CHECK(v[3] < 1.0);
+}
+
+TEST_CASE("em: with the CRF slot on a device the cross-validation and the val labels follow the host engine's") {
+  // em_deeplab<E, crf::device_mean_field<Tag>>: the grid search over the held-out val images and
+  // the val predictions' dCRF on Tag, thrust_omp (the CUDA bodies on the CPU) and OpenCL (PoCL).
+  // EM trains without a CRF, so the losses are the host run's; the grid's mIoUs and the labels
+  // may differ by the CRF's float rounding only.
+  wsss_test::temp_dir tmp;
+  wsss_test::make_tiny_scenes(tmp / "data");
+  wsss::methods::run_context host_cx(wsss_test::quiet_run(tmp / "data", tmp / "host"));
+  wsss::methods::em_deeplab<>(tiny_config()).run(host_cx);
+  const auto host_grid = search_table(tmp / "host" / "crf_search.txt");
+  REQUIRE(host_grid.size() == 4);
+  auto check_device = [&](auto device_method, const std::string& name) {
+    using M = typename decltype(device_method)::type;
+    wsss_test::check_device_run<M>(tmp / "data", tmp / "host", tmp / name, tiny_config(), "segmentation", {"em_crf"});
+    const auto grid = search_table(tmp / name / "crf_search.txt");
+    REQUIRE(grid.size() == host_grid.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < grid.size(); ++i) {
+      CHECK(grid[i].first == host_grid[i].first);
+      worst = std::max(worst, std::abs(grid[i].second - host_grid[i].second));
+    }
+    MESSAGE(name, ": grid mIoUs against the host search's: max |difference| ", worst, " points");
+    CHECK(worst <= 0.5);
+  };
+  using wsss::crf::device_mean_field;
+  check_device(std::type_identity<wsss::methods::em_deeplab<wsss::em::adapt, device_mean_field<wsss::thrust_omp_t>>>{},
+               "thrust_omp");
+  check_device(std::type_identity<wsss::methods::em_deeplab<wsss::em::adapt, device_mean_field<wsss::opencl_t>>>{}, "opencl");
 }
 
 TEST_CASE("em: the box variants pre-process Bbox-Rect and Bbox-Seg labels once and train on them") {

@@ -41,76 +41,81 @@
 
 namespace wsss::methods {
 
+/// EM's settings (the same for every E-step and CRF slot, so code that is not a template, e.g. a
+/// method compiled in another translation unit by nvcc, can hold one): em_deeplab<E, C>::config.
+struct em_config {
+  static constexpr std::string_view name = "em";
+  nn::deeplab_largefov::config net{};          ///< classes are set from the dataset
+  nn::normalization input = nn::caffe_bgr;     ///< DeepLab's BGR mean
+  index_t input_size = 321;                    ///< images resized to input_size^2: 41 x 41 scores
+  /// Initial VGG16 + fc6 + fc7 weights (the paper: ImageNet; nn::deeplab_largefov names; fc8
+  /// not needed); empty starts from random weights.
+  std::filesystem::path backbone_weights{};
+  std::uint64_t seed = 1;
+  /// Sec. 4.2: SGD, batches of 20-30, lr 1e-3 (x10 for the classifier: the network's lr_mult),
+  /// x0.1 after a fixed number of steps, momentum 0.9, weight decay 5e-4 (DeepLab's solver:
+  /// 6000 steps of 20, x0.1 every 2000 = 11.3 epochs of train_aug).
+  train_config training{.epochs = 12, .batch_size = 20, .lr = 1e-3f, .step_every = 2000};
+  /// Sec. 3.4, semi-supervised: the first `strong` ids of ImageSets/Segmentation/<strong_split>.txt
+  /// (only those in the train split count) train on their masks; 0: every image is weak.
+  std::size_t strong = 0;
+  std::string strong_split = "strong";  ///< VOC: "train" (its 1,464 masks within train_aug)
+  /// Strong images in every batch (the rest of batch_size are weak); 0: batch_size times
+  /// the strong share of the train split, rounded, at least 1.
+  std::size_t strong_per_batch = 0;
+  /// false: the strong images alone train, for as many SGD steps as a run over the whole
+  /// train split (the paper's "Strong" rows, Semi's baseline)
+  bool weak = true;
+  // Sec. 4.1: inference
+  bool test_crf = true;
+  float crf_clip = 1e-5f;          ///< probabilities clipped below before the CRF's log
+  /// The CRF's parameters cross-validated (crf::grid_search, best mIoU) on the first
+  /// crf_holdout val images (the paper: 100 of val) over crf_grid; 0 keeps the engine's own.
+  std::size_t crf_holdout = 100;
+  crf::search_grid crf_grid{.smoothness_sxy = {},
+                            .smoothness_weight = {},
+                            .appearance_sxy = {30.0f, 50.0f, 80.0f},
+                            .appearance_sfeat = {3.0f, 5.0f, 13.0f},
+                            .appearance_weight = {3.0f, 5.0f, 10.0f}};
+
+  /// The scenes dataset in minutes on 2 cores, on SEC's scenes network: DeepLab-LargeFOV at
+  /// 1/8 width with batch normalisation on the native 128 x 128 images (17 x 17 scores), fc6
+  /// rate 3, from the backbone `wsss pretrain sec` makes; the paper's SGD (lr 1e-3, x10 for
+  /// fc8, momentum 0.9, weight decay 5e-4) with the poly rate over 500 steps of 8 (SEC's Adam
+  /// scored lower for every variant, docs/em.md); 10 held-out val images for the CRF;
+  /// semi-supervised batches of 8 hold 2 strong images.
+  static em_config scenes() {
+    em_config c;
+    scenes_deeplab(c);
+    c.training = {.epochs = 20, .batch_size = 8, .update = optimizer::sgd, .lr = 1e-3f, .momentum = 0.9f,
+                  .weight_decay = 5e-4f, .poly_power = 0.9f};
+    c.crf_holdout = 10;
+    c.strong_per_batch = 2;
+    return c;
+  }
+
+  void validate() const {
+    training.validate(name);
+    if (input_size < 8) throw_value(name, "input_size must be >= 8, got ", input_size);
+    if (!weak && strong == 0) throw_value(name, "without weak images the run needs strong ones (strong > 0)");
+    if (weak && strong > 0 && strong_per_batch >= static_cast<std::size_t>(training.batch_size))
+      throw_value(name, "strong_per_batch (", strong_per_batch, ") must leave room for weak images in batches of ",
+                  training.batch_size);
+    if (!(crf_clip > 0.0f && crf_clip < 1.0f)) throw_value(name, "crf_clip must be in (0, 1), got ", crf_clip);
+  }
+};
+
 /// EM for DeepLab. Slots: the E-step (EStepBias: em::fixed, em::adapt, em::bbox_rect,
-/// em::bbox_seg, em::bbox_fixed) and the test-time dense CRF (CrfEngine). Stages, each writing
+/// em::bbox_seg, em::bbox_fixed) and the test-time dense CRF (CrfEngine; crf::device_mean_field<Tag>
+/// runs its cross-validation and the val predictions' CRF on Tag). Stages, each writing
 /// its artifacts under the work folder:
 ///   [box pre-processing] -> DeepLab-LargeFOV (E-step + M-step per SGD step) -> CRF cross-validation
 ///   -> predict val -> the E-step's labels of the train images -> evaluate
 template <em::EStepBias E = em::adapt, crf::CrfEngine C = crf::mean_field<>>
 class em_deeplab {
  public:
-  static constexpr std::string_view name = "em";
-
-  struct config {
-    nn::deeplab_largefov::config net{};          ///< classes are set from the dataset
-    nn::normalization input = nn::caffe_bgr;     ///< DeepLab's BGR mean
-    index_t input_size = 321;                    ///< images resized to input_size^2: 41 x 41 scores
-    /// Initial VGG16 + fc6 + fc7 weights (the paper: ImageNet; nn::deeplab_largefov names; fc8
-    /// not needed); empty starts from random weights.
-    std::filesystem::path backbone_weights{};
-    std::uint64_t seed = 1;
-    /// Sec. 4.2: SGD, batches of 20-30, lr 1e-3 (x10 for the classifier: the network's lr_mult),
-    /// x0.1 after a fixed number of steps, momentum 0.9, weight decay 5e-4 (DeepLab's solver:
-    /// 6000 steps of 20, x0.1 every 2000 = 11.3 epochs of train_aug).
-    train_config training{.epochs = 12, .batch_size = 20, .lr = 1e-3f, .step_every = 2000};
-    /// Sec. 3.4, semi-supervised: the first `strong` ids of ImageSets/Segmentation/<strong_split>.txt
-    /// (only those in the train split count) train on their masks; 0: every image is weak.
-    std::size_t strong = 0;
-    std::string strong_split = "strong";  ///< VOC: "train" (its 1,464 masks within train_aug)
-    /// Strong images in every batch (the rest of batch_size are weak); 0: batch_size times
-    /// the strong share of the train split, rounded, at least 1.
-    std::size_t strong_per_batch = 0;
-    /// false: the strong images alone train, for as many SGD steps as a run over the whole
-    /// train split (the paper's "Strong" rows, Semi's baseline)
-    bool weak = true;
-    // Sec. 4.1: inference
-    bool test_crf = true;
-    float crf_clip = 1e-5f;          ///< probabilities clipped below before the CRF's log
-    /// The CRF's parameters cross-validated (crf::grid_search, best mIoU) on the first
-    /// crf_holdout val images (the paper: 100 of val) over crf_grid; 0 keeps the engine's own.
-    std::size_t crf_holdout = 100;
-    crf::search_grid crf_grid{.smoothness_sxy = {},
-                              .smoothness_weight = {},
-                              .appearance_sxy = {30.0f, 50.0f, 80.0f},
-                              .appearance_sfeat = {3.0f, 5.0f, 13.0f},
-                              .appearance_weight = {3.0f, 5.0f, 10.0f}};
-
-    /// The scenes dataset in minutes on 2 cores, on SEC's scenes network: DeepLab-LargeFOV at
-    /// 1/8 width with batch normalisation on the native 128 x 128 images (17 x 17 scores), fc6
-    /// rate 3, from the backbone `wsss pretrain sec` makes; the paper's SGD (lr 1e-3, x10 for
-    /// fc8, momentum 0.9, weight decay 5e-4) with the poly rate over 500 steps of 8 (SEC's Adam
-    /// scored lower for every variant, docs/em.md); 10 held-out val images for the CRF;
-    /// semi-supervised batches of 8 hold 2 strong images.
-    static config scenes() {
-      config c;
-      scenes_deeplab(c);
-      c.training = {.epochs = 20, .batch_size = 8, .update = optimizer::sgd, .lr = 1e-3f, .momentum = 0.9f,
-                    .weight_decay = 5e-4f, .poly_power = 0.9f};
-      c.crf_holdout = 10;
-      c.strong_per_batch = 2;
-      return c;
-    }
-
-    void validate() const {
-      training.validate(name);
-      if (input_size < 8) throw_value(name, "input_size must be >= 8, got ", input_size);
-      if (!weak && strong == 0) throw_value(name, "without weak images the run needs strong ones (strong > 0)");
-      if (weak && strong > 0 && strong_per_batch >= static_cast<std::size_t>(training.batch_size))
-        throw_value(name, "strong_per_batch (", strong_per_batch, ") must leave room for weak images in batches of ",
-                    training.batch_size);
-      if (!(crf_clip > 0.0f && crf_clip < 1.0f)) throw_value(name, "crf_clip must be in (0, 1), got ", crf_clip);
-    }
-  };
+  static constexpr std::string_view name = em_config::name;
+  using config = em_config;
 
   config cfg;
   E estep{};  ///< slot: the E-step (EStepBias)
@@ -371,7 +376,8 @@ class em_deeplab {
     std::vector<crf::labelled_example> examples;
     for (std::size_t i = 0; i < n; ++i)
       examples.push_back({&images[i], &unaries[i], &truths[i], clamps[i].pixels() > 0 ? &clamps[i] : nullptr});
-    const auto r = crf::grid_search<K>(examples, cfg.crf_grid, base.cfg, cx.classes(), cx.ex());
+    // On the engine's backend: a device engine's plans and solves stay there for the whole grid.
+    const auto r = crf::grid_search<K>(examples, cfg.crf_grid, base.cfg, cx.classes(), policy_exec(base, cx.ex()));
 
     std::ostringstream os;
     os << "# " << what << " cross-validation on the first " << n << " images of " << val.split()
