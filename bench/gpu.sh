@@ -7,8 +7,8 @@
 #                                     into build-gpu-kit/
 #   there: bash bench/gpu.sh run      (device run, carry ["build-gpu-kit"]) runs the CUDA
 #                                     tests, then the benchmarks, writing $OUT/cuda.json, then
-#                                     `wsss label affinitynet` on 64 images and `wsss run sec`
-#                                     and `wsss run attention` on 8, cpu vs cuda
+#                                     `wsss label affinitynet` on 64 images and `wsss run sec`,
+#                                     `attention` and `em` on 8, cpu vs cuda
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=build-gpu-kit
@@ -47,9 +47,9 @@ case "${1:-}" in
         --device "$device" || status=$?
     done
     diff -rq "$w/cpu" "$w/cuda" && echo "labels identical" || echo "labels differ (ties under other rounding?)"
-    echo "=== wsss run sec / attention: 8 scenes of 64 x 64, one epoch a network, cpu vs cuda"
+    echo "=== wsss run sec / attention / em: 8 scenes of 64 x 64, one epoch a network, cpu vs cuda"
     "$kit/bin/wsss" -q scenes "$w/train" --train 8 --val 4 --size 64 --seed 5 >/dev/null
-    for method in sec attention; do
+    for method in sec attention em; do
       for device in cpu cuda; do
         TIMEFORMAT="run $method --device $device: %R s"
         time "$kit/bin/wsss" -q run "$method" --data "$w/train" --work "$w/$method-$device" --preset scenes \

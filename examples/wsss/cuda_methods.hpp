@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// cuda_methods.hpp — `--device cuda` of `wsss run|label affinitynet`, `wsss run sec` and
-// `wsss run attention`: stand-ins for the methods with their device slots on CUDA, whose members
+// cuda_methods.hpp — `--device cuda` of `wsss run|label affinitynet` and `wsss run sec`,
+// `attention` and `em`: stand-ins for the methods with their device slots on CUDA, whose members
 // are defined in <method>_cuda.cu, the files nvcc compiles (the rest of the command is C++
 // compiled by the host compiler). They hold the methods' configurations, which are the same type
 // for every slot, so the host code fills them as for the cpu and opencl runs. Every member first
@@ -10,11 +10,15 @@
 
 #include <filesystem>
 #include <string>
+#include <variant>
 
 #include "wsss/dist/group.hpp"
 #include "wsss/io/voc.hpp"
 #include "wsss/methods/affinitynet.hpp"
+#include "wsss/em/bias.hpp"
+#include "wsss/em/boxes.hpp"
 #include "wsss/methods/attention_crf.hpp"
+#include "wsss/methods/em_deeplab.hpp"
 #include "wsss/methods/sec.hpp"
 
 namespace wsss_cli {
@@ -48,6 +52,15 @@ struct sec_cuda {
 struct attention_cuda {
   wsss::methods::attention_config cfg;
   std::string solver = "coordinate";
+
+  wsss::methods::run_summary run(wsss::methods::run_context& cx) const;
+};
+
+/// methods::em_deeplab<E, crf::device_mean_field<cuda_t>>: the test-time CRF (its cross-validation
+/// and the val predictions') on the GPU, with the E-step estep holds.
+struct em_cuda {
+  wsss::methods::em_config cfg;
+  std::variant<wsss::em::fixed, wsss::em::adapt, wsss::em::bbox_rect, wsss::em::bbox_seg<>, wsss::em::bbox_fixed> estep;
 
   wsss::methods::run_summary run(wsss::methods::run_context& cx) const;
 };

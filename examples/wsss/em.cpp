@@ -2,7 +2,8 @@
 // em.cpp — `wsss run em` (EM for DeepLab: DeepLab-LargeFOV trained with an on-line E-step from
 // image tags or boxes, optionally with a few strongly annotated images in every batch; the
 // test-time CRF cross-validated on held-out images; resumable), one variant per row of the
-// paper's Tables 1-3.
+// paper's Tables 1-3; `--device opencl|cuda` runs the CRF's cross-validation and the val
+// predictions' CRF there.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -11,9 +12,16 @@
 
 #include "method_flags.hpp"
 #include "methods.hpp"
+#include "wsss/crf/device_mean_field.hpp"
 #include "wsss/em/bias.hpp"
 #include "wsss/em/boxes.hpp"
 #include "wsss/methods/em_deeplab.hpp"
+#if WSSS_CLI_HAVE_OPENCL
+#include "wsss/opencl.hpp"
+#endif
+#if WSSS_CLI_HAVE_CUDA
+#include "cuda_methods.hpp"
+#endif
 
 namespace {
 
@@ -31,6 +39,7 @@ void add_run(CLI::App& cmd) {
     float fg_bias = 5.0f, bg_bias = 3.0f, fg_portion = 0.2f, bg_portion = 0.4f, alpha = 0.2f;
     std::string optimizer;  // "": the preset's
     float lr = 0;           // 0: the preset's
+    std::string device = "cpu";
   };
   auto f = std::make_shared<flags>();
   wsss_cli::add_run_options(cmd, f->run, "the run's folder: weights, box labels, labels, logs, report; a rerun resumes it");
@@ -66,6 +75,9 @@ void add_run(CLI::App& cmd) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd.add_flag("--no-test-crf", f->no_test_crf, "no dense CRF at test time");
+  wsss_cli::add_device_option(cmd, f->device,
+                              "the test-time dense CRF (its cross-validation on the held-out images and the val "
+                              "predictions')");
   f->add(cmd, "'paper' (DeepLab's solver, 321 x 321 input, full width) or 'scenes' (1/8 width on 128 x 128 scenes, minutes on 2 cores)",
          "DeepLab-LargeFOV",
          "pretrained VGG16 + fc6 + fc7 weights (safetensors, nn::deeplab_largefov names, e.g. from `wsss pretrain sec`)");
@@ -109,9 +121,19 @@ void add_run(CLI::App& cmd) {
     namespace em = wsss::em;
     const std::string& v = f->variant;
     const em::fixed::config fixed{.fg_bias = f->fg_bias, .bg_bias = f->bg_bias};
+    // The method with E-step estep and the host CRF, or the CRF on --device.
     auto go = [&](auto estep) {
-      using method = m::em_deeplab<decltype(estep)>;
-      wsss_cli::run_and_report(method(set(typename method::config{}), estep), f->run);
+      using E = decltype(estep);
+      const m::em_config c = set(m::em_config{});
+      if (f->device == "cpu") return wsss_cli::run_and_report(m::em_deeplab<E>(c, estep), f->run);
+#if WSSS_CLI_HAVE_OPENCL
+      if (f->device == "opencl")
+        return wsss_cli::run_and_report(m::em_deeplab<E, wsss::crf::device_mean_field<wsss::opencl_t>>(c, estep), f->run);
+#endif
+#if WSSS_CLI_HAVE_CUDA
+      if (f->device == "cuda") return wsss_cli::run_and_report(wsss_cli::em_cuda{c, estep}, f->run);
+#endif
+      wsss_cli::no_device(f->device);
     };
     if (v == "fixed" || v == "semi" || v == "strong") go(em::fixed(fixed));  // strong: the E-step labels row
     else if (v == "adapt") go(em::adapt({.fg_portion = f->fg_portion, .bg_portion = f->bg_portion}));

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/cli/device.test.cpp — `--device`: an AffinityNet run made on the host engines, labelled
 // with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the run's
-// labels; `wsss run sec|attention --device opencl` train like the host runs; `--device cuda` where
-// no GPU is, or in a build without CUDA, is refused in one line before any work.
+// labels; `wsss run sec|attention|em --device opencl` train and label like the host runs;
+// `--device cuda` where no GPU is, or in a build without CUDA, is refused in one line before any
+// work.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -61,12 +62,13 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   CHECK(label("tpu", dir / "tpu").status == 2);  // not a choice: the parser names the flag
 }
 
-TEST_CASE("wsss: run sec / attention --device opencl train with the pooling and the CRFs on OpenCL, as the host runs do; --device cuda is refused without a GPU") {
+TEST_CASE("wsss: run sec / attention / em --device opencl train and label with the pooling and the CRFs on OpenCL, as the host runs do; --device cuda is refused without a GPU") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "5"}).status == 0);
   // method, its extra flags, the label folder of its val predictions after the CRF
-  const std::vector<std::vector<std::string>> methods{{"sec", "--through-crf", "sec_crf"}, {"attention", "--lambda", "1.5", "attention"}};
+  const std::vector<std::vector<std::string>> methods{
+      {"sec", "--through-crf", "sec_crf"}, {"attention", "--lambda", "1.5", "attention"}, {"em", "em_crf"}};
   for (const auto& mf : methods) {
     const std::string method = mf.front(), labels = mf.back();
     CAPTURE(method);
