@@ -13,10 +13,10 @@
 #include <variant>
 
 #include "wsss/dist/group.hpp"
-#include "wsss/io/voc.hpp"
-#include "wsss/methods/affinitynet.hpp"
 #include "wsss/em/bias.hpp"
 #include "wsss/em/boxes.hpp"
+#include "wsss/io/voc.hpp"
+#include "wsss/methods/affinitynet.hpp"
 #include "wsss/methods/attention_crf.hpp"
 #include "wsss/methods/em_deeplab.hpp"
 #include "wsss/methods/sec.hpp"
@@ -57,7 +57,7 @@ struct attention_cuda {
 };
 
 /// methods::em_deeplab<E, crf::device_mean_field<cuda_t>>: the test-time CRF (its cross-validation
-/// and the val predictions') on the GPU, with the E-step estep holds.
+/// and the val predictions') on the GPU, the E-step the one estep holds.
 struct em_cuda {
   wsss::methods::em_config cfg;
   std::variant<wsss::em::fixed, wsss::em::adapt, wsss::em::bbox_rect, wsss::em::bbox_seg<>, wsss::em::bbox_fixed> estep;
