@@ -15,6 +15,8 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 mapfile -t rows < <("$bin" --benchmark_list_tests --benchmark_filter="^wsss_.*($regex)" 2>/dev/null | grep '^wsss_')
 ((${#rows[@]})) || { echo "nn_rows.sh: no wsss_ row matches '$regex'" >&2; exit 2; }
+"$bin" --benchmark_list_tests 2>/dev/null | grep -q '^torch_' ||
+  { echo "nn_rows.sh: $bin has no libtorch rows (configure with libtorch: bash .ci/deps.sh --bench)" >&2; exit 2; }
 twin() {  # the libtorch row of a wsss row
   sed -e 's/^wsss_sgemm/torch_mm/' -e 's/^wsss_/torch_/' <<<"$1"
 }
