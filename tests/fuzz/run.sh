@@ -14,7 +14,7 @@ drivers=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-jobs=${FUZZ_JOBS:-$(nproc)}
+at_once=${FUZZ_JOBS:-$(nproc)}  # not `jobs`: that is the builtin the loop below calls
 fuzz_one() {  # runs one driver; its log and exit status land in $work
   local name=$1 bin=$build/tests/fuzz/fuzz_$1
   local opts=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1
@@ -29,7 +29,7 @@ for name in "${drivers[@]}"; do
   mkdir -p "$work/$name"
 done
 for name in "${drivers[@]}"; do
-  while (( $(jobs -rp | wc -l) >= jobs )); do wait -n || true; done
+  while (( $(jobs -rp | wc -l) >= at_once )); do wait -n || true; done
   fuzz_one "$name" &
 done
 wait
