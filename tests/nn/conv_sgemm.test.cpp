@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // tests/nn/conv_sgemm.test.cpp — the GEMM under the convolutions against a naive triple loop:
 // ragged edges of every block size, edge panels of 4, 8 and 12 rows (full and partial),
-// transposed (strided) operands, assign and accumulate; every micro-kernel this CPU runs.
+// transposed (strided) operands, assign and accumulate, k over one and two block limits; every
+// micro-kernel this CPU runs.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -21,7 +22,7 @@ TEST_CASE("sgemm matches a naive product on ragged, strided and transposed opera
     };
     for (const dims d : {dims{1, 1, 1}, dims{12, 32, 192}, dims{13, 33, 193}, dims{7, 70, 5}, dims{130, 45, 400},
                          dims{64, 1600, 27}, dims{27, 64, 300},
-                         dims{20, 64, 50}, dims{8, 33, 9}}) {
+                         dims{20, 64, 50}, dims{8, 33, 9}, dims{13, 33, 513}, dims{25, 40, 1030}}) {
       for (int layout = 0; layout < 4; ++layout) {
         for (bool accumulate : {false, true}) {
           INFO("m " << d.m << " n " << d.n << " k " << d.k << " layout " << layout << " accumulate " << accumulate);
@@ -51,4 +52,16 @@ TEST_CASE("sgemm matches a naive product on ragged, strided and transposed opera
       }
     }
   });
+}
+
+TEST_CASE("sgemm's k blocks: equal, at most sgemm_kc, multiples of 4, as few as the limit allows") {
+  using ad::detail::sgemm_kc;
+  for (index_t k = 1; k <= 5 * sgemm_kc + 3; ++k) {
+    const index_t kb = ad::detail::sgemm_k_block(k);
+    INFO("k " << k << " block " << kb);
+    REQUIRE(kb % 4 == 0);
+    REQUIRE(kb <= sgemm_kc);
+    REQUIRE((k + kb - 1) / kb == (k + sgemm_kc - 1) / sgemm_kc);  // no more blocks than needed
+    REQUIRE(kb - (k + (k + kb - 1) / kb - 1) / ((k + kb - 1) / kb) < 4);  // equal up to the rounding
+  }
 }

@@ -19,31 +19,53 @@ struct mat_ref {
   index_t rs, cs;
 };
 
-// Register tile 12 x 32 (AVX-512: 24 zmm accumulators, two B vectors, one broadcast). Blocks: a
-// kc x 32 panel of B (24 KiB) stays in L1, an mc x kc block of A (90 KiB) in L2, kc x nc of B in
-// L3.
-inline constexpr index_t sgemm_mr = 12, sgemm_nr = 32, sgemm_kc = 192, sgemm_mc = 120, sgemm_nc = 1536;
-// Other blockings tried on the bench's shapes (kc 192-576 x nc 256-1536, AMD EPYC Zen 4): none
-// beat this one by more than the run-to-run spread (about 5% on our shared 2-core machine).
-// kc 512, or k split into equal blocks of at most 384 / 512, on six conv shapes at 1 and 2
-// threads (2026-12-07): +5-10% on 1024 x 1024 x 1681 only (two passes over C instead of six),
-// within the spread on 64 x 576 x 1820 / 12880, 512 x 4608 x 1681, 256 x 2304 x 3136 and
-// 128 x 1152 x 12544; kept, since Winograd's packed weights share this kc.
+// Register tile 12 x 32 (AVX-512: 24 zmm accumulators, two B vectors, one broadcast). Blocks: k
+// split into equal blocks of at most sgemm_kc (a multiple of 4, so every packed A panel starts
+// on a cache line), an mc x kc block of A (up to 240 KiB) in L2, kc x nc of B in L3.
+inline constexpr index_t sgemm_mr = 12, sgemm_nr = 32, sgemm_kc = 512, sgemm_mc = 120, sgemm_nc = 1536;
+// kc: each k block is one more pass of loads and stores over C, which the kernel cannot hide;
+// a 512 block's 64 KiB B panel overflows L1 and costs less than those passes. One thread, AMD
+// EPYC Zen 4, 2026-12-07, GFLOP/s against OpenBLAS 0.3.21's SkylakeX kernel in the same run,
+// kc 192 fixed -> equal blocks of at most 512 (with the transposing packs below): 1024 x 1024 x
+// 840 87 -> 101 (102), 512 x 4608 x 840 94 -> 101 (102), 256 x 2304 x 1568 65 -> 96 (98);
+// 64 x 576 x 910 and 128 x 1152 x 6272 alike. Maxima 256 and 384 lay between; mc 48 as 120.
 
 /// Steps of k the micro-kernel prefetches its packed panels ahead (8 and 16 measured alike).
 inline constexpr index_t sgemm_prefetch_k = 8;
 
+using simd4 = float __attribute__((vector_size(16)));
+
+/// dst[j * ldd + i] = src[i * lds + j] for i, j < 4: a 4 x 4 transpose in registers.
+inline void transpose4x4(const float* src, index_t lds, float* dst, index_t ldd) {
+  simd4 a, b, c, d;
+  std::memcpy(&a, src, sizeof a);
+  std::memcpy(&b, src + lds, sizeof b);
+  std::memcpy(&c, src + 2 * lds, sizeof c);
+  std::memcpy(&d, src + 3 * lds, sizeof d);
+  const simd4 col[4] = {{a[0], b[0], c[0], d[0]}, {a[1], b[1], c[1], d[1]}, {a[2], b[2], c[2], d[2]}, {a[3], b[3], c[3], d[3]}};
+  for (int j = 0; j < 4; ++j) std::memcpy(dst + j * ldd, &col[j], sizeof(simd4));
+}
+
 /// Packs A[i0 : i0 + mc, l0 : l0 + kc] into mr-row panels, column by column (zero-padded rows).
+/// Rows of A with k contiguous go in 4 x 4 transposes: a float at a time, packing A took 6% of
+/// one thread's 512 x 4608 x 1681, now 2.6% (cycle counters, AMD EPYC Zen 4, 2026-12-07).
 inline void sgemm_pack_a(mat_ref a, index_t i0, index_t mc, index_t l0, index_t kc, float* ap) {
   constexpr index_t mr = sgemm_mr;
   for (index_t ir = 0; ir < mc; ir += mr) {
     const index_t rows = std::min(mr, mc - ir);
     float* dst = ap + ir * kc;
     if (a.cs == 1) {
-      for (index_t r = 0; r < rows; ++r) {
-        const float* src = a.p + (i0 + ir + r) * a.rs + l0;
-        for (index_t l = 0; l < kc; ++l) dst[l * mr + r] = src[l];
+      const float* src = a.p + (i0 + ir) * a.rs + l0;
+      index_t r = 0;
+      for (; r + 4 <= rows; r += 4) {
+        const float* s4 = src + r * a.rs;
+        index_t l = 0;
+        for (; l + 4 <= kc; l += 4) transpose4x4(s4 + l, a.rs, dst + l * mr + r, mr);
+        for (; l < kc; ++l)
+          for (index_t q = 0; q < 4; ++q) dst[l * mr + r + q] = s4[q * a.rs + l];
       }
+      for (; r < rows; ++r)
+        for (index_t l = 0; l < kc; ++l) dst[l * mr + r] = src[r * a.rs + l];
     } else {
       for (index_t l = 0; l < kc; ++l) {
         const float* src = a.p + (l0 + l) * a.cs + (i0 + ir) * a.rs;
@@ -74,16 +96,24 @@ inline void sgemm_pack_b(mat_ref b, index_t l0, index_t kc, index_t j0, index_t 
         std::fill(dst + l * nr + cols, dst + (l + 1) * nr, 0.0f);
       }
     } else {
-      for (index_t j = 0; j < cols; ++j) {
-        const float* src = b.p + (j0 + jr + j) * b.cs + l0 * b.rs;
-        for (index_t l = 0; l < kc; ++l) dst[l * nr + j] = src[l * b.rs];
-      }
+      const float* src = b.p + (j0 + jr) * b.cs + l0 * b.rs;
+      index_t j = 0;
+      if (b.rs == 1)  // columns of B contiguous: 4 x 4 transposes, 64 rows of the panel (8 KiB) at a time
+        for (index_t lb = 0; lb < kc; lb += 64) {
+          const index_t le = std::min(kc, lb + 64), l4 = lb + (le - lb) / 4 * 4;
+          for (j = 0; j + 4 <= cols; j += 4) {
+            for (index_t l = lb; l < l4; l += 4) transpose4x4(src + j * b.cs + l, b.cs, dst + l * nr + j, nr);
+            for (index_t l = l4; l < le; ++l)
+              for (index_t q = 0; q < 4; ++q) dst[l * nr + j + q] = src[(j + q) * b.cs + l];
+          }
+        }
+      for (; j < cols; ++j)
+        for (index_t l = 0; l < kc; ++l) dst[l * nr + j] = src[j * b.cs + l * b.rs];
       for (index_t l = 0; l < kc; ++l) std::fill(dst + l * nr + cols, dst + (l + 1) * nr, 0.0f);
     }
   }
 }
 
-using simd4 = float __attribute__((vector_size(16)));
 using simd8 = float __attribute__((vector_size(32)));
 using simd16 = float __attribute__((vector_size(64)));
 
@@ -182,6 +212,15 @@ inline const char* sgemm_path() {
                   "packed 12x32, generic 128-bit 6x8 sub-tiles");
 }
 
+/// The k block of sgemm_blocked for a product over k: k in equal blocks of at most sgemm_kc,
+/// rounded up to a multiple of 4 (the last block takes the rest). A function of k alone, so the
+/// sums' order, and so the bits, do not depend on the threads or the column split.
+constexpr index_t sgemm_k_block(index_t k) {
+  if (k <= 0) return sgemm_kc;
+  const index_t blocks = (k + sgemm_kc - 1) / sgemm_kc;
+  return ((k + blocks - 1) / blocks + 3) / 4 * 4;
+}
+
 /// The blocked loop nest; pack_a(i0, mc, l0, kc, ap) packs A[i0 : i0 + mc, l0 : l0 + kc] as
 /// sgemm_pack_a does and pack_b(l0, kc, j0, nc, bp) packs B[l0 : l0 + kc, j0 : j0 + nc].
 template <class PackA, class PackB>
@@ -193,12 +232,13 @@ inline void sgemm_blocked(index_t m, index_t n, index_t k, const PackA& pack_a, 
     return;
   }
   const sgemm_kernel_fn kernel = sgemm_kernel();
+  const index_t kstep = sgemm_k_block(k);
   float* bp = conv_workspace(sgemm_kc * (sgemm_nc + sgemm_nr), 2);
   float* ap = conv_workspace((sgemm_mc + sgemm_mr) * sgemm_kc, 3);
   for (index_t jc = 0; jc < n; jc += sgemm_nc) {
     const index_t nc = std::min(sgemm_nc, n - jc);
-    for (index_t pc = 0; pc < k; pc += sgemm_kc) {
-      const index_t kc = std::min(sgemm_kc, k - pc);
+    for (index_t pc = 0; pc < k; pc += kstep) {
+      const index_t kc = std::min(kstep, k - pc);
       const bool acc = accumulate || pc > 0;
       pack_b(pc, kc, jc, nc, bp);
       for (index_t ic = 0; ic < m; ic += sgemm_mc) {

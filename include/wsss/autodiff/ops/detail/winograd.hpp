@@ -259,10 +259,13 @@ inline constexpr index_t wino_panel = 32;
 static_assert(sgemm_nr == wino_panel, "the transformed-input panels are the sgemm kernel's packed-B panels");
 /// Transformed weights in the packed-A layout of the sgemm kernel: for each of the 36 products,
 /// kc-blocks of the input channels, each as 12-row panels of output channels (zero rows past o).
+/// The input channels of one pass of the transformed products (a multiple of 16, see below):
+/// its own constant since the GEMM's k block grew to 512 (tuned with the products at 192).
+inline constexpr index_t wino_kc = 192;
 inline index_t wino_u_rows(index_t o) { return (o + sgemm_mr - 1) / sgemm_mr * sgemm_mr; }
 inline constexpr index_t wino_u_step = sgemm_mr;  // offset between consecutive input channels
 inline index_t wino_u_offset(const wino_plan& p, index_t xi, index_t oo, index_t cc) {
-  const index_t op = wino_u_rows(p.o), pc = cc / sgemm_kc * sgemm_kc, kc = std::min(sgemm_kc, p.c - pc);
+  const index_t op = wino_u_rows(p.o), pc = cc / wino_kc * wino_kc, kc = std::min(wino_kc, p.c - pc);
   return xi * op * p.c + pc * op + oo / sgemm_mr * sgemm_mr * kc + (cc - pc) * sgemm_mr + oo % sgemm_mr;
 }
 
@@ -345,8 +348,8 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
   float* mx = m + xi * p.o * tp;
   const index_t op = wino_u_rows(p.o);
   const sgemm_kernel_fn kernel = sgemm_kernel();
-  for (index_t pc = 0; pc < p.c; pc += sgemm_kc) {
-    const index_t kc = std::min(sgemm_kc, p.c - pc);
+  for (index_t pc = 0; pc < p.c; pc += wino_kc) {
+    const index_t kc = std::min(wino_kc, p.c - pc);
     for (index_t ir = o0; ir < o1; ir += sgemm_mr) {
       const float* ap = u + xi * op * p.c + pc * op + ir * kc;
       for (index_t jr = 0; jr < tp; jr += sgemm_nr)
