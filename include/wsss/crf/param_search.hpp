@@ -47,15 +47,19 @@ struct search_result {
   std::vector<search_entry<Config>> table;  ///< every grid point, in visiting order
 };
 
+/// A CRF engine grid_search can tune: built from its config, whose kernel weights it sets.
+template <class K>
+concept searchable = requires(typename K::config c) {
+  c.kernels.smoothness.weight;
+  K(c);
+};
+
 /// Tries every grid point, runs the engine (built from each point's config) on every example
 /// and keeps the configuration with the highest mIoU of the argmax labels
 /// (eval::confusion_matrix over num_classes; ties keep the first point visited). Plans are
 /// prepared only when a deviation changes: a CrfEngine's plan does not read the weights.
 template <CrfEngine Engine = mean_field<>, class Tag = omp_t>
-  requires requires(typename Engine::config c) {
-    c.kernels.smoothness.weight;
-    Engine(c);
-  }
+  requires searchable<Engine>
 search_result<typename Engine::config> grid_search(std::span<const labelled_example> examples, const search_grid& grid,
                                                    const typename Engine::config& base, int num_classes,
                                                    const exec<Tag>& ex = {}) {

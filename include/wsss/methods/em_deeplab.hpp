@@ -301,7 +301,7 @@ class em_deeplab {
   /// crf_holdout val images (searched_crf on the network's probabilities); the engine as
   /// configured when the search is off or the engine has no such parameters.
   C cross_validated_crf(run_context& cx, network& seg) const {
-    if constexpr (searchable<C>) {
+    if constexpr (crf::searchable<C>) {
       if (!cfg.test_crf || cfg.crf_holdout == 0) return crf;
       return searched_crf(cx, crf, "crf_search.txt", "dCRF", [&](const rgb_image& img, std::size_t) {
         tensor p = class_probabilities(seg, img, cfg.input_size, cfg.input);
@@ -320,7 +320,7 @@ class em_deeplab {
   /// with the boxes' unaries and clamps); the slot's E-step as it is otherwise.
   E cross_validated_estep(run_context& cx) const {
     E e = estep;
-    if constexpr (requires { e.cfg.alpha; requires searchable<decltype(e.crf)>; }) {
+    if constexpr (requires { e.cfg.alpha; requires crf::searchable<decltype(e.crf)>; }) {
       if (cfg.crf_holdout == 0 || !cx.has_val()) return e;
       e.crf = searched_crf(cx, e.crf, "box_crf_search.txt", "Bbox-Seg's CRF", [&](const rgb_image& img, std::size_t i) {
         const box_list boxes = cx.val().boxes(i);
@@ -348,13 +348,6 @@ class em_deeplab {
   }
 
  private:
-  /// Engines whose kernel parameters crf::grid_search can set.
-  template <class K>
-  static constexpr bool searchable = requires(typename K::config c) {
-    c.kernels.smoothness.weight;
-    K(c);
-  };
-
   /// The engine `base` with the parameters that maximise mIoU on the first crf_holdout val
   /// images (crf::grid_search over cfg.crf_grid from base's own); inputs(image, i) gives val
   /// image i's unary energies and clamp map (empty: none).
