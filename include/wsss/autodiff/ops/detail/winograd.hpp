@@ -260,7 +260,8 @@ static_assert(sgemm_nr == wino_panel, "the transformed-input panels are the sgem
 /// Transformed weights in the packed-A layout of the sgemm kernel: for each of the 36 products,
 /// kc-blocks of the input channels, each as 12-row panels of output channels (zero rows past o).
 /// The input channels of one pass of the transformed products (a multiple of 16, see below):
-/// its own constant since the GEMM's k block grew to 512 (tuned with the products at 192).
+/// its own constant since the GEMM's k block grew to 512. 512 here measured alike (the 3x3 rows
+/// of bench_nn at 64-512 channels and the wide block within +-2%, AMD EPYC Zen 4, 2026-12-07).
 inline constexpr index_t wino_kc = 192;
 inline index_t wino_u_rows(index_t o) { return (o + sgemm_mr - 1) / sgemm_mr * sgemm_mr; }
 inline constexpr index_t wino_u_step = sgemm_mr;  // offset between consecutive input channels
