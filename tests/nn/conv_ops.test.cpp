@@ -225,11 +225,14 @@ TEST_CASE("conv2d's padding-skipping regions match the naive definition") {
   });
 }
 
-TEST_CASE("conv2d's direct kernel (at most 144 lowered rows, stride 1) matches the definition, forward and both gradients") {
+TEST_CASE("conv2d's direct kernel (at most 288 lowered rows, stride 1) matches the definition, forward and both gradients") {
   // Channel counts off the 8- and 4-channel blocks, rows shorter and longer than a 48-pixel
   // block, padding wider than the kernel, unequal padding and dilation per axis, batch 2, and a
   // 1x1 with padding (not pointwise); 8 and 16 channels (72, 144 rows), dilated, unpadded (the
-  // data gradient's padding is then 2) and with 16 outputs (the data gradient direct too).
+  // data gradient's padding is then 2) and with 16 outputs (the data gradient direct too); 20
+  // and 32 channels (180, 288 rows: forward and data gradient direct, the weight gradient not),
+  // rows whose last block is 1, 2 or 3 vectors (56 = 48 + 8, 80 = 48 + 32, 64 = 48 + 16 on
+  // AVX-512; other splits on AVX2 and generic).
   const conv_case cases[] = {
       {1, 8, 30, 37, 8, 3, 3, ad::conv2d_config::square(1, 1), true},
       {2, 16, 13, 50, 16, 3, 3, ad::conv2d_config::square(1, 2, 2), false},
@@ -242,6 +245,9 @@ TEST_CASE("conv2d's direct kernel (at most 144 lowered rows, stride 1) matches t
       {1, 3, 6, 7, 6, 3, 3, ad::conv2d_config::square(1, 4), true},
       {1, 2, 14, 33, 9, 3, 5, ad::conv2d_config{1, 1, 2, 4, 1, 2}, false},
       {2, 3, 5, 5, 4, 1, 1, ad::conv2d_config::square(1, 3), true},
+      {1, 32, 10, 56, 32, 3, 3, ad::conv2d_config::square(1, 1), true},
+      {1, 20, 7, 64, 24, 3, 3, ad::conv2d_config::square(1, 1), false},
+      {1, 4, 6, 80, 6, 3, 3, ad::conv2d_config::square(1, 1), true},
   };
   wsss_test::for_each_isa([&] {
     rng g(29);
@@ -253,7 +259,7 @@ TEST_CASE("conv2d's direct kernel (at most 144 lowered rows, stride 1) matches t
       REQUIRE(ad::detail::conv_direct(geo));
       const ad::detail::conv_geometry dg = ad::detail::direct_data_geometry(geo, k.o);
       const bool direct_data = dg.c > 0 && ad::detail::conv_direct(dg);
-      if (k.c >= 8) CHECK(direct_data);  // the new cases' data gradients (o kh kw <= 144) run direct too
+      if (k.c >= 8) CHECK(direct_data);  // the data gradients of o kh kw <= 288 rows run direct too
       ad::tape t;
       const ad::var xv = t.leaf(x, true), wv = t.leaf(w, true), bv = t.leaf(b, true);
       const ad::var y = ad::conv2d(xv, wv, k.bias ? bv : ad::var{}, k.cfg);

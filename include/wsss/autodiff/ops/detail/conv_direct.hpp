@@ -23,9 +23,15 @@ namespace wsss::ad::detail {
 /// block of output channels stay in registers' reach (L1), and the GEMM would waste its k. 144
 /// is 16 channels of 3 x 3: against im2col + GEMM (AMD EPYC, 2 threads, 2026-12-07, two rounds)
 /// 8 -> 8 at 224 forward 0.80-1.01 -> 0.51-0.64 ms, fwd + bwd 3.1-4.2 -> 2.5-3.0; 16 -> 16 at
-/// 112 forward 0.66-0.91 -> 0.55-0.56, fwd + bwd 2.2-2.6 -> 2.0-2.1; 32 channels (288 rows)
-/// lost to im2col in an earlier trial (forward 0.53 ms, weight gradient 1.20).
-inline constexpr index_t direct_max_rows = 144;
+/// 112 forward 0.66-0.91 -> 0.55-0.56, fwd + bwd 2.2-2.6 -> 2.0-2.1. 288 (32 channels) once the
+/// row's last block stopped computing padding (direct_forward_row_split): 32 -> 32 at 56 on one
+/// thread, forward 0.82 -> 0.63 ms, fwd + bwd 2.45-2.52 -> 2.00-2.02 with the data gradient
+/// direct too, but 3.03-3.06 with the weight gradient direct as well, hence
+/// direct_max_weight_rows.
+inline constexpr index_t direct_max_rows = 288;
+/// At most this many lowered rows for the direct weight gradient (its blocks of channels x taps
+/// sweep the whole band once per block: at 288 rows, twice the blocks of 144).
+inline constexpr index_t direct_max_weight_rows = 144;
 
 /// Whether the direct kernels can compute g: stride 1, few lowered rows, not a 1x1 on the same
 /// grid (conv_direct in gemm.hpp says whether they should).
@@ -99,16 +105,16 @@ struct direct_args {
 /// either way).
 template <class V, int OB, int NV>
 [[gnu::always_inline]] inline void direct_forward_row_body(const direct_args& a, index_t yy, index_t o0, float* y,
-                                                           float* spare) {
+                                                           float* spare, index_t x_begin, index_t x_end) {
   constexpr index_t w = sizeof(V) / sizeof(float), nb = NV * w;
   const conv_geometry& g = *a.g;
-  const index_t r = g.rows(), ow = g.ow, p = g.cols();
+  const index_t r = g.rows(), ow = x_end, p = g.cols();
   const float* wt = a.wt + o0 * r;
   const float* src = a.plane->data.data() + yy * a.plane->wp;
   const index_t* tap = a.plane->tap.data();
   float* out[OB];
-  for (int k = 0; k < OB; ++k) out[k] = o0 + k < a.o ? y + (o0 + k) * p + yy * ow : spare;
-  for (index_t x0 = 0; x0 < ow; x0 += nb) {
+  for (int k = 0; k < OB; ++k) out[k] = o0 + k < a.o ? y + (o0 + k) * p + yy * g.ow : spare;
+  for (index_t x0 = x_begin; x0 < ow; x0 += nb) {
     V acc[OB][NV];
 #pragma GCC unroll 16
     for (int k = 0; k < OB; ++k)
@@ -138,6 +144,21 @@ template <class V, int OB, int NV>
       }
     }
   }
+}
+
+/// The row in blocks of NV vectors, the rest of the row in a block of as few vectors as cover it
+/// (112 = 2 x 48 + 16: a third 48-pixel block multiplied 32 padding pixels; 16 -> 16 at 112
+/// forward on one thread 0.73 -> 0.58 ms, AMD EPYC Zen 4, 2026-12-07).
+template <class V, int OB, int NV>
+[[gnu::always_inline]] inline void direct_forward_row_split(const direct_args& a, index_t yy, index_t o0, float* y,
+                                                            float* spare) {
+  constexpr index_t w = sizeof(V) / sizeof(float);
+  const index_t ow = a.g->ow, full = ow / (NV * w) * (NV * w), rest = ow - full;
+  direct_forward_row_body<V, OB, NV>(a, yy, o0, y, spare, 0, full);
+  if (rest == 0) return;
+  if (rest <= w) direct_forward_row_body<V, OB, 1>(a, yy, o0, y, spare, full, ow);
+  else if (rest <= 2 * w) direct_forward_row_body<V, OB, 2>(a, yy, o0, y, spare, full, ow);
+  else direct_forward_row_body<V, OB, NV>(a, yy, o0, y, spare, full, ow);
 }
 
 /// acc[k][u] += gy rows k at [at, at + w) times the image at x + off[u] (one vector each). The
@@ -208,13 +229,13 @@ inline constexpr int direct_ob_avx512 = 8, direct_ob_narrow = 4;
 inline constexpr int direct_wob_avx512 = 5, direct_wtb_avx512 = 5, direct_wob_avx2 = 2, direct_wtb_avx2 = 6,
                      direct_wob_generic = 3, direct_wtb_generic = 4;
 WSSS_TARGET_AVX512 inline void direct_forward_row_avx512(const direct_args& a, index_t yy, index_t o0, float* y, float* spare) {
-  direct_forward_row_body<simd16, direct_ob_avx512, 3>(a, yy, o0, y, spare);
+  direct_forward_row_split<simd16, direct_ob_avx512, 3>(a, yy, o0, y, spare);
 }
 WSSS_TARGET_AVX2 inline void direct_forward_row_avx2(const direct_args& a, index_t yy, index_t o0, float* y, float* spare) {
-  direct_forward_row_body<simd8, direct_ob_narrow, 3>(a, yy, o0, y, spare);
+  direct_forward_row_split<simd8, direct_ob_narrow, 3>(a, yy, o0, y, spare);
 }
 inline void direct_forward_row_generic(const direct_args& a, index_t yy, index_t o0, float* y, float* spare) {
-  direct_forward_row_body<simd4, direct_ob_narrow, 3>(a, yy, o0, y, spare);
+  direct_forward_row_split<simd4, direct_ob_narrow, 3>(a, yy, o0, y, spare);
 }
 WSSS_TARGET_AVX512 inline void direct_weight_block_avx512(const direct_args& a, const float* gy, index_t y0, index_t y1,
                                                           index_t o0, index_t t0, float* lanes) {

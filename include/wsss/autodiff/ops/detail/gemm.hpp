@@ -2,9 +2,10 @@
 // wsss/autodiff/ops/detail/gemm.hpp — the three convolution products of a batch (forward, data
 // and weight gradients) as im2col + GEMM (detail/sgemm.hpp) over cache-sized blocks (1x1
 // convolutions skip the lowering), one parallel loop each, or Winograd F(4x4, 3x3)
-// (detail/winograd.hpp) for 3x3 stride-1 kernels where it wins; the weight gradient of layers
-// with at most 32 lowered rows is direct (detail/conv_direct.hpp, as is their forward, which
-// conv2d_forward calls itself since it writes the bias too). Conv and deconv use these.
+// (detail/winograd.hpp) for 3x3 stride-1 kernels where it wins; layers with few lowered rows
+// take the direct kernels (detail/conv_direct.hpp: the data gradient up to 288 rows, the weight
+// gradient up to 144, and the forward, which conv2d_forward calls itself since it writes the
+// bias too). Conv and deconv use these.
 #pragma once
 
 #include <algorithm>
@@ -212,7 +213,7 @@ inline void conv_backward_data(const conv_geometry& g, const float* w, index_t o
 /// summing into its own copy of gw by long-k dot products (no packing), and the copies are added
 /// at the end.
 inline void conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o, float* gw) {
-  if (conv_direct(g)) return direct_conv_backward_weight(g, x, gy, batch, o, gw);
+  if (conv_direct(g) && g.rows() <= direct_max_weight_rows) return direct_conv_backward_weight(g, x, gy, batch, o, gw);
   if (wino_applies(g)) {
     if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::weight, batch)) return wino_conv_backward_weight(wp, x, gy, batch, gw);
   }
