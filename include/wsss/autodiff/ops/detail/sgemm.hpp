@@ -42,7 +42,8 @@ inline void transpose4x4(const float* src, index_t lds, float* dst, index_t ldd)
   std::memcpy(&b, src + lds, sizeof b);
   std::memcpy(&c, src + 2 * lds, sizeof c);
   std::memcpy(&d, src + 3 * lds, sizeof d);
-  const simd4 col[4] = {{a[0], b[0], c[0], d[0]}, {a[1], b[1], c[1], d[1]}, {a[2], b[2], c[2], d[2]}, {a[3], b[3], c[3], d[3]}};
+  const simd4 col[4] = {
+      {a[0], b[0], c[0], d[0]}, {a[1], b[1], c[1], d[1]}, {a[2], b[2], c[2], d[2]}, {a[3], b[3], c[3], d[3]}};
   for (int j = 0; j < 4; ++j) std::memcpy(dst + j * ldd, &col[j], sizeof(simd4));
 }
 
@@ -98,7 +99,9 @@ inline void sgemm_pack_b(mat_ref b, index_t l0, index_t kc, index_t j0, index_t 
     } else {
       const float* src = b.p + (j0 + jr) * b.cs + l0 * b.rs;
       index_t j = 0;
-      if (b.rs == 1)  // columns of B contiguous: 4 x 4 transposes, 64 rows of the panel (8 KiB) at a time
+      // Columns of B contiguous: 4 x 4 transposes, 64 rows of the panel (8 KiB) at a time, so its
+      // lines stay in L1 between the column groups (a 512-row panel is 64 KiB).
+      if (b.rs == 1)
         for (index_t lb = 0; lb < kc; lb += 64) {
           const index_t le = std::min(kc, lb + 64), l4 = lb + (le - lb) / 4 * 4;
           for (j = 0; j + 4 <= cols; j += 4) {
