@@ -29,8 +29,7 @@ namespace wsss::ad::detail {
 /// direct too, but 3.03-3.06 with the weight gradient direct as well, hence
 /// direct_max_weight_rows.
 inline constexpr index_t direct_max_rows = 288;
-/// At most this many lowered rows for the direct weight gradient (its blocks of channels x taps
-/// sweep the whole band once per block: at 288 rows, twice the blocks of 144).
+/// At most this many lowered rows for the direct weight gradient (measured: direct_max_rows).
 inline constexpr index_t direct_max_weight_rows = 144;
 
 /// Whether the direct kernels can compute g: stride 1, few lowered rows, not a 1x1 on the same
@@ -108,13 +107,13 @@ template <class V, int OB, int NV>
                                                            float* spare, index_t x_begin, index_t x_end) {
   constexpr index_t w = sizeof(V) / sizeof(float), nb = NV * w;
   const conv_geometry& g = *a.g;
-  const index_t r = g.rows(), ow = x_end, p = g.cols();
+  const index_t r = g.rows(), p = g.cols();
   const float* wt = a.wt + o0 * r;
   const float* src = a.plane->data.data() + yy * a.plane->wp;
   const index_t* tap = a.plane->tap.data();
   float* out[OB];
   for (int k = 0; k < OB; ++k) out[k] = o0 + k < a.o ? y + (o0 + k) * p + yy * g.ow : spare;
-  for (index_t x0 = x_begin; x0 < ow; x0 += nb) {
+  for (index_t x0 = x_begin; x0 < x_end; x0 += nb) {
     V acc[OB][NV];
 #pragma GCC unroll 16
     for (int k = 0; k < OB; ++k)
@@ -130,7 +129,7 @@ template <class V, int OB, int NV>
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[k][v] += wv[k] * xv[v];
     }
-    const index_t n = std::min(nb, ow - x0);
+    const index_t n = std::min(nb, x_end - x0);
 #pragma GCC unroll 16
     for (int k = 0; k < OB; ++k) {
       if (n == nb) {
