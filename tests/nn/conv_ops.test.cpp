@@ -269,6 +269,17 @@ TEST_CASE("conv2d's direct kernel (at most 288 lowered rows, stride 1) matches t
       CHECK(max_abs_diff(*t.grad(wv), naive_weight_grad(x, gy, k.kh, k.kw, k.cfg)) < 1e-3);
       const ad::conv_transpose2d_config tc{1, 1, k.cfg.pad_h, k.cfg.pad_w, 0, 0, k.cfg.dilation_h, k.cfg.dilation_w};
       CHECK(max_abs_diff(*t.grad(xv), naive_deconv(gy, w, nullptr, tc)) < 1e-3);
+      // Both gradients add to what the buffers hold (the tape's start from zero).
+      const tensor gx0 = random_normal(x.shape(), g), gw0 = random_normal(w.shape(), g);
+      tensor gx = gx0, gw = gw0;
+      const auto plus = [](auto a, const tensor& b) {  // a: the float64 reference
+        for (index_t i = 0; i < a.numel(); ++i) a.data()[i] += b.data()[i];
+        return a;
+      };
+      ad::detail::conv_backward_data(geo, w.data(), k.o, gy.data(), k.n, gx.data());
+      ad::detail::conv_backward_weight(geo, x.data(), gy.data(), k.n, k.o, gw.data());
+      CHECK(max_abs_diff(gx, plus(naive_deconv(gy, w, nullptr, tc), gx0)) < 1e-3);
+      CHECK(max_abs_diff(gw, plus(naive_weight_grad(x, gy, k.kh, k.kw, k.cfg), gw0)) < 1e-3);
     }
   });
 }

@@ -60,31 +60,54 @@ inline conv_geometry direct_data_geometry(const conv_geometry& g, index_t o) {
   return d;
 }
 
-/// One image zero-padded so that every tap of every output (and of the vector blocks that run
-/// past the last column, up to `ow_round`) reads inside: planes of hp x wp. tap[t] is the offset
-/// of lowered row t's first read from the output pixel's own offset yy wp + xx.
-struct direct_plane {
-  index_t hp = 0, wp = 0;
-  std::vector<index_t> tap;
-  std::vector<float> data;
+struct direct_plane_owner {};
 
-  direct_plane(const conv_geometry& g, index_t ow_round)
-      : hp(g.oh + (g.kh - 1) * g.dh), wp(ow_round + (g.kw - 1) * g.dw), data(static_cast<std::size_t>(g.c * hp * wp)) {
+/// The padded rows that output rows [y0, y1) read, of one image zero-padded so that every tap
+/// of every output (and of the vector blocks that run past the last column, up to `ow_round`)
+/// reads inside: per channel hp rows of wp, from padded row row0 = y0 on, in the executing
+/// thread's grow-only scratch. Each thread pads, reads and writes only the rows of its own
+/// slice: when the hypervisor puts the two vCPUs on distant cores, every cache line that one
+/// thread writes and the other reads crosses between them, and a plane filled by one thread and
+/// read by both made 16 -> 16 at 112 forward 0.60-0.66 ms instead of 0.32 (AMD EPYC, 2 threads,
+/// 2026-12-07; the same runs' FMA loop scaled 2.0x). tap[t] is the offset of lowered row t's
+/// first read from the output pixel's own offset (yy - row0) wp + xx.
+struct direct_plane {
+  index_t row0 = 0, hp = 0, wp = 0;
+  std::vector<index_t> tap;
+  float* data = nullptr;
+
+  direct_plane(const conv_geometry& g, index_t ow_round, index_t y0, index_t y1)
+      : row0(y0), hp(y1 - y0 + (g.kh - 1) * g.dh), wp(ow_round + (g.kw - 1) * g.dw),
+        data(thread_scratch<direct_plane_owner>(g.c * hp * wp, 0)) {
     for (index_t ci = 0; ci < g.c; ++ci)
       for (index_t i = 0; i < g.kh; ++i)
         for (index_t j = 0; j < g.kw; ++j) tap.push_back(ci * hp * wp + i * g.dh * wp + j * g.dw);
   }
-  /// Copies image x (c x h x w) in, padding included (ph, pw on the top and left).
+  /// The rows from image x (c x h x w): each row's columns copied in at pw (those no output
+  /// reads left out), the rest zeroed, every element written once.
   void fill(const conv_geometry& g, const float* x) {
-    std::fill(data.begin(), data.end(), 0.0f);
+    const index_t n = std::clamp<index_t>(wp - g.pw, 0, g.w);
     for (index_t ci = 0; ci < g.c; ++ci)
-      for (index_t y = 0; y < g.h; ++y) {
-        const index_t py = y + g.ph;
-        if (py >= hp) break;
-        const index_t n = std::min(g.w, wp - g.pw);  // columns no output reads are left out
-        if (n > 0) std::copy_n(x + (ci * g.h + y) * g.w, n, data.data() + (ci * hp + py) * wp + g.pw);
+      for (index_t py = 0; py < hp; ++py) {
+        float* row = data + (ci * hp + py) * wp;
+        const index_t y = row0 + py - g.ph;
+        if (y < 0 || y >= g.h) {
+          std::fill_n(row, wp, 0.0f);
+          continue;
+        }
+        std::fill_n(row, std::min(g.pw, wp), 0.0f);
+        std::copy_n(x + (ci * g.h + y) * g.w, n, row + g.pw);
+        if (g.pw + n < wp) std::fill_n(row + g.pw + n, wp - g.pw - n, 0.0f);
       }
   }
+  /// Where output row yy's reads start.
+  const float* row(index_t yy) const { return data + (yy - row0) * wp; }
+};
+
+/// Output rows [y0, y1) of slice `s` of `slices` equal ones (a thread's share).
+struct direct_slice {
+  index_t y0, y1;
+  direct_slice(index_t rows, index_t s, index_t slices) : y0(rows * s / slices), y1(rows * (s + 1) / slices) {}
 };
 
 /// What a row kernel reads and writes: weights wt packed as [block of ob channels][row t][ob],
@@ -95,10 +118,12 @@ struct direct_args {
   const float* wt;
   const float* bias;
   index_t o;
+  bool accumulate = false;  ///< y += the convolution (the data gradient) instead of y =
 };
 
 /// Output row yy of channels [o0, o0 + OB) (channels past o are computed into `spare`): NV
-/// vectors of pixels x OB channels accumulate over the lowered rows, starting from the bias.
+/// vectors of pixels x OB channels accumulate over the lowered rows, starting from the bias, and
+/// are stored (or added to y: a.accumulate).
 /// Every loop over the register block is unrolled by pragma: at -O2 GCC 12 kept the block in
 /// memory (16 -> 16 at 112 forward 1.16-1.40 ms, with the pragmas 0.43-0.48; -O3 unrolled it
 /// either way).
@@ -109,10 +134,14 @@ template <class V, int OB, int NV>
   const conv_geometry& g = *a.g;
   const index_t r = g.rows(), p = g.cols();
   const float* wt = a.wt + o0 * r;
-  const float* src = a.plane->data.data() + yy * a.plane->wp;
+  const float* src = a.plane->row(yy);
   const index_t* tap = a.plane->tap.data();
   float* out[OB];
-  for (int k = 0; k < OB; ++k) out[k] = o0 + k < a.o ? y + (o0 + k) * p + yy * g.ow : spare;
+  bool add[OB];
+  for (int k = 0; k < OB; ++k) {
+    out[k] = o0 + k < a.o ? y + (o0 + k) * p + yy * g.ow : spare;
+    add[k] = a.accumulate && o0 + k < a.o;
+  }
   for (index_t x0 = x_begin; x0 < x_end; x0 += nb) {
     V acc[OB][NV];
 #pragma GCC unroll 16
@@ -134,12 +163,19 @@ template <class V, int OB, int NV>
     for (int k = 0; k < OB; ++k) {
       if (n == nb) {
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; ++v) std::memcpy(out[k] + x0 + v * w, &acc[k][v], sizeof(V));
+        for (int v = 0; v < NV; ++v) {
+          if (add[k]) {
+            V old;
+            std::memcpy(&old, out[k] + x0 + v * w, sizeof(V));
+            acc[k][v] = old + acc[k][v];
+          }
+          std::memcpy(out[k] + x0 + v * w, &acc[k][v], sizeof(V));
+        }
       } else {
         alignas(64) float tmp[nb];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) std::memcpy(tmp + v * w, &acc[k][v], sizeof(V));
-        std::copy_n(tmp, n, out[k] + x0);
+        for (index_t e = 0; e < n; ++e) out[k][x0 + e] = add[k] ? out[k][x0 + e] + tmp[e] : tmp[e];
       }
     }
   }
@@ -198,7 +234,7 @@ template <class V, int OB, int TB>
   V acc[OB][TB];
   std::memcpy(acc, lanes, sizeof(acc));
   for (index_t yy = y0; yy < y1; ++yy) {
-    const float* src = a.plane->data.data() + yy * a.plane->wp;
+    const float* src = a.plane->row(yy);
     const float* row[OB];
     for (int k = 0; k < OB; ++k) row[k] = gyo[k] + yy * ow;
     index_t x0 = 0;
@@ -261,16 +297,20 @@ inline direct_shape direct_shape_of(isa s) {
                   direct_shape{4, direct_ob_narrow, direct_wob_generic, direct_wtb_generic});
 }
 
-/// Output rows per unit of work: a band of rows whose padded input stays in L2 while every
-/// channel block sweeps it, at least 4 units per thread.
-inline index_t direct_band(const conv_geometry& g, index_t batch, index_t threads) {
-  const index_t units = 4 * threads;
-  return std::clamp<index_t>((g.oh * batch + units - 1) / units, 1, 16);
+/// Output rows per weight-gradient call: a band whose padded input and gy rows stay in L2
+/// while every block sweeps it.
+inline constexpr index_t direct_weight_band = 16;
+
+/// Threads for the direct kernels: one slice of rows each, at least 4 rows per slice.
+inline index_t direct_slices(const conv_geometry& g) {
+  return std::clamp<index_t>(std::min<index_t>(backend::max_threads(), g.oh / 4), 1, g.oh);
 }
 
 /// y (batch x o x oh x ow) = conv(x, w) + bias (bias may be null); y need not be initialised.
+/// accumulate: y += conv(x, w) instead. Each thread takes one slice of rows of every image
+/// (static: the same rows of y every call), pads the input rows it reads and computes them.
 inline void direct_conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch,
-                                const float* bias, float* y) {
+                                const float* bias, float* y, bool accumulate = false) {
   const isa s = active_isa();  // once: the weight packing and the row kernel must agree
   const direct_shape sh = direct_shape_of(s);
   const auto row = pick_isa(s, direct_forward_row_avx512, direct_forward_row_avx2, direct_forward_row_generic);
@@ -280,17 +320,17 @@ inline void direct_conv_forward(const conv_geometry& g, const float* w, index_t 
     for (index_t t = 0; t < r; ++t) wt[static_cast<std::size_t>((oo / sh.ob * r + t) * sh.ob + oo % sh.ob)] = w[oo * r + t];
     if (bias) b[static_cast<std::size_t>(oo)] = bias[oo];
   }
-  direct_plane plane(g, (g.ow + sh.pixels() - 1) / sh.pixels() * sh.pixels());
-  const direct_args args{&g, &plane, wt.data(), b.data(), o};
-  const index_t threads = std::max<index_t>(1, backend::max_threads()), band = direct_band(g, 1, threads);
-  const index_t bands = (g.oh + band - 1) / band;
-  for (index_t i = 0; i < batch; ++i) {
-    plane.fill(g, x + i * g.c * g.image_size());
-    float* yi = y + i * o * g.cols();
-#pragma omp parallel for schedule(dynamic, 1) if (threads > 1)
-    for (std::int64_t u = 0; u < bands; ++u) {
-      float* spare = conv_workspace(g.ow + sh.pixels(), 0);
-      for (index_t yy = u * band; yy < std::min(g.oh, (u + 1) * band); ++yy)
+  const index_t ow_round = (g.ow + sh.pixels() - 1) / sh.pixels() * sh.pixels(), slices = direct_slices(g);
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(slices)) if (slices > 1)
+  for (std::int64_t sl = 0; sl < slices; ++sl) {
+    const direct_slice rows(g.oh, sl, slices);
+    direct_plane plane(g, ow_round, rows.y0, rows.y1);
+    const direct_args args{&g, &plane, wt.data(), b.data(), o, accumulate};
+    float* spare = conv_workspace(g.ow + sh.pixels(), 0);
+    for (index_t i = 0; i < batch; ++i) {
+      plane.fill(g, x + i * g.c * g.image_size());
+      float* yi = y + i * o * g.cols();
+      for (index_t yy = rows.y0; yy < rows.y1; ++yy)
         for (index_t o0 = 0; o0 < o; o0 += sh.ob) row(args, yy, o0, yi, spare);
     }
   }
@@ -298,55 +338,62 @@ inline void direct_conv_forward(const conv_geometry& g, const float* w, index_t 
 
 /// gx (batch x c x h x w) += the data gradient of stride-1 g from gy (batch x o x oh x ow) and w
 /// (o x c x kh x kw), dg = direct_data_geometry(g, o): the forward kernel on gy with w flipped
-/// and transposed (c x o x kh x kw), written to a scratch copy and added.
+/// and transposed (c x o x kh x kw), adding into gx.
 inline void direct_conv_backward_data(const conv_geometry& g, const conv_geometry& dg, const float* w, index_t o,
                                       const float* gy, index_t batch, float* gx) {
-  const index_t kk = g.kh * g.kw, n = batch * g.c * g.image_size();
+  const index_t kk = g.kh * g.kw;
   std::vector<float> wt(static_cast<std::size_t>(g.c * o * kk));
   for (index_t oo = 0; oo < o; ++oo)
     for (index_t ci = 0; ci < g.c; ++ci)
       for (index_t t = 0; t < kk; ++t) wt[static_cast<std::size_t>((ci * o + oo) * kk + kk - 1 - t)] = w[(oo * g.c + ci) * kk + t];
-  std::vector<float> out(static_cast<std::size_t>(n));
-  direct_conv_forward(dg, wt.data(), g.c, gy, batch, nullptr, out.data());
-  for (index_t i = 0; i < n; ++i) gx[i] += out[static_cast<std::size_t>(i)];
+  direct_conv_forward(dg, wt.data(), g.c, gy, batch, nullptr, gx, true);
 }
 
 /// gw (o x rows) += sum over images of gy (o x oh x ow) times the shifted padded image, tap by
-/// tap. Units are bands of rows, each summing into its thread slot's vector lanes.
+/// tap. Each thread takes one slice of rows of every image and sums into its own vector lanes,
+/// then into one double per weight; the slices' doubles are added in slice order.
 inline void direct_conv_backward_weight(const conv_geometry& g, const float* x, const float* gy, index_t batch, index_t o,
                                         float* gw) {
   const isa s = active_isa();
   const direct_shape sh = direct_shape_of(s);
   const auto block = pick_isa(s, direct_weight_block_avx512, direct_weight_block_avx2, direct_weight_block_generic);
   const index_t r = g.rows(), ob = (o + sh.wob - 1) / sh.wob, tg = (r + sh.wtb - 1) / sh.wtb;
-  const index_t per_block = sh.wob * sh.wtb * sh.lanes, per_slot = ob * tg * per_block;
-  direct_plane plane(g, (g.ow + sh.lanes - 1) / sh.lanes * sh.lanes);  // the last vector reads past the row
-  const direct_args args{&g, &plane, nullptr, nullptr, o};
-  const index_t threads = std::max<index_t>(1, backend::max_threads()), band = direct_band(g, 1, threads);
-  const index_t bands = (g.oh + band - 1) / band, slots = std::min<index_t>(threads, bands);
-  std::vector<float> lanes(static_cast<std::size_t>(slots * per_slot), 0.0f);
-  for (index_t i = 0; i < batch; ++i) {
-    plane.fill(g, x + i * g.c * g.image_size());
-    const float* gyi = gy + i * o * g.cols();
-#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(slots)) if (slots > 1)
-    for (std::int64_t sl = 0; sl < slots; ++sl)
-      for (index_t u = sl; u < bands; u += slots)
+  const index_t per_block = sh.wob * sh.wtb * sh.lanes, per_slice = ob * tg * per_block;
+  const index_t ow_round = (g.ow + sh.lanes - 1) / sh.lanes * sh.lanes;  // the last vector reads past the row
+  const index_t slices = direct_slices(g);
+  std::vector<double> sums(static_cast<std::size_t>(slices * o * r));
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(slices)) if (slices > 1)
+  for (std::int64_t sl = 0; sl < slices; ++sl) {
+    const direct_slice rows(g.oh, sl, slices);
+    direct_plane plane(g, ow_round, rows.y0, rows.y1);
+    const direct_args args{&g, &plane, nullptr, nullptr, o};
+    float* const lanes = thread_scratch<direct_plane_owner>(per_slice, 1);
+    std::fill_n(lanes, per_slice, 0.0f);
+    for (index_t i = 0; i < batch; ++i) {
+      plane.fill(g, x + i * g.c * g.image_size());
+      const float* gyi = gy + i * o * g.cols();
+      for (index_t y0 = rows.y0; y0 < rows.y1; y0 += direct_weight_band)
         for (index_t b = 0; b < ob; ++b)
           for (index_t t = 0; t < tg; ++t)
-            block(args, gyi, u * band, std::min(g.oh, (u + 1) * band), b * sh.wob, t * sh.wtb,
-                  lanes.data() + sl * per_slot + (b * tg + t) * per_block);
-  }
-  for (index_t b = 0; b < ob; ++b)
-    for (index_t t = 0; t < tg; ++t)
-      for (index_t k = 0; k < sh.wob && b * sh.wob + k < o; ++k)
-        for (index_t u = 0; u < sh.wtb && t * sh.wtb + u < r; ++u) {
-          double sum = 0;
-          for (index_t sl = 0; sl < slots; ++sl) {
-            const float* v = lanes.data() + sl * per_slot + (b * tg + t) * per_block + (k * sh.wtb + u) * sh.lanes;
+            block(args, gyi, y0, std::min(rows.y1, y0 + direct_weight_band), b * sh.wob, t * sh.wtb,
+                  lanes + (b * tg + t) * per_block);
+    }
+    double* mine = sums.data() + sl * o * r;
+    for (index_t b = 0; b < ob; ++b)
+      for (index_t t = 0; t < tg; ++t)
+        for (index_t k = 0; k < sh.wob && b * sh.wob + k < o; ++k)
+          for (index_t u = 0; u < sh.wtb && t * sh.wtb + u < r; ++u) {
+            const float* v = lanes + (b * tg + t) * per_block + (k * sh.wtb + u) * sh.lanes;
+            double sum = 0;
             for (index_t e = 0; e < sh.lanes; ++e) sum += v[e];
+            mine[(b * sh.wob + k) * r + t * sh.wtb + u] = sum;
           }
-          gw[(b * sh.wob + k) * r + t * sh.wtb + u] += static_cast<float>(sum);
-        }
+  }
+  for (index_t j = 0; j < o * r; ++j) {
+    double sum = 0;
+    for (index_t sl = 0; sl < slices; ++sl) sum += sums[static_cast<std::size_t>(sl * o * r + j)];
+    gw[j] += static_cast<float>(sum);
+  }
 }
 
 }  // namespace wsss::ad::detail
