@@ -61,16 +61,14 @@ inline conv_geometry conv2d_geometry(const tensor& x, const tensor& w, const ten
 /// y = conv(x, w) + b without a tape (inference); b may be null or empty.
 inline tensor conv2d_forward(const tensor& x, const tensor& w, const tensor* b, const conv2d_config& cfg = {}) {
   const detail::conv_geometry g = detail::conv2d_geometry(x, w, b, cfg, "ad::conv2d");
-  const index_t n = x.dim(0), o = w.dim(0), p = g.cols();
+  const index_t n = x.dim(0), o = w.dim(0);
   const float* bias = b && !b->empty() ? b->data() : nullptr;
-  if (detail::conv_direct(g)) {  // writes every output, bias included
-    tensor y = tensor::uninitialized({n, o, g.oh, g.ow});
+  tensor y = tensor::uninitialized({n, o, g.oh, g.ow});  // either path writes every output, bias included
+  if (detail::conv_direct(g)) {
     detail::direct_conv_forward(g, w.data(), o, x.data(), n, bias, y.data());
-    return y;
+  } else {
+    detail::conv_forward(g, w.data(), o, x.data(), n, y.data(), bias, false);
   }
-  tensor y({n, o, g.oh, g.ow});
-  detail::conv_forward(g, w.data(), o, x.data(), n, y.data());
-  if (bias) detail::add_channel_bias(y.data(), bias, n, o, p);
   return y;
 }
 

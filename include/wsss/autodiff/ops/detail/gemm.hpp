@@ -111,20 +111,42 @@ inline void conv_forward_regions(const conv_geometry& g, const std::vector<conv_
   }
 }
 
-/// y[i] (o x cols) += w (o x rows) * lower(x[i]) for the `batch` images of x. Units are column
-/// blocks, each lowered into its thread's workspace and multiplied independently. When a large
-/// part of the lowering is padding (dilated convolutions on small maps), the product runs over
-/// the regions that skip it instead.
-inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y) {
-  if (wino_applies(g)) {
-    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::forward, batch)) return wino_conv_forward(wp, w, x, batch, y);
+/// Below this many values a per-channel pass runs on the calling thread: a parallel region
+/// costs more than it saves, and far more when the cores are shared.
+inline constexpr index_t channel_pass_parallel_values = index_t{1} << 17;
+
+/// Adds b[k] to every value of channel k of an n x c x (hw) tensor.
+inline void add_channel_bias(float* y, const float* b, index_t n, index_t c, index_t hw) {
+  const std::int64_t rows = n * c;
+#pragma omp parallel for schedule(static) if (rows * hw >= channel_pass_parallel_values)
+  for (std::int64_t nc = 0; nc < rows; ++nc) {
+    const float v = b[nc % c];
+    float* row = y + nc * hw;
+    for (index_t k = 0; k < hw; ++k) row[k] += v;
   }
+}
+
+/// y[i] (o x cols) += w (o x rows) * lower(x[i]) (+ bias per row, if given) for the `batch`
+/// images of x; with accumulate false, y = instead and y need not be initialised. Units are
+/// column blocks, each lowered into its thread's workspace, multiplied independently and given
+/// its bias there (a pass over y after the product read on one core what the other wrote).
+/// When a large part of the lowering is padding (dilated convolutions on small maps), the
+/// product runs over the regions that skip it instead.
+inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y,
+                         const float* bias = nullptr, bool accumulate = true) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
-  const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
-  if (const auto regions = conv_useful_regions(g); !regions.empty()) {
-    conv_forward_regions(g, regions, w, o, x, batch, y, threads);
-    return;
+  const auto whole = [&](auto&& product) {  // the paths that add into y, then the bias
+    if (!accumulate) std::fill_n(y, batch * o * p, 0.0f);
+    product();
+    if (bias) add_channel_bias(y, bias, batch, o, p);
+  };
+  if (wino_applies(g)) {
+    if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::forward, batch))
+      return whole([&] { wino_conv_forward(wp, w, x, batch, y); });
   }
+  const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
+  if (const auto regions = conv_useful_regions(g); !regions.empty())
+    return whole([&] { conv_forward_regions(g, regions, w, o, x, batch, y, threads); });
   const index_t pc = conv_forward_cols(r, p, batch, threads);
   const index_t per_img = (p + pc - 1) / pc;
   const std::int64_t units = batch * per_img;
@@ -135,10 +157,13 @@ inline void conv_forward(const conv_geometry& g, const float* w, index_t o, cons
     const index_t i = u / per_img, p0 = (u % per_img) * pc, n = std::min(pc, p - p0);
     float* yi = y + i * o * p + p0;
     if (g.is_pointwise()) {
-      sgemm(o, n, r, {w, r, 1}, {x + i * img + p0, p, 1}, yi, p, true);
+      sgemm(o, n, r, {w, r, 1}, {x + i * img + p0, p, 1}, yi, p, accumulate);
     } else {
-      sgemm_lowered(o, n, {w, r, 1}, g, x + i * img, p0, yi, p, true);
+      sgemm_lowered(o, n, {w, r, 1}, g, x + i * img, p0, yi, p, accumulate);
     }
+    if (bias)
+      for (index_t k = 0; k < o; ++k)
+        for (index_t j = 0; j < n; ++j) yi[k * p + j] += bias[k];
   }
 }
 
@@ -264,21 +289,6 @@ inline void conv_backward_weight(const conv_geometry& g, const float* x, const f
         const index_t n = std::min(pc, p - p0);
         sgemm_lowered_t(o, rt, n, {gy + i * o * p + p0, p, 1}, g, x + i * img, r0, p0, gw + r0, r, true);
       }
-  }
-}
-
-/// Below this many values a per-channel pass runs on the calling thread: a parallel region
-/// costs more than it saves, and far more when the cores are shared.
-inline constexpr index_t channel_pass_parallel_values = index_t{1} << 17;
-
-/// Adds b[k] to every value of channel k of an n x c x (hw) tensor.
-inline void add_channel_bias(float* y, const float* b, index_t n, index_t c, index_t hw) {
-  const std::int64_t rows = n * c;
-#pragma omp parallel for schedule(static) if (rows * hw >= channel_pass_parallel_values)
-  for (std::int64_t nc = 0; nc < rows; ++nc) {
-    const float v = b[nc % c];
-    float* row = y + nc * hw;
-    for (index_t k = 0; k < hw; ++k) row[k] += v;
   }
 }
 
