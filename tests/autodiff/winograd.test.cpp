@@ -157,6 +157,41 @@ TEST_CASE("winograd and im2col agree on a parallel-sized layer, blocks of tiles 
   CHECK(close(gws[1], gws[0]) < 2e-5);
 }
 
+TEST_CASE("winograd's weight gradient deals fewer cache blocks than threads out as smaller blocks per thread") {
+  // The block size: whole 32-tile panels, and no thread more than 10% over its share of the tiles
+  // unless the blocks are already one panel.
+  index_t bad = 0;
+  for (index_t threads = 2; threads <= 8; ++threads)
+    for (index_t total = 1; total <= 3000; ++total) {
+      const index_t tb = dt::wino_thread_block_tiles(total, threads), blocks = (total + tb - 1) / tb;
+      index_t most = 0;
+      for (index_t t = 0; t < threads; ++t) {
+        index_t mine = 0;
+        for (index_t b = t; b < blocks; b += threads) mine += std::min(tb, total - b * tb);
+        most = std::max(most, mine);
+      }
+      if (tb < dt::wino_panel || tb % dt::wino_panel != 0 || (tb != dt::wino_panel && 10 * most * threads > 11 * total)) ++bad;
+    }
+  CHECK(bad == 0);
+  CHECK(dt::wino_thread_block_tiles(196, 2) == 32);  // 7 blocks: 100 + 96 tiles, not 128 + 68
+  // 32 -> 32 at 56 x 56: 196 tiles, one cache-sized block; on two threads each sums its own blocks.
+  struct two_threads {
+    int old = backend::max_threads();
+    two_threads() { backend::set_num_threads(2); }
+    ~two_threads() { backend::set_num_threads(old); }
+  } const two;
+  rng gen(17);
+  const tensor x = random_normal({1, 32, 56, 56}, gen), w = random_normal({32, 32, 3, 3}, gen);
+  const dt::conv_geometry g = dt::conv2d_geometry(x, w, nullptr, ad::conv2d_config::square(1, 1), "test");
+  const dt::wino_plan wp = dt::wino_forward_plan(g, 32);
+  REQUIRE(dt::wino_block_tiles(64, wp.tiles()) >= wp.tiles());
+  REQUIRE(dt::wino_threads(wp, 1) == 2);
+  const tensor gy = random_normal({1, 32, 56, 56}, gen);
+  tensor gw({32, 32, 3, 3});
+  dt::wino_conv_backward_weight(wp, x.data(), gy.data(), 1, gw.data());
+  CHECK(rel_err(gw, naive_conv3(x, w, gy, 1, 1).gw) < 2e-5);
+}
+
 TEST_CASE("winograd is chosen for wide 3x3 stride-1 layers only") {
   const auto geo = [](index_t c, index_t o, index_t hw, index_t d, index_t s) {
     const tensor x({1, c, hw, hw}), w({o, c, 3, 3});
