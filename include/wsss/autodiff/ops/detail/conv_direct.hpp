@@ -67,8 +67,8 @@ struct direct_plane_owner {};
 /// reads inside: per channel hp rows of wp, from padded row row0 = y0 on, in the executing
 /// thread's grow-only scratch. Each thread pads, reads and writes only the rows of its own
 /// slice: when the hypervisor puts the two vCPUs on distant cores, every cache line that one
-/// thread writes and the other reads crosses between them, and a plane filled by one thread and
-/// read by both made 16 -> 16 at 112 forward 0.60-0.66 ms instead of 0.32 (AMD EPYC, 2 threads,
+/// thread writes and the other reads crosses between them, and one plane shared by both threads
+/// made 16 -> 16 at 112 forward 0.45-0.66 ms instead of 0.29-0.32 (AMD EPYC, 2 threads,
 /// 2026-12-07; the same runs' FMA loop scaled 2.0x). tap[t] is the offset of lowered row t's
 /// first read from the output pixel's own offset (yy - row0) wp + xx.
 struct direct_plane {
