@@ -231,8 +231,8 @@ TEST_CASE("conv2d's direct kernel (at most 288 lowered rows, stride 1) matches t
   // 1x1 with padding (not pointwise); 8 and 16 channels (72, 144 rows), dilated, unpadded (the
   // data gradient's padding is then 2) and with 16 outputs (the data gradient direct too); 20
   // and 32 channels (180, 288 rows: forward and data gradient direct, the weight gradient not),
-  // rows whose last block is 1, 2 or 3 vectors (56 = 48 + 8, 80 = 48 + 32, 64 = 48 + 16 on
-  // AVX-512; other splits on AVX2 and generic).
+  // rows whose last block is 1, 2 or 3 vectors (56 = 48 + 8 and 52 = 48 + 4 on half-width
+  // vectors, 80 = 48 + 32, 64 = 48 + 16 on AVX-512; other splits on AVX2 and generic).
   const conv_case cases[] = {
       {1, 8, 30, 37, 8, 3, 3, ad::conv2d_config::square(1, 1), true},
       {2, 16, 13, 50, 16, 3, 3, ad::conv2d_config::square(1, 2, 2), false},
@@ -248,6 +248,7 @@ TEST_CASE("conv2d's direct kernel (at most 288 lowered rows, stride 1) matches t
       {1, 32, 10, 56, 32, 3, 3, ad::conv2d_config::square(1, 1), true},
       {1, 20, 7, 64, 24, 3, 3, ad::conv2d_config::square(1, 1), false},
       {1, 4, 6, 80, 6, 3, 3, ad::conv2d_config::square(1, 1), true},
+      {1, 32, 6, 52, 32, 3, 3, ad::conv2d_config::square(1, 1), true},
   };
   wsss_test::for_each_isa([&] {
     rng g(29);
