@@ -157,7 +157,7 @@ TEST_CASE("winograd and im2col agree on a parallel-sized layer, blocks of tiles 
   CHECK(close(gws[1], gws[0]) < 2e-5);
 }
 
-TEST_CASE("winograd's weight gradient deals fewer cache blocks than threads out as smaller blocks per thread") {
+TEST_CASE("winograd deals fewer cache blocks than threads out as smaller blocks per thread") {
   // The block size: whole 32-tile panels, and no thread more than 10% over its share of the tiles
   // unless the blocks are already one panel.
   index_t bad = 0;
@@ -187,9 +187,14 @@ TEST_CASE("winograd's weight gradient deals fewer cache blocks than threads out 
   REQUIRE(dt::wino_block_tiles(64, wp.tiles()) >= wp.tiles());
   REQUIRE(dt::wino_threads(wp, 1) == 2);
   const tensor gy = random_normal({1, 32, 56, 56}, gen);
-  tensor gw({32, 32, 3, 3});
+  tensor y({1, 32, 56, 56}), gx({1, 32, 56, 56}), gw({32, 32, 3, 3});
+  dt::wino_conv_forward(wp, w.data(), x.data(), 1, y.data());
+  dt::wino_conv_backward_data(dt::wino_data_plan(g, 32), w.data(), gy.data(), 1, gx.data());
   dt::wino_conv_backward_weight(wp, x.data(), gy.data(), 1, gw.data());
-  CHECK(rel_err(gw, naive_conv3(x, w, gy, 1, 1).gw) < 2e-5);
+  const naive r = naive_conv3(x, w, gy, 1, 1);
+  CHECK(rel_err(y, r.y) < 2e-5);  // the forward and the data gradient take blocks per thread too
+  CHECK(rel_err(gx, r.gx) < 2e-5);
+  CHECK(rel_err(gw, r.gw) < 2e-5);
 }
 
 TEST_CASE("winograd is chosen for wide 3x3 stride-1 layers only") {

@@ -360,6 +360,28 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
   }
 }
 
+/// Tiles per block when the cache-sized blocks are fewer than the threads: the largest multiple
+/// of the 32-tile panel for which the blocks, dealt round-robin, give no thread more than 10%
+/// over its share (196 tiles on 2 threads: 7 blocks of 32, 100 + 96, where 2 blocks of 128 would
+/// be 128 + 68). Each thread then transforms and multiplies only its own tiles: a block shared
+/// by the team moves every transformed tile between cores, and on this VM's distant vCPUs that
+/// made 32 -> 32 at 56 take 0.73-0.86 ms for the weight gradient on two threads against 0.77 on
+/// one (0.61 with blocks per thread), and 64 -> 64 at 56 d2 1.77-1.79 ms forward (1.24-1.30);
+/// with the vCPUs close, both ways measured alike (AMD EPYC, 2026-12-07).
+inline index_t wino_thread_block_tiles(index_t total, index_t threads) {
+  for (index_t k = 1;; ++k) {
+    const index_t tb = ((total + k * threads - 1) / (k * threads) + wino_panel - 1) / wino_panel * wino_panel;
+    const index_t blocks = (total + tb - 1) / tb;
+    index_t most = 0;
+    for (index_t t = 0; t < threads; ++t) {
+      index_t mine = 0;
+      for (index_t b = t; b < blocks; b += threads) mine += std::min(tb, total - b * tb);
+      most = std::max(most, mine);
+    }
+    if (tb == wino_panel || 10 * most * threads <= 11 * total) return tb;
+  }
+}
+
 /// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u.
 /// Units are (block of tiles, range of output channels), each run by one thread start to end in
 /// its own workspace: input transforms (channel x 16 tiles), the 36 GEMMs, output transforms. No
@@ -370,10 +392,15 @@ inline void wino_gemm(const wino_plan& p, const float* u, const float* v, float*
 /// with a barrier between phases: 64 -> 64 at 56 x 56 d2 is one block of 196 tiles and ran on
 /// one thread (forward 2.3-2.8 ms on 2 threads, AMD EPYC, 2026-12-07); split by output
 /// channels, each part transforming all the inputs again, 1.34-1.68 (backward 2.8-3.6); shared
-/// by phases 1.06-1.14 (backward 2.1-2.35), four interleaved rounds. The same bits either way:
-/// each output's sums run in the same order.
+/// by phases 1.06-1.14 (backward 2.1-2.35), four interleaved rounds. Now such a layer gets
+/// smaller blocks, as many as the threads or more (wino_thread_block_tiles); only a map too
+/// small for one 32-tile block per thread is still shared by phases. The same bits every way: each
+/// output's sums run in the same order.
 inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
-  const index_t total = p.tiles() * batch, tb = wino_block_tiles(p.c + p.o, total), groups = tb / wino_lanes;
+  const index_t total = p.tiles() * batch;
+  index_t tb = wino_block_tiles(p.c + p.o, total);
+  if (threads > 1 && (total + tb - 1) / tb < threads) tb = wino_thread_block_tiles(total, threads);
+  const index_t groups = tb / wino_lanes;
   const index_t blocks = (total + tb - 1) / tb, panels = (p.o + wino_panel - 1) / wino_panel;
   const index_t rp = (p.o + 11) / 12;  // 12-row panels of the packed weights
   // The phases of the block of tiles [b0, b0 + count): the input transforms of channel ch, tile
@@ -474,27 +501,6 @@ inline void wino_weight_gemms(const wino_plan& p, const float* m, const float* v
 /// their own copy (no barrier per block); above it they share one copy, parallel over the 36
 /// products of each block.
 inline constexpr index_t wino_private_sum_floats = index_t{1} << 23;
-
-/// Tiles per block when the cache-sized blocks are fewer than the threads: the largest multiple
-/// of the 32-tile panel for which the blocks, dealt round-robin, give no thread more than 10%
-/// over its share (196 tiles on 2 threads: 7 blocks of 32, 100 + 96, where 2 blocks of 128 would
-/// be 128 + 68). Each thread then transforms and multiplies only its own tiles: a block shared
-/// by the team moves every transformed tile between cores, and on this VM's distant vCPUs that
-/// made 32 -> 32 at 56 take 0.73-0.86 ms on two threads against 0.77 on one (AMD EPYC,
-/// 2026-12-07; 0.61 with blocks per thread).
-inline index_t wino_thread_block_tiles(index_t total, index_t threads) {
-  for (index_t k = 1;; ++k) {
-    const index_t tb = ((total + k * threads - 1) / (k * threads) + wino_panel - 1) / wino_panel * wino_panel;
-    const index_t blocks = (total + tb - 1) / tb;
-    index_t most = 0;
-    for (index_t t = 0; t < threads; ++t) {
-      index_t mine = 0;
-      for (index_t b = t; b < blocks; b += threads) mine += std::min(tb, total - b * tb);
-      most = std::max(most, mine);
-    }
-    if (tb == wino_panel || 10 * most * threads <= 11 * total) return tb;
-  }
-}
 
 /// conv_backward_weight through Winograd (p = wino_forward_plan): gw (o x c x 3 x 3) += the adjoint
 /// of the forward's tile map. Per block: transformed inputs B^T d B (c x tiles) and output
