@@ -306,7 +306,7 @@ inline constexpr index_t direct_weight_band = 16;
 
 /// Threads for the direct kernels: one slice of rows each, at least 4 rows per slice.
 inline index_t direct_slices(const conv_geometry& g) {
-  return std::clamp<index_t>(std::min<index_t>(backend::max_threads(), g.oh / 4), 1, g.oh);
+  return std::max<index_t>(1, std::min<index_t>(backend::max_threads(), g.oh / 4));
 }
 
 /// y (batch x o x oh x ow) = conv(x, w) + bias (bias may be null); y need not be initialised.

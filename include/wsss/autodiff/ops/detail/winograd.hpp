@@ -382,6 +382,13 @@ inline index_t wino_thread_block_tiles(index_t total, index_t threads) {
   }
 }
 
+/// Tiles per block of a product on `threads` threads: cache-sized (wino_block_tiles), or
+/// wino_thread_block_tiles where that gives fewer blocks than threads.
+inline index_t wino_team_block_tiles(index_t per_tile, index_t total, index_t threads) {
+  const index_t tb = wino_block_tiles(per_tile, total);
+  return threads > 1 && (total + tb - 1) / tb < threads ? wino_thread_block_tiles(total, threads) : tb;
+}
+
 /// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u.
 /// Units are (block of tiles, range of output channels), each run by one thread start to end in
 /// its own workspace: input transforms (channel x 16 tiles), the 36 GEMMs, output transforms. No
@@ -398,9 +405,7 @@ inline index_t wino_thread_block_tiles(index_t total, index_t threads) {
 /// output's sums run in the same order.
 inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
   const index_t total = p.tiles() * batch;
-  index_t tb = wino_block_tiles(p.c + p.o, total);
-  if (threads > 1 && (total + tb - 1) / tb < threads) tb = wino_thread_block_tiles(total, threads);
-  const index_t groups = tb / wino_lanes;
+  const index_t tb = wino_team_block_tiles(p.c + p.o, total, threads), groups = tb / wino_lanes;
   const index_t blocks = (total + tb - 1) / tb, panels = (p.o + wino_panel - 1) / wino_panel;
   const index_t rp = (p.o + 11) / 12;  // 12-row panels of the packed weights
   // The phases of the block of tiles [b0, b0 + count): the input transforms of channel ch, tile
@@ -508,9 +513,7 @@ inline constexpr index_t wino_private_sum_floats = index_t{1} << 23;
 /// s[xi] (o x c) += dY'[xi] d'[xi]^T; at the end gw += G^T s G.
 inline void wino_conv_backward_weight(const wino_plan& p, const float* x, const float* gy, index_t batch, float* gw) {
   const index_t threads = wino_threads(p, batch), total = p.tiles() * batch;
-  index_t tb = wino_block_tiles(p.c + p.o, total);
-  if (threads > 1 && (total + tb - 1) / tb < threads) tb = wino_thread_block_tiles(total, threads);
-  const index_t groups = tb / wino_lanes;
+  const index_t tb = wino_team_block_tiles(p.c + p.o, total, threads), groups = tb / wino_lanes;
   const index_t cp = (p.c + wino_lanes - 1) / wino_lanes * wino_lanes, cgroups = cp / wino_lanes;
   const index_t sn = wino_nn * p.o * cp, blocks = (total + tb - 1) / tb, units = (p.c + p.o) * groups;
   const bool private_sums = threads > 1 && blocks >= threads && sn * threads <= wino_private_sum_floats;
