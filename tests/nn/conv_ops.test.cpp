@@ -232,7 +232,10 @@ TEST_CASE("conv2d's direct kernel (at most 288 lowered rows, stride 1) matches t
   // data gradient's padding is then 2) and with 16 outputs (the data gradient direct too); 20
   // and 32 channels (180, 288 rows: forward and data gradient direct, the weight gradient not),
   // rows whose last block is 1, 2 or 3 vectors (56 = 48 + 8 and 52 = 48 + 4 on half-width
-  // vectors, 80 = 48 + 32, 64 = 48 + 16 on AVX-512; other splits on AVX2 and generic).
+  // vectors, 80 = 48 + 32, 64 = 48 + 16 on AVX-512; other splits on AVX2 and generic). The
+  // direct weight gradient (AVX-512) reads gy rows of whole vectors in place (80), copies rows
+  // with a partial last vector into zero-padded bands where 10 or more tap blocks share them
+  // (37, 50, 38 and 17 wide) and reads the rest in place with a tail (the 27-row cases).
   const conv_case cases[] = {
       {1, 8, 30, 37, 8, 3, 3, ad::conv2d_config::square(1, 1), true},
       {2, 16, 13, 50, 16, 3, 3, ad::conv2d_config::square(1, 2, 2), false},

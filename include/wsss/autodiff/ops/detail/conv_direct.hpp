@@ -217,42 +217,74 @@ template <class V, int OB, int TB>
   }
 }
 
-/// The lane sums of gw's block (o0, t0): acc[k][u] (k < OB, u < TB) += the dot products, over
-/// output rows [y0, y1) and every column, of gy's row of channel o0 + k with the padded image
-/// shifted by tap t0 + u. The sums stay vectors (`lanes`, OB x TB vectors per block) until the
-/// end, where they are added in double. The last partial vector of each row reads gy through a
-/// zero-filled copy (what the image holds past the row is multiplied by 0). A call covers a
-/// whole band: calls of 1, 2 or 4 rows (gy kept in L1) were 23%, 10% and 3% slower on AMD EPYC.
-template <class V, int OB, int TB>
-[[gnu::always_inline]] inline void direct_weight_block_body(const direct_args& a, const float* gy, index_t y0,
-                                                            index_t y1, index_t o0, index_t t0, float* lanes) {
+/// The gy rows a weight-gradient block reads: band row yy of its channel k (k < count) at
+/// p + k cs + yy ld, of `cols` columns. A band copy (direct_weight_band_copy) has cols a whole
+/// number of vectors (zeros past ow); gy itself has cols = ow.
+struct direct_gy_rows {
+  const float* p;
+  index_t cs, ld, cols, count;
+};
+
+/// The lane sums of gw's block (channels of gy, taps t0 on): acc[k][u] (k < OB, u < TB) += the
+/// dot products, over the band's rows [0, rows), of gy's row of channel k (k < count; the rest
+/// repeat the last, dropped at the end) with the padded image shifted by tap t0 + u, image row
+/// y0 + row. Tail: a last partial vector of a row reads gy through a zero-filled copy (what the
+/// image holds past the row is multiplied by 0); without it gy.cols must be whole vectors (the
+/// loop with that branch compiled slower even where it never ran: 16 -> 16 at 112, 112 = 7 x 16,
+/// 0.48 ms against 0.41 on two threads). The sums stay vectors (`lanes`, OB x TB vectors per
+/// block) until the end, where they are added in double. A call covers a whole band: calls of 1,
+/// 2 or 4 rows (gy kept in L1) were 23%, 10% and 3% slower on AMD EPYC.
+template <class V, int OB, int TB, bool Tail>
+[[gnu::always_inline]] inline void direct_weight_block_body(const direct_args& a, const direct_gy_rows& gy, index_t y0,
+                                                            index_t rows, index_t t0, float* lanes) {
   constexpr index_t w = sizeof(V) / sizeof(float);
-  const conv_geometry& g = *a.g;
-  const index_t r = g.rows(), ow = g.ow, p = g.cols();
+  const index_t r = a.g->rows();
   const index_t* tap = a.plane->tap.data();
   index_t off[TB];
   for (int u = 0; u < TB; ++u) off[u] = tap[std::min(t0 + u, r - 1)];  // edge taps repeat, dropped at the end
   const float* gyo[OB];
-  for (int k = 0; k < OB; ++k) gyo[k] = gy + std::min(o0 + k, a.o - 1) * p;
+  for (int k = 0; k < OB; ++k) gyo[k] = gy.p + std::min<index_t>(k, gy.count - 1) * gy.cs;
   V acc[OB][TB];
   std::memcpy(acc, lanes, sizeof(acc));
-  for (index_t yy = y0; yy < y1; ++yy) {
-    const float* src = a.plane->row(yy);
+  for (index_t yy = 0; yy < rows; ++yy) {
+    const float* src = a.plane->row(y0 + yy);
     const float* row[OB];
-    for (int k = 0; k < OB; ++k) row[k] = gyo[k] + yy * ow;
+    for (int k = 0; k < OB; ++k) row[k] = gyo[k] + yy * gy.ld;
+    if constexpr (!Tail) {
+      for (index_t x0 = 0; x0 < gy.cols; x0 += w) direct_weight_step<V, OB, TB>(acc, row, x0, src + x0, off);
+      continue;
+    }
     index_t x0 = 0;
-    for (; x0 + w <= ow; x0 += w) direct_weight_step<V, OB, TB>(acc, row, x0, src + x0, off);
-    if (x0 < ow) {
+    for (; x0 + w <= gy.cols; x0 += w) direct_weight_step<V, OB, TB>(acc, row, x0, src + x0, off);
+    if (x0 < gy.cols) {
       alignas(64) float tail[OB][w] = {};
       const float* trow[OB];
       for (int k = 0; k < OB; ++k) {
-        std::copy_n(row[k] + x0, ow - x0, tail[k]);
+        std::copy_n(row[k] + x0, gy.cols - x0, tail[k]);
         trow[k] = tail[k];
       }
       direct_weight_step<V, OB, TB>(acc, trow, 0, src + x0, off);
     }
   }
   std::memcpy(lanes, acc, sizeof(acc));
+}
+
+/// Rows [y0, y1) of gy's first `count` channels (oh x ow each) copied into band as rows of ld
+/// floats, zero past ow, so that no row of the weight gradient ends in a partial vector: that
+/// copy per block and row (above) had 32 -> 32 at 56 (56 = 3 x 16 + 8) take 1.9 ms on one
+/// thread (0.84 with the band; Winograd's 0.71-0.77 still wins there), against the forward's
+/// 0.6. One block's channels at a time, so the copy stays in L2 while the block's taps sweep it
+/// (all of 3 -> 64 at 321's channels, 1.4 MB a band, made its gradient 3.7 -> 4.4 ms on two
+/// threads).
+inline direct_gy_rows direct_weight_band_copy(const float* gy, index_t count, index_t oh, index_t ow, index_t y0,
+                                              index_t y1, index_t ld, float* band) {
+  for (index_t k = 0; k < count; ++k)
+    for (index_t yy = y0; yy < y1; ++yy) {
+      float* dst = band + (k * (y1 - y0) + yy - y0) * ld;
+      std::copy_n(gy + (k * oh + yy) * ow, ow, dst);
+      std::fill(dst + ow, dst + ld, 0.0f);
+    }
+  return {band, (y1 - y0) * ld, ld, ld, count};
 }
 
 // The variants (core/isa.hpp). Forward: AVX-512 8 channels x 48 pixels (24 zmm accumulators),
@@ -275,17 +307,20 @@ WSSS_TARGET_AVX2 inline void direct_forward_row_avx2(const direct_args& a, index
 inline void direct_forward_row_generic(const direct_args& a, index_t yy, index_t o0, float* y, float* spare) {
   direct_forward_row_split<simd4, direct_ob_narrow, 3>(a, yy, o0, y, spare);
 }
-WSSS_TARGET_AVX512 inline void direct_weight_block_avx512(const direct_args& a, const float* gy, index_t y0, index_t y1,
-                                                          index_t o0, index_t t0, float* lanes) {
-  direct_weight_block_body<simd16, direct_wob_avx512, direct_wtb_avx512>(a, gy, y0, y1, o0, t0, lanes);
+template <bool Tail>
+WSSS_TARGET_AVX512 inline void direct_weight_block_avx512(const direct_args& a, const direct_gy_rows& gy, index_t y0, index_t rows,
+                                       index_t t0, float* lanes) {
+  direct_weight_block_body<simd16, direct_wob_avx512, direct_wtb_avx512, Tail>(a, gy, y0, rows, t0, lanes);
 }
-WSSS_TARGET_AVX2 inline void direct_weight_block_avx2(const direct_args& a, const float* gy, index_t y0, index_t y1,
-                                                      index_t o0, index_t t0, float* lanes) {
-  direct_weight_block_body<simd8, direct_wob_avx2, direct_wtb_avx2>(a, gy, y0, y1, o0, t0, lanes);
+template <bool Tail>
+WSSS_TARGET_AVX2 inline void direct_weight_block_avx2(const direct_args& a, const direct_gy_rows& gy, index_t y0, index_t rows,
+                                     index_t t0, float* lanes) {
+  direct_weight_block_body<simd8, direct_wob_avx2, direct_wtb_avx2, Tail>(a, gy, y0, rows, t0, lanes);
 }
-inline void direct_weight_block_generic(const direct_args& a, const float* gy, index_t y0, index_t y1, index_t o0,
+template <bool Tail>
+inline void direct_weight_block_generic(const direct_args& a, const direct_gy_rows& gy, index_t y0, index_t rows,
                                         index_t t0, float* lanes) {
-  direct_weight_block_body<simd4, direct_wob_generic, direct_wtb_generic>(a, gy, y0, y1, o0, t0, lanes);
+  direct_weight_block_body<simd4, direct_wob_generic, direct_wtb_generic, Tail>(a, gy, y0, rows, t0, lanes);
 }
 
 /// The block geometry of an instruction set: floats per vector, channels per forward block
@@ -359,11 +394,20 @@ inline void direct_conv_backward_weight(const conv_geometry& g, const float* x, 
                                         float* gw) {
   const isa s = active_isa();
   const direct_shape sh = direct_shape_of(s);
-  const auto block = pick_isa(s, direct_weight_block_avx512, direct_weight_block_avx2, direct_weight_block_generic);
   const index_t r = g.rows(), ob = (o + sh.wob - 1) / sh.wob, tg = (r + sh.wtb - 1) / sh.wtb;
   const index_t per_block = sh.wob * sh.wtb * sh.lanes, per_slice = ob * tg * per_block;
   const index_t ow_round = (g.ow + sh.lanes - 1) / sh.lanes * sh.lanes;  // the last vector reads past the row
   const index_t slices = direct_slices(g);
+  // Rows of whole vectors are read in place. Others are copied into bands where many tap blocks
+  // share the copy: 16 -> 16 at 100 (29 blocks) 0.65-0.76 ms with the tail, 0.39-0.41 copied; 16
+  // -> 16 at 60 0.30-0.33 -> 0.14-0.16; 8 -> 8 at 250 (15) 0.65-0.72 -> 0.53-0.57. Where few do,
+  // the tail costs less than the copy: 3 -> 64 at 321 (6 blocks) 3.2-3.55 in place, 3.4-3.65
+  // copied (AMD EPYC, 2 threads, 2026-12-07, three alternating rounds; the same bits each way).
+  const bool whole = g.ow % sh.lanes == 0, copy = !whole && tg >= 10;
+  const auto block = whole || copy ? pick_isa(s, direct_weight_block_avx512<false>, direct_weight_block_avx2<false>,
+                                              direct_weight_block_generic<false>)
+                                   : pick_isa(s, direct_weight_block_avx512<true>, direct_weight_block_avx2<true>,
+                                              direct_weight_block_generic<true>);
   std::vector<double> sums(static_cast<std::size_t>(slices * o * r));
 #pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(slices)) if (slices > 1)
   for (std::int64_t sl = 0; sl < slices; ++sl) {
@@ -371,15 +415,20 @@ inline void direct_conv_backward_weight(const conv_geometry& g, const float* x, 
     direct_plane plane(g, ow_round, rows.y0, rows.y1);
     const direct_args args{&g, &plane, nullptr, nullptr, o};
     float* const lanes = thread_scratch<direct_plane_owner>(per_slice, 1);
+    float* const band = copy ? thread_scratch<direct_plane_owner>(sh.wob * direct_weight_band * ow_round, 2) : nullptr;
     std::fill_n(lanes, per_slice, 0.0f);
     for (index_t i = 0; i < batch; ++i) {
       plane.fill(g, x + i * g.c * g.image_size());
-      const float* gyi = gy + i * o * g.cols();
-      for (index_t y0 = rows.y0; y0 < rows.y1; y0 += direct_weight_band)
-        for (index_t b = 0; b < ob; ++b)
-          for (index_t t = 0; t < tg; ++t)
-            block(args, gyi, y0, std::min(rows.y1, y0 + direct_weight_band), b * sh.wob, t * sh.wtb,
-                  lanes + (b * tg + t) * per_block);
+      for (index_t y0 = rows.y0; y0 < rows.y1; y0 += direct_weight_band) {
+        const index_t y1 = std::min(rows.y1, y0 + direct_weight_band);
+        for (index_t b = 0; b < ob; ++b) {
+          const index_t count = std::min(sh.wob, o - b * sh.wob);
+          const float* gyb = gy + (i * o + b * sh.wob) * g.cols();
+          const direct_gy_rows rows_of = copy ? direct_weight_band_copy(gyb, count, g.oh, g.ow, y0, y1, ow_round, band)
+                                              : direct_gy_rows{gyb + y0 * g.ow, g.cols(), g.ow, g.ow, count};
+          for (index_t t = 0; t < tg; ++t) block(args, rows_of, y0, y1 - y0, t * sh.wtb, lanes + (b * tg + t) * per_block);
+        }
+      }
     }
     double* mine = sums.data() + sl * o * r;
     for (index_t b = 0; b < ob; ++b)
