@@ -5,6 +5,7 @@
 // transform matrices against the 1-D minimal-filtering identity; finite-difference gradients.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <sstream>
@@ -123,6 +124,39 @@ TEST_CASE("winograd forward, data and weight gradients match float64 naive loops
       CHECK(rel_err(y.value(), r.y) < 2e-5);
       CHECK(rel_err(*t.grad(xv), r.gx) < 2e-5);
       CHECK(rel_err(*t.grad(wv), r.gw) < 2e-5);
+    }
+  });
+}
+
+TEST_CASE("winograd's forward writes every output once with its bias, or adds both to y") {
+  // conv_forward's Winograd path stores each tile's outputs plus the bias (y not initialised:
+  // NaN here, so an output written by no tile, or read before it is written, shows) or, asked
+  // to accumulate, adds both to what y holds. Partial tiles (dilation 2 on odd sizes), a map
+  // smaller than a tile, batch 2, and a product large enough for the team.
+  const wcase store_cases[] = {{2, 6, 13, 17, 7, 2, 2}, {1, 5, 3, 3, 9, 1, 1}, {1, 24, 30, 30, 24, 2, 2}};
+  wsss_test::for_each_isa([&] {
+    rng gen(19);
+    const force_algorithm f(dt::conv_algorithm::winograd);
+    for (const wcase& k : store_cases) {
+      INFO(describe(k));
+      const tensor x = random_normal({k.n, k.c, k.h, k.w}, gen), w = random_normal({k.o, k.c, 3, 3}, gen);
+      const tensor b = random_normal({k.o}, gen);
+      const dt::conv_geometry g =
+          dt::conv2d_geometry(x, w, nullptr, ad::conv2d_config::square(1, k.pad, k.dil), "test");
+      REQUIRE(dt::wino_use(g, dt::wino_forward_plan(g, k.o), dt::wino_product::forward, k.n));
+      naive r = naive_conv3(x, w, tensor({k.n, k.o, g.oh, g.ow}), k.pad, k.dil);
+      const index_t p = g.oh * g.ow;
+      for (index_t i = 0; i < r.y.numel(); ++i) r.y[i] += b[i / p % k.o];
+      tensor y = tensor::uninitialized({k.n, k.o, g.oh, g.ow});
+      y.fill(std::nanf(""));
+      dt::conv_forward(g, w.data(), k.o, x.data(), k.n, y.data(), b.data(), false);
+      CHECK(std::none_of(y.data(), y.data() + y.numel(), [](float v) { return std::isnan(v); }));
+      CHECK(rel_err(y, r.y) < 2e-5);
+      const tensor y0 = random_normal(y.shape(), gen);
+      tensor acc = y0;
+      dt::conv_forward(g, w.data(), k.o, x.data(), k.n, acc.data(), b.data(), true);
+      for (index_t i = 0; i < r.y.numel(); ++i) r.y[i] += y0[i];
+      CHECK(rel_err(acc, r.y) < 2e-5);
     }
   });
 }

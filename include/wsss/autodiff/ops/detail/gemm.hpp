@@ -129,24 +129,24 @@ inline void add_channel_bias(float* y, const float* b, index_t n, index_t c, ind
 /// y[i] (o x cols) += w (o x rows) * lower(x[i]) (+ bias per row, if given) for the `batch`
 /// images of x; with accumulate false, y = instead and y need not be initialised. Units are
 /// column blocks, each lowered into its thread's workspace, multiplied independently and given
-/// its bias there (a pass over y after the product read on one core what the other wrote).
+/// its bias there (a pass over y after the product read on one core what the other wrote);
+/// Winograd's output transforms likewise write each output once with its bias (wino_out).
 /// When a large part of the lowering is padding (dilated convolutions on small maps), the
 /// product runs over the regions that skip it instead.
 inline void conv_forward(const conv_geometry& g, const float* w, index_t o, const float* x, index_t batch, float* y,
                          const float* bias = nullptr, bool accumulate = true) {
   const index_t r = g.rows(), p = g.cols(), img = g.c * g.image_size();
-  const auto whole = [&](auto&& product) {  // the paths that add into y, then the bias
-    if (!accumulate) std::fill_n(y, batch * o * p, 0.0f);
-    product();
-    if (bias) add_channel_bias(y, bias, batch, o, p);
-  };
   if (wino_applies(g)) {
     if (const wino_plan wp = wino_forward_plan(g, o); wino_use(g, wp, wino_product::forward, batch))
-      return whole([&] { wino_conv_forward(wp, w, x, batch, y); });
+      return wino_conv_forward(wp, w, x, batch, y, {bias, !accumulate});
   }
   const index_t threads = conv_threads(static_cast<double>(o) * r * p * batch);
-  if (const auto regions = conv_useful_regions(g); !regions.empty())
-    return whole([&] { conv_forward_regions(g, regions, w, o, x, batch, y, threads); });
+  if (const auto regions = conv_useful_regions(g); !regions.empty()) {  // adds into y, then the bias
+    if (!accumulate) std::fill_n(y, batch * o * p, 0.0f);
+    conv_forward_regions(g, regions, w, o, x, batch, y, threads);
+    if (bias) add_channel_bias(y, bias, batch, o, p);
+    return;
+  }
   const index_t pc = conv_forward_cols(r, p, batch, threads);
   const index_t per_img = (p + pc - 1) / pc;
   const std::int64_t units = batch * per_img;

@@ -324,9 +324,20 @@ inline void wino_input_tiles(const wino_plan& p, const float* x, index_t ch, ind
   for (int xi = 0; xi < wino_nn; ++xi) wino_store(dst(xi), out[xi]);
 }
 
-/// y += A^T m A on the outputs of n <= 16 tiles from t0, channel oo, m(xi) the 16 lanes of product xi.
+/// How a product's outputs land in y: added to what y holds (store false) or written over it
+/// (y need not be initialised; the tiles partition the outputs, so each is written once), then
+/// bias[channel] added if given. Storing spares the forward a pass that zeroes y on one thread
+/// and a pass that adds the bias on the team, each moving y's lines between the cores.
+struct wino_out {
+  const float* bias = nullptr;
+  bool store = false;
+};
+
+/// y (+)= A^T m A (+ bias) on the outputs of n <= 16 tiles from t0, channel oo, m(xi) the 16
+/// lanes of product xi.
 template <class Src>
-inline void wino_output_tiles(const wino_plan& p, float* y, index_t oo, index_t t0, index_t n, const Src& src) {
+inline void wino_output_tiles(const wino_plan& p, float* y, index_t oo, index_t t0, index_t n, const Src& src,
+                              const wino_out& how) {
   wino_vec in[wino_nn], out[wino_m * wino_m];
   for (int xi = 0; xi < wino_nn; ++xi) in[xi] = wino_load(src(xi));
   wino_transform<wino_at>(in, out);
@@ -336,8 +347,12 @@ inline void wino_output_tiles(const wino_plan& p, float* y, index_t oo, index_t 
     const wino_pos a = wino_tile_pos(p, p.o, oo, p.oh, p.ow, t0 + l, 0, 0);
     float* plane = y + a.off;
     for (int u = 0; u < wino_m && a.y + u * p.dh < p.oh; ++u)
-      for (int v = 0; v < wino_m && a.x + v * p.dw < p.ow; ++v)
-        plane[(a.y + u * p.dh) * p.ow + a.x + v * p.dw] += buf[(u * wino_m + v) * wino_lanes + l];
+      for (int v = 0; v < wino_m && a.x + v * p.dw < p.ow; ++v) {
+        float& out = plane[(a.y + u * p.dh) * p.ow + a.x + v * p.dw];
+        float t = buf[(u * wino_m + v) * wino_lanes + l];
+        if (!how.store) t = out + t;
+        out = how.bias ? t + how.bias[oo] : t;
+      }
   }
 }
 
@@ -389,7 +404,8 @@ inline index_t wino_team_block_tiles(index_t per_tile, index_t total, index_t th
   return threads > 1 && (total + tb - 1) / tb < threads ? wino_thread_block_tiles(total, threads) : tb;
 }
 
-/// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u.
+/// y (batch x o x oh x ow) += the product p of x (batch x c x h x w) with transformed weights u
+/// (or as `how` says: written over y, plus the bias).
 /// Units are (block of tiles, range of output channels), each run by one thread start to end in
 /// its own workspace: input transforms (channel x 16 tiles), the 36 GEMMs, output transforms. No
 /// barrier inside a product: a thread descheduled by another process holds no one back. Few
@@ -403,7 +419,8 @@ inline index_t wino_team_block_tiles(index_t per_tile, index_t total, index_t th
 /// smaller blocks, as many as the threads or more (wino_thread_block_tiles); only a map too
 /// small for one 32-tile block per thread is still shared by phases. The same bits every way: each
 /// output's sums run in the same order.
-inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads) {
+inline void wino_run_forward(const wino_plan& p, const float* u, const float* x, index_t batch, float* y, index_t threads,
+                             const wino_out& how = {}) {
   const index_t total = p.tiles() * batch;
   const index_t tb = wino_team_block_tiles(p.c + p.o, total, threads), groups = tb / wino_lanes;
   const index_t blocks = (total + tb - 1) / tb, panels = (p.o + wino_panel - 1) / wino_panel;
@@ -419,7 +436,7 @@ inline void wino_run_forward(const wino_plan& p, const float* u, const float* x,
   auto output = [&](const float* m, index_t b0, index_t count, index_t oo, index_t t0) {
     const float* base = m + oo * tb + t0;
     wino_output_tiles(p, y, oo, b0 + t0, std::min<index_t>(wino_lanes, count - t0),
-                      [&](int xi) { return base + xi * p.o * tb; });
+                      [&](int xi) { return base + xi * p.o * tb; }, how);
   };
   if (threads > 1 && blocks < threads) {
     float* v = wino_buffer(wino_nn * p.c * tb, 1);
@@ -459,12 +476,13 @@ inline index_t wino_threads(const wino_plan& p, index_t batch) {
   return macs < 2e6 ? 1 : std::max<index_t>(1, backend::max_threads());
 }
 
-/// conv_forward through Winograd: y += conv(x, w), w o x c x 3 x 3.
-inline void wino_conv_forward(const wino_plan& p, const float* w, const float* x, index_t batch, float* y) {
+/// conv_forward through Winograd: y += conv(x, w) (or as `how` says), w o x c x 3 x 3.
+inline void wino_conv_forward(const wino_plan& p, const float* w, const float* x, index_t batch, float* y,
+                              const wino_out& how = {}) {
   const index_t threads = wino_threads(p, batch);
   float* u = wino_buffer(wino_nn * wino_u_rows(p.o) * p.c, 0);
   wino_transform_weights(p, w, p.c * 9, 9, 3, 1, u, threads);
-  wino_run_forward(p, u, x, batch, y, threads);
+  wino_run_forward(p, u, x, batch, y, threads, how);
 }
 
 /// conv_backward_data through Winograd (p = wino_data_plan): gx += the forward of gy with the
