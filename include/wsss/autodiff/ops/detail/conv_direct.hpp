@@ -308,13 +308,13 @@ inline void direct_forward_row_generic(const direct_args& a, index_t yy, index_t
   direct_forward_row_split<simd4, direct_ob_narrow, 3>(a, yy, o0, y, spare);
 }
 template <bool Tail>
-WSSS_TARGET_AVX512 inline void direct_weight_block_avx512(const direct_args& a, const direct_gy_rows& gy, index_t y0, index_t rows,
-                                       index_t t0, float* lanes) {
+WSSS_TARGET_AVX512 inline void direct_weight_block_avx512(const direct_args& a, const direct_gy_rows& gy, index_t y0,
+                                                          index_t rows, index_t t0, float* lanes) {
   direct_weight_block_body<simd16, direct_wob_avx512, direct_wtb_avx512, Tail>(a, gy, y0, rows, t0, lanes);
 }
 template <bool Tail>
-WSSS_TARGET_AVX2 inline void direct_weight_block_avx2(const direct_args& a, const direct_gy_rows& gy, index_t y0, index_t rows,
-                                     index_t t0, float* lanes) {
+WSSS_TARGET_AVX2 inline void direct_weight_block_avx2(const direct_args& a, const direct_gy_rows& gy, index_t y0,
+                                                      index_t rows, index_t t0, float* lanes) {
   direct_weight_block_body<simd8, direct_wob_avx2, direct_wtb_avx2, Tail>(a, gy, y0, rows, t0, lanes);
 }
 template <bool Tail>

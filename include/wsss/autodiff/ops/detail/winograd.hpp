@@ -348,10 +348,10 @@ inline void wino_output_tiles(const wino_plan& p, float* y, index_t oo, index_t 
     float* plane = y + a.off;
     for (int u = 0; u < wino_m && a.y + u * p.dh < p.oh; ++u)
       for (int v = 0; v < wino_m && a.x + v * p.dw < p.ow; ++v) {
-        float& out = plane[(a.y + u * p.dh) * p.ow + a.x + v * p.dw];
+        float& dst = plane[(a.y + u * p.dh) * p.ow + a.x + v * p.dw];
         float t = buf[(u * wino_m + v) * wino_lanes + l];
-        if (!how.store) t = out + t;
-        out = how.bias ? t + how.bias[oo] : t;
+        if (!how.store) t = dst + t;
+        dst = how.bias ? t + how.bias[oo] : t;
       }
   }
 }
