@@ -250,13 +250,9 @@ template <class V, int OB, int TB, bool Tail>
     const float* src = a.plane->row(y0 + yy);
     const float* row[OB];
     for (int k = 0; k < OB; ++k) row[k] = gyo[k] + yy * gy.ld;
-    if constexpr (!Tail) {
-      for (index_t x0 = 0; x0 < gy.cols; x0 += w) direct_weight_step<V, OB, TB>(acc, row, x0, src + x0, off);
-      continue;
-    }
     index_t x0 = 0;
     for (; x0 + w <= gy.cols; x0 += w) direct_weight_step<V, OB, TB>(acc, row, x0, src + x0, off);
-    if (x0 < gy.cols) {
+    if (Tail && x0 < gy.cols) {
       alignas(64) float tail[OB][w] = {};
       const float* trow[OB];
       for (int k = 0; k < OB; ++k) {
