@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// tests/cuda/pool.test.cu — GAP, GMP and GWRP on the GPU against the host poolers (the same
-// kernel bodies run through Thrust's OpenMP system in tests/pool/contract.test.cpp)
+// tests/cuda/pool.test.cu — GAP, GMP and GWRP on the GPU against the host poolers (the per-score
+// kernels are the bodies tests/pool/contract.test.cpp runs through Thrust's OpenMP system; the
+// per-plane reductions are CUDA's own, a CUB thread block per plane: pool/cuda/planes.cuh)
 #include <doctest/doctest.h>
 
 #include "cuda/require_gpu.cuh"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <wsss/cuda.hpp>
@@ -56,4 +58,29 @@ TEST_CASE("cuda device_gap / device_gmp / device_gwrp equal the host poolers (21
     check_twin(pool::gmp{}, x, b);
     check_twin(pool::gwrp{}, x, b);
   }
+}
+
+TEST_CASE("cuda per-plane blocks: every GWRP case in one batch, first arg max on ties, a non-finite plane refused") {
+  // pool/cuda/planes.cuh: a thread block per plane. Decays 1 (the mean), 0 (w_0 times the first
+  // arg max), 0.5 (a few kept ranks) and 0.999 (most of a 321 x 321 plane) side by side.
+  using namespace wsss;
+  WSSS_REQUIRE_GPU();
+  rng r(11);
+  tensor x = random_uniform({2, 4, 321, 321}, r);
+  for (index_t i = 0; i < x.numel(); ++i) x[i] = std::floor(x[i] * 16.0f) / 16.0f;  // many tied maxima
+  x[2 * 321 * 321 + 5] = 2.0f;  // plane 2: a later unique max
+  pool::gwrp::config c;
+  c.use_tags = false;
+  c.class_decays = {1.0f, 0.0f, 0.5f, 0.999f};
+  const batch b{};
+  check_twin(pool::gwrp(c), x, b);
+  check_twin(pool::gmp{}, x, b);
+  check_twin(pool::gap{}, x, b);
+
+  x[3 * 321 * 321 + 100] = std::numeric_limits<float>::infinity();
+  const pool::device_gmp<wsss::cuda_t> dev;
+  const exec<wsss::cuda_t> ex;
+  auto dp = dev.prepare(ex, b, x.shape());
+  tensor y;
+  CHECK_THROWS_AS(dev.run(ex, dp, x, y), value_error);
 }

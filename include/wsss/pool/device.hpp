@@ -133,6 +133,30 @@ struct scatter_kernel {
   }
 };
 
+// ---- per-plane steps ------------------------------------------------------------------------
+
+/// The reductions with one result per plane (GAP's mean, GMP's max, GWRP's weighted sum): one
+/// index per plane running the host pooler's own loop (its bits, on host tags and Thrust's
+/// OpenMP system); CUDA specialises it with a thread block per plane (pool/cuda/planes.cuh).
+template <class Tag>
+struct plane_steps {
+  static void mean(const Tag& tag, const float* s, float* out, index_t nc, index_t hw) {
+    backend::for_each_index(tag, nc, detail::mean_kernel{s, out, hw});
+  }
+  static void max(const Tag& tag, const float* s, float* out, std::int32_t* arg, index_t nc, index_t hw) {
+    backend::for_each_index(tag, nc, detail::max_kernel{s, out, arg, hw});
+  }
+  static void weighted(const Tag& tag, const weighted_kernel& k, index_t nc) { backend::for_each_index(tag, nc, k); }
+};
+
+}  // namespace wsss::pool::device
+
+#if defined(__CUDACC__)
+#include "wsss/pool/cuda/planes.cuh"
+#endif
+
+namespace wsss::pool::device {
+
 // ---- buffers and steps ---------------------------------------------------------------------
 
 /// A pooler's arrays in backend Tag's memory (a plan holds them as backend::fresh_on_copy: the
@@ -152,16 +176,16 @@ struct buffers {
 };
 
 /// The steps on backend Tag: the primary template launches the WSSS_HD kernels above (host
-/// tags, cuda_t) and sorts with Thrust where the tag has it (cuda_t, thrust_omp_t), else on
+/// tags, cuda_t; the per-plane ones through plane_steps) and sorts with Thrust where the tag has it (cuda_t, thrust_omp_t), else on
 /// the host (cpu_t, omp_t: their arrays are host memory); pool/opencl/steps.hpp has opencl_t's.
 template <class Tag>
 struct steps {
   using bufs = buffers<Tag>;
   static void mean(const Tag& tag, bufs& b, index_t nc, index_t hw) {
-    backend::for_each_index(tag, nc, detail::mean_kernel{b.s.data(), b.out.data(), hw});
+    plane_steps<Tag>::mean(tag, b.s.data(), b.out.data(), nc, hw);
   }
   static void max(const Tag& tag, bufs& b, index_t nc, index_t hw) {
-    backend::for_each_index(tag, nc, detail::max_kernel{b.s.data(), b.out.data(), b.arg.data(), hw});
+    plane_steps<Tag>::max(tag, b.s.data(), b.out.data(), b.arg.data(), nc, hw);
   }
   /// b.pos = the positions of each sorted segment's plane, largest score first (ties:
   /// increasing position).
@@ -180,8 +204,8 @@ struct steps {
     }
   }
   static void weighted(const Tag& tag, bufs& b, index_t nc, index_t hw) {
-    backend::for_each_index(tag, nc, weighted_kernel{b.s.data(), b.pos.data(), b.w.data(), {b.info.data()},
-                                                     b.arg.data(), b.out.data(), hw});
+    plane_steps<Tag>::weighted(
+        tag, weighted_kernel{b.s.data(), b.pos.data(), b.w.data(), {b.info.data()}, b.arg.data(), b.out.data(), hw}, nc);
   }
   static void spread(const Tag& tag, bufs& b, index_t n, index_t hw) {
     backend::for_each_index(tag, n, spread_kernel{b.g.data(), b.g_in.data(), hw});
