@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // bench/cuda.bench.cu — the device pipelines on a GPU (compiled by nvcc; run by .ci/gpu on a
 // GPU host): dense CRF at 500x375, 21 labels, 10 iterations (end to end, and the device part
-// alone), images/s of CRF labelling in batches, the sparse walk at 56x56 / 80x80, t = 256, and
-// AffinityNet's whole label synthesis and confident regions of a VOC image on the GPU
+// alone), images/s of CRF labelling in batches, the sparse walk at 56x56 / 80x80, t = 256,
+// AffinityNet's whole label synthesis and confident regions of a VOC image on the GPU, and the
+// poolers' forward (a CUB block per plane) beside the host poolers on the same machine
 #include <benchmark/benchmark.h>
 
 #include <cuda_runtime.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "support/crf_inputs.hpp"
@@ -14,6 +16,7 @@
 #include "wsss/cuda.hpp"
 #include "wsss/graph.hpp"
 #include "wsss/methods/affinitynet.hpp"
+#include "wsss/pool.hpp"
 #include "wsss/walk.hpp"
 
 namespace {
@@ -130,6 +133,34 @@ void bm_confident_regions(benchmark::State& st) {
   st.counters["images_per_s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
 }
 
+// GAP / GMP / GWRP forward over range(0) images of 21 planes of range(1)^2 scores (SEC's
+// expansion loss at 41 x 41 in batches of 15; one 321 x 321 map): on the GPU (scores up, the
+// per-plane blocks, N x C down) and, for the ratio, the host pooler on the host's OpenMP threads.
+// GWRP without tags: every plane ranked (its sort's worst case).
+template <class H>
+typename H::config pool_config() {
+  typename H::config c{};
+  if constexpr (std::is_same_v<H, pool::gwrp>) c.use_tags = false;
+  return c;
+}
+template <class P, class Tag>
+void time_pool(benchmark::State& st, const P& p, const exec<Tag>& ex) {
+  rng r(7);
+  const tensor s = random_uniform({st.range(0), 21, st.range(1), st.range(1)}, r);
+  auto pl = p.prepare(ex, batch{}, s.shape());
+  tensor out;
+  p.run(ex, pl, s, out);
+  for (auto _ : st) p.run(ex, pl, s, out);
+}
+template <class H>
+void bm_pool_gpu(benchmark::State& st) {
+  time_pool(st, pool::device_pool<H, cuda_t>{pool_config<H>()}, exec<cuda_t>{});
+}
+template <class H>
+void bm_pool_host(benchmark::State& st) {
+  time_pool(st, H{pool_config<H>()}, exec<omp_t>{});
+}
+
 }  // namespace
 
 BENCHMARK(bm_label_synthesis)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -138,5 +169,12 @@ BENCHMARK(bm_crf_end_to_end)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_iterations)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_labels)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_walk)->Arg(56)->Arg(80)->Unit(benchmark::kMillisecond)->UseRealTime();
+#define WSSS_BENCH_POOL(bm, H) BENCHMARK_TEMPLATE(bm, H)->Args({15, 41})->Args({1, 321})->Unit(benchmark::kMicrosecond)->UseRealTime()
+WSSS_BENCH_POOL(bm_pool_gpu, pool::gap);
+WSSS_BENCH_POOL(bm_pool_host, pool::gap);
+WSSS_BENCH_POOL(bm_pool_gpu, pool::gmp);
+WSSS_BENCH_POOL(bm_pool_host, pool::gmp);
+WSSS_BENCH_POOL(bm_pool_gpu, pool::gwrp);
+WSSS_BENCH_POOL(bm_pool_host, pool::gwrp);
 
 BENCHMARK_MAIN();
