@@ -208,6 +208,20 @@ TEST_CASE("winograd deals fewer cache blocks than threads out as smaller blocks 
     }
   CHECK(bad == 0);
   CHECK(dt::wino_thread_block_tiles(196, 2) == 32);  // 7 blocks: 100 + 96 tiles, not 128 + 68
+  // The weight gradient's tiles are its GEMMs' k: one block per thread in whole 16-tile groups,
+  // however uneven (the last block multiplies only the groups it fills).
+  for (index_t threads = 2; threads <= 8; ++threads)
+    for (index_t total = 1; total <= 3000; ++total) {
+      const index_t tb = dt::wino_weight_block_tiles(64, total, threads), cache = dt::wino_block_tiles(64, total);
+      if ((total + cache - 1) / cache >= threads) {
+        if (tb != cache) ++bad;  // enough cache-sized blocks for the threads
+      } else if (tb % dt::wino_lanes != 0 || tb * threads < total || tb >= (total + threads - 1) / threads + dt::wino_lanes) {
+        ++bad;
+      }
+    }
+  CHECK(bad == 0);
+  CHECK(dt::wino_weight_block_tiles(64, 196, 2) == 112);  // 112 + 84 tiles (84: 6 groups, the last 4 lanes zero)
+  CHECK(dt::wino_weight_groups(84) == 6);
   // 32 -> 32 at 56 x 56: 196 tiles, one cache-sized block; on two threads each sums its own blocks.
   struct two_threads {
     int old = backend::max_threads();

@@ -494,13 +494,18 @@ inline void wino_conv_backward_data(const wino_plan& p, const float* w, const fl
   wino_run_forward(p, u, gy, batch, gx, threads);
 }
 
-/// Unit k of a weight-gradient block (tiles [b0, b0 + count), tb per block): channel k / groups
-/// < c: transformed inputs B^T d B into v (36 x c x tb); else output channel k / groups - c:
-/// A dY A^T into m (36 x o x tb); 16 tiles from (k % groups) 16.
+/// The 16-tile groups a weight-gradient block of `count` tiles fills: its units are (c + o)
+/// channels x these groups, and its GEMMs run over their 16 x groups tiles (a last, partial
+/// block neither transforms nor multiplies the zero tiles past it).
+inline index_t wino_weight_groups(index_t count) { return (count + wino_lanes - 1) / wino_lanes; }
+
+/// Unit k of a weight-gradient block (tiles [b0, b0 + count); rows of v and m tb apart):
+/// channel k / groups < c: transformed inputs B^T d B into v (36 x c x tb); else output channel
+/// k / groups - c: A dY A^T into m (36 x o x tb); 16 tiles from (k % groups) 16.
 inline void wino_weight_unit(const wino_plan& p, const float* x, const float* gy, index_t b0, index_t count, index_t tb,
                              index_t k, float* v, float* m) {
-  const index_t groups = tb / wino_lanes, ch = k / groups, t0 = k % groups * wino_lanes;
-  const index_t n = std::clamp<index_t>(count - t0, 0, wino_lanes);
+  const index_t groups = wino_weight_groups(count), ch = k / groups, t0 = k % groups * wino_lanes;
+  const index_t n = std::min<index_t>(count - t0, wino_lanes);
   if (ch < p.c) {
     wino_input_tiles(p, x, ch, b0 + t0, n, [&](int xi) { return v + (xi * p.c + ch) * tb + t0; });
     return;
@@ -513,11 +518,22 @@ inline void wino_weight_unit(const wino_plan& p, const float* x, const float* gy
   for (int xi = 0; xi < wino_nn; ++xi) wino_store(m + (xi * p.o + oo) * tb + t0, out[xi]);
 }
 
-/// s[xi] (o x cp) += m[xi] v[xi]^T for the 36 products xi in [x0, x1).
-inline void wino_weight_gemms(const wino_plan& p, const float* m, const float* v, index_t tb, float* s, index_t cp,
-                              index_t x0, index_t x1) {
+/// s[xi] (o x cp) += m[xi] v[xi]^T over a block's kt tiles, for the 36 products xi in [x0, x1).
+inline void wino_weight_gemms(const wino_plan& p, const float* m, const float* v, index_t tb, index_t kt, float* s,
+                              index_t cp, index_t x0, index_t x1) {
   for (index_t xi = x0; xi < x1; ++xi)
-    sgemm(p.o, p.c, tb, {m + xi * p.o * tb, tb, 1}, {v + xi * p.c * tb, 1, tb}, s + xi * p.o * cp, cp, true);
+    sgemm(p.o, p.c, kt, {m + xi * p.o * tb, tb, 1}, {v + xi * p.c * tb, 1, tb}, s + xi * p.o * cp, cp, true);
+}
+
+/// Tiles per weight-gradient block: cache-sized, or, where those are fewer than the threads,
+/// one block per thread rounded up to whole 16-tile groups. The tiles are the GEMMs' k here, so
+/// the forward's 32-tile panels do not bind it, and longer GEMMs win over a closer balance: 32
+/// -> 32 at 56 (196 tiles) on two threads, blocks of 112 + 84 tiles took 0.345-0.35 ms for the
+/// weight gradient against 0.40-0.42 with the forward's 7 blocks of 32 (AMD EPYC, 2026-12-07).
+inline index_t wino_weight_block_tiles(index_t per_tile, index_t total, index_t threads) {
+  const index_t tb = wino_block_tiles(per_tile, total);
+  if (threads < 2 || (total + tb - 1) / tb >= threads) return tb;
+  return wino_weight_groups((total + threads - 1) / threads) * wino_lanes;
 }
 
 /// Up to this many floats of per-thread sums (36 o c per thread), threads sum whole blocks into
@@ -531,9 +547,9 @@ inline constexpr index_t wino_private_sum_floats = index_t{1} << 23;
 /// s[xi] (o x c) += dY'[xi] d'[xi]^T; at the end gw += G^T s G.
 inline void wino_conv_backward_weight(const wino_plan& p, const float* x, const float* gy, index_t batch, float* gw) {
   const index_t threads = wino_threads(p, batch), total = p.tiles() * batch;
-  const index_t tb = wino_team_block_tiles(p.c + p.o, total, threads), groups = tb / wino_lanes;
+  const index_t tb = wino_weight_block_tiles(p.c + p.o, total, threads);
   const index_t cp = (p.c + wino_lanes - 1) / wino_lanes * wino_lanes, cgroups = cp / wino_lanes;
-  const index_t sn = wino_nn * p.o * cp, blocks = (total + tb - 1) / tb, units = (p.c + p.o) * groups;
+  const index_t sn = wino_nn * p.o * cp, blocks = (total + tb - 1) / tb;
   const bool private_sums = threads > 1 && blocks >= threads && sn * threads <= wino_private_sum_floats;
   const index_t slots = private_sums ? threads : 1;
   float* s = wino_buffer(sn * slots, 3);
@@ -545,9 +561,9 @@ inline void wino_conv_backward_weight(const wino_plan& p, const float* x, const 
       float* v = conv_workspace(wino_nn * p.c * tb, 0);
       float* m = conv_workspace(wino_nn * p.o * tb, 1);
       for (index_t blk = sl; blk < blocks; blk += slots) {
-        const index_t b0 = blk * tb, count = std::min(tb, total - b0);
-        for (index_t k = 0; k < units; ++k) wino_weight_unit(p, x, gy, b0, count, tb, k, v, m);
-        wino_weight_gemms(p, m, v, tb, ss, cp, 0, wino_nn);
+        const index_t b0 = blk * tb, count = std::min(tb, total - b0), groups = wino_weight_groups(count);
+        for (index_t k = 0; k < (p.c + p.o) * groups; ++k) wino_weight_unit(p, x, gy, b0, count, tb, k, v, m);
+        wino_weight_gemms(p, m, v, tb, groups * wino_lanes, ss, cp, 0, wino_nn);
       }
     }
   } else {
@@ -556,11 +572,11 @@ inline void wino_conv_backward_weight(const wino_plan& p, const float* x, const 
     std::fill(s, s + sn, 0.0f);
 #pragma omp parallel if (threads > 1)
     for (index_t b0 = 0; b0 < total; b0 += tb) {
-      const index_t count = std::min(tb, total - b0);
+      const index_t count = std::min(tb, total - b0), groups = wino_weight_groups(count);
 #pragma omp for schedule(dynamic, 4)
-      for (std::int64_t k = 0; k < units; ++k) wino_weight_unit(p, x, gy, b0, count, tb, k, v, m);
+      for (std::int64_t k = 0; k < (p.c + p.o) * groups; ++k) wino_weight_unit(p, x, gy, b0, count, tb, k, v, m);
 #pragma omp for schedule(dynamic, 1)
-      for (std::int64_t xi = 0; xi < wino_nn; ++xi) wino_weight_gemms(p, m, v, tb, s, cp, xi, xi + 1);
+      for (std::int64_t xi = 0; xi < wino_nn; ++xi) wino_weight_gemms(p, m, v, tb, groups * wino_lanes, s, cp, xi, xi + 1);
     }
   }
 #pragma omp parallel for schedule(dynamic, 4) if (threads > 1)
