@@ -149,14 +149,6 @@ struct plane_steps {
   static void weighted(const Tag& tag, const weighted_kernel& k, index_t nc) { backend::for_each_index(tag, nc, k); }
 };
 
-}  // namespace wsss::pool::device
-
-#if defined(__CUDACC__)
-#include "wsss/pool/cuda/planes.cuh"
-#endif
-
-namespace wsss::pool::device {
-
 // ---- buffers and steps ---------------------------------------------------------------------
 
 /// A pooler's arrays in backend Tag's memory (a plan holds them as backend::fresh_on_copy: the
@@ -176,8 +168,9 @@ struct buffers {
 };
 
 /// The steps on backend Tag: the primary template launches the WSSS_HD kernels above (host
-/// tags, cuda_t; the per-plane ones through plane_steps) and sorts with Thrust where the tag has it (cuda_t, thrust_omp_t), else on
-/// the host (cpu_t, omp_t: their arrays are host memory); pool/opencl/steps.hpp has opencl_t's.
+/// tags, cuda_t; the per-plane ones through plane_steps) and sorts with Thrust where the tag
+/// has it (cuda_t, thrust_omp_t), else on the host (cpu_t, omp_t: their arrays are host
+/// memory); pool/opencl/steps.hpp has opencl_t's.
 template <class Tag>
 struct steps {
   using bufs = buffers<Tag>;
@@ -352,3 +345,8 @@ namespace wsss {
 template <class H, class Tag>
 struct supports<pool::device_pool<H, Tag>, Tag> : std::true_type {};
 }  // namespace wsss
+
+#if defined(__CUDACC__)
+// plane_steps<cuda_t>: declared before any use instantiates the steps (those are templates).
+#include "wsss/pool/cuda/planes.cuh"
+#endif

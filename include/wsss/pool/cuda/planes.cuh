@@ -72,15 +72,21 @@ __device__ double block_sum(index_t n, const F& f) {
   return reduce(tmp).Sum(part);
 }
 
+/// The block's mean of plane x (valid in thread 0): GAP, and GWRP's d = 1 planes.
+template <int T>
+__device__ float block_mean(const float* x, index_t n) {
+  const double total = block_sum<T>(n, [x](index_t i) { return static_cast<double>(x[i]); });
+  return static_cast<float>(total / static_cast<double>(n));
+}
+
 // The kernels are templates on their block size (T threads) so that every translation unit
 // may define them (a plain __global__ function in a header is defined once per .cu file).
 
 /// GAP: out[k] = (1/hw) sum of plane k.
 template <int T>
 __global__ void __launch_bounds__(T) mean_planes(const float* s, float* out, index_t hw) {
-  const float* x = s + blockIdx.x * hw;
-  const double total = block_sum<T>(hw, [x](index_t i) { return static_cast<double>(x[i]); });
-  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<float>(total / static_cast<double>(hw));
+  const float mean = block_mean<T>(s + blockIdx.x * hw, hw);
+  if (threadIdx.x == 0) out[blockIdx.x] = mean;
 }
 
 /// GMP: out[k] the max of plane k (NaN where it holds a NaN or an infinity), arg[k] its first
@@ -98,13 +104,13 @@ __global__ void __launch_bounds__(T) max_planes(const float* s, float* out, std:
 /// GWRP (SEC eq. 3) per plane k, weighted_kernel's cases: d = 1 the mean; m = 1 w_0 times the
 /// first arg max (kept in arg[k]); else sum_j w_j s_(j) over the m kept ranks, in float64.
 template <int T>
-__global__ void __launch_bounds__(T) weighted_planes(const float* s, const std::int32_t* pos, const float* w, plane_info pi,
-                                                     std::int32_t* arg, float* out, index_t hw) {
+__global__ void __launch_bounds__(T) weighted_planes(const float* s, const std::int32_t* pos, const float* w,
+                                                     plane_info pi, std::int32_t* arg, float* out, index_t hw) {
   const index_t k = blockIdx.x;
   const float* x = s + k * hw;
   if (pi.w_at(k) < 0) {
-    const double total = block_sum<T>(hw, [x](index_t i) { return static_cast<double>(x[i]); });
-    if (threadIdx.x == 0) out[k] = static_cast<float>(total / static_cast<double>(hw));
+    const float mean = block_mean<T>(x, hw);
+    if (threadIdx.x == 0) out[k] = mean;
     return;
   }
   const float* wk = w + pi.w_at(k);
