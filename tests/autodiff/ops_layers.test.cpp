@@ -72,7 +72,7 @@ TEST_CASE("batch_norm passes grad_check in both modes") {
   }
 }
 
-TEST_CASE("dropout: identity in evaluation; in training a scaled mask that backward reuses") {
+TEST_CASE("dropout: identity in evaluation, in training a scaled mask that backward reuses") {
   rng g(44);
   const tensor x = random_uniform({4, 8, 16, 16}, g, 1, 2);
   ad::tape t;

@@ -88,7 +88,7 @@ TEST_CASE("max and average pooling match naive window loops") {
   }
 }
 
-TEST_CASE("max pooling records switches at the argmax; unpooling puts values back there") {
+TEST_CASE("max pooling records switches at the argmax, unpooling puts values back there") {
   rng g(32);
   const tensor x = distinct({1, 2, 4, 4}, g);
   ad::tape t;

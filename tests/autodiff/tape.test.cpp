@@ -81,7 +81,7 @@ TEST_CASE("backward of a product reaches both leaves and reused vars accumulate"
   CHECK(t.grad(c) == nullptr);
 }
 
-TEST_CASE("parameters accumulate gradients; frozen ones and no_grad record nothing") {
+TEST_CASE("parameters accumulate gradients, frozen ones and no_grad record nothing") {
   ad::parameter w("w", tensor({2}, 3.0f));
   ad::parameter frozen("f", tensor({2}, 1.0f));
   frozen.trainable = false;

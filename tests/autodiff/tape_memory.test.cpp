@@ -195,7 +195,7 @@ TEST_CASE("an adding-only op gets zero-filled slots even when the cache recycles
   CHECK(exact);
 }
 
-TEST_CASE("add hands gy over to one input and writes the other; reused inputs still add up") {
+TEST_CASE("add hands gy over to one input and writes the other, reused inputs still add up") {
   ad::tape t;
   const tensor a({4, 5}, 1.0f), b({4, 5}, 2.0f);
   const ad::var av = t.leaf(a, true), bv = t.leaf(b, true);

@@ -141,7 +141,7 @@ TEST_CASE("device_mean_field: the same Q as mean_field<> (labels identical), bat
   device_crf_test::check_against_host(exec<thrust_omp_t>{}, 1e-5f);
 }
 
-TEST_CASE("device_mean_field: host launchers give the same bits, the device build agrees; labels move off the unary argmax") {
+TEST_CASE("device_mean_field: host launchers give the same bits, the device build agrees, labels move off the unary argmax") {
   const index_t k = 4, h = 29, w = 33;
   const rgb_image im = crf_test::disc_image(h, w, 8, 20.0);
   const tensor u = disc_unary(1, k, h, w, 9).reshaped({k, h, w});
@@ -310,7 +310,7 @@ TEST_CASE("device_mean_field on OpenCL (PoCL): record's gradients equal mean_fie
   device_crf_test::check_gradients_against_host(exec<opencl_t>{backend::opencl::default_queue()}, 1e-4f);
 }
 
-TEST_CASE("device_crf_rnn: Q and every gradient equal crf_rnn<>'s (thrust_omp, OpenCL on PoCL); named errors") {
+TEST_CASE("device_crf_rnn: Q and every gradient equal crf_rnn<>'s (thrust_omp, OpenCL on PoCL), named errors") {
   device_crf_test::check_crf_rnn_against_host(exec<thrust_omp_t>{}, 1e-4f);
   device_crf_test::check_crf_rnn_against_host(exec<opencl_t>{backend::opencl::default_queue()}, 1e-4f);
   {

@@ -48,7 +48,7 @@ double perimeter_by_pairs(const label_map& m, int c) {
 
 }  // namespace
 
-TEST_CASE("cam::annotate: sanitization keeps the tags above half their maximum; background elsewhere") {
+TEST_CASE("cam::annotate: sanitization keeps the tags above half their maximum, background elsewhere") {
   // Two classes on 1 x 4: class 1 peaks at 4, class 2 (untagged) dominates pixel 3.
   wsss::tensor maps({2, 1, 4});
   const float m1[4] = {4.0f, 2.5f, 1.5f, 3.0f}, m2[4] = {1.0f, 3.0f, 0.5f, 9.0f};

@@ -84,7 +84,7 @@ TEST_CASE("cam::with_background is (1 - max_c M_c)^alpha in front of the maps (e
   CHECK_THROWS_AS(cam::with_background(tensor({2, 3}), 1.0f), shape_error);
 }
 
-TEST_CASE("present_channels keeps background and the tagged classes; expand_labels maps back") {
+TEST_CASE("present_channels keeps background and the tagged classes, expand_labels maps back") {
   rng g(4);
   const tensor s = random_uniform({5, 3, 3}, g);  // background + classes 1..4
   const tag_set tags{2, 4};
@@ -159,7 +159,7 @@ TEST_CASE("confident_rule: foreground from the low-alpha labelling, background f
   CHECK(cam::confident_rule(z, z2, tag_set{3}, 1e-5f)[0] == ignore_label);
 }
 
-TEST_CASE("normalise_pixels makes each pixel a distribution; all-zero pixels become uniform") {
+TEST_CASE("normalise_pixels makes each pixel a distribution, all-zero pixels become uniform") {
   tensor p({3, 1, 2});
   p(0, 0, 0) = 1.0f;
   p(1, 0, 0) = 3.0f;

@@ -165,7 +165,7 @@ TEST_CASE("cam::foreground_cues overlap rule: the largest h_c / max h_c wins, no
   CHECK(strict(0, 1) == 1);
 }
 
-TEST_CASE("cam::foreground_cues: a class whose max is <= 0 gets no cues; bad input throws") {
+TEST_CASE("cam::foreground_cues: a class whose max is <= 0 gets no cues, bad input throws") {
   tensor heat({3, 2, 2});
   for (index_t u = 0; u < 4; ++u) {
     heat[u] = -1.0f - static_cast<float>(u);        // class 1: all negative
@@ -318,7 +318,7 @@ TEST_CASE("cam::combine_cues: foreground wins, background 0 where only backgroun
   CHECK_THROWS_AS(cam::combine_cues(fg, std::vector<bool>(29)), shape_error);
 }
 
-TEST_CASE("resample_labels resamples by nearest pixel centre; the same size is returned as is") {
+TEST_CASE("resample_labels resamples by nearest pixel centre, the same size is returned as is") {
   rng g(15);
   const label_map m = random_labels(5, 7, g);
   CHECK(resample_labels(m, 5, 7) == m);

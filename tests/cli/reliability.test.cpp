@@ -72,7 +72,7 @@ TEST_CASE("[R17] wsss scenes under a file-size limit exits 1 and leaves no datas
   CHECK(entries(dir.path()).empty());
 }
 
-TEST_CASE("[R17] wsss scenes killed outright leaves the previous dataset or none; the next run removes its temp folder") {
+TEST_CASE("[R17] wsss scenes killed outright leaves the previous dataset or none, the next run removes its temp folder") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   const std::vector<std::string> big = {"--train", "5000", "--val", "10", "--size", "128"};

@@ -175,7 +175,7 @@ TEST_CASE("wsss: run sec with a pooler and a dropped term, then again from the f
   CHECK(wsss(args).status == 2);
 }
 
-TEST_CASE("wsss: run em semi-supervised and with boxes; a bad variant names the flag") {
+TEST_CASE("wsss: run em semi-supervised and with boxes, a bad variant names the flag") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"}).status == 0);
@@ -226,7 +226,7 @@ TEST_CASE("wsss: run spn with one round and the ablation flags") {
   CHECK(bad.err.find("--rounds") != std::string::npos);
 }
 
-TEST_CASE("wsss: run attention with a baseline and another solver; a bad baseline names the flag") {
+TEST_CASE("wsss: run attention with a baseline and another solver, a bad baseline names the flag") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "3"}).status == 0);

@@ -272,7 +272,7 @@ TEST_CASE("impossible requests throw out_of_memory naming the size") {
                        memory::out_of_memory);
 }
 
-TEST_CASE("WSSS_CACHE_MB sets the default cap; a malformed value is rejected") {
+TEST_CASE("WSSS_CACHE_MB sets the default cap, a malformed value is rejected") {
   const char* old = std::getenv("WSSS_CACHE_MB");
   const std::string saved = old ? old : "";
   ::setenv("WSSS_CACHE_MB", "16", 1);

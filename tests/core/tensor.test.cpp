@@ -67,7 +67,7 @@ TEST_CASE("shape and finiteness checks name the component and the values") {
   CHECK_NOTHROW(expect_shape(a, {2, 3}, "x", "y"));
 }
 
-TEST_CASE("io_error carries the path; every error derives from wsss::error") {
+TEST_CASE("io_error carries the path, every error derives from wsss::error") {
   try {
     throw_io("io::png", "/tmp/x.png", "truncated file");
   } catch (const io_error& e) {

@@ -125,7 +125,7 @@ TEST_CASE("the CRF contract checker catches an engine that adds into q") {
   CHECK(r.log.find("adds into q") != std::string::npos);
 }
 
-TEST_CASE("the one-call infer: K x H x W in, K x H x W out, the batch form's numbers; a workspace keeps the plan") {
+TEST_CASE("the one-call infer: K x H x W in, K x H x W out, the batch form's numbers, a workspace keeps the plan") {
   const rgb_image img = crf_test::disc_image(12, 14, 5);
   const tensor u = crf_test::random_unary(1, 4, 12, 14, 6);
   const crf::mean_field<> mf;

@@ -88,7 +88,7 @@ TEST_CASE("mean_field_op: gradient with the permutohedral filter and clamped pix
   CHECK(q.value()(0, 0, 3, 4) == 1.0f);
 }
 
-TEST_CASE("crf_rnn: parameters receive gradients; Potts init matches mean_field with row normalisation") {
+TEST_CASE("crf_rnn: parameters receive gradients, Potts init matches mean_field with row normalisation") {
   const std::vector<rgb_image> imgs{disc_image(6, 7, 8)};
   crf::crf_rnn<> layer({.labels = 3});
   const tensor u = random_unary(1, 3, 6, 7, 9);

@@ -74,7 +74,7 @@ TEST_CASE("mean_field: sequential update with the exact filter and Potts never i
   }
 }
 
-TEST_CASE("mean_field: T = 0 returns softmax(-U); parallel energy is reported per image") {
+TEST_CASE("mean_field: T = 0 returns softmax(-U), parallel energy is reported per image") {
   const rgb_image img = disc_image(8, 10, 6);
   const tensor u = random_unary(1, 4, 8, 10, 7);
   crf::mean_field_config cfg;
@@ -110,7 +110,7 @@ TEST_CASE("mean_field: T = 0 returns softmax(-U); parallel energy is reported pe
   CHECK(e[0] == doctest::Approx(ref).epsilon(1e-4));
 }
 
-TEST_CASE("mean_field: a batch equals its images run one by one; learned(-I) equals Potts") {
+TEST_CASE("mean_field: a batch equals its images run one by one, learned(-I) equals Potts") {
   std::vector<rgb_image> imgs{disc_image(12, 10, 1), disc_image(12, 10, 2)};
   const tensor u = random_unary(2, 5, 12, 10, 3);
   crf::mean_field<> mf;

@@ -7,7 +7,7 @@
 
 using namespace wsss;
 
-TEST_CASE("an identity transform returns the image and labels unchanged; a flip mirrors both") {
+TEST_CASE("an identity transform returns the image and labels unchanged, a flip mirrors both") {
   rgb_image img(5, 7);
   label_map lab(5, 7);
   for (index_t y = 0; y < 5; ++y)

@@ -58,7 +58,7 @@ TEST_CASE("eval::confusion_matrix: hand-computed IoU, accuracy and the VOC mIoU 
   CHECK(std::isnan(empty.pixel_accuracy()));
 }
 
-TEST_CASE("eval::confusion_matrix agrees with naive set counting; merge equals one pass") {
+TEST_CASE("eval::confusion_matrix agrees with naive set counting, merge equals one pass") {
   const int c = 6;
   wsss::rng g(21);
   INFO("seed 21");

@@ -123,7 +123,7 @@ TEST_CASE_TEMPLATE_DEFINE("the device twins of the learned builders satisfy the 
 }
 TEST_CASE_TEMPLATE_APPLY(device_builder_contract, std::tuple<graph::radius, graph::four_connected, graph::eight_connected>);
 
-TEST_CASE("device_radius gives radius's weights at AffinityNet's 448 x 448 (host bits; OpenCL's exp within 2e-7) and "
+TEST_CASE("device_radius gives radius's weights at AffinityNet's 448 x 448 (host bits, OpenCL's exp within 2e-7) and "
           "counts its transfers") {
   // psa's affinity features at 448 x 448: 448 channels on the 56 x 56 stride-8 grid, gamma 5.
   rng g(21);

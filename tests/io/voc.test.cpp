@@ -100,7 +100,7 @@ TEST_CASE("io::voc_dataset: wrong class counts and missing files are errors nami
                        wsss::io_error);
 }
 
-TEST_CASE("io::dataset_class_names: classes.txt's non-empty lines, Windows line ends dropped; none without the file") {
+TEST_CASE("io::dataset_class_names: classes.txt's non-empty lines, Windows line ends dropped, none without the file") {
   temp_dir dir;
   make_tree(dir.path());
   CHECK(wsss::io::dataset_class_names(dir.path()).empty());

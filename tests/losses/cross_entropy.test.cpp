@@ -82,7 +82,7 @@ TEST_CASE("softmax cross-entropy passes grad_check and gives ignored pixels no g
     }
 }
 
-TEST_CASE("an all-ignored batch gives loss 0 and a zero gradient; N x C logits work with 1 x 1 maps") {
+TEST_CASE("an all-ignored batch gives loss 0 and a zero gradient, N x C logits work with 1 x 1 maps") {
   ad::tape t;
   const ad::var xv = t.leaf(tensor({1, 3, 2, 2}, 1.0f), true);
   const label_map all_ignored(2, 2, ignore_label);

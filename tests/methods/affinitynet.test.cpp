@@ -91,7 +91,7 @@ TEST_CASE("affinitynet: a run stopped inside and between stages resumes to ident
   CHECK(lines - 1 == 4);  // 2 epochs x 2 steps
 }
 
-TEST_CASE("affinitynet: a work folder of another configuration is refused; label reproduces the run") {
+TEST_CASE("affinitynet: a work folder of another configuration is refused, label reproduces the run") {
   wsss_test::temp_dir tmp;
   wsss_test::make_tiny_scenes(tmp / "data");
   const method m = tiny_method();

@@ -116,7 +116,7 @@ TEST_CASE("sec: a run stopped inside and between stages resumes to identical art
   CHECK(v[2] == doctest::Approx(v[3] + v[4] + v[5]).epsilon(1e-5));
 }
 
-TEST_CASE("sec: given cue files drive training; a run's own cues reproduce it") {
+TEST_CASE("sec: given cue files drive training, a run's own cues reproduce it") {
   wsss_test::temp_dir tmp;
   wsss_test::make_tiny_scenes(tmp / "data");
   auto c = tiny_config();

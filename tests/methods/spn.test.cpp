@@ -207,7 +207,7 @@ TEST_CASE("spn: a run stopped inside and between stages resumes to identical art
   for (std::size_t r = 0; r < whole.results.rows.size(); ++r) CHECK(resumed.results.rows[r].miou == whole.results.rows[r].miou);
 }
 
-TEST_CASE("spn: the ablations change what the rounds train on; zero rounds is SPN alone") {
+TEST_CASE("spn: the ablations change what the rounds train on, zero rounds is SPN alone") {
   wsss_test::temp_dir tmp;
   wsss_test::make_tiny_scenes(tmp / "data");
   auto base = tiny_config();
@@ -262,7 +262,7 @@ struct blocks {
 };
 }  // namespace
 
-TEST_CASE("spn: a user's superpixel method drops into the slot; a wrong-sized map is named") {
+TEST_CASE("spn: a user's superpixel method drops into the slot, a wrong-sized map is named") {
   wsss_test::temp_dir tmp;
   wsss_test::make_tiny_scenes(tmp / "data");
   using blocky = wsss::methods::spn<blocks>;

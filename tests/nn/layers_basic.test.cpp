@@ -61,7 +61,7 @@ TEST_CASE("batch_norm2d: torch names, buffers visited apart, counted like torch"
   CHECK(bn.running_var.value[0] == 1.0f);
 }
 
-TEST_CASE("batch_norm2d follows the tape's mode; frozen BN always uses running stats and trains nothing") {
+TEST_CASE("batch_norm2d follows the tape's mode, frozen BN always uses running stats and trains nothing") {
   rng g(72);
   const tensor x = random_uniform({2, 3, 4, 4}, g, 2, 4);
   nn::batch_norm2d bn("bn", {.channels = 3, .momentum = 0.5f});

@@ -60,7 +60,7 @@ TEST_CASE("SGD variants: plain, dampening, Nesterov") {
                        doctest::Contains("[wsss.value] optim::sgd: Nesterov"), value_error);
 }
 
-TEST_CASE("parameter groups scale lr and decay per parameter; frozen and unreached parameters are skipped") {
+TEST_CASE("parameter groups scale lr and decay per parameter, frozen and unreached parameters are skipped") {
   ad::parameter w = scalar_param("backbone.weight", 1.0f, 1.0f), fc = scalar_param("fc8.weight", 1.0f, 1.0f),
                 bias = scalar_param("fc8.bias", 1.0f, 1.0f), frozen = scalar_param("bn.weight", 1.0f, 1.0f);
   frozen.trainable = false;
@@ -77,7 +77,7 @@ TEST_CASE("parameter groups scale lr and decay per parameter; frozen and unreach
   CHECK(unreached.value[0] == 1.0f);
 }
 
-TEST_CASE("Adam takes torch's bias-corrected steps; AdamW decays decoupled") {
+TEST_CASE("Adam takes torch's bias-corrected steps, AdamW decays decoupled") {
   const double lr = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8;
   ad::parameter p = scalar_param("w", 1.0f, 0.5f);
   optim::adam opt({&p}, {.lr = 0.1f});

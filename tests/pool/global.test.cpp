@@ -269,7 +269,7 @@ TEST_CASE("gwrp with per-image labels passes grad_check") {
   CHECK_MESSAGE(r.ok, r.log);
 }
 
-TEST_CASE("fcl: grad_check on scores, weight and bias; standalone backward agrees with the tape") {
+TEST_CASE("fcl: grad_check on scores, weight and bias, standalone backward agrees with the tape") {
   wsss::rng g(12);
   const tensor s = wsss::random_normal({2, 3, 3, 4}, g);
   const tensor w = wsss::random_normal({3, 12}, g, 0.0, 0.3), b = wsss::random_normal({3}, g);
