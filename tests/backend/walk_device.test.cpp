@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
+#include <vector>
 
 #include <wsss/backend/thrust/for_each_index.hpp>
 #include <wsss/core.hpp>
@@ -154,6 +156,92 @@ TEST_CASE("device_sparse_power on a resident_graph: a structure-only W, named er
   CHECK_THROWS_AS(w.run(ex, wp, walk::resident_graph<thrust_omp_t>{lopsided, nullptr, {}}, pr.cam, resident), value_error);
   static_assert(!walk::resident_chain<graph::radius, walk::device_sparse_power<cpu_t>>);
   static_assert(!walk::resident_chain<graph::device_radius<omp_t>, walk::device_sparse_power<cpu_t>>);
+}
+
+TEST_CASE("device_sparse_power walks a batch on one grid as its disjoint union: each image's bits alone") {
+  // Three images on a 20 x 23 grid (460 nodes: two mass chunks each, the second partial, so no
+  // chunk may cross into the next image), stride 2 on 40 x 46 CAMs, three walked planes each.
+  constexpr index_t images = 3, h = 40, w = 46, stride = 2, gh = 20, gw = 23;
+  rng r(29);
+  std::vector<tensor> feats, cams;
+  const std::vector<std::vector<index_t>> planes{{0, 2, 3}, {1, 2, 4}, {5, 0, 3}};
+  tensor stacked({images, 12, gh, gw});
+  for (index_t i = 0; i < images; ++i) {
+    feats.push_back(random_normal({12, gh, gw}, r, 0.0, 0.3));
+    std::copy_n(feats.back().data(), feats.back().numel(), stacked.data() + i * feats.back().numel());
+    tensor c({6, h, w});
+    const tensor u = random_uniform({3, h, w}, r);
+    for (index_t j = 0; j < 3; ++j) std::copy_n(u.data() + j * h * w, h * w, c.data() + planes[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] * h * w);
+    cams.push_back(std::move(c));
+  }
+  const walk::sparse_power::config cfg{.t = 40, .keep_mass = 16};
+  auto on = [&](const auto& ex, walk::orientation mode) {
+    using Tag = typename std::remove_cvref_t<decltype(ex)>::backend_type;
+    const graph::device_radius<Tag> g;
+    const walk::device_sparse_power<Tag> wk{cfg};
+    const walk::transition_config tc{8.0f, mode};
+    auto gp = g.prepare(ex, {}, feats.front().shape());
+    auto wp = wk.prepare(ex, {}, shape{7, gh, gw});
+    walk::device::inference_buffers<Tag> b;
+    std::vector<float> alone, weights_alone;  // image after image
+    for (index_t i = 0; i < images; ++i) {
+      const auto& wt = *g.weigh(ex, gp, feats[static_cast<std::size_t>(i)]);
+      const auto wv = backend::to_host(ex.tag, wt);
+      weights_alone.insert(weights_alone.end(), wv.begin(), wv.end());
+      const auto m = walk::make_device_walk_input(ex.tag, b, cams[static_cast<std::size_t>(i)],
+                                                  std::span<const index_t>(planes[static_cast<std::size_t>(i)]), 16.0f, stride);
+      const auto y = backend::to_host(ex.tag, wk.run(ex, wp, walk::resident_graph<Tag>{gp.graph, &wt, tc}, m).x);
+      alone.insert(alone.end(), y.begin(), y.end());
+    }
+    const auto t0 = backend::transfers();
+    const auto m = walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(cams), planes, 16.0f, stride);
+    const auto* wt = g.weigh(ex, gp, stacked);
+    CHECK(backend::to_host(ex.tag, *wt) == weights_alone);  // eq. 3: image b's weights at b edges
+    const walk::device_walked<Tag> s = wk.run(ex, wp, walk::resident_graph<Tag>{gp.graph, wt, tc, images}, m);
+    CHECK(s.images == images);
+    const auto together = backend::to_host(ex.tag, s.x);
+    const auto d = backend::transfers() - t0;
+    CHECK(d.uploads == 2 + 4);  // the CAM planes and the features; T's layout of the union once
+    CHECK(d.downloads == 2);    // the two checks' downloads: nothing else crosses the bus
+    CHECK(together.size() == alone.size());
+    index_t differ = 0;
+    for (std::size_t k = 0; k < std::min(together.size(), alone.size()); ++k) differ += together[k] != alone[k];
+    return differ;
+  };
+  for (auto mode : {walk::orientation::average, walk::orientation::diffuse}) {
+    INFO("mode " << int(mode));
+    CHECK(on(exec<cpu_t>{}, mode) == 0);
+    CHECK(on(exec<omp_t>{}, mode) == 0);
+    CHECK(on(exec<thrust_omp_t>{}, mode) == 0);
+    CHECK(on(exec<opencl_t>{backend::opencl::default_queue()}, mode) == 0);
+  }
+
+  // Named errors: a walk input of another batch size, weights of another, no image.
+  const exec<thrust_omp_t> ex;
+  const graph::device_radius<thrust_omp_t> g;
+  const walk::device_sparse_power<thrust_omp_t> wk{cfg};
+  auto gp = g.prepare(ex, {}, feats.front().shape());
+  auto wp = wk.prepare(ex, {}, shape{7, gh, gw});
+  walk::device::inference_buffers<thrust_omp_t> b;
+  const auto m = walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(cams), planes, 16.0f, stride);
+  const auto* wt = g.weigh(ex, gp, stacked);
+  CHECK_THROWS_WITH_AS(wk.run(ex, wp, walk::resident_graph<thrust_omp_t>{gp.graph, nullptr, {}, 2}, m),
+                       doctest::Contains("3 image(s)) does not fit the graph's 20x23 grid (2 image(s))"), shape_error);
+  CHECK_THROWS_WITH_AS(wk.run(ex, wp, walk::resident_graph<thrust_omp_t>{gp.graph, wt, {}, 2}, m),
+                       doctest::Contains("2 graph(s) of"), shape_error);
+  CHECK_THROWS_AS(wk.run(ex, wp, walk::resident_graph<thrust_omp_t>{gp.graph, nullptr, {}, 0}, m), value_error);
+  CHECK_THROWS_WITH_AS(g.weigh(ex, gp, tensor({2, 12, gh, gw + 1})), doctest::Contains("but the plan's grid is 20x23"),
+                       shape_error);
+  const std::vector<tensor> two_sizes{cams[0], tensor({6, h, w - 2})};
+  CHECK_THROWS_WITH_AS(walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(two_sizes),
+                                                    std::span<const std::vector<index_t>>(planes.data(), 2), 16.0f, stride),
+                       doctest::Contains("a batch shares one shape"), shape_error);
+  const std::vector<std::vector<index_t>> short_list{{0, 2, 3}, {1, 2}};
+  CHECK_THROWS_WITH_AS(walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(cams.data(), 2), short_list, 16.0f, stride),
+                       doctest::Contains("image 1 of the batch"), shape_error);
+  const std::vector<std::vector<index_t>> wrong{{0, 2, 3}, {0, 2, 3}};  // image 1's plane 1 is not listed
+  CHECK_THROWS_WITH_AS(walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(cams.data(), 2), wrong, 16.0f, stride),
+                       doctest::Contains("CAM channel 1 of image 1 is non-zero"), value_error);
 }
 
 TEST_CASE("docs/walk.md: eq. 3, T and the walk on a device") {

@@ -127,27 +127,49 @@ struct cam_buffers {
 
 namespace wsss::cam {
 
-/// Uploads the planes `channels` of cams (K x H x W, finite) to dst in the order given, after
-/// checking that every channel not listed is all zero (eq. 2's max then needs only the listed
-/// ones): 1 upload. Errors name comp, and the channels as `listed_as` ("walked", "tagged").
+/// Uploads the planes `channels[b]` of cams[b] (K x H x W, finite, one shape for the batch,
+/// as many planes per image) to dst in the order given, image after image, after checking that
+/// every channel not listed is all zero (eq. 2's max then needs only the listed ones): 1
+/// upload. Errors name comp, the image, and the channels as `listed_as` ("walked", "tagged").
+template <class Tag>
+void upload_planes(const Tag& tag, std::span<const tensor> cams, std::span<const std::vector<index_t>> channels,
+                   backend::device_array<float, Tag>& dst, std::string_view comp, std::string_view listed_as) {
+  if (cams.empty() || channels.size() != cams.size())
+    throw_shape(comp, "a batch needs 1 or more CAM stacks with a channel list each, got ", cams.size(), " and ",
+                channels.size());
+  expect_rank(cams.front(), 3, comp, "CAMs", "K x H x W");
+  const auto planes = static_cast<index_t>(channels.front().size());
+  const index_t hw = cams.front().dim(1) * cams.front().dim(2);
+  tensor staged = tensor::uninitialized({std::max<index_t>(static_cast<index_t>(cams.size()) * planes, 1), hw});
+  for (std::size_t i = 0; i < cams.size(); ++i) {
+    const tensor& c = cams[i];
+    if (c.shape() != cams.front().shape() || channels[i].size() != channels.front().size())
+      throw_shape(comp, "image ", i, " of the batch has CAMs ", c.shape(), " and ", channels[i].size(), " channels ",
+                  listed_as, ", image 0 ", cams.front().shape(), " and ", planes, ": a batch shares one shape");
+    const std::vector<index_t> nonzero = detail::nonzero_channels(c, comp);
+    std::vector<bool> listed(static_cast<std::size_t>(c.dim(0)), false);
+    for (index_t k : channels[i]) {
+      if (k < 0 || k >= c.dim(0)) throw_value(comp, "channel ", k, " is not one of the ", c.dim(0), " CAM channels");
+      listed[static_cast<std::size_t>(k)] = true;
+    }
+    for (index_t k : nonzero)
+      if (!listed[static_cast<std::size_t>(k)])
+        throw_value(comp, "CAM channel ", k, cams.size() > 1 ? " of image " + std::to_string(i) : std::string(),
+                    " is non-zero but not among the channels ", listed_as);
+    for (index_t j = 0; j < planes; ++j)
+      std::copy_n(c.data() + channels[i][static_cast<std::size_t>(j)] * hw, hw,
+                  staged.data() + (static_cast<index_t>(i) * planes + j) * hw);
+  }
+  backend::upload(tag, std::span<const float>(staged.data(), static_cast<std::size_t>(static_cast<index_t>(cams.size()) * planes * hw)),
+                  dst);
+}
+/// One image's planes (the batch of one above).
 template <class Tag>
 void upload_planes(const Tag& tag, const tensor& cams, std::span<const index_t> channels,
                    backend::device_array<float, Tag>& dst, std::string_view comp, std::string_view listed_as) {
-  const std::vector<index_t> nonzero = detail::nonzero_channels(cams, comp);
-  const index_t k = cams.dim(0), hw = cams.dim(1) * cams.dim(2);
-  std::vector<bool> listed(static_cast<std::size_t>(k), false);
-  for (index_t c : channels) {
-    if (c < 0 || c >= k) throw_value(comp, "channel ", c, " is not one of the ", k, " CAM channels");
-    listed[static_cast<std::size_t>(c)] = true;
-  }
-  for (index_t c : nonzero)
-    if (!listed[static_cast<std::size_t>(c)])
-      throw_value(comp, "CAM channel ", c, " is non-zero but not among the channels ", listed_as);
-  const auto planes = static_cast<index_t>(channels.size());
-  tensor staged = tensor::uninitialized({std::max<index_t>(planes, 1), cams.dim(1), cams.dim(2)});
-  for (index_t j = 0; j < planes; ++j)
-    std::copy_n(cams.data() + channels[static_cast<std::size_t>(j)] * hw, hw, staged.data() + j * hw);
-  backend::upload(tag, std::span<const float>(staged.data(), static_cast<std::size_t>(planes * hw)), dst);
+  const std::vector<index_t> listed(channels.begin(), channels.end());
+  upload_planes(tag, std::span<const tensor>(&cams, 1), std::span<const std::vector<index_t>>(&listed, 1), dst, comp,
+                listed_as);
 }
 
 /// Sec. 3.2.1 with the dense CRF on a device (C: a crf::resident_marginals engine, e.g.

@@ -37,16 +37,20 @@ namespace detail {
 inline constexpr std::int64_t node_rows_block = 16;
 
 /// Plane-major C x n features -> node-major n x C rows, node_rows_block nodes per index (each
-/// plane read a cache line at a time), so that a pair reads two contiguous rows.
+/// plane read a cache line at a time), so that a pair reads two contiguous rows. A batch's
+/// feature maps (N x C x n) give N row blocks, image after image.
 struct node_rows_kernel {
   const float* f;
   float* rows;
   std::int64_t channels, nodes;
   WSSS_HD void operator()(std::int64_t b) const {
-    const std::int64_t i0 = b * node_rows_block;
+    const std::int64_t per = (nodes + node_rows_block - 1) / node_rows_block, img = b / per;
+    const std::int64_t i0 = (b - img * per) * node_rows_block;
     const std::int64_t i1 = i0 + node_rows_block < nodes ? i0 + node_rows_block : nodes;
+    const float* fi = f + img * channels * nodes;
+    float* ri = rows + img * nodes * channels;
     for (std::int64_t c = 0; c < channels; ++c)
-      for (std::int64_t i = i0; i < i1; ++i) rows[i * channels + c] = f[c * nodes + i];
+      for (std::int64_t i = i0; i < i1; ++i) ri[i * channels + c] = fi[c * nodes + i];
   }
 };
 
@@ -115,19 +119,23 @@ struct affinity_kernel {
 /// One unordered pair's affinity written to both orientations: edge upper[k] and its reverse
 /// reverse[k] (the same bits as affinity_kernel on either, see l1_distance).
 struct affinity_pair_kernel {
-  const float* f;  // n x C, one row per node
+  const float* f;  // n x C, one row per node (a batch: N of them, image after image)
   const std::int32_t* from;
   const std::int32_t* to;
   const index_t* upper;
   const index_t* reverse;
-  float* y;
+  float* y;  // one weight per edge (a batch: image b's edges at b edges)
   std::int64_t channels;
   float scale;
+  std::int64_t pairs, nodes, edges;  // per image: unordered pairs (upper's length), nodes, edges
   WSSS_HD void operator()(std::int64_t k) const {
-    const index_t e = upper[k];
-    const float a = std::exp(-scale * l1_distance(f + from[e] * channels, f + to[e] * channels, channels));
-    y[e] = a;
-    y[reverse[k]] = a;
+    const std::int64_t img = k / pairs, local = k - img * pairs;
+    const float* fi = f + img * nodes * channels;
+    float* yi = y + img * edges;
+    const index_t e = upper[local];
+    const float a = std::exp(-scale * l1_distance(fi + from[e] * channels, fi + to[e] * channels, channels));
+    yi[e] = a;
+    yi[reverse[local]] = a;
   }
 };
 
@@ -277,12 +285,17 @@ namespace detail {
 /// features F x H x W (empty features: structure only). Errors name `component`.
 /// Checks a learned builder's features: F x H x W on the plan's grid, finite. False when f is
 /// empty (the structure only).
-inline bool learned_features(const structure_plan& pl, const tensor& f, std::string_view component) {
+inline bool learned_features(const structure_plan& pl, const tensor& f, std::string_view component, bool batch = false) {
   if (f.empty()) return false;
-  expect_rank(f, 3, component, "features", "F x H x W");
-  if (f.dim(1) != pl.graph.height || f.dim(2) != pl.graph.width)
-    throw_shape(component, "features are ", f.dim(1), "x", f.dim(2), " but the plan's grid is ", pl.graph.height, "x",
-                pl.graph.width);
+  if (batch && f.rank() == 4) {
+    if (f.dim(0) < 1) throw_shape(component, "a batch of features needs 1 or more images, got ", f.shape());
+  } else {
+    expect_rank(f, 3, component, "features", batch ? "F x H x W, or N x F x H x W" : "F x H x W");
+  }
+  const int r = f.rank();
+  if (f.dim(r - 2) != pl.graph.height || f.dim(r - 1) != pl.graph.width)
+    throw_shape(component, "features are ", f.dim(r - 2), "x", f.dim(r - 1), " but the plan's grid is ", pl.graph.height,
+                "x", pl.graph.width);
   if (!all_finite(f.data(), f.numel())) expect_finite(f, component, "features");
   return true;
 }
@@ -302,9 +315,11 @@ void learned_weights(const exec<Tag>& ex, const structure_plan& pl, const tensor
   }
   // Eq. 3 is symmetric: each unordered pair once, written to both of its edges.
   node_rows(ex.tag, f.data(), f.dim(0), pl.graph.nodes(), s);
-  backend::for_each_index(ex.tag, static_cast<index_t>(pl.upper.size()),
-                          affinity_pair_kernel{s.rows.data(), pl.pairs.from.data(), pl.pairs.to.data(),
-                                               pl.upper.data(), pl.reverse.data(), out.weight.data(), f.dim(0), scale});
+  const auto pairs = static_cast<index_t>(pl.upper.size());
+  backend::for_each_index(ex.tag, pairs,
+                          affinity_pair_kernel{s.rows.data(), pl.pairs.from.data(), pl.pairs.to.data(), pl.upper.data(),
+                                               pl.reverse.data(), out.weight.data(), f.dim(0), scale, pairs,
+                                               pl.graph.nodes(), pl.graph.edges()});
 }
 
 }  // namespace detail

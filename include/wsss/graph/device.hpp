@@ -35,14 +35,17 @@ struct buffers {
 /// tags, cuda_t); graph/opencl/steps.hpp has opencl_t's OpenCL C.
 template <class Tag>
 struct steps {
-  static void node_rows(const Tag& tag, buffers<Tag>& b, index_t channels, index_t nodes) {
-    backend::for_each_index(tag, (nodes + graph::detail::node_rows_block - 1) / graph::detail::node_rows_block,
+  static void node_rows(const Tag& tag, buffers<Tag>& b, index_t channels, index_t nodes, index_t images) {
+    backend::for_each_index(tag, images * ((nodes + graph::detail::node_rows_block - 1) / graph::detail::node_rows_block),
                             graph::detail::node_rows_kernel{b.f.data(), b.rows.data(), channels, nodes});
   }
-  static void affinities(const Tag& tag, buffers<Tag>& b, index_t pairs, index_t channels, float scale) {
-    backend::for_each_index(tag, pairs,
+  /// pairs, nodes, edges: per image.
+  static void affinities(const Tag& tag, buffers<Tag>& b, index_t pairs, index_t channels, float scale, index_t nodes,
+                         index_t edges, index_t images) {
+    backend::for_each_index(tag, images * pairs,
                             graph::detail::affinity_pair_kernel{b.rows.data(), b.from.data(), b.to.data(), b.upper.data(),
-                                                                b.reverse.data(), b.weight.data(), channels, scale});
+                                                                b.reverse.data(), b.weight.data(), channels, scale,
+                                                                pairs, nodes, edges});
   }
 };
 
@@ -86,6 +89,7 @@ class device_graph {
   }
 
   void run(const exec<Tag>& ex, plan& pl, const tensor& f, csr_graph& out) const {
+    if (f.rank() == 4) throw_shape(name, "run weighs one image's F x H x W features (a batch goes to weigh), got ", f.shape());
     pl.copy_structure(out);
     const auto* w = weigh(ex, pl, f);
     if (!w) return;
@@ -93,12 +97,14 @@ class device_graph {
     backend::download(ex.tag, *w, std::span<float>(out.weight));
   }
 
-  /// Eq. 3 on the device, the weights left there (one per edge of pl.graph, in its CSR order)
-  /// for a device walk to build T from (walk::resident_graph): the features go up, nothing
-  /// comes down. Null when f is empty (the structure alone, W_ij = 1).
+  /// Eq. 3 on the device, the weights left there for a device walk to build T from
+  /// (walk::resident_graph): the features go up, nothing comes down. f is one image's F x H x
+  /// W features (one weight per edge of pl.graph, in its CSR order) or a batch's N x F x H x W
+  /// on the plan's grid (image b's weights at b edges: walk::resident_graph's images = N).
+  /// Null when f is empty (the structure alone, W_ij = 1).
   const backend::device_array<float, Tag>* weigh(const exec<Tag>& ex, plan& pl, const tensor& f) const {
     require_backend<device_graph, Tag>();
-    if (!detail::learned_features(pl, f, name)) return nullptr;
+    if (!detail::learned_features(pl, f, name, true)) return nullptr;
     if (!pl.paired()) throw_value(name, "the plan's edges are not paired with their reverses (prepare it with this builder)");
     using steps = device::steps<Tag>;
     const Tag& tag = ex.tag;
@@ -110,12 +116,15 @@ class device_graph {
       backend::upload(tag, std::span<const index_t>(pl.reverse), b.reverse);
       b.pairs = true;
     }
-    const index_t channels = f.dim(0), nodes = pl.graph.nodes(), edges = pl.pairs.size();
+    const bool batch = f.rank() == 4;
+    const index_t images = batch ? f.dim(0) : 1, channels = f.dim(batch ? 1 : 0);
+    const index_t nodes = pl.graph.nodes(), edges = pl.pairs.size();
     backend::upload(tag, std::span<const float>(f.data(), static_cast<std::size_t>(f.numel())), b.f);
-    backend::resize(tag, b.rows, nodes * channels);
-    backend::resize(tag, b.weight, edges);
-    steps::node_rows(tag, b, channels, nodes);
-    steps::affinities(tag, b, static_cast<index_t>(pl.upper.size()), channels, detail::affinity_scale(cfg.dist, channels));
+    backend::resize(tag, b.rows, images * nodes * channels);
+    backend::resize(tag, b.weight, images * edges);
+    steps::node_rows(tag, b, channels, nodes, images);
+    steps::affinities(tag, b, static_cast<index_t>(pl.upper.size()), channels, detail::affinity_scale(cfg.dist, channels),
+                      nodes, edges, images);
     return &b.weight;
   }
 };

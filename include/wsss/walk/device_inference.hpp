@@ -27,29 +27,32 @@
 namespace wsss::walk::device {
 
 /// Walk input in the packed layout (detail::packed_cams: x[node * ld + s]) from CAM planes on
-/// the device (P x H x W): slot 0 = (1 - max_p cam_p)^alpha (eq. 2), slot s = plane s - 1, slots
-/// past P zero; each the mean of its stride x stride block, the image zero-padded right/bottom.
-/// One (node, slot) per index, summed in reference_walk_input's order (rows, then columns), so
-/// host tags give its bits.
+/// the device (P x H x W per image, a batch's images one after another): slot 0 = (1 - max_p
+/// cam_p)^alpha (eq. 2), slot s = plane s - 1, slots past P zero; each the mean of its stride
+/// x stride block, the image zero-padded right/bottom; image b's grid_nodes nodes after image
+/// b - 1's. One (node, slot) per index, summed in reference_walk_input's order (rows, then
+/// columns), so host tags give its bits.
 struct walk_input_kernel {
   const float* cams;
   float* x;
   std::int64_t planes, height, width, stride, grid_width, ld;
   float alpha, inv;  // inv = 1 / stride^2
+  std::int64_t grid_nodes;
   WSSS_HD void operator()(std::int64_t i) const {
     const std::int64_t node = i / ld, s = i - node * ld;
     if (s > planes) {
       x[i] = 0.0f;
       return;
     }
-    const std::int64_t hw = height * width, by = node / grid_width, bx = node - by * grid_width;
+    const std::int64_t hw = height * width, img = node / grid_nodes, local = node - img * grid_nodes;
+    const std::int64_t by = local / grid_width, bx = local - by * grid_width;
+    const float* c = cams + img * planes * hw;
     const std::int64_t r0 = by * stride, c0 = bx * stride;
     const std::int64_t r1 = r0 + stride < height ? r0 + stride : height, c1 = c0 + stride < width ? c0 + stride : width;
     float acc = 0.0f;
     for (std::int64_t r = r0; r < r1; ++r)
-      for (std::int64_t c = c0; c < c1; ++c) {
-        const float v = s == 0 ? cam::device::background(cams, planes, hw, r * width + c, alpha)
-                               : cams[(s - 1) * hw + r * width + c];
+      for (std::int64_t q = c0; q < c1; ++q) {
+        const float v = s == 0 ? cam::device::background(c, planes, hw, r * width + q, alpha) : c[(s - 1) * hw + r * width + q];
         acc += v * inv;
       }
     x[i] = acc;
@@ -86,8 +89,9 @@ struct upsample_point {
   }
 };
 
-/// The dense CRF's unaries (k x H x W, the caller's layout) from the walked scores: channel j
-/// is slot j (j < k), upsampled, each pixel's k scores normalised to a distribution
+/// The dense CRF's unaries (k x H x W per image, a batch's images one after another: the CRF
+/// plan's N x k x H x W) from the walked scores (image b's g.h g.w nodes after image b - 1's):
+/// channel j is slot j (j < k), upsampled, each pixel's k scores normalised to a distribution
 /// (cam::normalise_pixels), clipped to [clip, 1] and -log'd (crf::unary_from_probabilities).
 /// One pixel per index.
 struct unary_kernel {
@@ -97,27 +101,30 @@ struct unary_kernel {
   std::int64_t k;
   float clip;
   WSSS_HD void operator()(std::int64_t i) const {
-    const upsample_point at(g, i);
+    const std::int64_t hw = g.height * g.width, img = i / hw, p = i - img * hw;
+    const upsample_point at(g, p);
+    const float* xs = x + img * g.h * g.w * g.ld;
+    float* us = u + img * k * hw;
     double sum = 0;
     for (std::int64_t j = 0; j < k; ++j) {
-      const float v = at(x, static_cast<std::int32_t>(j));
+      const float v = at(xs, static_cast<std::int32_t>(j));
       sum += 0.0f < v ? v : 0.0f;
     }
     const float inv = sum > 0 ? static_cast<float>(1.0 / sum) : 1.0f / static_cast<float>(k);
-    const std::int64_t hw = g.height * g.width;
     for (std::int64_t j = 0; j < k; ++j) {
-      float p = inv;
+      float p_j = inv;
       if (sum > 0) {
-        const float v = at(x, static_cast<std::int32_t>(j));
-        p = (0.0f < v ? v : 0.0f) * inv;
+        const float v = at(xs, static_cast<std::int32_t>(j));
+        p_j = (0.0f < v ? v : 0.0f) * inv;
       }
-      u[j * hw + i] = crf::detail::neg_log_clamped(p, clip);
+      us[j * hw + p] = crf::detail::neg_log_clamped(p_j, clip);
     }
   }
 };
 
-/// argmax over c channels of the upsampled scores, channel j read from slots[j] (-1: an absent
-/// channel, 0), the first maximum kept (argmax_labels' rule). One pixel per index.
+/// argmax over c channels of the upsampled scores, channel j of image b read from slot
+/// slots[b c + j] (-1: an absent channel, 0), the first maximum kept (argmax_labels' rule);
+/// a batch's label maps one after another. One pixel per index.
 struct label_kernel {
   const float* x;
   const std::int32_t* slots;
@@ -125,11 +132,14 @@ struct label_kernel {
   upsample_shape g;
   std::int64_t c;
   WSSS_HD void operator()(std::int64_t i) const {
-    const upsample_point at(g, i);
-    float best = at(x, slots[0]);
+    const std::int64_t hw = g.height * g.width, img = i / hw;
+    const upsample_point at(g, i - img * hw);
+    const float* xs = x + img * g.h * g.w * g.ld;
+    const std::int32_t* sl = slots + img * c;
+    float best = at(xs, sl[0]);
     std::int64_t arg = 0;
     for (std::int64_t j = 1; j < c; ++j) {
-      const float v = at(x, slots[j]);
+      const float v = at(xs, sl[j]);
       if (v > best) {
         best = v;
         arg = j;
@@ -145,6 +155,7 @@ template <class Tag>
 struct inference_steps {
   template <class T>
   using array = backend::device_array<T, Tag>;
+  /// n: the nodes of the whole batch.
   static void walk_input(const Tag& tag, const array<float>& cams, array<float>& x, const walk_input_kernel& k, std::int64_t n) {
     walk_input_kernel f = k;
     f.cams = cams.data();
@@ -152,12 +163,12 @@ struct inference_steps {
     backend::for_each_index(tag, n * k.ld, f);
   }
   static void unaries(const Tag& tag, const array<float>& x, array<float>& u, const upsample_shape& g, std::int64_t k,
-                      float clip) {
-    backend::for_each_index(tag, g.height * g.width, unary_kernel{x.data(), u.data(), g, k, clip});
+                      float clip, std::int64_t images) {
+    backend::for_each_index(tag, images * g.height * g.width, unary_kernel{x.data(), u.data(), g, k, clip});
   }
   static void labels(const Tag& tag, const array<float>& x, const array<std::int32_t>& slots, array<std::uint8_t>& out,
-                     const upsample_shape& g, std::int64_t c) {
-    backend::for_each_index(tag, g.height * g.width, label_kernel{x.data(), slots.data(), out.data(), g, c});
+                     const upsample_shape& g, std::int64_t c, std::int64_t images) {
+    backend::for_each_index(tag, images * g.height * g.width, label_kernel{x.data(), slots.data(), out.data(), g, c});
   }
 };
 
@@ -173,43 +184,58 @@ struct inference_buffers {
 
 namespace wsss::walk {
 
-/// The walk input of one image on the device, packed for the walk: slot 0 the background of
-/// eq. 2, slot j the CAM of channel `channels[j - 1]` (a subset of a K x H x W stack, in the
-/// order given), pooled to the feature grid (device::walk_input_kernel; reference_walk_input
-/// on the host).
+/// The walk input of one image, or of a batch of images of one size, on the device, packed
+/// for the walk: slot 0 the background of eq. 2, slot j the CAM of channel `channels[j - 1]`
+/// (a subset of a K x H x W stack, in the order given), pooled to the feature grid
+/// (device::walk_input_kernel; reference_walk_input on the host); image b's nodes after image
+/// b - 1's.
 template <class Tag>
 struct device_walk_input {
   const backend::device_array<float, Tag>& x;
   index_t height, width;  ///< the feature grid (ceil(size / stride))
   index_t ld, slots;      ///< packed row length (a multiple of 8), slots used (planes + 1)
+  index_t images = 1;
 };
 
-/// Uploads the CAM planes `channels` of fg_cams (K x H x W, normalised foreground CAMs, every
-/// channel not listed all zero: checked, with the rest of reference_walk_input's checks) and
-/// makes the walk input on the device: 1 upload (the planes), no download.
+/// Uploads the CAM planes `channels[b]` of fg_cams[b] (K x H x W, normalised foreground CAMs,
+/// every channel not listed all zero: checked, with the rest of reference_walk_input's
+/// checks; one shape and as many planes for every image) and makes the batch's walk input on
+/// the device: 1 upload (the planes), no download.
 template <class Tag>
-device_walk_input<Tag> make_device_walk_input(const Tag& tag, device::inference_buffers<Tag>& b, const tensor& fg_cams,
-                                              std::span<const index_t> channels, float alpha, index_t stride) {
+device_walk_input<Tag> make_device_walk_input(const Tag& tag, device::inference_buffers<Tag>& b,
+                                              std::span<const tensor> fg_cams,
+                                              std::span<const std::vector<index_t>> channels, float alpha,
+                                              index_t stride) {
   constexpr std::string_view comp = "walk::make_device_walk_input";
   detail::check_walk_input_params(alpha, stride, comp);
   cam::upload_planes(tag, fg_cams, channels, b.cams, comp, "walked");
-  const index_t h = fg_cams.dim(1), w = fg_cams.dim(2), planes = static_cast<index_t>(channels.size());
+  const index_t images = static_cast<index_t>(fg_cams.size()), planes = static_cast<index_t>(channels.front().size());
+  const index_t h = fg_cams.front().dim(1), w = fg_cams.front().dim(2);
   const index_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride, n = oh * ow;
   const index_t ld = detail::packed_cams::padded(planes + 1);
-  backend::resize(tag, b.x, n * ld);
-  device::inference_steps<Tag>::walk_input(
-      tag, b.cams, b.x,
-      device::walk_input_kernel{nullptr, nullptr, planes, h, w, stride, ow, ld, alpha, 1.0f / static_cast<float>(stride * stride)},
-      n);
-  return {b.x, oh, ow, ld, planes + 1};
+  backend::resize(tag, b.x, images * n * ld);
+  device::inference_steps<Tag>::walk_input(tag, b.cams, b.x,
+                                           device::walk_input_kernel{nullptr, nullptr, planes, h, w, stride, ow, ld, alpha,
+                                                                     1.0f / static_cast<float>(stride * stride), n},
+                                           images * n);
+  return {b.x, oh, ow, ld, planes + 1, images};
+}
+/// One image's walk input (the batch of one above).
+template <class Tag>
+device_walk_input<Tag> make_device_walk_input(const Tag& tag, device::inference_buffers<Tag>& b, const tensor& fg_cams,
+                                              std::span<const index_t> channels, float alpha, index_t stride) {
+  const std::vector<index_t> listed(channels.begin(), channels.end());
+  return make_device_walk_input(tag, b, std::span<const tensor>(&fg_cams, 1),
+                                std::span<const std::vector<index_t>>(&listed, 1), alpha, stride);
 }
 
 /// Walked scores left on the device (device_sparse_power's run on a device_walk_input): packed
-/// node-major over a height x width grid, slot j of row ld.
+/// node-major over a height x width grid per image, slot j of row ld, image b after b - 1.
 template <class Tag>
 struct device_walked {
   const backend::device_array<float, Tag>& x;
   index_t height, width, ld;
+  index_t images = 1;
 };
 
 namespace detail {
@@ -227,8 +253,8 @@ device::upsample_shape upsample_to(const device_walked<Tag>& s, index_t height, 
 
 /// The dense CRF's unaries from walked scores, on the device: slots 0..k-1 upsampled to the
 /// image (upsample_revised), each pixel normalised to a distribution (cam::normalise_pixels),
-/// clipped at `clip` and -log'd (crf::unary_from_probabilities), into u (k x H x W, resized).
-/// No transfer: u is what a device CRF's plan solves from.
+/// clipped at `clip` and -log'd (crf::unary_from_probabilities), into u (images x k x H x W,
+/// resized). No transfer: u is what a device CRF's plan solves from.
 template <class Tag>
 void device_unaries(const Tag& tag, const device_walked<Tag>& s, index_t height, index_t width, index_t stride,
                     index_t k, float clip, backend::device_array<float, Tag>& u) {
@@ -236,26 +262,36 @@ void device_unaries(const Tag& tag, const device_walked<Tag>& s, index_t height,
   const device::upsample_shape g = detail::upsample_to(s, height, width, stride, comp);
   if (k < 1 || k > s.ld) throw_value(comp, "the unaries take 1 to ", s.ld, " slots, got ", k);
   if (!(clip > 0.0f && clip <= 1.0f)) throw_value(comp, "clip must be in (0, 1], got ", clip);
-  backend::resize(tag, u, k * height * width);
-  device::inference_steps<Tag>::unaries(tag, s.x, u, g, k, clip);
+  backend::resize(tag, u, s.images * k * height * width);
+  device::inference_steps<Tag>::unaries(tag, s.x, u, g, k, clip, s.images);
 }
 
-/// Labels argmax_c of walked scores upsampled to the image, channel c read from slot
-/// slots[c] (-1: a channel not walked, 0): argmax_labels(upsample_revised(...)) on the device.
-/// 1 upload (the slots), 1 download (a byte per pixel).
+/// Labels argmax_c of walked scores upsampled to the image, channel c of image b read from
+/// slot slots[b c + c] (slots: images x c; -1: a channel not walked, 0):
+/// argmax_labels(upsample_revised(...)) per image on the device. 1 upload (the slots), 1
+/// download (a byte per pixel).
 template <class Tag>
-label_map device_labels(const Tag& tag, device::inference_buffers<Tag>& b, const device_walked<Tag>& s, index_t height,
-                        index_t width, index_t stride, std::span<const std::int32_t> slots) {
+std::vector<label_map> device_labels(const Tag& tag, device::inference_buffers<Tag>& b, const device_walked<Tag>& s,
+                                     index_t height, index_t width, index_t stride, std::span<const std::int32_t> slots) {
   constexpr std::string_view comp = "walk::device_labels";
   const device::upsample_shape g = detail::upsample_to(s, height, width, stride, comp);
-  if (slots.empty() || slots.size() > 255) throw_value(comp, "labels need 1 to 255 channels, got ", slots.size());
+  const auto c = static_cast<index_t>(slots.size()) / std::max<index_t>(s.images, 1);
+  if (c < 1 || c > 255 || c * s.images != static_cast<index_t>(slots.size()))
+    throw_value(comp, "labels need 1 to 255 channels per image (", s.images, " images), got ", slots.size(), " slots");
   for (std::int32_t j : slots)
     if (j < -1 || j >= s.ld) throw_value(comp, "slot ", j, " is outside the scores' ", s.ld, " slots");
   backend::upload(tag, slots, b.slots);
-  backend::resize(tag, b.labels, height * width);
-  device::inference_steps<Tag>::labels(tag, s.x, b.slots, b.labels, g, static_cast<std::int64_t>(slots.size()));
-  label_map out(height, width);
-  backend::download(tag, b.labels, std::span<std::uint8_t>(out.data(), static_cast<std::size_t>(out.pixels())));
+  const index_t hw = height * width;
+  backend::resize(tag, b.labels, s.images * hw);
+  device::inference_steps<Tag>::labels(tag, s.x, b.slots, b.labels, g, c, s.images);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(s.images * hw));
+  backend::download(tag, b.labels, std::span<std::uint8_t>(bytes));
+  std::vector<label_map> out;
+  for (index_t i = 0; i < s.images; ++i) {
+    label_map l(height, width);
+    std::copy_n(bytes.begin() + i * hw, hw, l.data());
+    out.push_back(std::move(l));
+  }
   return out;
 }
 

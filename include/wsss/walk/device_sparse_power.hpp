@@ -28,44 +28,48 @@ namespace wsss::walk::device {
 /// Nodes per partial sum of the mass measurement (a fixed split: the same bits everywhere).
 inline constexpr std::int64_t mass_chunk = 256;
 
-/// Partial sums of l^T x per (chunk of mass_chunk nodes, channel), one pair per index.
+/// Partial sums of l^T x per (image, chunk of mass_chunk nodes, channel), one per index. A
+/// batch's graphs lie side by side, n nodes each: no chunk crosses an image, so an image's
+/// sums are the same bits alone or in a batch.
 struct mass_partial_kernel {
   const float* x;
   const double* left;
-  double* partial;  // chunks x channels
+  double* partial;  // images x chunks x channels
   std::int64_t n, ld, channels;
   WSSS_HD void operator()(std::int64_t i) const {
-    const std::int64_t chunk = i / channels, k = i - chunk * channels;
-    const std::int64_t end = (chunk + 1) * mass_chunk < n ? (chunk + 1) * mass_chunk : n;
+    const std::int64_t per = (n + mass_chunk - 1) / mass_chunk;
+    const std::int64_t chunk = i / channels, k = i - chunk * channels, img = chunk / per, local = chunk - img * per;
+    const std::int64_t end = (local + 1) * mass_chunk < n ? (local + 1) * mass_chunk : n;
     double s = 0;
-    for (std::int64_t node = chunk * mass_chunk; node < end; ++node) s += left[node] * x[node * ld + k];
+    for (std::int64_t node = img * n + local * mass_chunk; node < img * n + end; ++node) s += left[node] * x[node * ld + k];
     partial[i] = s;
   }
 };
 
-/// Per channel: total = sum of the partials in chunk order; out = total (target == null) or
-/// target - total (the correction still to apply).
+/// Per (image, channel): total = the sum of its chunks' partials in chunk order; out = total
+/// (target == null) or target - total (the correction still to apply).
 struct mass_total_kernel {
   const double* partial;
   const double* target;
   double* out;
-  std::int64_t chunks, channels;
-  WSSS_HD void operator()(std::int64_t k) const {
+  std::int64_t chunks, channels;  // chunks per image
+  WSSS_HD void operator()(std::int64_t i) const {
+    const std::int64_t img = i / channels, k = i - img * channels;
     double s = 0;
-    for (std::int64_t c = 0; c < chunks; ++c) s += partial[c * channels + k];
-    out[k] = target ? target[k] - s : s;
+    for (std::int64_t c = 0; c < chunks; ++c) s += partial[(img * chunks + c) * channels + k];
+    out[i] = target ? target[i] - s : s;
   }
 };
 
-/// x_i += (target - l^T x) r_i per channel, one (node, channel) per index.
+/// x_i += (target - l^T x) r_i per channel of node i's image, one (node, channel) per index.
 struct mass_restore_kernel {
   float* x;
-  const double* missing;
+  const double* missing;  // images x channels
   const double* right;
-  std::int64_t ld, channels;
+  std::int64_t n, ld, channels;
   WSSS_HD void operator()(std::int64_t i) const {
     const std::int64_t node = i / channels, k = i - node * channels;
-    x[node * ld + k] += static_cast<float>(missing[k] * right[node]);
+    x[node * ld + k] += static_cast<float>(missing[node / n * channels + k] * right[node]);
   }
 };
 
@@ -84,6 +88,7 @@ struct walk_buffers {
   array<double> power;
   std::vector<index_t> layout_row_ptr;
   std::vector<std::int32_t> layout_col;
+  index_t layout_images = 0;
 };
 
 /// The walk's steps on backend Tag (specialised per tag like crf::device::steps): the primary
@@ -112,26 +117,28 @@ struct steps {
     backend::for_each_index(tag, n, detail::step_row_kernel{b.row_ptr.data(), b.col.data(), b.edge.data(), b.power.data(),
                                                             b.degree.data(), b.val.data(), average});
   }
-  /// sum_degree = sum_i d_i in total_degree's order.
-  static void degree_sum(const Tag& tag, buffers& b, index_t n) {
+  /// sum_degree[b] = sum_i d_i over image b's n nodes, in total_degree's order.
+  static void degree_sum(const Tag& tag, buffers& b, index_t n, index_t images) {
     const index_t chunks = (n + detail::degree_chunk - 1) / detail::degree_chunk;
-    backend::for_each_index(tag, chunks, detail::degree_partial_kernel{b.degree.data(), b.degree_partial.data(), n});
-    backend::for_each_index(tag, 1, mass_total_kernel{b.degree_partial.data(), nullptr, b.sum_degree.data(), chunks, 1});
+    backend::for_each_index(tag, images * chunks, detail::degree_partial_kernel{b.degree.data(), b.degree_partial.data(), n});
+    backend::for_each_index(tag, images, mass_total_kernel{b.degree_partial.data(), nullptr, b.sum_degree.data(), chunks, 1});
   }
-  static void mass_vectors(const Tag& tag, buffers& b, index_t n, bool average) {
-    backend::for_each_index(tag, n, detail::mass_vectors_kernel{b.degree.data(), b.left.data(), b.right.data(),
-                                                                b.sum_degree.data(), average});
+  static void mass_vectors(const Tag& tag, buffers& b, index_t n, index_t images, bool average) {
+    backend::for_each_index(tag, images * n, detail::mass_vectors_kernel{b.degree.data(), b.left.data(), b.right.data(),
+                                                                         b.sum_degree.data(), average, n});
   }
-  /// out[k] = l^T x_k (target == false) or target[k] - l^T x_k.
+  /// out[b, k] = l^T x_k over image b's nodes (from_target false) or target[b, k] - that.
   static void measure(const Tag& tag, buffers& b, const array<float>& x, array<double>& out, bool from_target,
-                      index_t n, index_t ld, index_t channels) {
+                      index_t n, index_t images, index_t ld, index_t channels) {
     const index_t chunks = (n + mass_chunk - 1) / mass_chunk;
-    backend::for_each_index(tag, chunks * channels, mass_partial_kernel{x.data(), b.left.data(), b.partial.data(), n, ld, channels});
-    backend::for_each_index(tag, channels, mass_total_kernel{b.partial.data(), from_target ? b.target.data() : nullptr,
-                                                             out.data(), chunks, channels});
+    backend::for_each_index(tag, images * chunks * channels,
+                            mass_partial_kernel{x.data(), b.left.data(), b.partial.data(), n, ld, channels});
+    backend::for_each_index(tag, images * channels, mass_total_kernel{b.partial.data(), from_target ? b.target.data() : nullptr,
+                                                                      out.data(), chunks, channels});
   }
-  static void restore(const Tag& tag, buffers& b, array<float>& x, index_t n, index_t ld, index_t channels) {
-    backend::for_each_index(tag, n * channels, mass_restore_kernel{x.data(), b.missing.data(), b.right.data(), ld, channels});
+  static void restore(const Tag& tag, buffers& b, array<float>& x, index_t n, index_t images, index_t ld, index_t channels) {
+    backend::for_each_index(tag, images * n * channels,
+                            mass_restore_kernel{x.data(), b.missing.data(), b.right.data(), n, ld, channels});
   }
 };
 
@@ -143,11 +150,16 @@ namespace wsss::walk {
 /// builder's, graph::device_graph::weigh): its structure on the host, its weights (one per CSR
 /// edge; null: W_ij = 1 on the edges) on the device. The walk builds T = D^-1 W^(o beta) from it
 /// there, so neither W nor T crosses the bus.
+///
+/// A batch of images on one grid (images > 1): `structure` is one image's graph and `weight`
+/// holds every image's weights side by side (image b's edge k at b edges + k, as
+/// graph::device_graph::weigh leaves a batch's); the walk runs on their disjoint union.
 template <class Tag>
 struct resident_graph {
   const graph::csr_graph& structure;
   const backend::device_array<float, Tag>* weight = nullptr;
   transition_config cfg{};
+  index_t images = 1;
 };
 
 /// sparse_power (a Propagator) whose walk runs in backend Tag's memory. Given T: T (three CSR
@@ -189,12 +201,15 @@ struct device_sparse_power {
     backend::upload(ex.tag, std::span<const float>(T.val), b.val);
     backend::upload(ex.tag, std::span<const double>(T.degree), b.degree);
     b.layout_row_ptr.clear();  // row_ptr and col now hold this T's, not a layout's
+    b.layout_images = 0;
     walk(ex.tag, pl, T.nodes(), T.cfg.mode == orientation::average, cam, out);
   }
 
   void run(const exec<Tag>& ex, plan& pl, const resident_graph<Tag>& w, const tensor& cam, tensor& out) const {
     require_backend<device_sparse_power, Tag>();
     check_resident(w);
+    if (w.images != 1)
+      throw_value(name, "a batch of ", w.images, " graphs walks a device walk input (make_device_walk_input), not one tensor");
     if (!detail::begin_walk(pl.cam_shape, w.structure.height, w.structure.width, cam, cfg.t, out, pl.packed, name)) return;
     make_steps(ex.tag, pl, w);
     walk(ex.tag, pl, w.structure.nodes(), w.cfg.mode == orientation::average, cam, out);
@@ -208,42 +223,51 @@ struct device_sparse_power {
     check_resident(w);
     const graph::csr_graph& g = w.structure;
     if (m.height != g.height || m.width != g.width || m.ld % 8 != 0 || m.slots < 1 || m.slots > m.ld ||
-        m.x.size() != static_cast<std::size_t>(m.height * m.width * m.ld))
-      throw_shape(name, "the device walk input (", m.height, "x", m.width, ", ", m.slots, " of ", m.ld,
-                  " slots) does not fit the graph's ", g.height, "x", g.width, " grid");
-    if (cfg.t == 0) return {m.x, g.height, g.width, m.ld};
+        m.images != w.images || m.x.size() != static_cast<std::size_t>(m.images * m.height * m.width * m.ld))
+      throw_shape(name, "the device walk input (", m.height, "x", m.width, ", ", m.slots, " of ", m.ld, " slots, ", m.images,
+                  " image(s)) does not fit the graph's ", g.height, "x", g.width, " grid (", w.images, " image(s))");
+    if (cfg.t == 0) return {m.x, g.height, g.width, m.ld, m.images};
     make_steps(ex.tag, pl, w);
-    return {walk_from(ex.tag, pl, g.nodes(), w.cfg.mode == orientation::average, m.x, m.ld, m.slots), g.height, g.width, m.ld};
+    return {walk_from(ex.tag, pl, g.nodes(), w.images, w.cfg.mode == orientation::average, m.x, m.ld, m.slots), g.height,
+            g.width, m.ld, m.images};
   }
 
  private:
   void check_resident(const resident_graph<Tag>& w) const {
     detail::check_beta(w.cfg.beta, name);
-    if (w.weight && w.weight->size() != w.structure.col.size())
-      throw_shape(name, "the device weights hold ", w.weight->size(), " values but the graph has ", w.structure.edges(),
-                  " edges");
+    if (w.images < 1) throw_value(name, "a resident graph holds 1 or more images, got ", w.images);
+    if (w.images * w.structure.nodes() > index_t{INT32_MAX})
+      throw_shape(name, w.images, " images of ", w.structure.nodes(), " nodes are more nodes than 32-bit columns address");
+    if (w.weight && w.weight->size() != static_cast<std::size_t>(w.images * w.structure.edges()))
+      throw_shape(name, "the device weights hold ", w.weight->size(), " values but ", w.images, " graph(s) of ",
+                  w.structure.edges(), " edges need ", w.images * w.structure.edges());
   }
-  /// T = D^-1 W^(o beta) (+ I) in pl's buffers from W's device weights; T's layout goes up
-  /// once per grid (4 uploads).
+  /// T = D^-1 W^(o beta) (+ I) in pl's buffers from W's device weights (of w.images images:
+  /// T of their disjoint union); T's layout goes up once per grid and batch size (4 uploads).
   void make_steps(const Tag& tag, plan& pl, const resident_graph<Tag>& w) const {
     const graph::csr_graph& g = w.structure;
+    const index_t images = w.images, n = images * g.nodes(), edges = images * g.edges();
     device::walk_buffers<Tag>& b = pl.device;
-    if (b.layout_row_ptr != g.row_ptr || b.layout_col != g.col) {
+    if (b.layout_row_ptr != g.row_ptr || b.layout_col != g.col || b.layout_images != images) {
       g.validate(name);
       if (!g.symmetric()) throw_value(name, "the affinity graph must be symmetric (every edge's reverse present)");
-      const detail::transition_layout layout(g);
+      const detail::transition_layout layout(g, images);
+      std::vector<index_t> w_rows(static_cast<std::size_t>(n + 1), edges);  // W's rows of the union
+      for (index_t c = 0; c < images; ++c)
+        for (index_t i = 0; i < g.nodes(); ++i)
+          w_rows[static_cast<std::size_t>(c * g.nodes() + i)] = c * g.edges() + g.row_ptr[static_cast<std::size_t>(i)];
       backend::upload(tag, std::span<const index_t>(layout.row_ptr), b.row_ptr);
       backend::upload(tag, std::span<const std::int32_t>(layout.col), b.col);
       backend::upload(tag, std::span<const index_t>(layout.edge), b.edge);
-      backend::upload(tag, std::span<const index_t>(g.row_ptr), b.w_row_ptr);
+      backend::upload(tag, std::span<const index_t>(w_rows), b.w_row_ptr);
       b.layout_row_ptr = g.row_ptr;
       b.layout_col = g.col;
+      b.layout_images = images;
     }
-    const index_t n = g.nodes();
     backend::resize(tag, b.val, static_cast<index_t>(b.col.size()));
     backend::resize(tag, b.degree, n);
-    backend::resize(tag, b.power, g.edges());
-    device::steps<Tag>::step_values(tag, b, w.weight, n, g.edges(), static_cast<double>(w.cfg.beta),
+    backend::resize(tag, b.power, edges);
+    device::steps<Tag>::step_values(tag, b, w.weight, n, edges, static_cast<double>(w.cfg.beta),
                                     w.cfg.mode == orientation::average);
   }
   /// The walk on T in pl's buffers (row_ptr, col, val, degree set): the packed CAMs up, the
@@ -252,39 +276,41 @@ struct device_sparse_power {
     const index_t ld = pl.packed.ld, channels = static_cast<index_t>(pl.packed.channels.size());
     device::walk_buffers<Tag>& b = pl.device;
     backend::upload(tag, std::span<const float>(pl.packed.x.data(), static_cast<std::size_t>(n * ld)), b.x);
-    const auto& y = walk_from(tag, pl, n, average, b.x, ld, channels);
+    const auto& y = walk_from(tag, pl, n, 1, average, b.x, ld, channels);
     backend::download(tag, y, std::span<float>(pl.packed.x.data(), static_cast<std::size_t>(n * ld)));
     detail::unpack(pl.packed, pl.packed.x.data(), cam, n, out);
   }
-  /// t steps (with the mass restorations) from x0 (n x ld, `channels` walked; b.x or another
-  /// device array), alternating between b.y and b.x; returns the buffer holding S^t x0.
-  const backend::device_array<float, Tag>& walk_from(const Tag& tag, plan& pl, index_t n, bool average,
+  /// t steps (with the mass restorations, per image) from x0 (images x n nodes x ld,
+  /// `channels` walked; b.x or another device array), alternating between b.y and b.x;
+  /// returns the buffer holding S^t x0.
+  const backend::device_array<float, Tag>& walk_from(const Tag& tag, plan& pl, index_t n, index_t images, bool average,
                                                      const backend::device_array<float, Tag>& x0, index_t ld,
                                                      index_t channels) const {
     using steps = device::steps<Tag>;
     device::walk_buffers<Tag>& b = pl.device;
-    backend::resize(tag, b.y, n * ld);
-    if (&x0 != &b.x) backend::resize(tag, b.x, n * ld);
+    const index_t nodes = images * n;
+    backend::resize(tag, b.y, nodes * ld);
+    if (&x0 != &b.x) backend::resize(tag, b.x, nodes * ld);
     const bool keep = cfg.keep_mass > 0;
     if (keep) {
-      for (auto* a : {&b.left, &b.right}) backend::resize(tag, *a, n);
-      backend::resize(tag, b.partial, (n + device::mass_chunk - 1) / device::mass_chunk * channels);
-      backend::resize(tag, b.degree_partial, (n + detail::degree_chunk - 1) / detail::degree_chunk);
-      backend::resize(tag, b.sum_degree, 1);
-      backend::resize(tag, b.target, channels);
-      backend::resize(tag, b.missing, channels);
-      steps::degree_sum(tag, b, n);
-      steps::mass_vectors(tag, b, n, average);
-      steps::measure(tag, b, x0, b.target, false, n, ld, channels);
+      for (auto* a : {&b.left, &b.right}) backend::resize(tag, *a, nodes);
+      backend::resize(tag, b.partial, images * ((n + device::mass_chunk - 1) / device::mass_chunk) * channels);
+      backend::resize(tag, b.degree_partial, images * ((n + detail::degree_chunk - 1) / detail::degree_chunk));
+      backend::resize(tag, b.sum_degree, images);
+      backend::resize(tag, b.target, images * channels);
+      backend::resize(tag, b.missing, images * channels);
+      steps::degree_sum(tag, b, n, images);
+      steps::mass_vectors(tag, b, n, images, average);
+      steps::measure(tag, b, x0, b.target, false, n, images, ld, channels);
     }
     const backend::device_array<float, Tag>* cur = &x0;  // the current scores
     for (index_t s = 0; s < cfg.t; ++s) {
       auto& next = cur == &b.y ? b.x : b.y;
-      steps::spmm(tag, b, *cur, next, n, ld);
+      steps::spmm(tag, b, *cur, next, nodes, ld);
       cur = &next;
       if (keep && ((s + 1) % cfg.keep_mass == 0 || s + 1 == cfg.t)) {
-        steps::measure(tag, b, next, b.missing, true, n, ld, channels);
-        steps::restore(tag, b, next, n, ld, channels);
+        steps::measure(tag, b, next, b.missing, true, n, images, ld, channels);
+        steps::restore(tag, b, next, n, images, ld, channels);
       }
     }
     return *cur;

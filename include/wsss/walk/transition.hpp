@@ -60,29 +60,34 @@ struct transition_layout {
   std::vector<std::int32_t> col;
   std::vector<index_t> edge;
 
-  explicit transition_layout(const graph::csr_graph& w) {
-    const index_t n = w.nodes();
-    row_ptr.assign(static_cast<std::size_t>(n + 1), 0);
-    col.reserve(static_cast<std::size_t>(w.edges() + n));
-    edge.reserve(static_cast<std::size_t>(w.edges() + n));
-    for (index_t i = 0; i < n; ++i) {
-      bool diag = false;
-      for (index_t k = w.row_ptr[static_cast<std::size_t>(i)]; k < w.row_ptr[static_cast<std::size_t>(i + 1)]; ++k) {
-        const index_t j = w.col[static_cast<std::size_t>(k)];
-        if (!diag && j > i) {
-          col.push_back(static_cast<std::int32_t>(i));
-          edge.push_back(-1);
-          diag = true;
+  /// The layout of W, or of the disjoint union of `copies` copies of W (a batch of images on
+  /// one grid walked at once): copy b's node i is b n + i and its W edge k is b edges + k, so
+  /// copy b's rows are copy 0's shifted, after copy b - 1's.
+  explicit transition_layout(const graph::csr_graph& w, index_t copies = 1) {
+    const index_t n = w.nodes(), edges = w.edges();
+    row_ptr.assign(static_cast<std::size_t>(copies * n + 1), 0);
+    col.reserve(static_cast<std::size_t>(copies * (edges + n)));
+    edge.reserve(static_cast<std::size_t>(copies * (edges + n)));
+    for (index_t b = 0; b < copies; ++b)
+      for (index_t i = 0; i < n; ++i) {
+        bool diag = false;
+        const auto self = static_cast<std::int32_t>(b * n + i);
+        for (index_t k = w.row_ptr[static_cast<std::size_t>(i)]; k < w.row_ptr[static_cast<std::size_t>(i + 1)]; ++k) {
+          const index_t j = w.col[static_cast<std::size_t>(k)];
+          if (!diag && j > i) {
+            col.push_back(self);
+            edge.push_back(-1);
+            diag = true;
+          }
+          col.push_back(static_cast<std::int32_t>(b * n + j));
+          edge.push_back(b * edges + k);
         }
-        col.push_back(static_cast<std::int32_t>(j));
-        edge.push_back(k);
+        if (!diag) {
+          col.push_back(self);
+          edge.push_back(-1);
+        }
+        row_ptr[static_cast<std::size_t>(b * n + i + 1)] = static_cast<index_t>(col.size());
       }
-      if (!diag) {
-        col.push_back(static_cast<std::int32_t>(i));
-        edge.push_back(-1);
-      }
-      row_ptr[static_cast<std::size_t>(i + 1)] = static_cast<index_t>(col.size());
-    }
   }
 };
 
@@ -127,15 +132,19 @@ struct step_row_kernel {
 /// chunks and then the chunks in order, so all back ends get the same bits.
 inline constexpr std::int64_t degree_chunk = 256;
 
-/// partial[c] = the sum of the degrees of chunk c.
+/// partial[c] = the sum of the degrees of chunk c. A batch's graphs lie side by side (n nodes
+/// each, the walk's disjoint union): image b's chunks follow image b - 1's and never cross
+/// into it, so an image's sums are the same bits alone or in a batch. One chunk per index.
 struct degree_partial_kernel {
   const double* degree;
   double* partial;
-  std::int64_t n;
+  std::int64_t n;  // nodes per image
   WSSS_HD void operator()(std::int64_t c) const {
-    const std::int64_t end = (c + 1) * degree_chunk < n ? (c + 1) * degree_chunk : n;
+    const std::int64_t per = (n + degree_chunk - 1) / degree_chunk, img = c / per, local = c - img * per;
+    const std::int64_t end = (local + 1) * degree_chunk < n ? (local + 1) * degree_chunk : n;
+    const double* d = degree + img * n;
     double s = 0;
-    for (std::int64_t i = c * degree_chunk; i < end; ++i) s += degree[i];
+    for (std::int64_t i = local * degree_chunk; i < end; ++i) s += d[i];
     partial[c] = s;
   }
 };

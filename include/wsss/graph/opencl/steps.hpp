@@ -18,9 +18,12 @@ inline constexpr const char* opencl_source = R"CL(
 
 __kernel void wsss_node_rows(__global const float* f, __global float* rows, const long channels, const long nodes,
                              const long block) {
-  const long i0 = get_global_id(0) * block, i1 = i0 + block < nodes ? i0 + block : nodes;
+  const long per = (nodes + block - 1) / block, img = get_global_id(0) / per;
+  const long i0 = (get_global_id(0) - img * per) * block, i1 = i0 + block < nodes ? i0 + block : nodes;
+  __global const float* fi = f + img * channels * nodes;
+  __global float* ri = rows + img * nodes * channels;
   for (long c = 0; c < channels; ++c)
-    for (long i = i0; i < i1; ++i) rows[i * channels + c] = f[c * nodes + i];
+    for (long i = i0; i < i1; ++i) ri[i * channels + c] = fi[c * nodes + i];
 }
 
 float l1_distance(__global const float* a, __global const float* b, const long channels) {
@@ -37,24 +40,29 @@ float l1_distance(__global const float* a, __global const float* b, const long c
 
 __kernel void wsss_affinity_pair(__global const float* rows, __global const int* from, __global const int* to,
                                  __global const long* upper, __global const long* reverse, __global float* y,
-                                 const long channels, const float scale) {
-  const long k = get_global_id(0), e = upper[k];
-  const float a = exp(-scale * l1_distance(rows + from[e] * channels, rows + to[e] * channels, channels));
-  y[e] = a;
-  y[reverse[k]] = a;
+                                 const long channels, const float scale, const long pairs, const long nodes,
+                                 const long edges) {
+  const long img = get_global_id(0) / pairs, k = get_global_id(0) - img * pairs, e = upper[k];
+  __global const float* fi = rows + img * nodes * channels;
+  __global float* yi = y + img * edges;
+  const float a = exp(-scale * l1_distance(fi + from[e] * channels, fi + to[e] * channels, channels));
+  yi[e] = a;
+  yi[reverse[k]] = a;
 }
 )CL";
 
 /// Eq. 3's steps on OpenCL: the kernels above, queued without draining.
 template <>
 struct steps<opencl_t> {
-  static void node_rows(const opencl_t& tag, buffers<opencl_t>& b, index_t channels, index_t nodes) {
+  static void node_rows(const opencl_t& tag, buffers<opencl_t>& b, index_t channels, index_t nodes, index_t images) {
     const index_t block = graph::detail::node_rows_block;
-    backend::opencl::run(tag, opencl_source, "wsss_node_rows", (nodes + block - 1) / block, b.f, b.rows, channels, nodes, block);
+    backend::opencl::run(tag, opencl_source, "wsss_node_rows", images * ((nodes + block - 1) / block), b.f, b.rows,
+                         channels, nodes, block);
   }
-  static void affinities(const opencl_t& tag, buffers<opencl_t>& b, index_t pairs, index_t channels, float scale) {
-    backend::opencl::run(tag, opencl_source, "wsss_affinity_pair", pairs, b.rows, b.from, b.to, b.upper, b.reverse,
-                         b.weight, channels, scale);
+  static void affinities(const opencl_t& tag, buffers<opencl_t>& b, index_t pairs, index_t channels, float scale,
+                         index_t nodes, index_t edges, index_t images) {
+    backend::opencl::run(tag, opencl_source, "wsss_affinity_pair", images * pairs, b.rows, b.from, b.to, b.upper,
+                         b.reverse, b.weight, channels, scale, pairs, nodes, edges);
   }
 };
 

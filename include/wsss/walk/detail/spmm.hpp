@@ -218,11 +218,13 @@ struct mass_vectors_kernel {
   const double* degree;
   double* left;
   double* right;
-  const double* sum_degree;  // one value, where the degrees are (a device walk sums them there)
+  const double* sum_degree;  // one value per image, where the degrees are (a device walk sums them there)
   int average;
+  std::int64_t nodes;  // per image (a batch's graphs side by side)
   WSSS_HD void operator()(std::int64_t i) const {
+    const double sd = sum_degree[i / nodes];
     left[i] = average ? degree[i] : 1.0;
-    right[i] = average ? 1.0 / *sum_degree : degree[i] / *sum_degree;
+    right[i] = average ? 1.0 / sd : degree[i] / sd;
   }
 };
 
@@ -242,7 +244,7 @@ struct mass_keeper {
     left.resize(static_cast<std::size_t>(n));
     right.resize(static_cast<std::size_t>(n));
     const double sum = total_degree(T);
-    const mass_vectors_kernel k{T.degree.data(), left.data(), right.data(), &sum, T.cfg.mode == orientation::average};
+    const mass_vectors_kernel k{T.degree.data(), left.data(), right.data(), &sum, T.cfg.mode == orientation::average, n};
     for (index_t i = 0; i < n; ++i) k(i);
     measure(p.x.data(), p.ld, static_cast<index_t>(p.channels.size()), target);
   }

@@ -54,41 +54,43 @@ __kernel void wsss_step_row(__global const long* row_ptr, __global const int* co
 
 __kernel void wsss_degree_partial(__global const double* degree, __global double* partial, const long n,
                                   const long chunk_size) {
-  const long c = get_global_id(0);
-  const long end = (c + 1) * chunk_size < n ? (c + 1) * chunk_size : n;
+  const long c = get_global_id(0), per = (n + chunk_size - 1) / chunk_size, img = c / per, part = c - img * per;
+  const long end = (part + 1) * chunk_size < n ? (part + 1) * chunk_size : n;
   double s = 0;
-  for (long i = c * chunk_size; i < end; ++i) s += degree[i];
+  for (long i = part * chunk_size; i < end; ++i) s += degree[img * n + i];
   partial[c] = s;
 }
 
 __kernel void wsss_mass_vectors(__global const double* degree, __global double* left, __global double* right,
-                                __global const double* sum_degree, const int average) {
+                                __global const double* sum_degree, const int average, const long nodes) {
   const long i = get_global_id(0);
+  const double sd = sum_degree[i / nodes];
   left[i] = average ? degree[i] : 1.0;
-  right[i] = average ? 1.0 / sum_degree[0] : degree[i] / sum_degree[0];
+  right[i] = average ? 1.0 / sd : degree[i] / sd;
 }
 
 __kernel void wsss_mass_partial(__global const float* x, __global const double* left, __global double* partial,
                                 const long n, const long ld, const long channels, const long chunk_size) {
-  const long i = get_global_id(0), chunk = i / channels, k = i - chunk * channels;
-  const long end = (chunk + 1) * chunk_size < n ? (chunk + 1) * chunk_size : n;
+  const long per = (n + chunk_size - 1) / chunk_size;
+  const long i = get_global_id(0), chunk = i / channels, k = i - chunk * channels, img = chunk / per, part = chunk - img * per;
+  const long end = (part + 1) * chunk_size < n ? (part + 1) * chunk_size : n;
   double s = 0;
-  for (long node = chunk * chunk_size; node < end; ++node) s += left[node] * x[node * ld + k];
+  for (long node = img * n + part * chunk_size; node < img * n + end; ++node) s += left[node] * x[node * ld + k];
   partial[i] = s;
 }
 
 __kernel void wsss_mass_total(__global const double* partial, __global const double* target, const int has_target,
                               __global double* out, const long chunks, const long channels) {
-  const long k = get_global_id(0);
+  const long i = get_global_id(0), img = i / channels, k = i - img * channels;
   double s = 0;
-  for (long c = 0; c < chunks; ++c) s += partial[c * channels + k];
-  out[k] = has_target ? target[k] - s : s;
+  for (long c = 0; c < chunks; ++c) s += partial[(img * chunks + c) * channels + k];
+  out[i] = has_target ? target[i] - s : s;
 }
 
 __kernel void wsss_mass_restore(__global float* x, __global const double* missing, __global const double* right,
-                                const long ld, const long channels) {
+                                const long n, const long ld, const long channels) {
   const long i = get_global_id(0), node = i / channels, k = i - node * channels;
-  x[node * ld + k] += (float)(missing[k] * right[node]);
+  x[node * ld + k] += (float)(missing[node / n * channels + k] * right[node]);
 }
 )CL";
 
@@ -110,24 +112,29 @@ struct steps<opencl_t> {
     backend::opencl::run(tag, opencl_source, "wsss_step_row", n, b.row_ptr, b.col, b.edge, b.power, b.degree, b.val,
                          average ? 1 : 0);
   }
-  static void degree_sum(const opencl_t& tag, buffers& b, index_t n) {
+  static void degree_sum(const opencl_t& tag, buffers& b, index_t n, index_t images) {
     const index_t chunks = (n + detail::degree_chunk - 1) / detail::degree_chunk;
-    backend::opencl::run(tag, opencl_source, "wsss_degree_partial", chunks, b.degree, b.degree_partial, n,
+    backend::opencl::run(tag, opencl_source, "wsss_degree_partial", images * chunks, b.degree, b.degree_partial, n,
                          index_t{detail::degree_chunk});
-    backend::opencl::run(tag, opencl_source, "wsss_mass_total", 1, b.degree_partial, b.degree_partial, 0, b.sum_degree,
-                         chunks, index_t{1});
+    backend::opencl::run(tag, opencl_source, "wsss_mass_total", images, b.degree_partial, b.degree_partial, 0,
+                         b.sum_degree, chunks, index_t{1});
   }
-  static void mass_vectors(const opencl_t& tag, buffers& b, index_t n, bool average) {
-    backend::opencl::run(tag, opencl_source, "wsss_mass_vectors", n, b.degree, b.left, b.right, b.sum_degree, average ? 1 : 0);
+  static void mass_vectors(const opencl_t& tag, buffers& b, index_t n, index_t images, bool average) {
+    backend::opencl::run(tag, opencl_source, "wsss_mass_vectors", images * n, b.degree, b.left, b.right, b.sum_degree,
+                         average ? 1 : 0, n);
   }
   static void measure(const opencl_t& tag, buffers& b, const array<float>& x, array<double>& out, bool from_target,
-                      index_t n, index_t ld, index_t channels) {
+                      index_t n, index_t images, index_t ld, index_t channels) {
     const index_t chunks = (n + mass_chunk - 1) / mass_chunk;
-    backend::opencl::run(tag, opencl_source, "wsss_mass_partial", chunks * channels, x, b.left, b.partial, n, ld, channels, index_t{mass_chunk});
-    backend::opencl::run(tag, opencl_source, "wsss_mass_total", channels, b.partial, b.target, from_target ? 1 : 0, out, chunks, channels);
+    backend::opencl::run(tag, opencl_source, "wsss_mass_partial", images * chunks * channels, x, b.left, b.partial, n,
+                         ld, channels, index_t{mass_chunk});
+    backend::opencl::run(tag, opencl_source, "wsss_mass_total", images * channels, b.partial, b.target,
+                         from_target ? 1 : 0, out, chunks, channels);
   }
-  static void restore(const opencl_t& tag, buffers& b, array<float>& x, index_t n, index_t ld, index_t channels) {
-    backend::opencl::run(tag, opencl_source, "wsss_mass_restore", n * channels, x, b.missing, b.right, ld, channels);
+  static void restore(const opencl_t& tag, buffers& b, array<float>& x, index_t n, index_t images, index_t ld,
+                      index_t channels) {
+    backend::opencl::run(tag, opencl_source, "wsss_mass_restore", images * n * channels, x, b.missing, b.right, n, ld,
+                         channels);
   }
 
 };
@@ -145,19 +152,21 @@ inline const std::string& opencl_inference_source() {
 
 __kernel void wsss_walk_input(__global const float* cams, __global float* x, const long planes, const long height,
                               const long width, const long stride, const long grid_width, const long ld,
-                              const float alpha, const float inv) {
+                              const float alpha, const float inv, const long grid_nodes) {
   const long i = get_global_id(0), node = i / ld, s = i - node * ld;
   if (s > planes) {
     x[i] = 0.0f;
     return;
   }
-  const long hw = height * width, by = node / grid_width, bx = node - by * grid_width;
+  const long hw = height * width, img = node / grid_nodes, cell = node - img * grid_nodes;
+  const long by = cell / grid_width, bx = cell - by * grid_width;
+  __global const float* cm = cams + img * planes * hw;
   const long r0 = by * stride, c0 = bx * stride;
   const long r1 = r0 + stride < height ? r0 + stride : height, c1 = c0 + stride < width ? c0 + stride : width;
   float acc = 0.0f;
   for (long r = r0; r < r1; ++r)
     for (long c = c0; c < c1; ++c) {
-      const float v = s == 0 ? cam_background(cams, planes, hw, r * width + c, alpha) : cams[(s - 1) * hw + r * width + c];
+      const float v = s == 0 ? cam_background(cm, planes, hw, r * width + c, alpha) : cm[(s - 1) * hw + r * width + c];
       acc += v * inv;
     }
   x[i] = acc;
@@ -198,43 +207,47 @@ float upsampled(__global const float* x, const long* n, const float* wxy, const 
 
 __kernel void wsss_unaries(__global const float* x, __global float* u, const long h, const long w, const long ld,
                            const long stride, const long height, const long width, const long k, const float clip) {
-  const long i = get_global_id(0), hw = height * width;
+  const long hw = height * width, img = get_global_id(0) / hw, i = get_global_id(0) - img * hw;
+  __global const float* xs = x + img * h * w * ld;
+  __global float* us = u + img * k * hw;
   long n[4];
   float wxy[2];
   upsample_point(i, h, w, ld, stride, width, n, wxy);
   double sum = 0;
   for (long j = 0; j < k; ++j) {
-    const float v = upsampled(x, n, wxy, (int)j);
+    const float v = upsampled(xs, n, wxy, (int)j);
     sum += 0.0f < v ? v : 0.0f;
   }
   const float inv = sum > 0 ? (float)(1.0 / sum) : 1.0f / (float)k;
   for (long j = 0; j < k; ++j) {
     float p = inv;
     if (sum > 0) {
-      const float v = upsampled(x, n, wxy, (int)j);
+      const float v = upsampled(xs, n, wxy, (int)j);
       p = (0.0f < v ? v : 0.0f) * inv;
     }
-    u[j * hw + i] = neg_log_clamped(p, clip);
+    us[j * hw + i] = neg_log_clamped(p, clip);
   }
 }
 
 __kernel void wsss_labels(__global const float* x, __global const int* slots, __global uchar* labels, const long h,
                           const long w, const long ld, const long stride, const long height, const long width,
                           const long c) {
-  const long i = get_global_id(0);
+  const long hw = height * width, img = get_global_id(0) / hw, i = get_global_id(0) - img * hw;
+  __global const float* xs = x + img * h * w * ld;
+  __global const int* sl = slots + img * c;
   long n[4];
   float wxy[2];
   upsample_point(i, h, w, ld, stride, width, n, wxy);
-  float best = upsampled(x, n, wxy, slots[0]);
+  float best = upsampled(xs, n, wxy, sl[0]);
   long arg = 0;
   for (long j = 1; j < c; ++j) {
-    const float v = upsampled(x, n, wxy, slots[j]);
+    const float v = upsampled(xs, n, wxy, sl[j]);
     if (v > best) {
       best = v;
       arg = j;
     }
   }
-  labels[i] = (uchar)arg;
+  labels[get_global_id(0)] = (uchar)arg;
 }
 )CL";
   return source;
@@ -248,16 +261,16 @@ struct inference_steps<opencl_t> {
   static void walk_input(const opencl_t& tag, const array<float>& cams, array<float>& x, const walk_input_kernel& k,
                          std::int64_t n) {
     backend::opencl::run(tag, opencl_inference_source(), "wsss_walk_input", n * k.ld, cams, x, k.planes, k.height,
-                         k.width, k.stride, k.grid_width, k.ld, k.alpha, k.inv);
+                         k.width, k.stride, k.grid_width, k.ld, k.alpha, k.inv, k.grid_nodes);
   }
   static void unaries(const opencl_t& tag, const array<float>& x, array<float>& u, const upsample_shape& g,
-                      std::int64_t k, float clip) {
-    backend::opencl::run(tag, opencl_inference_source(), "wsss_unaries", g.height * g.width, x, u, g.h, g.w, g.ld,
+                      std::int64_t k, float clip, std::int64_t images) {
+    backend::opencl::run(tag, opencl_inference_source(), "wsss_unaries", images * g.height * g.width, x, u, g.h, g.w, g.ld,
                          g.stride, g.height, g.width, k, clip);
   }
   static void labels(const opencl_t& tag, const array<float>& x, const array<std::int32_t>& slots,
-                     array<std::uint8_t>& out, const upsample_shape& g, std::int64_t c) {
-    backend::opencl::run(tag, opencl_inference_source(), "wsss_labels", g.height * g.width, x, slots, out, g.h, g.w,
+                     array<std::uint8_t>& out, const upsample_shape& g, std::int64_t c, std::int64_t images) {
+    backend::opencl::run(tag, opencl_inference_source(), "wsss_labels", images * g.height * g.width, x, slots, out, g.h, g.w,
                          g.ld, g.stride, g.height, g.width, c);
   }
 };
