@@ -27,6 +27,7 @@ using config = wsss::methods::affinitynet_config;
 // backend of the random walk and the dense CRF.
 struct common_flags : wsss_cli::method_flags {
   std::string device = "cpu";
+  int synthesis_batch = 0;  // 0: the configuration's
 
   void add(CLI::App& cmd) {
     method_flags::add(cmd, "'paper' (the paper's schedules, ResNet38 at full width) or 'scenes' (the main job: 1/16 width, minutes on 2 cores)",
@@ -38,12 +39,17 @@ struct common_flags : wsss_cli::method_flags {
     wsss_cli::add_device_option(cmd, device,
                                 "the steps of label synthesis (eq. 2, eq. 3's affinities, the random walk, the "
                                 "upsampling, the dense CRFs)");
+    cmd.add_option("--batch", synthesis_batch,
+                   "images per device batch of label synthesis (--device opencl|cuda; default 8): one walk and one CRF "
+                   "for the batch's images of one size and tag count; the labels do not depend on it")
+        ->check(CLI::Range(1, 4096));
   }
   config make() const {
     config c = preset == "scenes" ? config::scenes() : config{};
     if (width > 0) c.width = width;
     if (seed >= 0) c.seed = static_cast<std::uint64_t>(seed);
     if (!backbone.empty()) c.backbone_weights = backbone;
+    if (synthesis_batch > 0) c.synthesis_batch = synthesis_batch;
     apply_threads();
     return c;
   }

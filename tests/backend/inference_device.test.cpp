@@ -60,24 +60,28 @@ struct scene {
   tensor cams, features;
 };
 
-scene object_scene() {
-  const index_t h = 75, w = 100, gh = 10, gw = 13;
-  rng r(4);
+// An h x w scene with the object centred at (ox, oy); weak7: the weak class 7 CAM (tag 7).
+scene object_scene(index_t h = 75, index_t w = 100, index_t ox = 50, index_t oy = 40, std::uint64_t seed = 4,
+                   bool weak7 = true) {
+  const index_t gh = (h + 7) / 8, gw = (w + 7) / 8;
+  rng r(seed);
   rgb_image img(h, w);
   tensor cams({20, h, w});
   for (index_t y = 0; y < h; ++y)
     for (index_t x = 0; x < w; ++x) {
-      const bool object = (x - 50) * (x - 50) + 2 * (y - 40) * (y - 40) < 600;
+      const bool object = (x - ox) * (x - ox) + 2 * (y - oy) * (y - oy) < 600;
       const auto noise = static_cast<int>(r.uniform() * 20);
       const int colour[3] = {object ? 200 + noise : 40, object ? 40 : 120 + noise, object ? 40 : 90};
       for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(colour[c]);
-      if (object && x < 60) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * std::exp(-((x - 45) * (x - 45) + (y - 40) * (y - 40)) / 300.0f);
-      if (!object && y < 20) cams[6 * h * w + y * w + x] = 0.3f * static_cast<float>(r.uniform());  // class 7, weak
+      if (object && x < ox + 10)
+        cams[2 * h * w + y * w + x] =
+            0.8f + 0.2f * std::exp(-static_cast<float>((x - ox + 5) * (x - ox + 5) + (y - oy) * (y - oy)) / 300.0f);
+      if (!object && y < 20 && weak7) cams[6 * h * w + y * w + x] = 0.3f * static_cast<float>(r.uniform());  // class 7, weak
     }
   tensor f({16, gh, gw});
   for (index_t y = 0; y < gh; ++y)
     for (index_t x = 0; x < gw; ++x) {
-      const bool object = (x * 8 + 4 - 50) * (x * 8 + 4 - 50) + 2 * (y * 8 + 4 - 40) * (y * 8 + 4 - 40) < 600;
+      const bool object = (x * 8 + 4 - ox) * (x * 8 + 4 - ox) + 2 * (y * 8 + 4 - oy) * (y * 8 + 4 - oy) < 600;
       for (index_t c = 0; c < 16; ++c)
         f[(c * gh + y) * gw + x] = (object == (c < 8) ? 1.0f : 0.0f) + 0.05f * static_cast<float>(r.normal());
     }
@@ -143,7 +147,7 @@ TEST_CASE("the device chain's walk input, unaries and labels equal the host stag
     const auto t1 = backend::transfers();
     walk::device_unaries(tag, s, kH, kW, kStride, 4, 1e-5f, u);
     CHECK((backend::transfers() - t1) == backend::transfer_counts{});  // nothing crosses the bus
-    const label_map labels = walk::device_labels(tag, b, s, kH, kW, kStride, std::span<const std::int32_t>(slots));
+    const label_map labels = walk::device_labels(tag, b, s, kH, kW, kStride, std::span<const std::int32_t>(slots)).front();
     const auto d = backend::transfers() - t1;
     CHECK(d.uploads == 1);    // the slots
     CHECK(d.downloads == 1);  // a byte per pixel
@@ -193,6 +197,50 @@ TEST_CASE("docs/walk.md: the label-synthesis chain on a device, stage by stage")
   const label_map want = host.synthesize(exec<>{omp, &ws}, img, feats, cams, tag_set{3, 7, 12}, false).rw_crf;
   MESSAGE("docs chain on OpenCL: ", differing(labels, want), " of ", labels.pixels(), " labels differ from the host's");
   CHECK(differing(labels, want) * 1000 <= labels.pixels());  // ties under OpenCL's rounding alone
+}
+
+TEST_CASE("docs/walk.md: a batch of images of one size through the device chain at once") {
+  rng r(12);
+  std::vector<tensor> cams, feats;
+  std::vector<rgb_image> imgs;
+  for (std::uint64_t seed : {7, 9, 10}) {
+    cams.push_back(tagged_cams(seed));  // 20 x 45 x 61, tags 3, 7, 12
+    feats.push_back(random_normal({16, kOh, kOw}, r, 0.0, 0.2));
+    rgb_image img(kH, kW);
+    for (index_t i = 0; i < kH * kW * 3; ++i) img.data()[i] = static_cast<std::uint8_t>(r.uniform() * 255);
+    imgs.push_back(std::move(img));
+  }
+  tensor stacked({3, 16, kOh, kOw});
+  for (index_t i = 0; i < 3; ++i) std::copy_n(feats[static_cast<std::size_t>(i)].data(), 16 * kOh * kOw, stacked.data() + i * 16 * kOh * kOw);
+  const std::vector<std::vector<index_t>> planes(3, std::vector<index_t>{2, 6, 11});
+  // example-begin walk-device-batch
+  const exec<opencl_t> ex{backend::opencl::default_queue()};  // or exec<cuda_t>, exec<thrust_omp_t>, ...
+  const graph::device_radius<opencl_t> g;
+  const walk::device_sparse_power<opencl_t> w{{.t = 256}};
+  const crf::device_mean_field<opencl_t> crf;
+  walk::device::inference_buffers<opencl_t> b;
+  auto gp = g.prepare(ex, {}, feats.front().shape());  // one image's grid
+  auto wp = w.prepare(ex, {}, shape{21, kOh, kOw});
+  // The three images' planes [3, 7, 12] up at once; image b's nodes after image b - 1's.
+  const auto m = walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(cams), planes, 16.0f, 8);
+  // Eq. 3 on the 3 x F x h x w features (image b's weights at b * edges), T of the disjoint
+  // union of the three graphs, 256 steps of one launch each for the batch.
+  const auto s = w.run(ex, wp, walk::resident_graph<opencl_t>{gp.graph, g.weigh(ex, gp, stacked), {}, 3}, m);
+  // The batch's unaries (3 x 4 x H x W) in one CRF plan over the three lattices, labels down.
+  auto cp = crf.prepare(ex, images_only(imgs), shape{3, 4, kH, kW});
+  walk::device_unaries(ex.tag, s, kH, kW, 8, 4, 1e-5f, cp.unary);
+  const std::vector<label_map> labels = crf.labels(ex, cp);
+  // example-end
+  // Each image alone through the same chain: the same bits.
+  REQUIRE(labels.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto mi = walk::make_device_walk_input(ex.tag, b, cams[i], planes[i], 16.0f, 8);
+    const auto si = w.run(ex, wp, walk::resident_graph<opencl_t>{gp.graph, g.weigh(ex, gp, feats[i])}, mi);
+    auto ci = crf.prepare(ex, images_only(std::span<const rgb_image>(&imgs[i], 1)), shape{1, 4, kH, kW});
+    walk::device_unaries(ex.tag, si, kH, kW, 8, 4, 1e-5f, ci.unary);
+    CHECK(differing(crf.labels(ex, ci).front(), labels[i]) == 0);
+  }
+  CHECK(differing(labels[0], labels[1]) > 100);  // three different images
 }
 
 TEST_CASE("the device chain names what is wrong with its inputs") {
@@ -271,6 +319,95 @@ TEST_CASE("affinitynet_on<Tag>::synthesize keeps the chain on the device: the ho
   const auto on_cl = on(backend::opencl::default_queue());
   CHECK(on_cl.uploads == 3 + 12);
   CHECK(on_cl.downloads == 2);
+}
+
+TEST_CASE("affinitynet_on<Tag>::synthesize over a batch: each image's labels alone, one device batch per run") {
+  // Five scenes: 0, 1 and 4 of one size with tags {3, 7}; 2 of another size; 3 of the first
+  // size with tag 3 alone. Objects in different places, so that a mixed-up image shows.
+  const std::vector<scene> sc{object_scene(), object_scene(75, 100, 35, 30, 9), object_scene(64, 90, 45, 30, 6),
+                              object_scene(75, 100, 60, 45, 12, false), object_scene(75, 100, 62, 36, 13)};
+  const std::vector<tag_set> tags{{3, 7}, {3, 7}, {3, 7}, {3}, {3, 7}};
+  std::vector<rgb_image> imgs;
+  std::vector<tensor> feats, cams;
+  for (const scene& x : sc) {
+    imgs.push_back(x.img);
+    feats.push_back(x.features);
+    cams.push_back(x.cams);
+  }
+  methods::affinitynet_config cfg;
+  const methods::affinitynet<> host(cfg);
+  workspace hws;
+  std::vector<methods::affinitynet<>::pseudo_labels> want;
+  for (std::size_t i = 0; i < sc.size(); ++i) want.push_back(host.synthesize(exec<>{omp, &hws}, imgs[i], feats[i], cams[i], tags[i]));
+  CHECK(differing(want[0].rw_crf, want[1].rw_crf) > 300);  // the objects lie elsewhere
+  CHECK(differing(want[0].rw_crf, want[4].rw_crf) > 300);
+  // The host method labels a batch image by image: the same labels.
+  const auto host_batch = host.synthesize(exec<>{omp, &hws}, imgs, feats, cams, tags);
+  REQUIRE(host_batch.size() == sc.size());
+  for (std::size_t i = 0; i < sc.size(); ++i) CHECK(differing(host_batch[i].rw_crf, want[i].rw_crf) == 0);
+
+  // By size, then tag count: 64 x 90 first, then 75 x 100 with one tag, then the three others.
+  const auto order = methods::affinitynet<>::synthesis_order(imgs, tags);
+  CHECK(order == std::vector<std::size_t>{2, 3, 0, 1, 4});
+  auto gather = [&](const auto& v) {
+    std::remove_cvref_t<decltype(v)> out;
+    for (std::size_t i : order) out.push_back(v[i]);
+    return out;
+  };
+  const auto imgs_o = gather(imgs);
+  const auto feats_o = gather(feats);
+  const auto cams_o = gather(cams);
+  const auto tags_o = gather(tags);
+
+  auto on = [&](auto tag) {
+    using Tag = decltype(tag);
+    const methods::affinitynet_on<Tag> dev(cfg);
+    workspace ws;
+    const exec<> ex{omp, &ws};
+    const auto got = dev.synthesize(ex, imgs_o, feats_o, cams_o, tags_o);  // runs: {2}, {3}, {0, 1, 4}
+    REQUIRE(got.size() == sc.size());
+    index_t differ = 0;
+    for (std::size_t k = 0; k < order.size(); ++k)
+      differ += differing(got[k].rw, want[order[k]].rw) + differing(got[k].rw_crf, want[order[k]].rw_crf);
+    const auto unsorted = dev.synthesize(ex, imgs, feats, cams, tags, false);  // runs: {0, 1}, {2}, {3}, {4}
+    for (std::size_t i = 0; i < sc.size(); ++i) differ += differing(unsorted[i].rw_crf, want[i].rw_crf);
+    // One device batch moves what one image moves: three images, one set of transfers.
+    const auto run = std::span<const std::size_t>(order).subspan(2);
+    std::vector<rgb_image> ri;
+    std::vector<tensor> rf, rc;
+    std::vector<tag_set> rt;
+    for (std::size_t i : run) {
+      ri.push_back(imgs[i]);
+      rf.push_back(feats[i]);
+      rc.push_back(cams[i]);
+      rt.push_back(tags[i]);
+    }
+    (void)dev.synthesize(ex, ri, rf, rc, rt);  // plans and buffers for a batch of three
+    const auto t0 = backend::transfers();
+    const auto three = dev.synthesize(ex, ri, rf, rc, rt);
+    const auto d = backend::transfers() - t0;
+    for (std::size_t k = 0; k < run.size(); ++k) differ += differing(three[k].rw_crf, want[run[k]].rw_crf);
+    MESSAGE(Tag::name, ": ", d.uploads, " uploads, ", d.downloads, " downloads a repeated batch of three");
+    return std::pair{differ, d};
+  };
+  // The same counts as one image (the test above): the features, the CAM planes and the slots
+  // up, the two label maps down, the batch's lattices (2 + 2 built where Thrust is, else 12 up).
+  const auto [d_thrust, t_thrust] = on(thrust_omp);
+  CHECK(d_thrust == 0);
+  CHECK(t_thrust.uploads == 3 + 2);
+  CHECK(t_thrust.downloads == 2 + 2);
+  const auto [d_cpu, t_cpu] = on(cpu);
+  CHECK(d_cpu == 0);
+  CHECK(t_cpu.uploads == 3 + 12);
+  CHECK(t_cpu.downloads == 2);
+  const auto [d_cl, t_cl] = on(backend::opencl::default_queue());
+  CHECK(d_cl == 0);
+  CHECK(t_cl.uploads == 3 + 12);
+  CHECK(t_cl.downloads == 2);
+
+  const methods::affinitynet_on<thrust_omp_t> dev(cfg);
+  CHECK_THROWS_WITH_AS(dev.synthesize(exec<>{}, imgs, feats, std::span<const tensor>(cams).first(4), tags),
+                       doctest::Contains("features, CAMs and tags for each of its 5 images"), shape_error);
 }
 
 TEST_CASE("the device confident rule and background unaries equal confident_rule and the host's unaries") {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tests/cli/device.test.cpp — `--device`: an AffinityNet run made on the host engines, labelled
 // with the walk and the dense CRF on the default OpenCL device (PoCL here), gives the run's
-// labels; `wsss run sec|attention|em --device opencl` train and label like the host runs;
+// labels, in device batches of any size; `wsss run sec|attention|em --device opencl` train and label like the host runs;
 // `--device cuda` where no GPU is, or in a build without CUDA, is refused in one line before any
 // work.
 #include <doctest/doctest.h>
@@ -30,7 +30,7 @@ void check_cuda_refused(const wsss_test::outcome& r) {
 
 }  // namespace
 
-TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --device cuda names what is missing") {
+TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels, --device cuda names what is missing") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "1", "--size", "32", "--seed", "3"}).status == 0);
@@ -41,10 +41,11 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   const auto run = wsss_test::wsss(args);
   INFO(run.err);
   REQUIRE(run.status == 0);
-  auto label = [&](const std::string& device, const std::filesystem::path& out) {
+  auto label = [&](const std::string& device, const std::filesystem::path& out, std::vector<std::string> more = {}) {
     auto a = std::vector<std::string>{"-q", "label", "affinitynet", "--weights", (dir / "run").string(), "--data",
                                       data.string(), "--out", out.string(), "--device", device};
     a.insert(a.end(), tiny.begin(), tiny.end());
+    a.insert(a.end(), more.begin(), more.end());
     return wsss_test::wsss(a);
   };
 #if WSSS_CLI_HAVE_OPENCL
@@ -57,12 +58,21 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels; --dev
   MESSAGE("--device opencl: ", d.differ, " of ", d.pixels, " pixels differ from the run's labels");
   CHECK(d.pixels == 4 * 32 * 32);
   CHECK(d.differ * 1000 <= d.pixels);
+  // The default batch (8) labelled the 4 images in device batches by tag count; one at a time
+  // gives the same bits.
+  const auto one = label("opencl", dir / "opencl-1", {"--batch", "1"});
+  INFO(one.err);
+  REQUIRE(one.status == 0);
+  const auto b1 = wsss_test::compare_label_folders(dir / "opencl", dir / "opencl-1");
+  CHECK(b1.pixels == 4 * 32 * 32);
+  CHECK(b1.differ == 0);
+  CHECK(label("opencl", dir / "opencl-0", {"--batch", "0"}).status == 2);  // out of range: the parser names it
 #endif
   check_cuda_refused(label("cuda", dir / "cuda"));
   CHECK(label("tpu", dir / "tpu").status == 2);  // not a choice: the parser names the flag
 }
 
-TEST_CASE("wsss: run sec / attention / em --device opencl train and label with the pooling and the CRFs on OpenCL, as the host runs do; --device cuda is refused without a GPU") {
+TEST_CASE("wsss: run sec / attention / em --device opencl train and label with the pooling and the CRFs on OpenCL, as the host runs do, --device cuda is refused without a GPU") {
   wsss_test::temp_dir dir;
   const auto data = dir / "scenes";
   REQUIRE(wsss_test::wsss({"scenes", data.string(), "--train", "4", "--val", "2", "--size", "32", "--seed", "5"}).status == 0);

@@ -3,12 +3,15 @@
 // (tests/support/thread_group.hpp); tests/mpi runs the same over real MPI ranks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <span>
 #include <stdexcept>
+#include <vector>
 
 #include "io/temp_dir.hpp"
 #include "support/thread_group.hpp"
@@ -45,7 +48,7 @@ TEST_CASE("dist: block and shard give every item to exactly one rank") {
   CHECK(dist::shard(std::span<const int>(v), 1, 2) == std::vector<int>{11, 13});
 }
 
-TEST_CASE("dist: the one-process group's collectives are the identity; the thread team's sum") {
+TEST_CASE("dist: the one-process group's collectives are the identity, the thread team's sum") {
   const dist::group& one = dist::local();
   std::vector<float> f{1.5f, -2.0f};
   one.sum(std::span<float>(f));
@@ -231,6 +234,36 @@ TEST_CASE("dist: for_each_item gives each rank its shard, and a failure on one r
   REQUIRE(errors[1]);
   CHECK_THROWS_WITH((std::rethrow_exception(errors[1])), doctest::Contains("image 5 is broken"));
   CHECK_THROWS_WITH((std::rethrow_exception(errors[0])), doctest::Contains("another rank failed"));
+}
+
+TEST_CASE("for_each_batch: consecutive batches of up to n items, each item once, `after` per item, errors stop it") {
+  const std::vector<std::size_t> todo{1, 2, 4, 5, 6, 8, 9};  // 3 done before: 10 in all
+  std::mutex mu;
+  std::vector<std::vector<std::size_t>> batches;
+  std::vector<std::size_t> counts;
+  methods::for_each_batch(
+      "batches", todo, 10, 3, {.quiet = true}, [&](std::string_view, std::size_t n) { counts.push_back(n); },
+      dist::local(), [&](std::span<const std::size_t> items, const exec<>&) {
+        const std::lock_guard lock(mu);
+        batches.emplace_back(items.begin(), items.end());
+      });
+  std::sort(batches.begin(), batches.end());
+  CHECK(batches == std::vector<std::vector<std::size_t>>{{1, 2, 4}, {5, 6, 8}, {9}});
+  std::sort(counts.begin(), counts.end());
+  CHECK(counts == std::vector<std::size_t>{4, 5, 6, 7, 8, 9, 10});  // each item counted once, after the 3 done
+
+  std::vector<std::size_t> after_failure;
+  CHECK_THROWS_WITH(methods::for_each_batch("batches", todo, 10, 2, {.quiet = true}, {}, dist::local(),
+                                            [&](std::span<const std::size_t> items, const exec<>&) {
+                                              if (items.front() == 4) throw std::runtime_error("batch of 4 is broken");
+                                              const std::lock_guard lock(mu);
+                                              after_failure.insert(after_failure.end(), items.begin(), items.end());
+                                            }),
+                    doctest::Contains("batch of 4 is broken"));
+  CHECK(std::find(after_failure.begin(), after_failure.end(), 5) == after_failure.end());  // 4's batch wrote nothing
+  CHECK_THROWS_WITH_AS(methods::for_each_batch("batches", todo, 10, 0, {.quiet = true}, {}, dist::local(),
+                                               [](std::span<const std::size_t>, const exec<>&) {}),
+                       doctest::Contains("batches: a batch holds 1 or more items, got 0"), value_error);
 }
 
 TEST_CASE("dist: the temp files a killed writer leaves are recognised and removed") {

@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <numeric>
 #include <sstream>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -83,6 +85,10 @@ struct affinitynet_config {
   index_t stride = 8;  ///< the backbone's output stride
   // 3.4 segmentation labels through the dense CRF, then the segmentation network
   float crf_clip = 1e-5f;
+  /// Images per device batch of label synthesis (affinitynet_on<Tag>: one walk and one CRF for
+  /// the batch; host slots label image by image). The labels do not depend on it, so
+  /// config.txt does not record it.
+  index_t synthesis_batch = 8;
   train_config segmentation{.epochs = 8, .batch_size = 8, .lr = 0.01f};
   data::augment_config segmentation_augment{.min_scale = 0.7, .max_scale = 1.3, .flip = true, .crop = 448};
   index_t seg_dilation = 12;
@@ -123,6 +129,7 @@ struct affinitynet_config {
     cams.validate(name);
     confident.validate(name);
     if (!(walk_alpha > 0.0f) || !(beta > 0.0f)) throw_value(name, "walk alpha and beta must be > 0");
+    if (synthesis_batch < 1) throw_value(name, "synthesis batch must be >= 1, got ", synthesis_batch);
     if (stride != 8) throw_value(name, "the ResNet38 backbone has output stride 8, got stride ", stride);
     if (affinity_augment.min_scale != 1.0 || affinity_augment.max_scale != 1.0 || affinity_augment.crop != 0)
       throw_value(name, "AffinityNet trains on whole images (flips only): its labels live on the stride grid");
@@ -250,12 +257,56 @@ class affinitynet {
   template <class Tag>
   pseudo_labels synthesize(const exec<Tag>& ex, const rgb_image& img, const tensor& features, const tensor& cams,
                            const tag_set& tags, bool with_rw = true) const {
-    if constexpr (walk::resident_inference<G, W> && crf::resident_unaries<C, backend_of_t<W>>) {
-      return synthesize_on_device(ex, img, features, cams, tags, with_rw);
+    if constexpr (on_device) {
+      return synthesize_on_device(ex, std::span<const rgb_image>(&img, 1), std::span<const tensor>(&features, 1),
+                                  std::span<const tensor>(&cams, 1), std::span<const tag_set>(&tags, 1), with_rw)
+          .front();
     } else {
       const tensor revised = revise(ex, features, cams);
       return {with_rw ? argmax_labels(revised) : label_map{}, refine(ex, img, revised, tags)};
     }
+  }
+
+  /// Sec. 3.3 + 3.4 for a batch: image i from features[i], cams[i] and tags[i]; the labels are
+  /// synthesize's for each image alone, bit for bit. On a device (affinitynet_on<Tag>) each
+  /// run of consecutive images of one size and tag count is one device batch: eq. 3 for all
+  /// of them in one launch, one walk over the disjoint union of their graphs (every step one
+  /// launch for the run), one CRF over their lattices. So order a batch by (size, tag count)
+  /// for the fewest launches (synthesis_order); a device batch moves its features and CAMs up
+  /// once and its labels down once. Host slots label image by image.
+  template <class Tag>
+  std::vector<pseudo_labels> synthesize(const exec<Tag>& ex, std::span<const rgb_image> imgs,
+                                        std::span<const tensor> features, std::span<const tensor> cams,
+                                        std::span<const tag_set> tags, bool with_rw = true) const {
+    if (features.size() != imgs.size() || cams.size() != imgs.size() || tags.size() != imgs.size())
+      throw_shape(name, "a batch needs features, CAMs and tags for each of its ", imgs.size(), " images, got ",
+                  features.size(), ", ", cams.size(), " and ", tags.size());
+    std::vector<pseudo_labels> out;
+    out.reserve(imgs.size());
+    for (std::size_t b = 0; b < imgs.size();) {
+      if constexpr (on_device) {
+        std::size_t e = b + 1;  // [b, e): one size and tag count, one device batch
+        while (e < imgs.size() && same_run(imgs[e], tags[e], imgs[b], tags[b])) ++e;
+        for (auto& l : synthesize_on_device(ex, imgs.subspan(b, e - b), features.subspan(b, e - b), cams.subspan(b, e - b),
+                                            tags.subspan(b, e - b), with_rw))
+          out.push_back(std::move(l));
+        b = e;
+      } else {
+        out.push_back(synthesize(ex, imgs[b], features[b], cams[b], tags[b], with_rw));
+        ++b;
+      }
+    }
+    return out;
+  }
+
+  /// The order of a batch's images that synthesize runs as the fewest device batches: by
+  /// size, then tag count (stable).
+  static std::vector<std::size_t> synthesis_order(std::span<const rgb_image> imgs, std::span<const tag_set> tags) {
+    std::vector<std::size_t> order(imgs.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    const auto key = [&](std::size_t i) { return std::tuple(imgs[i].height(), imgs[i].width(), tags[i].size()); };
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+    return order;
   }
 
   /// Sec. 3.4: the dense CRF over [background, present classes] of the revised scores, each
@@ -301,12 +352,14 @@ class affinitynet {
       cx.save_labels("affinity_labels", i, r.pooled);
     });
     train_affinity(cx, cls, aff);                                     // 3.2.2, eq. 7-10
-    cx.per_image("random walk + dCRF", data, {"rw", "rw_crf"}, [&](std::size_t i, const exec<>& ex) {  // 3.3, 3.4
-      const rgb_image img = data.image(i);
-      auto labels = synthesize(ex, img, affinity_features(aff, img), cx.load_cams(i), data.tags(i));  // eq. 11-12
-      cx.save_labels("rw", i, labels.rw);
-      cx.save_labels("rw_crf", i, labels.rw_crf);
-    });
+    cx.per_batch("random walk + dCRF", data, {"rw", "rw_crf"}, synthesis_batch(),  // 3.3, 3.4
+                 [&](std::span<const std::size_t> items, const exec<>& ex) {
+                   synthesize_items(ex, data, items, aff, true, [&](std::size_t i, const rgb_image&) { return cx.load_cams(i); },
+                                    [&](std::size_t i, const pseudo_labels& labels) {  // eq. 11-12
+                                      cx.save_labels("rw", i, labels.rw);
+                                      cx.save_labels("rw_crf", i, labels.rw_crf);
+                                    });
+                 });
     std::vector<table_row> rows{{"CAM", "cam", data.split()},
                                 {"CAM + RW", "rw", data.split()},
                                 {"CAM + RW + dCRF", "rw_crf", data.split()}};
@@ -346,12 +399,14 @@ class affinitynet {
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < data.size(); ++i)
       if (!std::filesystem::exists(out / (data.id(i) + ".png"))) todo.push_back(i);
-    for_each_item("label", todo, data.size(), {.quiet = quiet}, {}, g, [&](std::size_t i, const exec<>& ex) {
-      const rgb_image img = data.image(i);
-      const tensor m = cams(cls, img, data.tags(i));
-      io::write_label_png(out / (data.id(i) + ".png"),
-                          synthesize(ex, img, affinity_features(aff, img), m, data.tags(i), false).rw_crf);
-    });
+    for_each_batch("label", todo, data.size(), synthesis_batch(), {.quiet = quiet}, {}, g,
+                   [&](std::span<const std::size_t> items, const exec<>& ex) {
+                     synthesize_items(ex, data, items, aff, false,
+                                      [&](std::size_t i, const rgb_image& img) { return cams(cls, img, data.tags(i)); },
+                                      [&](std::size_t i, const pseudo_labels& labels) {
+                                        io::write_label_png(out / (data.id(i) + ".png"), labels.rw_crf);
+                                      });
+                   });
   }
 
   /// The stand-in for the paper's premise: psa's ResNet38 starts from ImageNet weights, which
@@ -453,44 +508,108 @@ class affinitynet {
   }
 
  private:
-  /// synthesize with every slot on device D: eq. 2 and the pooling on the tagged CAM planes
-  /// (slot j + 1 = tag j), eq. 3's W and T = D^-1 W^beta there, the walk, then the upsampled
-  /// scores straight into the walk's labels and the CRF's unaries (channel j = slot j).
+  /// Images per task of the label-synthesis stages: cfg.synthesis_batch on a device, one on the host.
+  std::size_t synthesis_batch() const { return on_device ? static_cast<std::size_t>(cfg.synthesis_batch) : 1; }
+
+  /// Label synthesis for the dataset images `items`: each image's affinity features and CAMs
+  /// (cams_of(i, image)) made on the host, then synthesize over them in synthesis_order;
+  /// emit(i, labels) for each.
+  template <class Tag, class CamsOf, class Emit>
+  void synthesize_items(const exec<Tag>& ex, const io::voc_dataset& data, std::span<const std::size_t> items,
+                        affinity_net& aff, bool with_rw, CamsOf&& cams_of, Emit&& emit) const {
+    std::vector<rgb_image> imgs;
+    std::vector<tag_set> tags;
+    for (std::size_t i : items) {
+      imgs.push_back(data.image(i));
+      tags.push_back(data.tags(i));
+    }
+    const std::vector<std::size_t> order = synthesis_order(imgs, tags);
+    std::vector<rgb_image> by_order;
+    std::vector<tag_set> tags_by_order;
+    std::vector<tensor> features, cams;
+    for (std::size_t k : order) {
+      by_order.push_back(std::move(imgs[k]));
+      tags_by_order.push_back(std::move(tags[k]));
+      features.push_back(affinity_features(aff, by_order.back()));
+      cams.push_back(cams_of(items[k], by_order.back()));
+    }
+    const auto labels = synthesize(ex, by_order, features, cams, tags_by_order, with_rw);
+    for (std::size_t k = 0; k < order.size(); ++k) emit(items[order[k]], labels[k]);
+  }
+
+  /// Every slot on one device: the chain from the CAMs to the labels runs there.
+  static constexpr bool on_device = walk::resident_inference<G, W> && crf::resident_unaries<C, backend_of_t<W>>;
+
+  /// Images that one device batch takes together: one size, one tag count.
+  static bool same_run(const rgb_image& a, const tag_set& ta, const rgb_image& b, const tag_set& tb) {
+    return a.height() == b.height() && a.width() == b.width() && ta.size() == tb.size();
+  }
+
+  /// synthesize with every slot on device D, for images of one size and tag count: eq. 2 and
+  /// the pooling on the tagged CAM planes (slot j + 1 = tag j), eq. 3's W and T = D^-1 W^beta
+  /// there, the walk, then the upsampled scores straight into the walk's labels and the CRF's
+  /// unaries (channel j = slot j). Image b's nodes, unaries and labels follow image b - 1's.
   template <class Tag>
-  pseudo_labels synthesize_on_device(const exec<Tag>& ex, const rgb_image& img, const tensor& features,
-                                     const tensor& cams, const tag_set& tags, bool with_rw) const {
+  std::vector<pseudo_labels> synthesize_on_device(const exec<Tag>& ex, std::span<const rgb_image> imgs,
+                                                  std::span<const tensor> features, std::span<const tensor> cams,
+                                                  std::span<const tag_set> tags, bool with_rw) const {
     using D = backend_of_t<W>;
     const auto gex = policy_exec(graph, ex);
     const auto wex = policy_exec(walk, ex);
     const auto cex = policy_exec(crf, ex);
-    expect_rank(cams, 3, name, "CAMs", "K x H x W");
-    const index_t k = cams.dim(0), h = cams.dim(1), w = cams.dim(2);
-    validate_tags(tags, static_cast<int>(k) + 1, name);
-    std::vector<index_t> planes;  // CAM channel of class c is c - 1
-    for (int c : tags) planes.push_back(c - 1);
+    const auto images = static_cast<index_t>(imgs.size());
+    for (const tensor& c : cams) expect_rank(c, 3, name, "CAMs", "K x H x W");
+    const index_t k = cams.front().dim(0), h = cams.front().dim(1), w = cams.front().dim(2);
+    std::vector<std::vector<index_t>> planes;  // CAM channel of class c is c - 1
+    for (std::size_t i = 0; i < imgs.size(); ++i) {
+      validate_tags(tags[i], static_cast<int>(k) + 1, name);
+      if (!same_run(imgs[i], tags[i], imgs[0], tags[0]) || features[i].shape() != features[0].shape())
+        throw_shape(name, "a device batch shares one size, tag count and feature shape: image ", i, " is ", imgs[i].height(),
+                    "x", imgs[i].width(), " with ", tags[i].size(), " tags and features ", features[i].shape(),
+                    ", image 0 ", imgs[0].height(), "x", imgs[0].width(), " with ", tags[0].size(), " and ",
+                    features[0].shape());
+      planes.emplace_back();
+      for (int c : tags[i]) planes.back().push_back(c - 1);
+    }
     typename G::plan g_local;
     typename W::plan w_local;
     walk::device::inference_buffers<D> b_local;
-    auto& gp = plan_for_shape(graph, gex, features.shape(), g_local);
+    auto& gp = plan_for_shape(graph, gex, features.front().shape(), g_local);
     auto& wp = plan_for_shape(walk, wex, shape{k + 1, (h + cfg.stride - 1) / cfg.stride, (w + cfg.stride - 1) / cfg.stride},
                               w_local);
     auto& b = wex.scratch(b_local);
     const auto m = walk::make_device_walk_input(wex.tag, b, cams, planes, cfg.walk_alpha, cfg.stride);
-    const auto* weights = graph.weigh(gex, gp, features);
+    tensor stacked;  // a batch's features, N x F x H x W
+    if (images > 1) stacked = stack_features(features);
+    const auto* weights = graph.weigh(gex, gp, images == 1 ? features.front() : stacked);
     const walk::transition_config tc{cfg.beta, walk::orientation::average};
-    const walk::device_walked<D> s = walk.run(wex, wp, walk::resident_graph<D>{gp.graph, weights, tc}, m);
-    pseudo_labels out;
+    const walk::device_walked<D> s = walk.run(wex, wp, walk::resident_graph<D>{gp.graph, weights, tc, images}, m);
+    std::vector<pseudo_labels> out(imgs.size());
     if (with_rw) {  // over all K + 1 channels, the untagged ones 0 (as the host's revised scores)
-      std::vector<std::int32_t> slots(static_cast<std::size_t>(k + 1), -1);
-      slots[0] = 0;
-      for (std::size_t j = 0; j < tags.size(); ++j) slots[static_cast<std::size_t>(tags[j])] = static_cast<std::int32_t>(j + 1);
-      out.rw = walk::device_labels(wex.tag, b, s, h, w, cfg.stride, std::span<const std::int32_t>(slots));
+      std::vector<std::int32_t> slots(static_cast<std::size_t>(images * (k + 1)), -1);
+      for (std::size_t i = 0; i < imgs.size(); ++i) {
+        std::int32_t* row = slots.data() + static_cast<index_t>(i) * (k + 1);
+        row[0] = 0;
+        for (std::size_t j = 0; j < tags[i].size(); ++j) row[tags[i][j]] = static_cast<std::int32_t>(j + 1);
+      }
+      auto rw = walk::device_labels(wex.tag, b, s, h, w, cfg.stride, std::span<const std::int32_t>(slots));
+      for (std::size_t i = 0; i < imgs.size(); ++i) out[i].rw = std::move(rw[i]);
     }
-    const index_t classes = static_cast<index_t>(tags.size()) + 1;  // [background, tags]
+    const index_t classes = static_cast<index_t>(tags.front().size()) + 1;  // [background, tags]
     typename C::plan c_local;
-    auto& cp = plan_in_workspace(crf, cex, images_only(std::span<const rgb_image>(&img, 1)), shape{1, classes, h, w}, c_local);
+    auto& cp = plan_in_workspace(crf, cex, images_only(imgs), shape{images, classes, h, w}, c_local);
     walk::device_unaries(cex.tag, s, h, w, cfg.stride, classes, cfg.crf_clip, cp.unary);
-    out.rw_crf = cam::expand_labels(crf.labels(cex, cp).front(), tags);
+    auto crf_labels = crf.labels(cex, cp);
+    for (std::size_t i = 0; i < imgs.size(); ++i) out[i].rw_crf = cam::expand_labels(crf_labels[i], tags[i]);
+    return out;
+  }
+
+  /// A batch's feature maps (each F x H x W) as one N x F x H x W tensor for the device's eq. 3.
+  static tensor stack_features(std::span<const tensor> features) {
+    const tensor& f0 = features.front();
+    tensor out = tensor::uninitialized({static_cast<index_t>(features.size()), f0.dim(0), f0.dim(1), f0.dim(2)});
+    for (std::size_t i = 0; i < features.size(); ++i)
+      std::copy_n(features[i].data(), f0.numel(), out.data() + static_cast<index_t>(i) * f0.numel());
     return out;
   }
 

@@ -86,23 +86,26 @@ inline std::vector<std::string> class_names_of(const std::filesystem::path& root
   return names;
 }
 
-/// Runs f(i, ex) for every item i of `todo` (out of `total`; the others are done already), one
-/// item per OpenMP thread, each thread with its own workspace, with a progress bar labelled
-/// `stage`. The items of a per-image stage are independent and small next to the operators'
-/// parallel grain, so two images at once keep both cores busier than splitting each image's
-/// operators (their OpenMP regions run serially inside the item's thread). `after` (may be
-/// empty) is called after each item with the count done. The first exception stops the
-/// remaining items and is rethrown once the running ones finish; every item's outputs are
-/// written atomically by f, so a stopped stage leaves only whole items behind.
+/// Runs f(items, ex) for every item of `todo` (out of `total`; the others are done already), in
+/// consecutive batches of up to `batch` items, one batch per OpenMP thread, each thread with
+/// its own workspace, with a progress bar labelled `stage`. The items of a per-image stage are
+/// independent and small next to the operators' parallel grain, so two items at once keep
+/// both cores busier than splitting each item's operators (their OpenMP regions run serially
+/// inside the item's thread); a device batch (affinitynet_on's label synthesis) instead fills
+/// a device's launches with several images. `after` (may be empty) is called after each item
+/// with the count done. The first exception stops the remaining batches and is rethrown once
+/// the running ones finish; every item's outputs are written atomically by f, so a stopped
+/// stage leaves only whole items behind.
 ///
 /// Over several ranks (g), each rank runs its shard of `todo` (dist::shard) and rank 0 draws the
 /// bar. Every rank must pass the same `todo`: the barrier before the first item makes sure no
 /// rank writes an output while another is still listing what is missing. The stage ends when
 /// every rank has finished, and if one failed every rank throws.
 template <class F>
-void for_each_item(std::string_view stage, std::span<const std::size_t> todo, std::size_t total,
-                   report::progress_options bar_options, const std::function<void(std::string_view, std::size_t)>& after,
-                   const dist::group& g, F&& f) {
+void for_each_batch(std::string_view stage, std::span<const std::size_t> todo, std::size_t total, std::size_t batch,
+                    report::progress_options bar_options, const std::function<void(std::string_view, std::size_t)>& after,
+                    const dist::group& g, F&& f) {
+  if (batch < 1) throw_value("methods::run", stage, ": a batch holds 1 or more items, got ", batch);
   const bool many = g.size() > 1;
   if (many) g.barrier();
   if (todo.empty()) return;
@@ -113,23 +116,25 @@ void for_each_item(std::string_view stage, std::span<const std::size_t> todo, st
   report::progress_bar bar(many ? std::string(stage) + " [rank 0 of " + std::to_string(g.size()) + "]" : std::string(stage),
                            before + mine.size(), stderr, std::move(bar_options));
   bar.tick(before);
-  const int threads = std::max(1, std::min(backend::max_threads(), static_cast<int>(std::max<std::size_t>(mine.size(), 1))));
+  const std::size_t batches = (mine.size() + batch - 1) / batch;
+  const int threads = std::max(1, std::min(backend::max_threads(), static_cast<int>(std::max<std::size_t>(batches, 1))));
   std::vector<workspace> spaces(static_cast<std::size_t>(threads));
   std::atomic<std::size_t> done{before};
   std::atomic<bool> stop{false};
   std::exception_ptr error;
   std::mutex mu;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (std::size_t k = 0; k < mine.size(); ++k) {
+  for (std::size_t k = 0; k < batches; ++k) {
     if (stop.load()) continue;
     try {
       const exec<omp_t> ex{omp, &spaces[static_cast<std::size_t>(backend::thread_num())]};
-      f(mine[k], ex);
-      bar.tick();
-      const std::size_t n = ++done;
+      const std::span<const std::size_t> items = mine.subspan(k * batch, std::min(batch, mine.size() - k * batch));
+      f(items, ex);
+      bar.tick(items.size());
+      const std::size_t n = done += items.size();
       if (after) {
         const std::lock_guard lock(mu);
-        after(stage, n);
+        for (std::size_t j = n - items.size() + 1; j <= n; ++j) after(stage, j);
       }
     } catch (...) {
       const std::lock_guard lock(mu);
@@ -138,6 +143,15 @@ void for_each_item(std::string_view stage, std::span<const std::size_t> todo, st
     }
   }
   dist::agree_on_failure(g, error, "methods::run", stage, ": stopped on ", g.describe(), " because another rank failed");
+}
+
+/// for_each_batch one item at a time: f(i, ex) per item.
+template <class F>
+void for_each_item(std::string_view stage, std::span<const std::size_t> todo, std::size_t total,
+                   report::progress_options bar_options, const std::function<void(std::string_view, std::size_t)>& after,
+                   const dist::group& g, F&& f) {
+  for_each_batch(stage, todo, total, 1, std::move(bar_options), after, g,
+                 [&](std::span<const std::size_t> items, const exec<omp_t>& ex) { f(items.front(), ex); });
 }
 
 /// The shared machinery of a method's run. Layout of the work folder:
@@ -261,18 +275,13 @@ class run_context {
   template <class F>
   void per_image(std::string_view stage, const io::voc_dataset& data, std::initializer_list<std::string_view> kinds,
                  F&& f) const {
-    if (group().root())  // a killed invocation's half-written files (nothing writes there now)
-      for (std::string_view k : kinds) io::remove_stale_temps(k == "cams" ? opt_.work / "cams" : opt_.work / "labels" / k);
-    std::vector<std::size_t> todo;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      bool done = true;
-      for (std::string_view k : kinds) {
-        std::error_code ec;
-        done = done && std::filesystem::exists(k == "cams" ? cams_path(data.id(i)) : labels_path(k, data.id(i)), ec);
-      }
-      if (!done) todo.push_back(i);
-    }
-    for_each_item(stage, todo, data.size(), {.quiet = opt_.quiet}, opt_.after_step, group(), f);
+    for_each_item(stage, missing(data, kinds), data.size(), {.quiet = opt_.quiet}, opt_.after_step, group(), f);
+  }
+  /// per_image in batches of up to `batch` images: f(items, ex) (for_each_batch).
+  template <class F>
+  void per_batch(std::string_view stage, const io::voc_dataset& data, std::initializer_list<std::string_view> kinds,
+                 std::size_t batch, F&& f) const {
+    for_each_batch(stage, missing(data, kinds), data.size(), batch, {.quiet = opt_.quiet}, opt_.after_step, group(), f);
   }
 
   /// Where a network of this run trains.
@@ -376,6 +385,23 @@ class run_context {
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
   double earlier_s_ = 0;  ///< elapsed.txt: seconds of earlier invocations
   std::filesystem::path elapsed_file() const { return opt_.work / "elapsed.txt"; }
+
+  /// The images of `data` whose outputs of `kinds` are not all there, after removing a killed
+  /// invocation's half-written files (nothing writes there now).
+  std::vector<std::size_t> missing(const io::voc_dataset& data, std::initializer_list<std::string_view> kinds) const {
+    if (group().root())
+      for (std::string_view k : kinds) io::remove_stale_temps(k == "cams" ? opt_.work / "cams" : opt_.work / "labels" / k);
+    std::vector<std::size_t> todo;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      bool done = true;
+      for (std::string_view k : kinds) {
+        std::error_code ec;
+        done = done && std::filesystem::exists(k == "cams" ? cams_path(data.id(i)) : labels_path(k, data.id(i)), ec);
+      }
+      if (!done) todo.push_back(i);
+    }
+    return todo;
+  }
 };
 
 }  // namespace wsss::methods
