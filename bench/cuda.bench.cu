@@ -91,7 +91,7 @@ void bm_walk(benchmark::State& st) {
   st.counters["nnz"] = static_cast<double>(T.nonzeros());
 }
 
-// AffinityNet's label synthesis of one VOC image as `wsss label --device cuda` runs it
+// AffinityNet's label synthesis of VOC images as `wsss label --device cuda` runs it
 // (affinitynet_on<cuda_t>::synthesize): the tagged CAM planes (3 of 20 classes) and the 448 x 47 x
 // 63 affinity features up, eq. 2 + pooling, eq. 3, T, the walk (t = 256), the upsampled unaries,
 // the dense CRF (prepare + 10 iterations) and the argmax on the GPU, the labels down.
@@ -109,15 +109,22 @@ struct synthesis_inputs {
   }
 };
 
+// range(0) images per call (`wsss label --batch`): copies of the image, one size and tag count,
+// so one device batch: one launch per step for all of them.
 void bm_label_synthesis(benchmark::State& st) {
   const inputs& d = data();
   const synthesis_inputs in;
   const methods::affinitynet_on<cuda_t> m;
   workspace ws;
   const exec<> ex{omp, &ws};
-  benchmark::DoNotOptimize(m.synthesize(ex, d.image, in.features, in.cams, in.tags, false));
-  for (auto _ : st) benchmark::DoNotOptimize(m.synthesize(ex, d.image, in.features, in.cams, in.tags, false));
-  st.counters["images_per_s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+  const auto n = static_cast<std::size_t>(st.range(0));
+  const std::vector<rgb_image> imgs(n, d.image);
+  const std::vector<tensor> feats(n, in.features), cams(n, in.cams);
+  const std::vector<tag_set> tags(n, in.tags);
+  benchmark::DoNotOptimize(m.synthesize(ex, imgs, feats, cams, tags, false));
+  for (auto _ : st) benchmark::DoNotOptimize(m.synthesize(ex, imgs, feats, cams, tags, false));
+  st.counters["images_per_s"] =
+      benchmark::Counter(static_cast<double>(st.range(0) * st.iterations()), benchmark::Counter::kIsRate);
 }
 
 /// Sec. 3.2.1's confident regions of the same image on the GPU (the CAM planes up, two CRFs on
@@ -163,7 +170,7 @@ void bm_pool_host(benchmark::State& st) {
 
 }  // namespace
 
-BENCHMARK(bm_label_synthesis)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_label_synthesis)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_confident_regions)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_end_to_end)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_crf_iterations)->Unit(benchmark::kMillisecond)->UseRealTime();

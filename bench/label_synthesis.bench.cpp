@@ -306,6 +306,37 @@ void bm_end_to_end(benchmark::State& st) {
   per_image(st);
 }
 
+/// End to end in batches as `wsss label --batch B` runs it (synthesize over a batch, ordered by
+/// synthesis_order): range(1) images per call (the 4 inputs cycled: 2 or 3 tags, so a batch is
+/// two device batches on device slots), images/s.
+template <class Method>
+void bm_batch(benchmark::State& st) {
+  set_threads(st);
+  const Method m;
+  workspace ws;
+  const exec<omp_t> ex{omp, &ws};
+  std::vector<rgb_image> imgs;
+  std::vector<tag_set> tags;
+  for (int k = 0; k < static_cast<int>(st.range(1)); ++k) {
+    imgs.push_back(data(k).image);
+    tags.push_back(data(k).tags);
+  }
+  std::vector<rgb_image> imgs_o;  // the copies in synthesis order
+  std::vector<tag_set> tags_o;
+  std::vector<tensor> feats, cams;
+  for (std::size_t k : Method::synthesis_order(imgs, tags)) {
+    const inputs& in = data(static_cast<int>(k));
+    imgs_o.push_back(in.image);
+    tags_o.push_back(in.tags);
+    feats.push_back(in.features);
+    cams.push_back(in.cams);
+  }
+  for (auto _ : st) benchmark::DoNotOptimize(m.synthesize(ex, imgs_o, feats, cams, tags_o, false).back().rw_crf.data());
+  st.SetItemsProcessed(st.iterations() * st.range(1));  // items/s = images/s
+  st.counters["threads"] = static_cast<double>(st.range(0));
+  st.counters["batch"] = static_cast<double>(st.range(1));
+}
+
 /// Throughput of a data set's label synthesis on the machine's cores: `workers` threads, each
 /// with its own workspace and one OpenMP thread, each running synthesize on its own images
 /// (the images of a data set are independent; methods::run_context::per_image runs them one
@@ -447,13 +478,16 @@ void bm_device_unaries(benchmark::State& st, Tag tag) {
 }  // namespace
 
 #define WSSS_ARGS ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()
+#define WSSS_BATCH_ARGS ->Args({2, 1})->Args({2, 8})->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()
 BENCHMARK_TEMPLATE(bm_end_to_end, method_sparse)->Name("end_to_end/sparse_power") WSSS_ARGS;
 BENCHMARK_TEMPLATE(bm_end_to_end, method_chebyshev)->Name("end_to_end/chebyshev") WSSS_ARGS;
 #if defined(WSSS_BENCH_WITH_THRUST)
 BENCHMARK_TEMPLATE(bm_end_to_end, method_thrust)->Name("end_to_end/device_thrust_omp") WSSS_ARGS;
+BENCHMARK_TEMPLATE(bm_batch, method_thrust)->Name("batch/device_thrust_omp") WSSS_BATCH_ARGS;
 #endif
 #if defined(WSSS_BENCH_WITH_OPENCL)
 BENCHMARK_TEMPLATE(bm_end_to_end, method_opencl)->Name("end_to_end/device_opencl") WSSS_ARGS;
+BENCHMARK_TEMPLATE(bm_batch, method_opencl)->Name("batch/device_opencl") WSSS_BATCH_ARGS;
 #endif
 BENCHMARK_TEMPLATE(bm_end_to_end, method_sparse, step::confident)->Name("confident_regions/host") WSSS_ARGS;
 #if defined(WSSS_BENCH_WITH_THRUST)

@@ -27,7 +27,7 @@ using config = wsss::methods::affinitynet_config;
 // backend of the random walk and the dense CRF.
 struct common_flags : wsss_cli::method_flags {
   std::string device = "cpu";
-  int synthesis_batch = 0;  // 0: the configuration's
+  int synthesis_batch = 0;  // 0: by the device (the configuration's default)
 
   void add(CLI::App& cmd) {
     method_flags::add(cmd, "'paper' (the paper's schedules, ResNet38 at full width) or 'scenes' (the main job: 1/16 width, minutes on 2 cores)",
@@ -40,8 +40,9 @@ struct common_flags : wsss_cli::method_flags {
                                 "the steps of label synthesis (eq. 2, eq. 3's affinities, the random walk, the "
                                 "upsampling, the dense CRFs)");
     cmd.add_option("--batch", synthesis_batch,
-                   "images per device batch of label synthesis (--device opencl|cuda; default 8): one walk and one CRF "
-                   "for the batch's images of one size and tag count; the labels do not depend on it")
+                   "images per device batch of label synthesis (--device opencl|cuda; default: 8 on a GPU, 1 on a CPU "
+                   "device such as PoCL): one walk and one CRF for the batch's images of one size and tag count; the "
+                   "labels do not depend on it")
         ->check(CLI::Range(1, 4096));
   }
   config make() const {

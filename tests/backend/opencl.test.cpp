@@ -60,3 +60,14 @@ TEST_CASE("opencl build failures surface as backend_error with the build log") {
   }
   CHECK_THROWS_AS(wsss::backend::opencl::get_kernel(wsss::opencl_t{}, "x", "y"), wsss::backend_error);
 }
+
+TEST_CASE("backend::batch_pays: a GPU or accelerator queue, never a CPU device or a host tag") {
+  const wsss::opencl_t q = wsss::backend::opencl::default_queue();
+  const auto type = q.queue->get_device().type();
+  MESSAGE("default OpenCL device: ", q.queue->get_device().name(), " (type ", type, ")");
+  CHECK(wsss::backend::batch_pays<wsss::opencl_t>::on(q) == ((type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) != 0));
+  if (type & CL_DEVICE_TYPE_CPU) CHECK_FALSE(wsss::backend::batch_pays<wsss::opencl_t>::on(q));  // PoCL here
+  CHECK_FALSE(wsss::backend::batch_pays<wsss::opencl_t>::on(wsss::opencl_t{}));  // no queue
+  CHECK_FALSE(wsss::backend::batch_pays<wsss::thrust_omp_t>::on(wsss::thrust_omp));
+  CHECK_FALSE(wsss::backend::batch_pays<wsss::cpu_t>::on(wsss::cpu));
+}

@@ -58,14 +58,14 @@ TEST_CASE("wsss: label affinitynet --device opencl gives the run's labels, --dev
   MESSAGE("--device opencl: ", d.differ, " of ", d.pixels, " pixels differ from the run's labels");
   CHECK(d.pixels == 4 * 32 * 32);
   CHECK(d.differ * 1000 <= d.pixels);
-  // The default batch (8) labelled the 4 images in device batches by tag count; one at a time
-  // gives the same bits.
-  const auto one = label("opencl", dir / "opencl-1", {"--batch", "1"});
-  INFO(one.err);
-  REQUIRE(one.status == 0);
-  const auto b1 = wsss_test::compare_label_folders(dir / "opencl", dir / "opencl-1");
-  CHECK(b1.pixels == 4 * 32 * 32);
-  CHECK(b1.differ == 0);
+  // On PoCL (a CPU device) the default labels one image at a time; --batch 4 puts the 4 images
+  // through the chain in device batches by tag count: the same bits.
+  const auto four = label("opencl", dir / "opencl-4", {"--batch", "4"});
+  INFO(four.err);
+  REQUIRE(four.status == 0);
+  const auto b4 = wsss_test::compare_label_folders(dir / "opencl", dir / "opencl-4");
+  CHECK(b4.pixels == 4 * 32 * 32);
+  CHECK(b4.differ == 0);
   CHECK(label("opencl", dir / "opencl-0", {"--batch", "0"}).status == 2);  // out of range: the parser names it
 #endif
   check_cuda_refused(label("cuda", dir / "cuda"));

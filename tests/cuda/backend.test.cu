@@ -30,6 +30,7 @@ TEST_CASE("cuda launcher matches the serial CPU launcher bit for bit") {
   wsss::backend::device_buffer<float> dy(ref.size());
   wsss::backend::for_each_index(wsss::cuda, x.numel(), affine_kernel{dy.data(), dx.data(), 1.5f});
   CHECK(wsss::backend::to_host(wsss::cuda, dy) == ref);
+  CHECK(wsss::backend::batch_pays<wsss::cuda_t>::on(wsss::cuda));  // a GPU: label synthesis batches by default
 }
 
 TEST_CASE("cuda launcher accepts an empty range and reports errors as backend_error") {

@@ -86,9 +86,10 @@ struct affinitynet_config {
   // 3.4 segmentation labels through the dense CRF, then the segmentation network
   float crf_clip = 1e-5f;
   /// Images per device batch of label synthesis (affinitynet_on<Tag>: one walk and one CRF for
-  /// the batch; host slots label image by image). The labels do not depend on it, so
-  /// config.txt does not record it.
-  index_t synthesis_batch = 8;
+  /// the batch); 0: by the device, 8 on a GPU and 1 on a CPU device (backend::batch_pays).
+  /// Host slots label image by image. The labels do not depend on it, so config.txt does not
+  /// record it.
+  index_t synthesis_batch = 0;
   train_config segmentation{.epochs = 8, .batch_size = 8, .lr = 0.01f};
   data::augment_config segmentation_augment{.min_scale = 0.7, .max_scale = 1.3, .flip = true, .crop = 448};
   index_t seg_dilation = 12;
@@ -129,7 +130,7 @@ struct affinitynet_config {
     cams.validate(name);
     confident.validate(name);
     if (!(walk_alpha > 0.0f) || !(beta > 0.0f)) throw_value(name, "walk alpha and beta must be > 0");
-    if (synthesis_batch < 1) throw_value(name, "synthesis batch must be >= 1, got ", synthesis_batch);
+    if (synthesis_batch < 0) throw_value(name, "synthesis batch must be >= 0 (0: by the device), got ", synthesis_batch);
     if (stride != 8) throw_value(name, "the ResNet38 backbone has output stride 8, got stride ", stride);
     if (affinity_augment.min_scale != 1.0 || affinity_augment.max_scale != 1.0 || affinity_augment.crop != 0)
       throw_value(name, "AffinityNet trains on whole images (flips only): its labels live on the stride grid");
@@ -352,7 +353,7 @@ class affinitynet {
       cx.save_labels("affinity_labels", i, r.pooled);
     });
     train_affinity(cx, cls, aff);                                     // 3.2.2, eq. 7-10
-    cx.per_batch("random walk + dCRF", data, {"rw", "rw_crf"}, synthesis_batch(),  // 3.3, 3.4
+    cx.per_batch("random walk + dCRF", data, {"rw", "rw_crf"}, synthesis_batch(cx.ex()),  // 3.3, 3.4
                  [&](std::span<const std::size_t> items, const exec<>& ex) {
                    synthesize_items(ex, data, items, aff, true, [&](std::size_t i, const rgb_image&) { return cx.load_cams(i); },
                                     [&](std::size_t i, const pseudo_labels& labels) {  // eq. 11-12
@@ -399,7 +400,7 @@ class affinitynet {
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < data.size(); ++i)
       if (!std::filesystem::exists(out / (data.id(i) + ".png"))) todo.push_back(i);
-    for_each_batch("label", todo, data.size(), synthesis_batch(), {.quiet = quiet}, {}, g,
+    for_each_batch("label", todo, data.size(), synthesis_batch(exec<>{}), {.quiet = quiet}, {}, g,
                    [&](std::span<const std::size_t> items, const exec<>& ex) {
                      synthesize_items(ex, data, items, aff, false,
                                       [&](std::size_t i, const rgb_image& img) { return cams(cls, img, data.tags(i)); },
@@ -508,8 +509,17 @@ class affinitynet {
   }
 
  private:
-  /// Images per task of the label-synthesis stages: cfg.synthesis_batch on a device, one on the host.
-  std::size_t synthesis_batch() const { return on_device ? static_cast<std::size_t>(cfg.synthesis_batch) : 1; }
+  /// Images per task of the label-synthesis stages: cfg.synthesis_batch on a device (0: 8
+  /// where batches pay, a GPU, else 1), one on the host.
+  template <class Tag>
+  std::size_t synthesis_batch(const exec<Tag>& ex) const {
+    if constexpr (on_device) {
+      if (cfg.synthesis_batch > 0) return static_cast<std::size_t>(cfg.synthesis_batch);
+      return backend::batch_pays<backend_of_t<W>>::on(policy_exec(walk, ex).tag) ? 8 : 1;
+    } else {
+      return 1;
+    }
+  }
 
   /// Label synthesis for the dataset images `items`: each image's affinity features and CAMs
   /// (cams_of(i, image)) made on the host, then synthesize over them in synthesis_order;

@@ -15,6 +15,7 @@
 
 #include "wsss/backend/concepts.hpp"
 #include "wsss/backend/for_each_index.hpp"
+#include "wsss/backend/tags.hpp"
 #include "wsss/core/config.hpp"
 #include "wsss/core/error.hpp"
 
@@ -27,6 +28,11 @@ struct cuda_t {
   cuda_t on(cudaStream_t s) const { return cuda_t{s}; }
 };
 inline constexpr cuda_t cuda{};
+/// A GPU: batches of images pay (backend::batch_pays).
+template <>
+struct backend::batch_pays<cuda_t> {
+  static bool on(const cuda_t&) { return true; }
+};
 
 namespace backend {
 

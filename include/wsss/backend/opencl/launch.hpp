@@ -50,6 +50,13 @@ template <>
 struct backend::default_instance<opencl_t> {
   static opencl_t get() { return opencl::default_queue(); }
 };
+/// Batches pay on a GPU or an accelerator, not on a CPU device (PoCL).
+template <>
+struct backend::batch_pays<opencl_t> {
+  static bool on(const opencl_t& tag) {
+    return tag.queue && (tag.queue->get_device().type() & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) != 0;
+  }
+};
 
 namespace backend::opencl {
 
