@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <wsss/cuda.hpp>
 #include <wsss/graph.hpp>
@@ -82,29 +83,43 @@ TEST_CASE("cuda resident chain: eq. 3, T and the walk on the GPU equal the host 
   CHECK(diff < 1e-5f);
 }
 
-TEST_CASE("cuda affinitynet_on<cuda_t>: confident regions and the whole label-synthesis chain on the GPU give the host's labels") {
+namespace {
+// A VOC-sized image: a red object on green (centred at x = cx), its CAM over two thirds of it,
+// features that separate the two (as tests/backend/inference_device.test.cpp at 75 x 100).
+struct voc_scene {
+  wsss::rgb_image img;
+  wsss::tensor cams, f;
+};
+voc_scene red_object(wsss::index_t cx, std::uint64_t seed) {
   using namespace wsss;
-  WSSS_REQUIRE_GPU();
-  // A VOC-sized image: a red object on green, its CAM over two thirds of it, features that
-  // separate the two (as tests/backend/inference_device.test.cpp at 75 x 100).
   const index_t h = 375, w = 500, gh = 47, gw = 63;
-  rng r(4);
+  rng r(seed);
   rgb_image img(h, w);
   tensor cams({20, h, w});
-  auto inside = [](index_t x, index_t y) { return (x - 250) * (x - 250) + 2 * (y - 190) * (y - 190) < 15000; };
+  auto inside = [&](index_t x, index_t y) { return (x - cx) * (x - cx) + 2 * (y - 190) * (y - 190) < 15000; };
   for (index_t y = 0; y < h; ++y)
     for (index_t x = 0; x < w; ++x) {
       const bool object = inside(x, y);
       const int noise = static_cast<int>(r.uniform() * 20);
       const int colour[3] = {object ? 200 + noise : 40, object ? 40 : 120 + noise, object ? 40 : 90};
       for (int c = 0; c < 3; ++c) img(y, x, c) = static_cast<std::uint8_t>(colour[c]);
-      if (object && x < 280) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * static_cast<float>(r.uniform());
+      if (object && x < cx + 30) cams[2 * h * w + y * w + x] = 0.8f + 0.2f * static_cast<float>(r.uniform());
     }
   tensor f({64, gh, gw});
   for (index_t y = 0; y < gh; ++y)
     for (index_t x = 0; x < gw; ++x)
       for (index_t c = 0; c < 64; ++c)
         f[(c * gh + y) * gw + x] = (inside(x * 8 + 4, y * 8 + 4) == (c < 32) ? 1.0f : 0.0f) + 0.05f * static_cast<float>(r.normal());
+  return {std::move(img), std::move(cams), std::move(f)};
+}
+}  // namespace
+
+TEST_CASE("cuda affinitynet_on<cuda_t>: confident regions and the whole label-synthesis chain on the GPU give the host's labels") {
+  using namespace wsss;
+  WSSS_REQUIRE_GPU();
+  const voc_scene sc = red_object(250, 4);
+  const rgb_image& img = sc.img;
+  const tensor &cams = sc.cams, &f = sc.f;
   const tag_set tags{3, 7};
   const methods::affinitynet_config cfg;
   workspace hws, dws;
@@ -138,4 +153,35 @@ TEST_CASE("cuda affinitynet_on<cuda_t>: confident regions and the whole label-sy
           got_c.pooled.pixels(), " cells differ from the host's");
   CHECK(full * 10000 <= got_c.full.pixels());
   CHECK(pooled * 1000 <= got_c.pooled.pixels());
+}
+
+TEST_CASE("cuda affinitynet_on<cuda_t>: a batch of three VOC-sized images is one device batch with each image's labels") {
+  using namespace wsss;
+  WSSS_REQUIRE_GPU();
+  const std::vector<voc_scene> sc{red_object(250, 4), red_object(180, 5), red_object(320, 6)};
+  std::vector<rgb_image> imgs;
+  std::vector<tensor> cams, feats;
+  for (const auto& x : sc) {
+    imgs.push_back(x.img);
+    cams.push_back(x.cams);
+    feats.push_back(x.f);
+  }
+  const std::vector<tag_set> tags(3, tag_set{3, 7});
+  const methods::affinitynet_on<cuda_t> dev;
+  workspace ws;
+  const exec<> ex{omp, &ws};
+  std::vector<label_map> alone;
+  for (std::size_t i = 0; i < 3; ++i) alone.push_back(dev.synthesize(ex, imgs[i], feats[i], cams[i], tags[i]).rw_crf);
+  dev.synthesize(ex, imgs, feats, cams, tags);  // the batch's plans and buffers
+  const auto t0 = backend::transfers();
+  const auto got = dev.synthesize(ex, imgs, feats, cams, tags);
+  const auto d = backend::transfers() - t0;
+  CHECK(d.uploads == 3 + 2);  // one image's transfers for the three
+  CHECK(d.downloads == 2 + 2);
+  index_t differ = 0;
+  for (std::size_t i = 0; i < 3; ++i)
+    for (index_t p = 0; p < alone[i].pixels(); ++p) differ += got[i].rw_crf[p] != alone[i][p];
+  MESSAGE("cuda batch of 3: ", differ, " CRF labels differ from the images labelled alone");
+  CHECK(differ == 0);  // the same kernels in the same order: the same bits
+  CHECK(backend::batch_pays<cuda_t>::on(wsss::cuda));
 }
