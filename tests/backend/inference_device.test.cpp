@@ -19,6 +19,8 @@
 #include <wsss/opencl.hpp>
 #include <wsss/walk.hpp>
 
+#include "support/synthesis_batch.hpp"
+
 using namespace wsss;
 
 namespace {
@@ -327,13 +329,10 @@ TEST_CASE("affinitynet_on<Tag>::synthesize over a batch: each image's labels alo
   const std::vector<scene> sc{object_scene(), object_scene(75, 100, 35, 30, 9), object_scene(64, 90, 45, 30, 6),
                               object_scene(75, 100, 60, 45, 12, false), object_scene(75, 100, 62, 36, 13)};
   const std::vector<tag_set> tags{{3, 7}, {3, 7}, {3, 7}, {3}, {3, 7}};
-  std::vector<rgb_image> imgs;
-  std::vector<tensor> feats, cams;
-  for (const scene& x : sc) {
-    imgs.push_back(x.img);
-    feats.push_back(x.features);
-    cams.push_back(x.cams);
-  }
+  // References, not a structured binding: the lambdas below capture them (clang 14 cannot).
+  const wsss_test::synthesis_columns columns = wsss_test::columns_of(sc);
+  const auto& imgs = columns.imgs;
+  const auto &feats = columns.feats, &cams = columns.cams;
   methods::affinitynet_config cfg;
   const methods::affinitynet<> host(cfg);
   workspace hws;

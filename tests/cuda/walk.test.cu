@@ -14,6 +14,8 @@
 #include <wsss/methods/affinitynet.hpp>
 #include <wsss/walk.hpp>
 
+#include "support/synthesis_batch.hpp"
+
 TEST_CASE("cuda device_sparse_power equals sparse_power at AffinityNet's 448 x 448 (56 x 56, t = 256)") {
   using namespace wsss;
   WSSS_REQUIRE_GPU();
@@ -88,7 +90,7 @@ namespace {
 // features that separate the two (as tests/backend/inference_device.test.cpp at 75 x 100).
 struct voc_scene {
   wsss::rgb_image img;
-  wsss::tensor cams, f;
+  wsss::tensor cams, features;
 };
 voc_scene red_object(wsss::index_t cx, std::uint64_t seed) {
   using namespace wsss;
@@ -119,7 +121,7 @@ TEST_CASE("cuda affinitynet_on<cuda_t>: confident regions and the whole label-sy
   WSSS_REQUIRE_GPU();
   const voc_scene sc = red_object(250, 4);
   const rgb_image& img = sc.img;
-  const tensor &cams = sc.cams, &f = sc.f;
+  const tensor &cams = sc.cams, &f = sc.features;
   const tag_set tags{3, 7};
   const methods::affinitynet_config cfg;
   workspace hws, dws;
@@ -158,14 +160,10 @@ TEST_CASE("cuda affinitynet_on<cuda_t>: confident regions and the whole label-sy
 TEST_CASE("cuda affinitynet_on<cuda_t>: a batch of three VOC-sized images is one device batch with each image's labels") {
   using namespace wsss;
   WSSS_REQUIRE_GPU();
-  const std::vector<voc_scene> sc{red_object(250, 4), red_object(180, 5), red_object(320, 6)};
-  std::vector<rgb_image> imgs;
-  std::vector<tensor> cams, feats;
-  for (const auto& x : sc) {
-    imgs.push_back(x.img);
-    cams.push_back(x.cams);
-    feats.push_back(x.f);
-  }
+  const wsss_test::synthesis_columns columns =
+      wsss_test::columns_of(std::vector<voc_scene>{red_object(250, 4), red_object(180, 5), red_object(320, 6)});
+  const auto& imgs = columns.imgs;
+  const auto &feats = columns.feats, &cams = columns.cams;
   const std::vector<tag_set> tags(3, tag_set{3, 7});
   const methods::affinitynet_on<cuda_t> dev;
   workspace ws;
