@@ -305,8 +305,8 @@ class affinitynet {
   static std::vector<std::size_t> synthesis_order(std::span<const rgb_image> imgs, std::span<const tag_set> tags) {
     std::vector<std::size_t> order(imgs.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
-    const auto key = [&](std::size_t i) { return std::tuple(imgs[i].height(), imgs[i].width(), tags[i].size()); };
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return run_key(imgs[a], tags[a]) < run_key(imgs[b], tags[b]); });
     return order;
   }
 
@@ -550,9 +550,12 @@ class affinitynet {
   /// Every slot on one device: the chain from the CAMs to the labels runs there.
   static constexpr bool on_device = walk::resident_inference<G, W> && crf::resident_unaries<C, backend_of_t<W>>;
 
-  /// Images that one device batch takes together: one size, one tag count.
+  /// What the images of one device batch share: size and tag count (synthesis_order sorts by it).
+  static auto run_key(const rgb_image& img, const tag_set& tags) {
+    return std::tuple(img.height(), img.width(), tags.size());
+  }
   static bool same_run(const rgb_image& a, const tag_set& ta, const rgb_image& b, const tag_set& tb) {
-    return a.height() == b.height() && a.width() == b.width() && ta.size() == tb.size();
+    return run_key(a, ta) == run_key(b, tb);
   }
 
   /// synthesize with every slot on device D, for images of one size and tag count: eq. 2 and
