@@ -212,8 +212,6 @@ TEST_CASE("docs/walk.md: a batch of images of one size through the device chain 
     for (index_t i = 0; i < kH * kW * 3; ++i) img.data()[i] = static_cast<std::uint8_t>(r.uniform() * 255);
     imgs.push_back(std::move(img));
   }
-  tensor stacked({3, 16, kOh, kOw});
-  for (index_t i = 0; i < 3; ++i) std::copy_n(feats[static_cast<std::size_t>(i)].data(), 16 * kOh * kOw, stacked.data() + i * 16 * kOh * kOw);
   const std::vector<std::vector<index_t>> planes(3, std::vector<index_t>{2, 6, 11});
   // example-begin walk-device-batch
   const exec<opencl_t> ex{backend::opencl::default_queue()};  // or exec<cuda_t>, exec<thrust_omp_t>, ...
@@ -227,6 +225,7 @@ TEST_CASE("docs/walk.md: a batch of images of one size through the device chain 
   const auto m = walk::make_device_walk_input(ex.tag, b, std::span<const tensor>(cams), planes, 16.0f, 8);
   // Eq. 3 on the 3 x F x h x w features (image b's weights at b * edges), T of the disjoint
   // union of the three graphs, 256 steps of one launch each for the batch.
+  const tensor stacked = graph::stack_features(feats);
   const auto s = w.run(ex, wp, walk::resident_graph<opencl_t>{gp.graph, g.weigh(ex, gp, stacked), {}, 3}, m);
   // The batch's unaries (3 x 4 x H x W) in one CRF plan over the three lattices, labels down.
   auto cp = crf.prepare(ex, images_only(imgs), shape{3, 4, kH, kW});

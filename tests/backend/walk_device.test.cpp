@@ -165,15 +165,17 @@ TEST_CASE("device_sparse_power walks a batch on one grid as its disjoint union: 
   rng r(29);
   std::vector<tensor> feats, cams;
   const std::vector<std::vector<index_t>> planes{{0, 2, 3}, {1, 2, 4}, {5, 0, 3}};
-  tensor stacked({images, 12, gh, gw});
   for (index_t i = 0; i < images; ++i) {
     feats.push_back(random_normal({12, gh, gw}, r, 0.0, 0.3));
-    std::copy_n(feats.back().data(), feats.back().numel(), stacked.data() + i * feats.back().numel());
     tensor c({6, h, w});
     const tensor u = random_uniform({3, h, w}, r);
     for (index_t j = 0; j < 3; ++j) std::copy_n(u.data() + j * h * w, h * w, c.data() + planes[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] * h * w);
     cams.push_back(std::move(c));
   }
+  const tensor stacked = graph::stack_features(feats);  // 3 x 12 x gh x gw
+  CHECK(stacked.shape() == shape{images, 12, gh, gw});
+  const std::vector<tensor> two_shapes{feats[0], tensor({12, gh, gw + 1})};
+  CHECK_THROWS_WITH_AS(graph::stack_features(two_shapes), doctest::Contains("feature map 1 is"), shape_error);
   const walk::sparse_power::config cfg{.t = 40, .keep_mass = 16};
   auto on = [&](const auto& ex, walk::orientation mode) {
     using Tag = typename std::remove_cvref_t<decltype(ex)>::backend_type;

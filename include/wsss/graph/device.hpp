@@ -4,6 +4,7 @@
 // once and the edge weights down once per image
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "wsss/backend/for_each_index.hpp"
 #include "wsss/core/error.hpp"
 #include "wsss/core/exec.hpp"
+#include "wsss/core/tensor.hpp"
 #include "wsss/graph/affinity.hpp"
 #include "wsss/graph/concepts.hpp"
 #include "wsss/graph/neighbourhood.hpp"
@@ -128,6 +130,23 @@ class device_graph {
     return &b.weight;
   }
 };
+
+/// A batch's feature maps (each F x H x W, one shape) as the N x F x H x W tensor that
+/// device_graph::weigh takes for a batch (one upload); a map of another shape is a shape_error
+/// naming it.
+inline tensor stack_features(std::span<const tensor> features) {
+  constexpr std::string_view comp = "graph::stack_features";
+  if (features.empty()) throw_shape(comp, "a batch needs 1 or more feature maps");
+  const tensor& f0 = features.front();
+  expect_rank(f0, 3, comp, "features", "F x H x W");
+  tensor out = tensor::uninitialized({static_cast<index_t>(features.size()), f0.dim(0), f0.dim(1), f0.dim(2)});
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    if (features[i].shape() != f0.shape())
+      throw_shape(comp, "feature map ", i, " is ", features[i].shape(), ", map 0 ", f0.shape(), ": a batch shares one shape");
+    std::copy_n(features[i].data(), f0.numel(), out.data() + static_cast<index_t>(i) * f0.numel());
+  }
+  return out;
+}
 
 /// AffinityNet's radius-gamma graph (eq. 3-4) weighted on backend Tag (cuda_t: wsss/cuda.hpp;
 /// opencl_t: wsss/opencl.hpp).

@@ -593,7 +593,7 @@ class affinitynet {
     auto& b = wex.scratch(b_local);
     const auto m = walk::make_device_walk_input(wex.tag, b, cams, planes, cfg.walk_alpha, cfg.stride);
     tensor stacked;  // a batch's features, N x F x H x W
-    if (images > 1) stacked = stack_features(features);
+    if (images > 1) stacked = graph::stack_features(features);
     const auto* weights = graph.weigh(gex, gp, images == 1 ? features.front() : stacked);
     const walk::transition_config tc{cfg.beta, walk::orientation::average};
     const walk::device_walked<D> s = walk.run(wex, wp, walk::resident_graph<D>{gp.graph, weights, tc, images}, m);
@@ -614,15 +614,6 @@ class affinitynet {
     walk::device_unaries(cex.tag, s, h, w, cfg.stride, classes, cfg.crf_clip, cp.unary);
     auto crf_labels = crf.labels(cex, cp);
     for (std::size_t i = 0; i < imgs.size(); ++i) out[i].rw_crf = cam::expand_labels(crf_labels[i], tags[i]);
-    return out;
-  }
-
-  /// A batch's feature maps (each F x H x W) as one N x F x H x W tensor for the device's eq. 3.
-  static tensor stack_features(std::span<const tensor> features) {
-    const tensor& f0 = features.front();
-    tensor out = tensor::uninitialized({static_cast<index_t>(features.size()), f0.dim(0), f0.dim(1), f0.dim(2)});
-    for (std::size_t i = 0; i < features.size(); ++i)
-      std::copy_n(features[i].data(), f0.numel(), out.data() + static_cast<index_t>(i) * f0.numel());
     return out;
   }
 
